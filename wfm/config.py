@@ -1,0 +1,366 @@
+"""Typed, validated configuration: one TOML file over the shipped defaults.
+
+`wfm/defaults.toml` is the single source of every default (each rulebook
+number sits there with a comment naming its rule). A site file is merged over
+it key by key (tables merge, lists replace) and the result is converted into
+the frozen structs below; a wrong type or an unknown key is rejected with the
+key's dotted name.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from wfm.timeutil import zone
+
+Minutes = Annotated[int, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+OpenFraction = Annotated[float, msgspec.Meta(gt=0, lt=1)]
+HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+StateName = Literal["short_break", "meal", "not_ready", "logged_out", "ready"]
+
+_HIDDEN = "********"
+
+
+class ConfigError(ValueError):
+    """The configuration could not be loaded; the message names the file and key."""
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class GateConfig(_Section):
+    policy: Literal["fixed", "scaled", "service_level"]
+    scaled_fraction: Fraction
+    horizon_min: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class BreakQueueConfig(_Section):
+    enabled: bool
+    max_on_break_per_team: Minutes
+
+
+class EnforcementConfig(_Section):
+    warn_on_refused_pause: bool
+    unpause_on_refused_pause: bool
+
+
+class FloorConfig(_Section):
+    timezone: str
+    arrive_before_shift_min: Minutes
+    sign_in_window_min: Minutes
+    near_full_idle_threshold: Minutes
+    team_short_break_cap: Minutes
+    short_break_max_min: Minutes
+    short_break_budget_min: Minutes
+    meal_max_min: Minutes
+    meal_slot_min: Minutes
+    lunch_cover_min_agents: Minutes
+    serious_late_min: Minutes
+    reorder_window_s: Annotated[float, msgspec.Meta(ge=0)]
+    duplicate_window_s: Annotated[float, msgspec.Meta(ge=0)]
+    tick_s: Annotated[float, msgspec.Meta(gt=0)]
+    gate: GateConfig
+    break_queue: BreakQueueConfig
+    enforcement: EnforcementConfig
+
+    @property
+    def tz(self):
+        return zone(self.timezone)  # lru-cached lookup
+
+
+class ServiceConfig(_Section):
+    answer_target_s: Annotated[float, msgspec.Meta(gt=0)]
+    hold_silence_max_s: Annotated[float, msgspec.Meta(gt=0)]
+    callback_within_h: Annotated[float, msgspec.Meta(gt=0)]
+    service_level_target: OpenFraction
+    service_level_answer_s: Annotated[float, msgspec.Meta(ge=0)]
+    occupancy_cap: Annotated[float, msgspec.Meta(gt=0, le=1)]
+    shrinkage: Annotated[float, msgspec.Meta(ge=0, lt=1)]
+    default_aht_s: Annotated[float, msgspec.Meta(gt=0)]
+    patience_s: Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ShiftTemplate(_Section):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+    start: HHMM
+    end: HHMM
+
+    @property
+    def start_time(self) -> time:
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        return time.fromisoformat(self.end)
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end_time <= self.start_time
+
+    @property
+    def length_min(self) -> int:
+        s, e = self.start_time, self.end_time
+        minutes = (e.hour * 60 + e.minute) - (s.hour * 60 + s.minute)
+        return minutes + 24 * 60 if minutes <= 0 else minutes
+
+
+class RosterWeights(_Section):
+    under_cover: Minutes
+    over_cover: Minutes
+    rest_request: Minutes
+    preferred_shift: Minutes
+    fair_evenings: Minutes
+    fair_weekends: Minutes
+    fair_holidays: Minutes
+    stability: Minutes
+
+
+class RosterConfig(_Section):
+    max_consecutive_days: Annotated[int, msgspec.Meta(ge=1)]
+    rest_days_per_month: Minutes
+    min_rest_between_shifts_h: Annotated[float, msgspec.Meta(ge=0)]
+    holiday_publish_days_ahead: Minutes
+    max_swaps_per_month: Minutes
+    meal_margin_min: Minutes
+    meal_grid_min: Annotated[int, msgspec.Meta(gt=0)]
+    interval_min: Annotated[int, msgspec.Meta(gt=0)]
+    evening_from: HHMM
+    holidays: list[Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]]
+    time_limit_s: Annotated[float, msgspec.Meta(gt=0)]
+    workers: Minutes
+    shifts: Annotated[list[ShiftTemplate], msgspec.Meta(min_length=1)]
+    weights: RosterWeights
+
+    def shift(self, name: str) -> ShiftTemplate:
+        for template in self.shifts:
+            if template.name == name:
+                return template
+        raise KeyError(name)
+
+
+class RecordsConfig(_Section):
+    missed_sign_ins_for_points: Minutes
+    lateness_grades_min: list[Minutes]
+
+
+class StorageConfig(_Section):
+    url: str
+    batch_max_records: Annotated[int, msgspec.Meta(ge=1)]
+    batch_max_delay_ms: Annotated[float, msgspec.Meta(ge=0)]
+
+
+class ApiConfig(_Section):
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    kiosk_token: str
+    session_hours: Annotated[float, msgspec.Meta(gt=0)]
+    break_requests_per_minute: Annotated[int, msgspec.Meta(ge=1)]
+    login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ReconnectConfig(_Section):
+    initial_s: Annotated[float, msgspec.Meta(gt=0)]
+    max_s: Annotated[float, msgspec.Meta(gt=0)]
+    jitter: Fraction
+
+
+class FeedConfig(_Section):
+    protocol: Literal["ami", "esl", "sip", "serial"]
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    username: str
+    secret_env: str
+    secret: str
+    device: str
+    baudrate: Annotated[int, msgspec.Meta(gt=0)]
+    bytesize: Literal[5, 6, 7, 8]
+    parity: Literal["N", "E", "O", "M", "S"]
+    stopbits: Literal[1, 2]
+    profile: Literal["auto", "acd", "smdr"]
+    agents: list[str]
+    transport: Literal["udp", "tcp"]
+
+    def resolved_secret(self) -> str:
+        """The secret from the environment variable if set, else from the file."""
+        import os
+
+        return os.environ.get(self.secret_env, "") if self.secret_env and os.environ.get(self.secret_env) else self.secret
+
+
+class PbxConfig(_Section):
+    stale_after_s: Annotated[float, msgspec.Meta(gt=0)]
+    wrap_up_s: Annotated[float, msgspec.Meta(ge=0)]
+    status_unavailable: Literal["logged_out", "not_ready"]
+    esl_on_break: StateName
+    pause_reasons: dict[str, StateName]
+    aux_codes: dict[str, StateName]
+    agent_aliases: dict[str, str]
+    reconnect: ReconnectConfig
+    feeds: list[FeedConfig]
+
+
+class SimulatorConfig(_Section):
+    seed: int
+    agents: Annotated[int, msgspec.Meta(ge=1)]
+    queues: Annotated[list[str], msgspec.Meta(min_length=1)]
+    calls_per_day: Annotated[int, msgspec.Meta(ge=0)]
+    mean_handle_s: Annotated[float, msgspec.Meta(gt=0)]
+    wrap_up_s: Annotated[float, msgspec.Meta(ge=0)]
+    mean_patience_s: Annotated[float, msgspec.Meta(gt=0)]
+    late_sign_in_probability: Fraction
+    overrun_probability: Fraction
+    speed: Annotated[float, msgspec.Meta(gt=0)]
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    day: Annotated[str, msgspec.Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
+    start_at: Annotated[str, msgspec.Meta(pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$")]
+
+
+class UserConfig(_Section):
+    username: Annotated[str, msgspec.Meta(min_length=1)]
+    role: Literal["agent", "supervisor", "scheduler", "admin"]
+    agent: str
+    password_hash: str
+
+
+class QueueConfig(_Section):
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    name: str
+
+
+class TeamConfig(_Section):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    agents: list[str]
+    queues: list[str]
+
+
+class Config(_Section):
+    floor: FloorConfig
+    service: ServiceConfig
+    roster: RosterConfig
+    records: RecordsConfig
+    storage: StorageConfig
+    api: ApiConfig
+    pbx: PbxConfig
+    simulator: SimulatorConfig
+    users: list[UserConfig]
+    queues: list[QueueConfig]
+    teams: list[TeamConfig]
+
+    def team_of(self, agent: str) -> str:
+        """The team an agent belongs to: listed explicitly, else the first catch-all team."""
+        for team in self.teams:
+            if agent in team.agents:
+                return team.name
+        for team in self.teams:
+            if not team.agents:
+                return team.name
+        return ""
+
+
+def defaults_text() -> str:
+    return resources.files("wfm").joinpath("defaults.toml").read_text(encoding="utf-8")
+
+
+def default_data() -> dict[str, Any]:
+    return tomllib.loads(defaults_text())
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge: tables merge key by key, every other value (lists too) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_PATH_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def _key_message(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    match = _PATH_RE.search(text)
+    path = match.group("path") if match else ""
+    reason = text[: match.start()] if match else text
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
+    key = re.sub(r"\[(\d+)\]", r"[\1]", path.lstrip("."))
+    if unknown:
+        full = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
+        return f"unknown key '{full}'"
+    missing = re.match(r"Object missing required field `([^`]+)`", reason)
+    if missing:
+        full = f"{key}.{missing.group(1)}" if key else missing.group(1)
+        return f"missing key '{full}'"
+    return f"key '{key}': {reason}"
+
+
+def from_data(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate merged config data; raises ConfigError naming source and key."""
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_key_message(exc)}") from None
+    try:
+        zone(config.floor.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key 'floor.timezone': {exc}") from None
+    names = [t.name for t in config.roster.shifts]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: key 'roster.shifts': duplicate shift template name")
+    if "OFF" in names:
+        raise ConfigError(f"{source}: key 'roster.shifts': 'OFF' is reserved for rest days")
+    return config
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The shipped defaults, with the TOML file at `path` merged over them."""
+    data = default_data()
+    source = "defaults.toml"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+        try:
+            override = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        data = merge(data, override)
+    return from_data(data, source)
+
+
+def to_data(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
+    """The effective config as plain data; PBX secrets and password hashes masked."""
+    data = msgspec.to_builtins(config)
+    if not reveal_secrets:
+        for feed in data["pbx"]["feeds"]:
+            if feed.get("secret"):
+                feed["secret"] = _HIDDEN
+        for user in data["users"]:
+            user["password_hash"] = _HIDDEN
+        if data["api"].get("kiosk_token"):
+            data["api"]["kiosk_token"] = _HIDDEN
+    return data
+
+
+def storage_path(config: Config) -> Path | None:
+    """The SQLite file of `storage.url`, or None for a non-SQLite backend."""
+    url = config.storage.url
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None

@@ -1,0 +1,51 @@
+"""The decision, violation and alert records of interfaces.md §2."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Union
+
+import msgspec
+
+from wfm.events import AwareDatetime, BreakKind
+
+
+class _Output(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every §2 record; each subclass declares `ts` first so it encodes first."""
+
+
+class BreakDecision(_Output, tag="break_decision"):
+    ts: AwareDatetime
+    agent: str
+    kind: BreakKind
+    allowed: bool
+    rule: str | None
+    detail: str
+    next_window: datetime | None
+
+
+class Violation(_Output, tag="violation"):
+    ts: AwareDatetime
+    agent: str | None
+    rule: str
+    detail: str
+
+
+class Alert(_Output, tag="alert"):
+    ts: AwareDatetime
+    rule: str
+    detail: str
+
+
+Output = Union[BreakDecision, Violation, Alert]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Output)
+
+
+def encode_output(output: Output) -> bytes:
+    """Compact JSON with the §2 keys in the §2 order; nulls are kept."""
+    return _encoder.encode(output)
+
+
+def decode_output(data: bytes | str) -> Output:
+    return _decoder.decode(data)

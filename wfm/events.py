@@ -1,0 +1,227 @@
+"""The normalized floor events of interfaces.md §1, as immutable typed objects.
+
+Every adapter (AMI, ESL, SIP, serial, simulator) produces these; replay, the
+rules engine and the event log consume them. JSON-lines encoding/decoding is
+msgspec: strict validation, unknown keys ignored, missing keys rejected.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class AgentState(str, enum.Enum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    SHORT_BREAK = "short_break"  # 小休
+    MEAL = "meal"  # 用餐
+    NOT_READY = "not_ready"
+
+    @property
+    def on_post(self) -> bool:
+        """On post = signed in and handling or waiting for calls (interfaces.md §2)."""
+        return self in ON_POST_STATES
+
+    @property
+    def signed_in(self) -> bool:
+        return self is not AgentState.LOGGED_OUT
+
+    @property
+    def on_break(self) -> bool:
+        return self in (AgentState.SHORT_BREAK, AgentState.MEAL)
+
+
+ON_POST_STATES = frozenset(
+    {AgentState.READY, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP}
+)
+
+
+class BreakKind(str, enum.Enum):
+    SHORT = "short"
+    MEAL = "meal"
+
+
+class CallEventKind(str, enum.Enum):
+    OFFERED = "offered"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    COMPLETED = "completed"
+
+
+class OverrideAction(str, enum.Enum):
+    ALLOW_BREAK = "allow_break"
+    END_BREAK = "end_break"
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    """Base of every event; each subclass declares `ts` first so it encodes first."""
+
+
+class AgentStateEvent(_Event, tag="agent_state"):
+    ts: AwareDatetime
+    agent: NonEmpty
+    state: AgentState
+    queues: list[str] | None = None
+    reason: str | None = None
+    source: str | None = None
+
+
+class QueueStatusEvent(_Event, tag="queue_status"):
+    ts: AwareDatetime
+    queue: NonEmpty
+    waiting: NonNegInt
+    longest_wait_s: NonNegFloat | None = None
+    source: str | None = None
+
+
+class CallEvent(_Event, tag="call"):
+    ts: AwareDatetime
+    queue: NonEmpty
+    call_id: NonEmpty
+    event: CallEventKind
+    agent: str | None = None
+    wait_s: NonNegFloat | None = None
+    talk_s: NonNegFloat | None = None
+    source: str | None = None
+
+
+class BreakRequestEvent(_Event, tag="break_request"):
+    ts: AwareDatetime
+    agent: NonEmpty
+    kind: BreakKind
+    minutes: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    queue: bool = False
+    source: str | None = None
+
+
+class BreakCancelEvent(_Event, tag="break_cancel"):
+    ts: AwareDatetime
+    agent: NonEmpty
+    source: str | None = None
+
+
+class OverrideEvent(_Event, tag="override"):
+    ts: AwareDatetime
+    supervisor: NonEmpty
+    agent: NonEmpty
+    action: OverrideAction
+    note: str | None = None
+
+
+class ShiftEvent(_Event, tag="shift"):
+    ts: AwareDatetime
+    agent: NonEmpty
+    start: AwareDatetime
+    end: AwareDatetime
+    meal_start: AwareDatetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError("shift end must be after start")
+        if self.meal_start is not None and not (self.start <= self.meal_start < self.end):
+            raise ValueError("meal_start must lie inside the shift")
+
+
+class ResyncEvent(_Event, tag="resync"):
+    """Extension: an adapter's snapshot boundary after (re)connect.
+
+    `phase="begin"` tells the floor that the following agent_state/queue_status
+    events from `source` are a full snapshot; `phase="end"` closes it. The floor
+    rebuilds from the snapshot rather than merging blindly.
+    """
+
+    ts: AwareDatetime
+    source: NonEmpty
+    phase: Literal["begin", "end"]
+
+
+Event = Union[
+    AgentStateEvent,
+    QueueStatusEvent,
+    CallEvent,
+    BreakRequestEvent,
+    BreakCancelEvent,
+    OverrideEvent,
+    ShiftEvent,
+    ResyncEvent,
+]
+EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+
+
+class EventDecodeError(ValueError):
+    """One JSON line could not be turned into an event."""
+
+
+def encode_event(event: Event) -> bytes:
+    """One event as compact JSON (no trailing newline)."""
+    return _encoder.encode(event)
+
+
+def decode_event(line: bytes | str) -> Event:
+    """One JSON object to an event; raises EventDecodeError with the reason."""
+    try:
+        return _decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise EventDecodeError(str(exc)) from None
+
+
+def event_to_builtins(event: Event) -> dict:
+    return msgspec.to_builtins(event)
+
+
+def event_from_builtins(obj: dict) -> Event:
+    try:
+        return msgspec.convert(obj, Event)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError(str(exc)) from None
+
+
+class BadLine(msgspec.Struct, frozen=True):
+    """A skipped input line: where it was and why (reported, never fatal)."""
+
+    source: str
+    line: int
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.source}:{self.line}: skipped: {self.reason}"
+
+    def to_json(self) -> dict:
+        return {"type": "skipped", "source": self.source, "line": self.line, "reason": self.reason}
+
+
+def read_events(lines: Iterable[bytes | str], source: str = "<stdin>") -> Iterator[Event | BadLine]:
+    """Decode JSON lines, yielding events and BadLine records (1-based line numbers).
+
+    Blank lines are passed over silently; every other line yields exactly one item.
+    """
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield BadLine(source, number, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+        else:
+            text = raw
+        if not text.strip():
+            continue
+        try:
+            yield decode_event(text)
+        except EventDecodeError as exc:
+            yield BadLine(source, number, str(exc))

@@ -1,0 +1,136 @@
+"""Read models: what the floor shows to the API, the wall board and agents.
+
+The rules engine builds these immutable views; the API serves them as JSON
+(msgspec.to_builtins); the dashboard renders them. They are the contract
+between wfm/ (state), wfm/api/ (HTTP) and dashboard/ (pixels).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from wfm.events import AgentState, BreakKind
+
+
+class _View(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class QueueView(_View):
+    queue: str
+    waiting: int
+    longest_wait_s: float | None
+    offered: int
+    answered: int
+    answered_in_target: int
+    abandoned: int
+    service_level: float | None  # answered within target / (answered + abandoned), today
+    asa_s: float | None
+
+
+class AgentView(_View):
+    agent: str
+    team: str
+    state: AgentState
+    since: datetime  # when the current state began
+    seconds_in_state: float
+    queues: list[str]
+    break_kind: BreakKind | None  # set while on short break (小休) or meal (用餐)
+    break_limit_s: float | None  # this break's limit (F4 / F5)
+    overrun: bool  # on a break past its limit
+    shift_start: datetime | None
+    shift_end: datetime | None
+    meal_slot_start: datetime | None
+    short_break_used_s: float  # this shift
+    short_break_left_s: float  # this shift's remaining budget (F4)
+    short_breaks_taken: int
+    meal_taken: bool
+
+
+class AlertView(_View):
+    ts: datetime
+    rule: str
+    agent: str | None
+    detail: str
+
+
+class QueuedBreakView(_View):
+    agent: str
+    kind: BreakKind
+    requested_at: datetime
+    position: int  # 1 = next
+
+
+class FeedView(_View):
+    source: str
+    state: str
+    connected: bool
+    stale: bool
+    last_event_age_s: float | None
+    skipped: int
+
+
+class FloorView(_View):
+    """The whole floor at one instant."""
+
+    ts: datetime
+    idle_agents: int  # 话务空闲数: agents in `ready`
+    idle_threshold: int  # F3 threshold in force (fixed or scaled)
+    short_break_blocked: bool  # idle_agents <= idle_threshold: 小休 blocked
+    agents_signed_in: int
+    agents_on_post: int
+    agents_on_short_break: int
+    agents_at_meal: int
+    calls_waiting: int
+    longest_wait_s: float | None
+    occupancy: float | None  # busy (on call + wrap-up + ringing) / on post
+    service_level_today: float | None
+    service_level_15m: float | None
+    service_level_target: float
+    asa_s: float | None
+    abandon_rate: float | None
+    queues: list[QueueView]
+    agents: list[AgentView]
+    alerts: list[AlertView]  # active and recent alerts/violations, newest first
+    break_queue: list[QueuedBreakView]
+    feeds: list[FeedView]
+
+
+class BreakPreview(_View):
+    """What would happen if the agent asked for a break now."""
+
+    kind: BreakKind
+    allowed: bool
+    rule: str | None
+    detail: str
+    detail_zh: str
+    next_window: datetime | None
+
+
+class AgentBudgetView(_View):
+    """An agent's own break budget (the /me page)."""
+
+    ts: datetime
+    agent: str
+    state: AgentState
+    since: datetime | None
+    shift_start: datetime | None
+    shift_end: datetime | None
+    short_break_used_s: float
+    short_break_left_s: float
+    short_break_budget_s: float
+    short_break_max_s: float
+    short_breaks_taken: int
+    meal_slot_start: datetime | None
+    meal_slot_end: datetime | None
+    meal_taken: bool
+    on_break: BreakKind | None
+    break_ends_at: datetime | None  # when the current break reaches its limit
+    queue_position: int | None  # position in the break queue, if waiting
+    short_break: BreakPreview
+    meal: BreakPreview
+
+
+def to_json_builtins(view: msgspec.Struct) -> dict:
+    return msgspec.to_builtins(view)
