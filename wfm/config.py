@@ -241,6 +241,15 @@ class TeamConfig(_Section):
     queues: list[str]
 
 
+class DashboardConfig(_Section):
+    wall_refresh_ms: Annotated[int, msgspec.Meta(ge=100)]
+    idle_amber_margin: Minutes
+    occupancy_history_min: Annotated[int, msgspec.Meta(gt=0)]
+    alerts_shown: Annotated[int, msgspec.Meta(ge=1)]
+    api_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
+    roster_jobs_dir: str
+
+
 class Config(_Section):
     floor: FloorConfig
     service: ServiceConfig
@@ -253,6 +262,7 @@ class Config(_Section):
     users: list[UserConfig]
     queues: list[QueueConfig]
     teams: list[TeamConfig]
+    dashboard: DashboardConfig
 
     def team_of(self, agent: str) -> str:
         """The team an agent belongs to: listed explicitly, else the first catch-all team."""
