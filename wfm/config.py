@@ -221,6 +221,12 @@ class SimulatorConfig(_Section):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
     day: Annotated[str, msgspec.Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
     start_at: Annotated[str, msgspec.Meta(pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$")]
+    intraday_curve: Annotated[list[Annotated[float, msgspec.Meta(ge=0)]], msgspec.Meta(min_length=24, max_length=24)]
+    queue_weights: list[Annotated[float, msgspec.Meta(gt=0)]]
+    handle_cv: Annotated[float, msgspec.Meta(gt=0)]
+    short_breaks_per_shift: Annotated[list[Minutes], msgspec.Meta(min_length=2, max_length=2)]
+    meal_off_slot_probability: Fraction
+    ring_no_answer_probability: Fraction
 
 
 class UserConfig(_Section):
