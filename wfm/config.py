@@ -164,6 +164,8 @@ class ApiConfig(_Section):
     session_hours: Annotated[float, msgspec.Meta(gt=0)]
     break_requests_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)]
+    ws_floor_interval_ms: Annotated[float, msgspec.Meta(ge=0)]
+    cookie_secure: bool
 
 
 class ReconnectConfig(_Section):
