@@ -1,0 +1,163 @@
+"""`wfm log verify | export`: check and export the tamper-evident event log (rule L1).
+
+    wfm log verify [--db URL] [--json]
+    wfm log export --since TS --until TS --format jsonl|csv --out FILE [--kinds event,decision]
+
+The log is the config's `storage.url` (default sqlite:///data/wfm.sqlite,
+relative to the working directory) unless `--db URL` names another. The log
+is opened read-only: verifying never creates, repairs or re-arms anything.
+`verify` exits 0 when the chain holds and 1 with "first bad record: seq N:
+<reason>" when it does not. Timestamps are RFC 3339; a date or a time
+without offset is read in the floor's zone (floor.timezone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, time
+
+from wfm.commands import CliError, load_config
+
+CSV_COLUMNS = ["seq", "ts", "kind", "type", "agent", "body", "prev_hash", "hash"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("verify", "walk the hash chain and name the first bad record"),
+                       ("export", "write the records of a time range as JSON lines or CSV")):
+        sub = actions.add_parser(name, help=text, description=text)
+        sub.add_argument("--db", metavar="URL", help="log URL (sqlite:///file.sqlite or postgresql://...); default storage.url")
+        # Common flags again so they work after the action too (wfm log verify --json).
+        sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="site TOML merged over the shipped defaults")
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine output on stdout (JSON only)")
+        if name == "export":
+            sub.add_argument("--since", metavar="TS", help="first instant included (RFC 3339, or a date / local time in the floor zone)")
+            sub.add_argument("--until", metavar="TS", help="first instant excluded")
+            sub.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+            sub.add_argument("--out", metavar="FILE", default="-", help="output file ('-' = stdout, the default)")
+            sub.add_argument("--kinds", metavar="K,K", help="only these record kinds (event, decision, action, audit)")
+
+
+def parse_instant(text: str, tz, flag: str) -> datetime:
+    """RFC 3339 as given; a date or an offset-less time is local to the floor zone."""
+    raw = text.strip()
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{flag} {text!r}: not a timestamp (want e.g. 2027-01-04T08:00:00+08:00 or 2027-01-04)", 2) from None
+    if len(raw) == 10:  # a bare date: that day's midnight on the floor
+        value = datetime.combine(value.date(), time(0), tz)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value
+
+
+def _open(args: argparse.Namespace, config):
+    from wfm.eventlog import EventLogError, open_log_from_config
+
+    try:
+        return open_log_from_config(config, args.db, readonly=True)
+    except EventLogError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _progress(total: int | None, desc: str):
+    from tqdm import tqdm
+
+    # Small logs finish before a bar is worth drawing; big ones show progress on stderr.
+    return tqdm(total=total, desc=desc, unit="rec", file=sys.stderr,
+                disable=None if (total is None or total >= 50_000) else True, leave=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wfm.eventlog import EventLogError
+
+    config = load_config(args)
+    log = _open(args, config)
+    try:
+        if args.action == "verify":
+            return _verify(args, log)
+        return _export(args, log, config)
+    except EventLogError as exc:
+        raise CliError(f"{log.url_for_humans()}: {exc}", 2) from None
+    finally:
+        log.close()
+
+
+def _verify(args: argparse.Namespace, log) -> int:
+    bar = _progress(log.count(), "verify")
+    with bar:
+        result = log.verify(progress=bar.update)
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"log": log.url_for_humans(), "ok": result.ok, "records": result.records,
+                                     "first_bad_seq": result.first_bad_seq, "reason": result.reason}) + "\n")
+    else:
+        sys.stdout.write(f"{log.url_for_humans()}: {result.message()}\n")
+    if not result.ok:
+        if not getattr(args, "json", False):
+            print(f"wfm log verify: {log.url_for_humans()}: {result.message()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(args: argparse.Namespace, log, config) -> int:
+    import csv
+
+    import msgspec
+
+    from wfm.eventlog import KINDS
+
+    tz = config.floor.tz
+    since = parse_instant(args.since, tz, "--since") if args.since else None
+    until = parse_instant(args.until, tz, "--until") if args.until else None
+    if since is not None and until is not None and until <= since:
+        raise CliError(f"--until {args.until} is not after --since {args.since}", 2)
+    kinds = None
+    if args.kinds:
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise CliError(f"--kinds: unknown kind {unknown[0]!r} (use {', '.join(KINDS)})", 2)
+    to_stdout = args.out == "-"
+    if to_stdout and getattr(args, "json", False) is True and args.format == "csv":
+        raise CliError("--json with CSV on stdout would mix formats; give --out FILE", 2)
+    total = log.count(since, until, kinds)
+    encoder = msgspec.json.Encoder()
+    try:
+        handle = sys.stdout if to_stdout else open(args.out, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot write: {exc.strerror}", 2) from None
+    written = 0
+    try:
+        writer = csv.writer(handle) if args.format == "csv" else None
+        if writer is not None:
+            writer.writerow(CSV_COLUMNS)
+        with _progress(total, "export") as bar:
+            for record in log.read(since=since, until=until, kinds=kinds):
+                local_ts = record.ts.astimezone(tz).isoformat()
+                if writer is not None:
+                    body = record.body
+                    writer.writerow([record.seq, local_ts, record.kind, body.get("type", ""), body.get("agent") or "",
+                                     encoder.encode(body).decode("utf-8"), record.prev_hash, record.hash])
+                else:
+                    handle.write(encoder.encode({"seq": record.seq, "ts": local_ts, "kind": record.kind,
+                                                 "body": record.body, "prev_hash": record.prev_hash,
+                                                 "hash": record.hash}).decode("utf-8") + "\n")
+                written += 1
+                bar.update(1)
+    except OSError as exc:
+        raise CliError(f"{args.out}: write failed after {written} records: {exc.strerror}", 2) from None
+    finally:
+        if not to_stdout:
+            handle.close()
+    summary = {"exported": written, "format": args.format, "out": args.out,
+               "since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
+    if not to_stdout:
+        if getattr(args, "json", False):
+            sys.stdout.write(json.dumps(summary) + "\n")
+        else:
+            sys.stdout.write(f"exported {written} records to {args.out}\n")
+    else:
+        print(f"exported {written} records", file=sys.stderr)
+    return 0

@@ -1,0 +1,95 @@
+"""The tamper-evident event log (floor rule L1, 话务日志不得篡改).
+
+Every floor event, decision, PBX action and audit entry is appended to a hash
+chain; `verify()` names the first record that was edited, deleted, inserted
+or moved. Open one with `open_log(url)`:
+
+- `sqlite:///data/wfm.sqlite` (relative to the working directory) or
+  `sqlite:////var/lib/wfm/wfm.sqlite` (absolute); parent folders are created;
+- `postgresql://user@host:5432/dbname` for several writer processes.
+
+    log = open_log(config.storage.url, batch_max_records=config.storage.batch_max_records,
+                   batch_max_delay_ms=config.storage.batch_max_delay_ms)
+    await log.append_async("event", event_body(event), event.ts)
+"""
+from __future__ import annotations
+
+import msgspec
+
+from wfm.eventlog.base import (
+    KINDS,
+    EventLog,
+    EventLogError,
+    LogClosedError,
+    LogRecord,
+    LogUnavailableError,
+    LogURLError,
+    LogWriteError,
+    VerifyResult,
+)
+
+__all__ = [
+    "KINDS", "EventLog", "EventLogError", "LogClosedError", "LogRecord", "LogURLError",
+    "LogUnavailableError", "LogWriteError", "VerifyResult",
+    "open_log", "open_log_from_config", "event_body", "decision_body",
+    "log_event", "log_decision", "log_event_async", "log_decision_async",
+]
+
+
+def open_log(url: str, *, batch_max_records: int = 500, batch_max_delay_ms: float = 5.0,
+             max_pending: int | None = None, readonly: bool = False) -> EventLog:
+    """Open (creating if needed) the event log at `url` and resume its chain.
+
+    `readonly=True` opens an existing log without creating or changing
+    anything (for `wfm log verify`, exports and wall boards); a missing log
+    then raises EventLogError.
+    """
+    options = dict(batch_max_records=batch_max_records, batch_max_delay_ms=batch_max_delay_ms,
+                   max_pending=max_pending, readonly=readonly)
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        from wfm.eventlog.sqlite import SQLiteEventLog
+
+        return SQLiteEventLog(url, **options)
+    if scheme in ("postgresql", "postgres"):
+        from wfm.eventlog.postgres import PostgresEventLog
+
+        return PostgresEventLog(url, **options)
+    raise LogURLError(f"unsupported event log URL {url!r}: use sqlite:///path.sqlite or postgresql://...")
+
+
+def open_log_from_config(config, url: str | None = None, *, readonly: bool = False) -> EventLog:
+    """Open the log named by `storage.url` (or `url`) with the config's batching settings."""
+    storage = config.storage
+    return open_log(url or storage.url, batch_max_records=storage.batch_max_records,
+                    batch_max_delay_ms=storage.batch_max_delay_ms, readonly=readonly)
+
+
+def event_body(event) -> dict:
+    """A §1 event (wfm.events struct) as a record body, exactly its JSON-lines object."""
+    return msgspec.to_builtins(event)
+
+
+def decision_body(output) -> dict:
+    """A §2 decision, violation or alert (wfm.decisions struct) as a record body."""
+    return msgspec.to_builtins(output)
+
+
+def log_event(log: EventLog, event) -> LogRecord:
+    """Append a §1 event synchronously, stamped with the event's own ts."""
+    return log.append("event", event_body(event), event.ts)
+
+
+def log_decision(log: EventLog, output) -> LogRecord:
+    """Append a §2 output synchronously, stamped with its ts."""
+    return log.append("decision", decision_body(output), output.ts)
+
+
+async def log_event_async(log: EventLog, event) -> LogRecord:
+    return await log.append_async("event", event_body(event), event.ts)
+
+
+async def log_decision_async(log: EventLog, output) -> LogRecord:
+    return await log.append_async("decision", decision_body(output), output.ts)
+
+

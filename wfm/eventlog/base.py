@@ -1,0 +1,425 @@
+"""The event log's storage interface: records, results, errors, and group commit.
+
+`EventLog` is what callers (the floor runtime, the rules engine, the API, the
+`wfm log` command) code against; a backend (SQLite, PostgreSQL) implements
+the few `_storage` hooks at the bottom and inherits the rest:
+
+- `append` / `append_many`: synchronous; durable when they return.
+- `append_async`: group commit. A dedicated writer thread takes pending
+  records in arrival order, up to `batch_max_records` of them or whatever
+  arrived within `batch_max_delay_ms` of the first, and writes them in one
+  transaction; each awaiting coroutine resumes only after its batch has
+  committed (acknowledged = durable). Results are handed back to each
+  caller's event loop in one call per batch, so the loop is never blocked.
+- When storage is unreachable the writer keeps the pending records and
+  retries with capped backoff (buffered, never acknowledged early); past
+  `max_pending` waiting records new async appends are refused with
+  LogUnavailableError, and synchronous appends are refused at once.
+- A permanent write failure (disk full, read-only file) fails that batch's
+  awaiting callers with LogWriteError; the transaction is rolled back, so the
+  chain stays whole and nothing acknowledged is lost.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("event", "decision", "action", "audit")
+
+
+class LogRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One record of the chain. `hash` covers seq, ts, kind, body and prev_hash."""
+
+    seq: int
+    ts: datetime  # timezone-aware
+    kind: str  # "event" | "decision" | "action" | "audit"
+    body: dict
+    prev_hash: str
+    hash: str
+
+
+class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of a chain check: ok, how many records held, and the first bad one."""
+
+    ok: bool
+    records: int
+    first_bad_seq: int | None
+    reason: str
+
+    def message(self) -> str:
+        if self.ok:
+            return f"ok: {self.records} records, chain intact"
+        return f"first bad record: seq {self.first_bad_seq}: {self.reason}"
+
+
+class EventLogError(Exception):
+    """Base of every event-log failure."""
+
+
+class LogURLError(EventLogError, ValueError):
+    """The storage URL names no backend this build has."""
+
+
+class LogClosedError(EventLogError):
+    """The log was closed; nothing more can be appended."""
+
+
+class LogWriteError(EventLogError):
+    """A write failed and was rolled back (disk full, read-only storage, bad record)."""
+
+
+class LogUnavailableError(LogWriteError):
+    """The storage cannot be reached right now (server down, file locked); retrying may succeed."""
+
+
+class _Pending:
+    """One record waiting for the writer: the encoded columns and who to tell."""
+
+    __slots__ = ("kind", "body", "ts", "ts_text", "body_json", "future", "loop")
+
+    def __init__(self, kind: str, body: dict, ts: datetime, ts_text: str, body_json: bytes,
+                 future: asyncio.Future | None, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.kind = kind
+        self.body = body
+        self.ts = ts
+        self.ts_text = ts_text
+        self.body_json = body_json
+        self.future = future
+        self.loop = loop
+
+
+def _resolve(pairs: list[tuple[asyncio.Future, Any, bool]]) -> None:
+    # Runs on the caller's loop: one call per batch and loop.
+    for future, value, failed in pairs:
+        if future.done():  # the awaiting coroutine was cancelled
+            continue
+        if failed:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+class EventLog(abc.ABC):
+    """A tamper-evident, append-only log of floor events, decisions, actions and audits."""
+
+    #: backoff while storage is unavailable (engineering knobs, not rulebook numbers)
+    retry_initial_s = 0.05
+    retry_max_s = 2.0
+
+    def __init__(self, url: str, *, batch_max_records: int = 500, batch_max_delay_ms: float = 5.0,
+                 max_pending: int | None = None, readonly: bool = False) -> None:
+        if batch_max_records < 1:
+            raise ValueError("batch_max_records must be at least 1")
+        self.url = url
+        self.readonly = readonly
+        self.batch_max_records = batch_max_records
+        self.batch_max_delay_s = max(0.0, batch_max_delay_ms) / 1000.0
+        self.max_pending = max_pending if max_pending is not None else max(10_000, 100 * batch_max_records)
+        self._write_lock = threading.Lock()  # one transaction at a time on this handle
+        self._cond = threading.Condition()
+        self._pending: deque[_Pending] = deque()
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._closed = False
+        self._listeners: set[Callable[[int], None]] = set()
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def append(self, kind: str, body: dict, ts: datetime) -> LogRecord:
+        """Append one record; it is durable when this returns."""
+        return self.append_many([(kind, body, ts)])[0]
+
+    def append_many(self, items: list[tuple[str, dict, datetime]]) -> list[LogRecord]:
+        """Append records in one transaction (all or none); durable when this returns."""
+        self._check_open()
+        pending = [self._prepare(kind, body, ts, None, None) for kind, body, ts in items]
+        if not pending:
+            return []
+        with self._write_lock:
+            records = self._write_batch(pending)
+        self._announce(records[-1].seq)
+        return records
+
+    async def append_async(self, kind: str, body: dict, ts: datetime) -> LogRecord:
+        """Append through the group-commit writer; resolves once the record's batch committed."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        item = self._prepare(kind, body, ts, future, loop)
+        with self._cond:
+            if len(self._pending) >= self.max_pending:
+                raise LogUnavailableError(
+                    f"event log {self.url_for_humans()}: {len(self._pending)} records already waiting for storage; refusing more"
+                )
+            self._pending.append(item)
+            if self._writer is None:
+                self._start_writer()
+            self._cond.notify()
+        return await future
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
+        """Walk the whole chain; name the first record that was edited, deleted, inserted or moved."""
+        from wfm.eventlog.chain import ChainChecker
+
+        checker = ChainChecker()
+        head_seq, head_hash = self._head()
+        count = 0
+        for row in self._raw_rows():
+            finding = checker.check(*row)
+            if finding is not None:
+                return finding
+            count += 1
+            if progress is not None and count % 10_000 == 0:
+                progress(10_000)
+        if progress is not None:
+            progress(count % 10_000)
+        return checker.finish(head_seq, head_hash)
+
+    def read(self, since: datetime | None = None, until: datetime | None = None,
+             kinds: Iterable[str] | None = None, *, after_seq: int | None = None) -> Iterator[LogRecord]:
+        """Records in seq order with since <= ts < until, of the given kinds, after seq `after_seq`."""
+        from wfm.eventlog.chain import canonical_ts, check_kind
+
+        kind_list = sorted({check_kind(k) for k in kinds}) if kinds is not None else None
+        return self._read(
+            canonical_ts(since) if since is not None else None,
+            canonical_ts(until) if until is not None else None,
+            kind_list,
+            after_seq,
+        )
+
+    def count(self, since: datetime | None = None, until: datetime | None = None,
+              kinds: Iterable[str] | None = None) -> int:
+        """How many records `read` with the same filters would return."""
+        from wfm.eventlog.chain import canonical_ts, check_kind
+
+        kind_list = sorted({check_kind(k) for k in kinds}) if kinds is not None else None
+        return self._count(
+            canonical_ts(since) if since is not None else None,
+            canonical_ts(until) if until is not None else None,
+            kind_list,
+        )
+
+    def last_seq(self) -> int:
+        """The seq of the newest stored record (0 for an empty log)."""
+        return self._last_seq()
+
+    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """Call `callback(last_seq)` after each commit made through this handle; returns unsubscribe."""
+        self._listeners.add(callback)
+        return lambda: self._listeners.discard(callback)
+
+    async def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LogRecord]:
+        """Yield records as they are committed (by any process), starting after `after_seq`.
+
+        Default: from the current end. Backends with push notification
+        override `_wait_for_news`; this one wakes on local commits and polls.
+        """
+        last = self.last_seq() if after_seq is None else after_seq
+        loop = asyncio.get_running_loop()
+        news = asyncio.Event()
+        unsubscribe = self.subscribe(lambda _seq: loop.call_soon_threadsafe(news.set))
+        try:
+            while True:
+                batch = await asyncio.to_thread(lambda: list(self.read(after_seq=last)))
+                for record in batch:
+                    last = record.seq
+                    yield record
+                news.clear()
+                await self._wait_for_news(news, poll_s)
+        finally:
+            unsubscribe()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush pending async appends, stop the writer and release storage."""
+        if self._closed:
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
+            if writer.is_alive():
+                log.error("event log %s: writer still busy after %.1f s; pending records stay unacknowledged",
+                          self.url_for_humans(), timeout or 0.0)
+        self._fail_pending(LogClosedError(f"event log {self.url_for_humans()} closed before these records were written"))
+        self._closed = True
+        self._close_storage()
+
+    async def aclose(self) -> None:
+        """Async close: waits (off the event loop) for pending batches to commit."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> EventLog:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def url_for_humans(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return self.url
+
+    # ---- group commit --------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closing or self._closed:
+            raise LogClosedError(f"event log {self.url_for_humans()} is closed")
+        if self.readonly:
+            raise LogWriteError(f"event log {self.url_for_humans()} was opened read-only")
+
+    def _prepare(self, kind: str, body: dict, ts: datetime, future, loop) -> _Pending:
+        from wfm.eventlog.chain import BodyEncodeError, canonical_ts, check_kind, encode_body
+
+        try:
+            check_kind(kind)
+            return _Pending(kind, body, ts, canonical_ts(ts), encode_body(body), future, loop)
+        except (BodyEncodeError, ValueError) as exc:
+            raise LogWriteError(f"record refused: {exc}") from None
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(target=self._writer_loop, name=f"eventlog-writer {self.url_for_humans()}", daemon=True)
+        self._writer.start()
+
+    def _take_batch(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._pending:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            if self.batch_max_delay_s > 0 and len(self._pending) < self.batch_max_records and not self._closing:
+                deadline = time.monotonic() + self.batch_max_delay_s
+                while len(self._pending) < self.batch_max_records and not self._closing:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            count = min(len(self._pending), self.batch_max_records)
+            return [self._pending.popleft() for _ in range(count)]
+
+    def _writer_loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            delay = self.retry_initial_s
+            attempts = 0
+            while True:
+                try:
+                    with self._write_lock:
+                        records = self._write_batch(batch)
+                except LogUnavailableError as exc:
+                    attempts += 1
+                    if attempts == 1:
+                        log.warning("event log %s unavailable, %d records buffered, retrying: %s",
+                                    self.url_for_humans(), len(batch) + len(self._pending), exc)
+                    else:
+                        log.debug("event log still unavailable (attempt %d): %s", attempts, exc)
+                    with self._cond:
+                        if self._closing and attempts >= 3:
+                            # Closing with storage down: give up loudly rather than hang forever.
+                            self._deliver(batch, [exc] * len(batch), failed=True)
+                            break
+                        self._cond.wait(delay)
+                    delay = min(self.retry_max_s, delay * 2)
+                    continue
+                except LogWriteError as exc:
+                    log.error("event log %s: batch of %d records not written: %s", self.url_for_humans(), len(batch), exc)
+                    self._deliver(batch, [exc] * len(batch), failed=True)
+                    break
+                except Exception as exc:  # a backend bug must not strand awaiting callers
+                    log.exception("event log %s: unexpected writer failure", self.url_for_humans())
+                    error = LogWriteError(f"event log writer failed: {exc!r}")
+                    self._deliver(batch, [error] * len(batch), failed=True)
+                    break
+                else:
+                    if attempts:
+                        log.warning("event log %s available again after %d attempts", self.url_for_humans(), attempts)
+                    self._deliver(batch, records, failed=False)
+                    self._announce(records[-1].seq)
+                    break
+
+    def _deliver(self, batch: list[_Pending], values: list, failed: bool) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for item, value in zip(batch, values):
+            if item.future is not None:
+                by_loop.setdefault(item.loop, []).append((item.future, value, failed))
+        for loop, pairs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, pairs)
+            except RuntimeError:  # that loop is closed; nobody is waiting any more
+                pass
+
+    def _fail_pending(self, error: Exception) -> None:
+        with self._cond:
+            leftover = list(self._pending)
+            self._pending.clear()
+        if leftover:
+            self._deliver(leftover, [error] * len(leftover), failed=True)
+
+    def _announce(self, seq: int) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(seq)
+            except Exception:
+                log.exception("event log subscriber failed")
+
+    async def _wait_for_news(self, news: asyncio.Event, poll_s: float) -> None:
+        try:
+            await asyncio.wait_for(news.wait(), poll_s)
+        except asyncio.TimeoutError:
+            pass
+
+    # ---- backend hooks -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _write_batch(self, batch: list[_Pending]) -> list[LogRecord]:
+        """Link `batch` after the stored chain head and commit it in one transaction.
+
+        Called with the write lock held. Raise LogUnavailableError for a
+        transient failure (the batch is retried as is) and LogWriteError for a
+        permanent one; in both cases nothing of the batch may remain stored.
+        """
+
+    @abc.abstractmethod
+    def _raw_rows(self) -> Iterator[tuple[int, str, str, str, str, str]]:
+        """Every stored row as (seq, ts text, kind, body json, prev_hash, hash), by seq."""
+
+    @abc.abstractmethod
+    def _head(self) -> tuple[int | None, str | None]:
+        """The chain-head marker (seq, hash) kept beside the records; (-1, None) when it is missing."""
+
+    @abc.abstractmethod
+    def _read(self, since: str | None, until: str | None, kinds: list[str] | None,
+              after_seq: int | None) -> Iterator[LogRecord]:
+        ...
+
+    @abc.abstractmethod
+    def _count(self, since: str | None, until: str | None, kinds: list[str] | None) -> int:
+        ...
+
+    @abc.abstractmethod
+    def _last_seq(self) -> int:
+        ...
+
+    @abc.abstractmethod
+    def _close_storage(self) -> None:
+        ...
