@@ -1,0 +1,141 @@
+"""`wfm log verify` and `wfm log export` against real SQLite logs."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from wfm.cli import main
+from wfm.eventlog import open_log
+
+REPO = Path(__file__).resolve().parent.parent
+SHANGHAI = timezone(timedelta(hours=8))
+T0 = datetime(2027, 1, 4, 8, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def floor_log(tmp_path: Path, monkeypatch) -> Path:
+    """The default log (sqlite:///data/wfm.sqlite under the cwd) with 30 records, one a minute."""
+    monkeypatch.chdir(tmp_path)
+    with open_log("sqlite:///data/wfm.sqlite") as log:
+        for i in range(30):
+            kind = "decision" if i % 3 == 2 else "event"
+            body = ({"type": "agent_state", "agent": f"10{i % 4:02d}", "state": "short_break", "reason": "小休"}
+                    if kind == "event" else
+                    {"type": "break_decision", "agent": "1001", "kind": "short", "allowed": False,
+                     "rule": "QUEUE_NEAR_FULL", "detail": "话务空闲数 2 ≤ 3", "next_window": None})
+            log.append(kind, body, T0 + timedelta(minutes=i))
+    return tmp_path / "data" / "wfm.sqlite"
+
+
+def drop_triggers_and(path: Path, statement: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER log_no_update")
+    conn.execute("DROP TRIGGER log_no_delete")
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def test_verify_ok(floor_log, capsys):
+    assert main(["log", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "ok: 30 records" in out
+
+
+def test_verify_json_ok(floor_log, capsys):
+    assert main(["log", "verify", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data == {"log": "data/wfm.sqlite", "ok": True, "records": 30, "first_bad_seq": None, "reason": "ok"}
+
+
+def test_verify_names_first_bad_record(floor_log, capsys):
+    drop_triggers_and(floor_log, "UPDATE log SET body = replace(body, 'short_break', 'ready') WHERE seq = 11")
+    assert main(["log", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "first bad record: seq 11: hash mismatch" in captured.out
+    assert "first bad record: seq 11" in captured.err
+
+
+def test_verify_json_reports_deleted_record(floor_log, capsys):
+    drop_triggers_and(floor_log, "DELETE FROM log WHERE seq = 4")
+    assert main(["log", "--json", "verify"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["first_bad_seq"] == 4 and "missing" in data["reason"]
+
+
+def test_verify_db_flag_and_missing_log(tmp_path, floor_log, capsys):
+    assert main(["log", "verify", "--db", f"sqlite:///{floor_log}"]) == 0
+    assert main(["log", "verify", "--db", f"sqlite:///{tmp_path}/absent.sqlite"]) == 2
+    assert "no event log at" in capsys.readouterr().err
+    assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_verify_uses_storage_url_from_config(tmp_path, floor_log, capsys):
+    other = tmp_path / "elsewhere" / "site.sqlite"
+    with open_log(f"sqlite:///{other}") as log:
+        log.append("audit", {"who": "admin"}, T0)
+    site = tmp_path / "site.toml"
+    site.write_text(f'[storage]\nurl = "sqlite:///{other}"\n', encoding="utf-8")
+    assert main(["log", "verify", "--config", str(site), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 1
+
+
+def test_export_jsonl_range(floor_log, tmp_path, capsys):
+    out = tmp_path / "range.jsonl"
+    code = main(["log", "export", "--since", "2027-01-04T08:10:00+08:00", "--until", "2027-01-04T00:20:00Z",
+                 "--format", "jsonl", "--out", str(out), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["exported"] == 10
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["seq"] for r in lines] == list(range(11, 21))
+    assert lines[0]["ts"] == "2027-01-04T08:10:00+08:00"  # floor zone
+    assert lines[0]["body"]["reason"] == "小休" and lines[1]["body"]["rule"] == "QUEUE_NEAR_FULL"
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:]))
+
+
+def test_export_csv_local_times_and_kinds(floor_log, tmp_path, capsys):
+    out = tmp_path / "range.csv"
+    assert main(["log", "export", "--since", "2027-01-04T08:00", "--until", "2027-01-04T08:09",
+                 "--format", "csv", "--out", str(out), "--kinds", "decision"]) == 0
+    assert "exported 3 records" in capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [int(r["seq"]) for r in rows] == [3, 6, 9]
+    assert rows[0]["type"] == "break_decision" and rows[0]["agent"] == "1001"
+    assert json.loads(rows[0]["body"])["detail"] == "话务空闲数 2 ≤ 3"
+    assert list(rows[0]) == ["seq", "ts", "kind", "type", "agent", "body", "prev_hash", "hash"]
+
+
+def test_export_whole_day_to_stdout(floor_log, capsys):
+    assert main(["log", "export", "--since", "2027-01-04", "--until", "2027-01-05"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 30
+    assert "exported 30 records" in captured.err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--since", "yesterday"], "--since 'yesterday': not a timestamp"),
+    (["--since", "2027-01-05", "--until", "2027-01-04"], "is not after"),
+    (["--kinds", "event,gossip"], "unknown kind 'gossip'"),
+])
+def test_export_bad_input_exits_2(floor_log, capsys, argv, message):
+    assert main(["log", "export", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_installed_cli_verify_exit_codes(floor_log):
+    wfm = [sys.executable, "-m", "wfm.cli"]
+    ok = subprocess.run([*wfm, "log", "verify", "--json"], capture_output=True, text=True, cwd=floor_log.parent.parent)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
+    drop_triggers_and(floor_log, "DELETE FROM log WHERE seq = 30")
+    bad = subprocess.run([*wfm, "log", "verify"], capture_output=True, text=True, cwd=floor_log.parent.parent)
+    assert bad.returncode == 1
+    assert "first bad record: seq 30" in bad.stderr and "truncated" in bad.stderr
