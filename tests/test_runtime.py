@@ -1,0 +1,241 @@
+"""The runtime's ordering and lifecycle promises, on a real SQLite event log.
+
+The engine here is a spy that records what the runtime hands it and checks,
+at the moment it is called, what the log already holds: these tests are
+about the runtime's contract (log before act, log before publish, one
+consumer, clean stop, replay on start), not about the floor rules.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from wfm.decisions import BreakDecision
+from wfm.eventlog import open_log_from_config
+from wfm.events import AgentState, AgentStateEvent, BreakKind, BreakRequestEvent
+from wfm.runtime import FloorChanged, OutputPublished, Runtime, RuntimeStopped
+from wfm.views import FloorView
+
+
+class Step(msgspec.Struct):
+    outputs: list
+    actions: list
+
+
+class Action(msgspec.Struct):
+    agent: str
+    paused: bool
+    reason: str | None
+    cause: str
+
+
+class SpyEngine:
+    def __init__(self, log) -> None:
+        self.log = log
+        self.handled: list = []
+        self.ticks: list = []
+        self.logged_at_handle: list[int] = []
+        self.active = 0
+        self.max_active = 0
+
+    def handle(self, event):
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        # what is durable in the log right now
+        self.logged_at_handle.append(sum(1 for _ in self.log.read(kinds=["event"])))
+        self.handled.append(event)
+        outputs, actions = [], []
+        if isinstance(event, BreakRequestEvent):
+            outputs.append(BreakDecision(ts=event.ts, agent=event.agent, kind=event.kind, allowed=False,
+                                         rule="QUEUE_NEAR_FULL", detail="idle 2 <= 3", next_window=None))
+        if isinstance(event, AgentStateEvent) and event.state is AgentState.SHORT_BREAK:
+            actions.append(Action(agent=event.agent, paused=False, reason=None, cause="refused pause"))
+        self.active -= 1
+        return Step(outputs, actions)
+
+    def tick(self, now):
+        self.ticks.append(now)
+        return Step([], [])
+
+    def known_agent(self, agent):
+        return any(getattr(e, "agent", None) == agent for e in self.handled)
+
+    def floor_view(self, now):
+        return FloorView(ts=now, idle_agents=0, idle_threshold=3, short_break_blocked=True, agents_signed_in=0,
+                         agents_on_post=0, agents_on_short_break=0, agents_at_meal=0, calls_waiting=0,
+                         longest_wait_s=None, occupancy=None, service_level_today=None, service_level_15m=None,
+                         service_level_target=0.8, asa_s=None, abandon_rate=None, queues=[], agents=[],
+                         alerts=[], break_queue=[], feeds=[])
+
+    def agent_budget(self, agent, now):
+        raise KeyError(agent)
+
+
+def state(agent, st, minutes=0.0):
+    return AgentStateEvent(ts=T0 + timedelta(minutes=minutes), agent=agent, state=st, source="test-pbx")
+
+
+async def wait_for(predicate, timeout=3.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path)
+
+
+async def test_event_is_durable_before_the_engine_sees_it(config):
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    adapter = QueueAdapter()
+    runtime = Runtime(config, engine, log, [adapter], FixedClock(T0))
+    await runtime.start()
+    for i in range(5):
+        adapter.push(state(f"10{i}", AgentState.READY, i))
+    await wait_for(lambda: len(engine.handled) == 5)
+    # each event was in the log when the engine was handed it
+    assert all(count >= i + 1 for i, count in enumerate(engine.logged_at_handle))
+    assert [e.agent for e in engine.handled] == ["100", "101", "102", "103", "104"]
+    assert engine.max_active == 1
+    await runtime.stop()
+
+
+async def test_decision_logged_before_published_and_submit_returns_step(config):
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    runtime = Runtime(config, engine, log, [], FixedClock(T0))
+    seen: list = []
+
+    def subscriber(update):
+        if isinstance(update, OutputPublished):
+            decisions = [r.body for r in log.read(kinds=["decision"])]
+            seen.append((update.output, decisions))
+
+    unsubscribe = runtime.subscribe(subscriber)
+    await runtime.start()
+    result = await runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
+    assert [o.rule for o in result.outputs] == ["QUEUE_NEAR_FULL"]
+    assert len(seen) == 1
+    output, logged = seen[0]
+    assert msgspec.to_builtins(output) in logged
+    unsubscribe()
+    await runtime.submit(BreakRequestEvent(ts=T0, agent="1002", kind=BreakKind.SHORT))
+    assert len(seen) == 1  # unsubscribed: nothing more
+    await runtime.stop()
+
+
+async def test_enforcement_action_sent_and_logged(config):
+    log = open_log_from_config(config)
+    adapter = QueueAdapter()
+    adapter.fail_actions = True
+    runtime = Runtime(config, SpyEngine(log), log, [adapter], FixedClock(T0))
+    await runtime.start()
+    adapter.push(state("1001", AgentState.READY))
+    adapter.push(state("1001", AgentState.SHORT_BREAK, 1))
+    await wait_for(lambda: adapter.actions)
+    await wait_for(lambda: any(True for _ in log.read(kinds=["action"])))
+    actions = [r.body for r in log.read(kinds=["action"])]
+    assert adapter.actions == [("1001", False, None)]
+    assert actions[0]["agent"] == "1001" and actions[0]["ok"] is False and actions[0]["cause"] == "refused pause"
+    await runtime.stop()
+
+
+async def test_engine_not_called_when_event_cannot_be_logged(config):
+    log = open_log_from_config(config)
+    log.append("event", {"type": "noop"}, T0)  # make the file exist
+    log.close()
+    from wfm.eventlog import open_log
+
+    readonly = open_log(config.storage.url, readonly=True)
+    engine = SpyEngine(readonly)
+    runtime = Runtime(config, engine, readonly, [], FixedClock(T0))
+    await runtime.start(replay=False)
+    with pytest.raises(Exception):
+        await runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
+    assert engine.handled == []
+    assert runtime.events_failed == 1
+    await runtime.stop()
+
+
+async def test_ticks_on_the_runtime_clock(tmp_path):
+    from wfm.config import from_data, default_data, merge
+
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{tmp_path / 'l.sqlite'}"},
+                                              "floor": {"tick_s": 0.02}}))
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    runtime = Runtime(config, engine, log, [], FixedClock(T0))
+    await runtime.start()
+    await wait_for(lambda: len(engine.ticks) >= 3)
+    assert all(t == T0 for t in engine.ticks)
+    await runtime.stop()
+
+
+async def test_stop_leaves_no_task_and_closes_log_and_feeds(config):
+    log = open_log_from_config(config)
+    adapter = QueueAdapter()
+    runtime = Runtime(config, SpyEngine(log), log, [adapter], FixedClock(T0))
+    before = asyncio.all_tasks()
+    await runtime.start()
+    adapter.push(state("1001", AgentState.READY))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await runtime.stop()
+    assert loop.time() - started < 2.0
+    assert asyncio.all_tasks() - before == set()
+    assert adapter.closed
+    assert log._closed
+    with pytest.raises(RuntimeStopped):
+        await runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
+
+
+async def test_restart_replays_logged_events_without_repeating_outputs(config):
+    log = open_log_from_config(config)
+    adapter = QueueAdapter()
+    engine1 = SpyEngine(log)
+    first = Runtime(config, engine1, log, [adapter], FixedClock(T0))
+    await first.start()
+    adapter.push(state("1001", AgentState.READY))
+    adapter.push(state("1001", AgentState.SHORT_BREAK, 1))
+    await wait_for(lambda: len(engine1.handled) == 2)
+    await first.submit(BreakRequestEvent(ts=T0 + timedelta(minutes=2), agent="1002", kind=BreakKind.SHORT))
+    await wait_for(lambda: any(True for _ in log.read(kinds=["action"])))
+    await first.stop()
+
+    log2 = open_log_from_config(config)
+    decisions_before = log2.count(kinds=["decision"])
+    engine2 = SpyEngine(log2)
+    adapter2 = QueueAdapter()
+    second = Runtime(config, engine2, log2, [adapter2], FixedClock(T0 + timedelta(minutes=5)))
+    report = await second.start()
+    assert report.events == 3 and report.skipped == 0
+    assert [type(e).__name__ for e in engine2.handled] == ["AgentStateEvent", "AgentStateEvent", "BreakRequestEvent"]
+    await asyncio.sleep(0.05)
+    assert adapter2.actions == []  # replay does not re-enforce
+    assert log2.count(kinds=["decision"]) == decisions_before  # nor re-log outputs
+    assert second.known_agent("1001")
+    await second.stop()
+    assert log2.verify().ok
+
+
+async def test_floor_view_carries_feed_health(config):
+    log = open_log_from_config(config)
+    adapter = QueueAdapter("pbx-a")
+    runtime = Runtime(config, SpyEngine(log), log, [adapter], FixedClock(T0))
+    await runtime.start()
+    view = runtime.floor_view()
+    assert [(f.source, f.connected) for f in view.feeds] == [("pbx-a", True)]
+    changes: list = []
+    runtime.subscribe(lambda u: changes.append(u) if isinstance(u, FloorChanged) else None)
+    adapter.push(state("1001", AgentState.READY))
+    await wait_for(lambda: changes)
+    await runtime.stop()

@@ -1,0 +1,192 @@
+"""The aiohttp application: API routes, WebSocket hub, login page, wall, and the Dash pages.
+
+`create_app` wires the route table (wfm/api/routes.py) with its access
+levels, the security middleware and headers, the WebSocket hub, and — when
+the dashboard package is installed — the Dash app's Flask server behind a
+WSGI bridge on the same port (/wall, /me, /supervisor, /roster, /reports and
+Dash's own routes). Without it, a minimal live wall page is served at /wall.
+`ApiServer` runs the app on a host and port (0 = any free port).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Callable
+
+from aiohttp import web
+
+from wfm.api import pages
+from wfm.api.ratelimit import SlidingWindowLimiter
+from wfm.api.routes import (
+    ACCOUNTS,
+    API_ROUTES,
+    BREAK_LIMITER,
+    CONFIG,
+    HUB,
+    LOGIN_LIMITER,
+    RUNTIME,
+    SESSIONS,
+)
+from wfm.api.security import (
+    REQUEST_ACCOUNT,
+    Access,
+    RedactingAccessLogger,
+    error_middleware,
+    make_auth_middleware,
+    requires,
+    security_headers,
+)
+from wfm.api.sessions import SessionStore
+from wfm.api.ws import Hub
+from wfm.auth import Accounts
+from wfm.config import Config
+from wfm.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+CLIENT_MAX_SIZE = 256 * 1024
+DASH_PAGES: dict[str, Access] = {
+    "/wall": Access.KIOSK,
+    "/me": Access.SESSION,
+    "/supervisor": Access.READERS,
+    "/roster": Access.READERS,
+    "/reports": Access.READERS,
+}
+DASH_INTERNAL = ("/_dash-{tail:.*}", "/assets/{tail:.*}", "/_reload-hash", "/_favicon.ico")
+WSGI_BRIDGE = web.AppKey("wfm_wsgi_bridge", object)
+DASH_APP = web.AppKey("wfm_dash_app", object)
+API_BASE = web.AppKey("wfm_api_base", dict)
+
+
+def _load_dash_factory() -> Callable[[str], Any] | None:
+    try:
+        from dashboard.app import create_dash
+    except ImportError as exc:
+        logger.info("dashboard not available (%s); serving the basic wall page", exc)
+        return None
+    return create_dash
+
+
+class LazyDash:
+    """Builds the Dash app on first use, once the server knows its own URL (port 0 binds late)."""
+
+    def __init__(self, factory: Callable[[str], Any], api_base: dict) -> None:
+        self._factory = factory
+        self._api_base = api_base
+        self._server = None
+
+    def build(self) -> None:
+        """Create the Dash app (on the event loop's thread: Dash registers pages in context variables)."""
+        if self._server is None:
+            self._server = self._factory(self._api_base["url"]).server
+
+    def __call__(self, environ, start_response):
+        if self._server is None:
+            raise RuntimeError("the Dash app was not built before serving")
+        return self._server(environ, start_response)
+
+
+def _dash_handler(bridge, level: Access):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        request["wfm_dash"] = True
+        return await bridge(request)
+
+    handler.__doc__ = "A Dash page or Dash resource (served by the dashboard's Flask app)."
+    return requires(level)(handler)
+
+
+def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = None,
+               dashboard: bool = True) -> web.Application:
+    sessions = SessionStore(timedelta(hours=config.api.session_hours))
+    app = web.Application(
+        middlewares=[error_middleware, make_auth_middleware(sessions, config.api.kiosk_token)],
+        client_max_size=CLIENT_MAX_SIZE,
+    )
+    app[RUNTIME] = runtime
+    app[CONFIG] = config
+    app[ACCOUNTS] = accounts if accounts is not None else Accounts(config.users)
+    app[SESSIONS] = sessions
+    app[LOGIN_LIMITER] = SlidingWindowLimiter(config.api.login_attempts_per_minute)
+    app[BREAK_LIMITER] = SlidingWindowLimiter(config.api.break_requests_per_minute)
+    app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
+    hub = Hub(runtime, config.api.ws_floor_interval_ms / 1000.0)
+    app[HUB] = hub
+
+    for spec in API_ROUTES:
+        app.router.add_route(spec.method, spec.path, spec.handler)
+    app.router.add_get("/", pages.root)
+    app.router.add_get("/login", pages.login_page)
+    app.router.add_get("/static/{name}", pages.static_asset)
+    app.router.add_get("/wall/basic", pages.wall_page)
+
+    factory = _load_dash_factory() if dashboard else None
+    if factory is not None:
+        from wfm.api.wsgi import WsgiBridge
+
+        lazy = LazyDash(factory, app[API_BASE])
+        bridge = WsgiBridge(lazy, REQUEST_ACCOUNT)
+        app[WSGI_BRIDGE] = bridge
+        app[DASH_APP] = lazy
+        for path, level in DASH_PAGES.items():
+            app.router.add_route("*", path, _dash_handler(bridge, level))
+        for path in DASH_INTERNAL:
+            app.router.add_route("*", path, _dash_handler(bridge, Access.PUBLIC))
+    else:
+        app.router.add_get("/wall", pages.wall_page)
+
+    app.on_response_prepare.append(security_headers)
+
+    async def on_startup(app: web.Application) -> None:
+        hub.start()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await hub.close()
+
+    async def on_cleanup(app: web.Application) -> None:
+        bridge = app.get(WSGI_BRIDGE)
+        if bridge is not None:
+            bridge.close()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+class ApiServer:
+    """The app on a TCP port; `start()` returns the bound port."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # the only way to learn port 0
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.app[API_BASE]["url"] = self.base_url
+        dash = self.app.get(DASH_APP)
+        if dash is not None:
+            dash.build()
+        return self.port
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

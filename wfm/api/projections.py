@@ -1,0 +1,59 @@
+"""What each audience may see of the floor: pure functions from read models to JSON data.
+
+- supervisors, schedulers, admins: the whole FloorView;
+- the wall display (no login): the floor numbers and agent ids/states only;
+- an agent's WebSocket: the public floor numbers and nothing about colleagues.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from wfm.decisions import Output
+from wfm.views import FloorView
+
+PUBLIC_NUMBERS = (
+    "ts",
+    "idle_agents",  # 话务空闲数
+    "idle_threshold",
+    "short_break_blocked",
+    "agents_signed_in",
+    "agents_on_post",
+    "agents_on_short_break",  # 小休
+    "agents_at_meal",  # 用餐
+    "calls_waiting",
+    "longest_wait_s",
+    "occupancy",
+    "service_level_today",
+    "service_level_15m",
+    "service_level_target",
+    "asa_s",
+    "abandon_rate",
+)
+WALL_AGENT_FIELDS = ("agent", "team", "state", "since", "seconds_in_state", "break_kind", "overrun")
+
+
+def full_floor(view: FloorView) -> dict[str, Any]:
+    return msgspec.to_builtins(view)
+
+
+def public_numbers(view: FloorView) -> dict[str, Any]:
+    data = msgspec.to_builtins(view)
+    return {key: data[key] for key in PUBLIC_NUMBERS}
+
+
+def wall_floor(view: FloorView) -> dict[str, Any]:
+    """The read-only wall: floor numbers, queues, agent ids and states, feed health."""
+    data = msgspec.to_builtins(view)
+    wall = {key: data[key] for key in PUBLIC_NUMBERS}
+    wall["queues"] = data["queues"]
+    wall["agents"] = [{k: a[k] for k in WALL_AGENT_FIELDS} for a in data["agents"]]
+    wall["alerts"] = [{k: a[k] for k in ("ts", "rule", "agent")} for a in data["alerts"]]
+    wall["break_queue"] = [{k: q[k] for k in ("agent", "kind", "position")} for q in data["break_queue"]]
+    wall["feeds"] = [{k: f[k] for k in ("source", "state", "connected", "stale")} for f in data["feeds"]]
+    return wall
+
+
+def output_agent(output: Output) -> str | None:
+    return getattr(output, "agent", None)

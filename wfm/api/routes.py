@@ -1,0 +1,404 @@
+"""HTTP handlers of the API and the table that registers them with their access level.
+
+Handlers only translate HTTP to the Runtime and back: they validate the body
+(msgspec), check the agent exists, submit a §1 event through the runtime's
+single consumer and answer with the §2 records it caused.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Annotated, Any, Awaitable, Callable
+
+import msgspec
+from aiohttp import web
+
+from wfm.api.ratelimit import SlidingWindowLimiter
+from wfm.api.security import (
+    COOKIE_NAME,
+    REQUEST_ACCOUNT,
+    REQUEST_SESSION,
+    Access,
+    ApiError,
+    requires,
+)
+from wfm.api.sessions import SessionStore
+from wfm.auth import Account, Accounts
+from wfm.config import Config
+from wfm.decisions import BreakDecision
+from wfm.events import (
+    AgentState,
+    BreakCancelEvent,
+    BreakKind,
+    BreakRequestEvent,
+    OverrideAction,
+    OverrideEvent,
+)
+from wfm.runtime import Runtime, RuntimeStopped
+from wfm.timeutil import utcnow
+from wfm.api import projections
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RUNTIME = web.AppKey("wfm_runtime", Runtime)
+CONFIG = web.AppKey("wfm_config", Config)
+ACCOUNTS = web.AppKey("wfm_accounts", Accounts)
+SESSIONS = web.AppKey("wfm_sessions", SessionStore)
+LOGIN_LIMITER = web.AppKey("wfm_login_limiter", SlidingWindowLimiter)
+BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
+HUB = web.AppKey("wfm_hub", object)
+
+
+# ── request bodies ─────────────────────────────────────────────────────────
+
+class LoginBody(msgspec.Struct, frozen=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class BreakBody(msgspec.Struct, frozen=True):
+    kind: BreakKind
+    minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] | None = None
+    queue: bool = False
+
+
+class OverrideBody(msgspec.Struct, frozen=True):
+    agent: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    action: OverrideAction
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+# ── response shapes (for OpenAPI; handlers build the same keys) ────────────
+
+class ErrorBody(msgspec.Struct):
+    error: str
+    detail: str
+
+
+class LoginResult(msgspec.Struct):
+    username: str
+    role: str
+    agent: str | None
+    token: str
+    csrf_token: str
+    expires: str
+
+
+class MeResult(msgspec.Struct):
+    username: str
+    role: str
+    agent: str | None
+    csrf_token: str
+    expires: str
+
+
+class BreakResult(msgspec.Struct):
+    decision: BreakDecision
+    queue_position: int | None
+    outputs: list[dict]
+
+
+class StepOutputs(msgspec.Struct):
+    outputs: list[dict]
+
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_json_encoder.encode(data), status=status, content_type="application/json")
+
+
+async def read_body(request: web.Request, shape: type) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "missing body", f"send a JSON object with the fields of {shape.__name__}")
+    try:
+        return msgspec.json.decode(raw, type=shape)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "invalid body", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "body is not JSON", str(exc)) from None
+
+
+def _account(request: web.Request) -> Account:
+    account = request.get(REQUEST_ACCOUNT)
+    if account is None:  # the middleware guarantees it for non-public routes
+        raise ApiError(401, "not logged in", "")
+    return account
+
+
+def _runtime(request: web.Request) -> Runtime:
+    runtime = request.app[RUNTIME]
+    if not runtime.running:
+        raise ApiError(503, "floor not running", "the runtime is starting or shutting down")
+    return runtime
+
+
+def _known_agent(runtime: Runtime, agent: str) -> None:
+    if not runtime.known_agent(agent):
+        raise ApiError(404, "unknown agent", f"no agent {agent!r} on this floor (no feed or shift has named it)")
+
+
+async def _submit(runtime: Runtime, event) -> Any:
+    try:
+        return await runtime.submit(event)
+    except RuntimeStopped as exc:
+        raise ApiError(503, "floor not running", str(exc)) from None
+
+
+def _outputs(result: Any) -> list[dict]:
+    return [msgspec.to_builtins(o) for o in (getattr(result, "outputs", None) or ())]
+
+
+# ── session ────────────────────────────────────────────────────────────────
+
+@requires(Access.PUBLIC)
+async def health(request: web.Request) -> web.Response:
+    """Liveness: is the floor running, how many feeds are connected."""
+    runtime = request.app[RUNTIME]
+    feeds = runtime.feed_views(runtime.now()) if runtime.running else []
+    return json_response({
+        "status": "ok" if runtime.running else "stopped",
+        "feeds": len(feeds),
+        "feeds_connected": sum(1 for f in feeds if f.connected),
+        "feeds_stale": sum(1 for f in feeds if f.stale),
+    }, status=200 if runtime.running else 503)
+
+
+@requires(Access.PUBLIC)
+async def login(request: web.Request) -> web.Response:
+    """Log in with {username, password}: a session cookie plus a bearer token."""
+    body = await read_body(request, LoginBody)
+    limiter = request.app[LOGIN_LIMITER]
+    key = (body.username.casefold(), request.remote or "")
+    retry = limiter.hit(key, time.monotonic())
+    if retry:
+        logger.warning("login rate limit hit for user %r from %s", body.username, request.remote)
+        raise ApiError(429, "too many login attempts", f"try again in {retry:.0f} s",
+                       headers={"Retry-After": str(max(1, round(retry)))})
+    account = await request.app[ACCOUNTS].verify(body.username, body.password)
+    if account is None:
+        logger.info("login failed for user %r from %s", body.username, request.remote)
+        raise ApiError(401, "wrong user name or password", "")
+    limiter.reset(key)
+    issued = request.app[SESSIONS].create(account, utcnow())
+    session = issued.session
+    logger.info("login: %s (%s) from %s", account.username, account.role.value, request.remote)
+    response = json_response({
+        "username": account.username,
+        "role": account.role.value,
+        "agent": account.agent,
+        "token": issued.bearer_token,
+        "csrf_token": session.csrf_token,
+        "expires": session.expires.isoformat(),
+    })
+    config = request.app[CONFIG]
+    response.set_cookie(
+        COOKIE_NAME, issued.cookie_token, httponly=True, samesite="Strict", path="/",
+        max_age=int(config.api.session_hours * 3600), secure=config.api.cookie_secure,
+    )
+    return response
+
+
+@requires(Access.SESSION)
+async def logout(request: web.Request) -> web.Response:
+    """End the session (cookie and bearer token alike)."""
+    session = request[REQUEST_SESSION]
+    request.app[SESSIONS].revoke(session.session_id)
+    response = json_response({"logged_out": True})
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@requires(Access.SESSION)
+async def me(request: web.Request) -> web.Response:
+    """Who is logged in (and the CSRF token for cookie-authenticated pages)."""
+    session = request[REQUEST_SESSION]
+    account = session.account
+    return json_response({
+        "username": account.username,
+        "role": account.role.value,
+        "agent": account.agent,
+        "csrf_token": session.csrf_token,
+        "expires": session.expires.isoformat(),
+    })
+
+
+# ── floor ──────────────────────────────────────────────────────────────────
+
+@requires(Access.READERS)
+async def floor(request: web.Request) -> web.Response:
+    """The whole floor view (FloorView)."""
+    runtime = _runtime(request)
+    return json_response(projections.full_floor(runtime.floor_view()))
+
+
+@requires(Access.KIOSK)
+async def wall(request: web.Request) -> web.Response:
+    """The wall display's floor: numbers and agent ids/states only."""
+    runtime = _runtime(request)
+    return json_response(projections.wall_floor(runtime.floor_view()))
+
+
+@requires(Access.SELF_OR_READERS)
+async def agent_budget(request: web.Request) -> web.Response:
+    """An agent's break budget (AgentBudgetView)."""
+    runtime = _runtime(request)
+    agent = request.match_info["agent"]
+    _known_agent(runtime, agent)
+    return json_response(msgspec.to_builtins(runtime.agent_budget(agent)))
+
+
+@requires(Access.SELF_OR_ACTORS)
+async def request_break(request: web.Request) -> web.Response:
+    """Ask for a short break (小休) or meal (用餐): the break_decision and queue position."""
+    runtime = _runtime(request)
+    agent = request.match_info["agent"]
+    body = await read_body(request, BreakBody)
+    _known_agent(runtime, agent)
+    retry = request.app[BREAK_LIMITER].hit(agent, time.monotonic())
+    if retry:
+        raise ApiError(429, "too many break requests",
+                       f"agent {agent} may ask {request.app[CONFIG].api.break_requests_per_minute} times a minute; "
+                       f"try again in {retry:.0f} s", headers={"Retry-After": str(max(1, round(retry)))})
+    budget = runtime.agent_budget(agent)
+    if budget.state is AgentState.LOGGED_OUT:
+        raise ApiError(409, "agent is logged out", f"agent {agent} must sign in before asking for a break")
+    if budget.queue_position is not None:
+        raise ApiError(409, "duplicate request",
+                       f"agent {agent} already waits in the break queue at position {budget.queue_position}")
+    if budget.on_break is not None:
+        raise ApiError(409, "already on a break", f"agent {agent} is on a {budget.on_break.value} break now")
+    account = _account(request)
+    event = BreakRequestEvent(ts=runtime.now(), agent=agent, kind=body.kind, minutes=body.minutes,
+                              queue=body.queue, source=f"api:{account.username}")
+    result = await _submit(runtime, event)
+    decision = next((o for o in (getattr(result, "outputs", None) or ())
+                     if isinstance(o, BreakDecision) and o.agent == agent), None)
+    if decision is None:
+        raise ApiError(409, "duplicate request",
+                       f"an identical request for agent {agent} is already being decided")
+    position = runtime.agent_budget(agent).queue_position
+    return json_response({"decision": msgspec.to_builtins(decision), "queue_position": position,
+                          "outputs": _outputs(result)})
+
+
+@requires(Access.SELF_OR_ACTORS)
+async def cancel_break(request: web.Request) -> web.Response:
+    """Withdraw the agent's pending or queued break request."""
+    runtime = _runtime(request)
+    agent = request.match_info["agent"]
+    _known_agent(runtime, agent)
+    before = runtime.agent_budget(agent).queue_position
+    account = _account(request)
+    result = await _submit(runtime, BreakCancelEvent(ts=runtime.now(), agent=agent, source=f"api:{account.username}"))
+    return json_response({"was_queued": before is not None, "outputs": _outputs(result)})
+
+
+@requires(Access.ACTORS)
+async def override(request: web.Request) -> web.Response:
+    """A supervisor allows a break or ends one; who and why are logged with the event."""
+    runtime = _runtime(request)
+    body = await read_body(request, OverrideBody)
+    _known_agent(runtime, body.agent)
+    account = _account(request)
+    event = OverrideEvent(ts=runtime.now(), supervisor=account.username, agent=body.agent,
+                          action=body.action, note=body.note or None)
+    result = await _submit(runtime, event)
+    logger.info("override %s for agent %s by %s", body.action.value, body.agent, account.username)
+    return json_response({"outputs": _outputs(result)})
+
+
+@requires(Access.ACTORS)
+async def log_verify(request: web.Request) -> web.Response:
+    """Verify the tamper-evident event log's hash chain."""
+    runtime = request.app[RUNTIME]
+    result = await runtime.verify_log()
+    data = result if isinstance(result, dict) else _plain(result)
+    ok = bool(data.get("ok", True)) if isinstance(data, dict) else bool(result)
+    return json_response(data if isinstance(data, dict) else {"ok": ok, "result": data})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, msgspec.Struct):
+        return msgspec.to_builtins(value)
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return msgspec.to_builtins(dataclasses.asdict(value))
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return {"ok": bool(value)}
+    return msgspec.to_builtins(vars(value)) if hasattr(value, "__dict__") else {"result": str(value)}
+
+
+@requires(Access.SESSION)
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Live updates for a logged-in user (cookie or ?token=)."""
+    _check_origin(request)
+    return await request.app[HUB].handle(request, _account(request))
+
+
+@requires(Access.KIOSK)
+async def websocket_wall(request: web.Request) -> web.StreamResponse:
+    """Live updates for the wall display (kiosk rule)."""
+    _check_origin(request)
+    return await request.app[HUB].handle(request, None)
+
+
+def _check_origin(request: web.Request) -> None:
+    # Cross-site WebSocket hijacking: a browser always sends Origin; it must be this host.
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    from yarl import URL
+
+    try:
+        host = URL(origin).host
+    except ValueError:
+        host = None
+    if host is None or host != request.url.host:
+        raise ApiError(403, "cross-origin WebSocket refused", f"origin {origin} is not this server")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from wfm.api.openapi import build_openapi
+
+    return json_response(build_openapi(request.app))
+
+
+openapi = requires(Access.PUBLIC)(openapi)
+
+
+class RouteSpec(msgspec.Struct, frozen=True):
+    method: str
+    path: str
+    handler: Handler
+    request: type | None = None
+    response: type | None = None
+    tag: str = "floor"
+
+
+API_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/api/health", health, tag="system"),
+    RouteSpec("POST", "/api/login", login, LoginBody, LoginResult, tag="session"),
+    RouteSpec("POST", "/api/logout", logout, tag="session"),
+    RouteSpec("GET", "/api/me", me, None, MeResult, tag="session"),
+    RouteSpec("GET", "/api/floor", floor),
+    RouteSpec("GET", "/api/wall", wall),
+    RouteSpec("GET", "/api/agents/{agent}/budget", agent_budget, tag="agents"),
+    RouteSpec("POST", "/api/agents/{agent}/breaks", request_break, BreakBody, BreakResult, tag="agents"),
+    RouteSpec("DELETE", "/api/agents/{agent}/breaks", cancel_break, tag="agents"),
+    RouteSpec("POST", "/api/overrides", override, OverrideBody, StepOutputs, tag="supervisor"),
+    RouteSpec("GET", "/api/log/verify", log_verify, tag="supervisor"),
+    RouteSpec("GET", "/api/openapi.json", openapi, tag="system"),
+    RouteSpec("GET", "/ws", websocket, tag="live"),
+    RouteSpec("GET", "/ws/wall", websocket_wall, tag="live"),
+)
+
+
+def session_lifetime(config: Config) -> timedelta:
+    return timedelta(hours=config.api.session_hours)

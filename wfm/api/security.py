@@ -1,0 +1,219 @@
+"""Who may call what: credentials, access levels, CSRF, JSON errors, security headers.
+
+Every route is registered with an Access level (wfm/api/routes.py); the
+middleware here resolves the caller once per request — bearer token, else
+the `wfm_session` cookie, else (WebSocket only) `?token=` — and answers 401
+(no or bad credentials), 403 (wrong role or another agent), 415 (a body
+that is not JSON) or lets the handler run. State-changing requests
+authenticated by cookie must echo the session's CSRF token in
+`X-CSRF-Token`; bearer-token requests are exempt (a browser never sends
+them by itself).
+"""
+from __future__ import annotations
+
+import enum
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from wfm.auth import FLOOR_ACTORS, FLOOR_READERS, Account
+from wfm.timeutil import utcnow
+
+logger = logging.getLogger(__name__)
+
+COOKIE_NAME = "wfm_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Access(str, enum.Enum):
+    PUBLIC = "public"  # anyone
+    KIOSK = "kiosk"  # anyone unless api.kiosk_token is set; then ?token= or a session
+    SESSION = "session"  # any logged-in user
+    READERS = "readers"  # supervisor, scheduler, admin
+    ACTORS = "actors"  # supervisor, admin
+    SELF_OR_READERS = "self_or_readers"  # the agent named in the path, or a reader
+    SELF_OR_ACTORS = "self_or_actors"  # the agent named in the path, or an actor
+
+
+ACCESS_KEY = "wfm_access"  # attribute on a handler: its Access level
+REQUEST_ACCOUNT = "wfm_account"
+REQUEST_SESSION = "wfm_session"
+REQUEST_AUTH_KIND = "wfm_auth_kind"
+
+
+class ApiError(web.HTTPException):
+    """A JSON error response {"error", "detail"} with any status."""
+
+    def __init__(self, status: int, error: str, detail: str = "", headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        super().__init__(
+            text=json.dumps({"error": error, "detail": detail}, ensure_ascii=False),
+            content_type="application/json",
+            headers=headers,
+        )
+
+
+def access_of(handler: Any) -> Access | None:
+    return getattr(handler, ACCESS_KEY, None)
+
+
+def requires(level: Access):
+    """Decorator tagging a handler with its access level."""
+
+    def mark(handler):
+        setattr(handler, ACCESS_KEY, level)
+        return handler
+
+    return mark
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def resolve_session(request: web.Request, sessions, *, allow_query_token: bool):
+    """(session, kind) for the request's credentials; kind is 'bearer', 'cookie' or None.
+
+    Presented-but-invalid credentials give (None, 'invalid').
+    """
+    now = utcnow()
+    token = _bearer(request)
+    if token is None and allow_query_token:
+        token = request.query.get("token") or None
+    if token is not None:
+        session = sessions.lookup(token, now, "bearer")
+        return (session, "bearer") if session else (None, "invalid")
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        session = sessions.lookup(cookie, now, "cookie")
+        return (session, "cookie") if session else (None, "invalid")
+    return None, None
+
+
+def kiosk_ok(request: web.Request, kiosk_token: str) -> bool:
+    if not kiosk_token:
+        return True
+    presented = request.query.get("token", "")
+    return bool(presented) and hmac.compare_digest(presented.encode(), kiosk_token.encode())
+
+
+def check_access(level: Access, account: Account | None, path_agent: str | None) -> int | None:
+    """None when allowed, else the status: 401 without an account, 403 with the wrong one."""
+    if level in (Access.PUBLIC, Access.KIOSK):
+        return None
+    if account is None:
+        return 401
+    if level is Access.SESSION:
+        return None
+    if level is Access.READERS:
+        return None if account.role in FLOOR_READERS else 403
+    if level is Access.ACTORS:
+        return None if account.role in FLOOR_ACTORS else 403
+    if level is Access.SELF_OR_READERS:
+        return None if path_agent is not None and account.may_read(path_agent) else 403
+    if level is Access.SELF_OR_ACTORS:
+        return None if path_agent is not None and account.may_act_for(path_agent) else 403
+    return 403
+
+
+def _wants_html(request: web.Request) -> bool:
+    return not request.path.startswith("/api/") and request.path != "/ws" and "text/html" in request.headers.get("Accept", "")
+
+
+def make_auth_middleware(sessions, kiosk_token: str):
+    @web.middleware
+    async def auth_middleware(request: web.Request, handler):
+        route_handler = request.match_info.handler
+        level = access_of(route_handler)
+        if level is None:
+            # routes we did not write (Dash's internals, static files) are public
+            level = Access.PUBLIC
+        is_ws = request.headers.get("Upgrade", "").lower() == "websocket"
+        session, kind = resolve_session(request, sessions, allow_query_token=is_ws)
+        account = session.account if session else None
+        request[REQUEST_SESSION] = session
+        request[REQUEST_ACCOUNT] = account
+        request[REQUEST_AUTH_KIND] = kind
+        if level is Access.KIOSK and account is None and not kiosk_ok(request, kiosk_token):
+            raise ApiError(401, "kiosk token required", "this wall display needs ?token= (api.kiosk_token)")
+        if kind == "invalid" and level not in (Access.PUBLIC, Access.KIOSK):
+            raise ApiError(401, "not logged in", "the session token is unknown or has expired; log in again")
+        denied = check_access(level, account, request.match_info.get("agent"))
+        if denied == 401:
+            if _wants_html(request):
+                raise web.HTTPFound(f"/login?next={request.path}")
+            raise ApiError(401, "not logged in", "log in with POST /api/login (cookie or bearer token)")
+        if denied == 403:
+            raise ApiError(403, "forbidden", f"role {account.role.value!r} may not {request.method} {request.path}")
+        uses_session = level not in (Access.PUBLIC, Access.KIOSK)
+        if uses_session and kind == "cookie" and request.method not in SAFE_METHODS and not is_ws:
+            if not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+                raise ApiError(403, "CSRF token missing or wrong",
+                               f"send the csrf_token from the login response in the {CSRF_HEADER} header")
+        if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
+            if request.content_type != "application/json":
+                raise ApiError(415, "unsupported media type", "send the body as application/json")
+        return await handler(request)
+
+    return auth_middleware
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    """JSON errors for the API; an unexpected exception is logged and answered 500."""
+    try:
+        return await handler(request)
+    except ApiError:
+        raise
+    except web.HTTPException as exc:
+        if exc.status >= 400 and (request.path.startswith("/api/") or request.path.startswith("/ws")):
+            detail = {404: f"no route {request.method} {request.path}",
+                      405: f"{request.method} is not allowed on {request.path}",
+                      413: "the request body is too large"}.get(exc.status, exc.text or "")
+            raise ApiError(exc.status, exc.reason.lower(), detail) from None
+        raise
+    except (ConnectionResetError, web.HTTPException):
+        raise
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        raise ApiError(500, "internal error", "the error was logged on the server") from None
+
+
+_STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# Dash renders an inline bootstrap script and inline styles.
+_DASH_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Content-Security-Policy", _DASH_CSP if request.get("wfm_dash") else _STRICT_CSP)
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """Access log without query strings (they may carry ?token=) and without headers."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        account = request.get(REQUEST_ACCOUNT)
+        who = account.username if account is not None else "-"
+        self.logger.info("%s %s %s %s %d %.1fms", request.remote, who, request.method, request.path,
+                         response.status, time * 1000)

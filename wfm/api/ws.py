@@ -1,0 +1,190 @@
+"""WebSocket hub: one Runtime subscriber fanning updates out to browser sockets.
+
+Decisions, violations and alerts are pushed the moment the runtime publishes
+them (already durable in the log). Floor views are pushed when the floor
+changed, at most once per `api.ws_floor_interval_ms`, built once per push and
+projected per audience:
+
+- supervisor / scheduler / admin: every output and the full floor view;
+- agent: only their own decisions and violations, and the public floor numbers;
+- wall (no login, kiosk rule): the wall projection, no decisions.
+
+A client that cannot keep up (its queue fills) is disconnected rather than
+allowed to grow memory without bound.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from wfm.api import projections
+from wfm.auth import FLOOR_READERS, Account, Role
+from wfm.runtime import ActionDone, FloorChanged, OutputPublished, Runtime, Update
+
+logger = logging.getLogger(__name__)
+
+_QUEUE_MAX = 512
+_encoder = msgspec.json.Encoder()
+
+
+class _Client:
+    __slots__ = ("ws", "account", "audience", "queue")
+
+    def __init__(self, ws: web.WebSocketResponse, account: Account | None) -> None:
+        self.ws = ws
+        self.account = account
+        if account is None:
+            self.audience = "wall"
+        elif account.role in FLOOR_READERS:
+            self.audience = "full"
+        else:
+            self.audience = "agent"
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=_QUEUE_MAX)
+
+    def wants(self, output: Any) -> bool:
+        if self.audience == "full":
+            return True
+        if self.audience == "agent":
+            return self.account is not None and self.account.role is Role.AGENT and \
+                projections.output_agent(output) == self.account.agent
+        return False
+
+    def offer(self, text: str) -> bool:
+        try:
+            self.queue.put_nowait(text)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+
+class Hub:
+    def __init__(self, runtime: Runtime, floor_interval_s: float) -> None:
+        self.runtime = runtime
+        self.floor_interval_s = floor_interval_s
+        self._clients: set[_Client] = set()
+        self._dirty = asyncio.Event()
+        self._unsubscribe = None
+        self._pusher: asyncio.Task | None = None
+        self._closing = False
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def start(self) -> None:
+        self._unsubscribe = self.runtime.subscribe(self.on_update)
+        self._pusher = asyncio.create_task(self._push_floor(), name="wfm-ws-floor-pusher")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+            self._pusher = None
+        for client in list(self._clients):
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1001, message=b"server shutting down")
+        self._clients.clear()
+
+    # ── runtime side ──────────────────────────────────────────────────────
+
+    def on_update(self, update: Update) -> None:
+        if isinstance(update, OutputPublished):
+            text = _encoder.encode(update.output).decode()
+            for client in list(self._clients):
+                if client.wants(update.output) and not client.offer(text):
+                    self._drop(client)
+        elif isinstance(update, FloorChanged):
+            self._dirty.set()
+        elif isinstance(update, ActionDone):
+            text = _encoder.encode({"type": "action", "ts": update.ts, **msgspec.to_builtins(update.result)}).decode()
+            for client in list(self._clients):
+                if client.audience == "full" and not client.offer(text):
+                    self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        logger.warning("WebSocket client %s too slow; disconnecting",
+                       client.account.username if client.account else "wall")
+        self._clients.discard(client)
+        with contextlib.suppress(asyncio.QueueFull):
+            client.queue.put_nowait(None)
+
+    def _floor_messages(self) -> dict[str, str]:
+        view = self.runtime.floor_view()
+        return {
+            "full": _encoder.encode({"type": "floor", "data": projections.full_floor(view)}).decode(),
+            "agent": _encoder.encode({"type": "floor", "data": projections.public_numbers(view)}).decode(),
+            "wall": _encoder.encode({"type": "floor", "data": projections.wall_floor(view)}).decode(),
+        }
+
+    async def _push_floor(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            if self._clients:
+                try:
+                    messages = self._floor_messages()
+                except Exception:
+                    logger.exception("floor view for WebSocket push failed")
+                else:
+                    for client in list(self._clients):
+                        if not client.offer(messages[client.audience]):
+                            self._drop(client)
+            await asyncio.sleep(self.floor_interval_s)
+
+    # ── socket side ───────────────────────────────────────────────────────
+
+    async def handle(self, request: web.Request, account: Account | None) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+        await ws.prepare(request)
+        if self._closing:
+            await ws.close(code=1001, message=b"server shutting down")
+            return ws
+        client = _Client(ws, account)
+        hello = {
+            "type": "hello",
+            "audience": client.audience,
+            "user": account.username if account else None,
+            "agent": account.agent if account else None,
+        }
+        await ws.send_str(_encoder.encode(hello).decode())
+        try:
+            await ws.send_str(self._floor_messages()[client.audience])
+        except Exception:
+            logger.exception("initial floor view failed")
+        self._clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client), name="wfm-ws-sender")
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT and message.data == "ping":
+                    client.offer('{"type":"pong"}')
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self._clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def _send_loop(self, client: _Client) -> None:
+        while True:
+            text = await client.queue.get()
+            if text is None:
+                await client.ws.close(code=1013, message=b"too slow")
+                return
+            try:
+                await client.ws.send_str(text)
+            except (ConnectionResetError, RuntimeError):
+                return

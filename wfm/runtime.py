@@ -1,0 +1,475 @@
+"""The live floor's single owner (Home Assistant DataUpdateCoordinator style).
+
+    adapters' streams ─┐
+    API submissions ───┼─► inbox ─► one consumer task:
+    clock ticks ───────┘             log "event" (durable) ─► engine.handle / tick
+                                     ─► log outputs (durable) ─► publish to subscribers
+                                     ─► enforcement queue ─► adapter.set_paused ─► log "action"
+
+The engine is only ever called from the consumer task, so it is never
+re-entered. An event is acknowledged by the log before the engine acts on it,
+and a decision, violation or alert is acknowledged before anyone sees it or
+the PBX is told. On start the engine is rebuilt by replaying the log's events
+(budgets survive a restart), then each adapter's fresh snapshot resyncs it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol, Union
+
+import msgspec
+
+from telephony.adapter import ActionResult, Adapter
+from wfm.clock import Clock
+from wfm.config import Config
+from wfm.decisions import Output
+from wfm.events import (
+    AgentStateEvent,
+    Event,
+    EventDecodeError,
+    event_from_builtins,
+    event_to_builtins,
+)
+from wfm.views import AgentBudgetView, FeedView, FloorView
+
+logger = logging.getLogger(__name__)
+
+EVENT_KIND = "event"
+ACTION_KIND = "action"
+DECISION_KIND = "decision"  # every §2 record: break_decision, violation, alert (its body carries "type")
+_INBOX_MAX = 10_000
+_BATCH_MAX = 256
+_STOP_TIMEOUT_S = 1.5
+
+
+class RuntimeStopped(RuntimeError):
+    """The runtime is not running (not started yet, or stopping)."""
+
+
+class EngineLike(Protocol):
+    def handle(self, event: Event) -> Any: ...
+    def tick(self, now: datetime) -> Any: ...
+    def floor_view(self, now: datetime) -> FloorView: ...
+    def agent_budget(self, agent: str, now: datetime) -> AgentBudgetView: ...
+    def known_agent(self, agent: str) -> bool: ...
+
+
+class OutputPublished(msgspec.Struct, frozen=True):
+    """A decision, violation or alert, already durable in the log."""
+
+    output: Output
+
+
+class FloorChanged(msgspec.Struct, frozen=True):
+    """The floor changed at `ts` (subscribers re-read the view when they want it)."""
+
+    ts: datetime
+
+
+class ActionDone(msgspec.Struct, frozen=True):
+    """A PBX action was sent and its result logged."""
+
+    ts: datetime
+    result: ActionResult
+
+
+Update = Union[OutputPublished, FloorChanged, ActionDone]
+Subscriber = Callable[[Update], None]
+
+
+class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
+    events: int
+    skipped: int
+    last_ts: datetime | None
+
+
+class _Item:
+    """One unit of work for the consumer: an event (from a feed or the API) or a tick."""
+
+    __slots__ = ("event", "adapter", "future", "tick")
+
+    def __init__(self, event: Event | None, adapter: Adapter | None = None,
+                 future: asyncio.Future | None = None, tick: bool = False) -> None:
+        self.event = event
+        self.adapter = adapter
+        self.future = future
+        self.tick = tick
+
+
+def _log_body(record: Any) -> Any:
+    return getattr(record, "body", None) if not isinstance(record, dict) else record.get("body")
+
+
+def _log_kind(record: Any) -> str | None:
+    return getattr(record, "kind", None) if not isinstance(record, dict) else record.get("kind")
+
+
+def _as_dict(body: Any) -> dict:
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        return msgspec.json.decode(bytes(body) if not isinstance(body, str) else body)
+    raise EventDecodeError(f"log body of type {type(body).__name__}")
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Runtime:
+    """Adapters, engine, log and subscribers wired into one live floor."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: EngineLike,
+        log: Any,
+        adapters: Iterable[Adapter],
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.log = log
+        self.adapters: list[Adapter] = list(adapters)
+        self.clock = clock
+        self._tz = config.floor.tz
+        self._inbox: asyncio.Queue[_Item] | None = None
+        self._actions: asyncio.Queue[tuple[Any, Adapter | None]] | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._subscribers: list[Subscriber] = []
+        self._agent_feed: dict[str, Adapter] = {}
+        self._running = False
+        self._stopped = False
+        self._tick_pending = False
+        self.events_processed = 0
+        self.events_failed = 0
+        self.replay: ReplayReport | None = None
+
+    # ── lifecycle ──────────────────────────────────────────────────────────
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def start(self, *, replay: bool = True) -> ReplayReport | None:
+        """Replay the log into the engine, then start the consumer, ticks and feeds."""
+        if self._running or self._stopped:
+            raise RuntimeError("a Runtime starts once")
+        self._inbox = asyncio.Queue(maxsize=_INBOX_MAX)
+        self._actions = asyncio.Queue()
+        if replay:
+            self.replay = await self.replay_log()
+        self._running = True
+        self._spawn(self._consume(), "wfm-runtime-consumer")
+        self._spawn(self._enforce(), "wfm-runtime-enforcer")
+        self._spawn(self._ticker(), "wfm-runtime-ticker")
+        for adapter in self.adapters:
+            self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
+        return self.replay
+
+    async def stop(self) -> None:
+        """Cancel and await every task, close adapters and the log (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._running = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
+        self._tasks.clear()
+        if self._inbox is not None:
+            while not self._inbox.empty():
+                item = self._inbox.get_nowait()
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(RuntimeStopped("the floor is shutting down"))
+        for adapter in self.adapters:
+            try:
+                await asyncio.wait_for(adapter.close(), timeout=_STOP_TIMEOUT_S / 2)
+            except Exception:  # a broken feed must not keep the log open
+                logger.warning("feed %s did not close cleanly", adapter.source, exc_info=True)
+        closer = getattr(self.log, "aclose", None)
+        if closer is not None:
+            await _maybe_await(closer())
+        self._subscribers.clear()
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error("runtime task %s died: %r", task.get_name(), exc, exc_info=exc)
+
+    # ── restart from the log ──────────────────────────────────────────────
+
+    async def replay_log(self) -> ReplayReport:
+        """Feed every logged event back through the engine; outputs and actions are not repeated."""
+        reader = getattr(self.log, "read", None)
+        if reader is None:
+            return ReplayReport(events=0, skipped=0, last_ts=None)
+        try:
+            records = reader(kinds=[EVENT_KIND])
+        except TypeError:  # a log without kind filtering
+            records = reader()
+        if inspect.isawaitable(records):
+            records = await records
+        count = skipped = 0
+        last_ts: datetime | None = None
+
+        def apply(record: Any) -> None:
+            nonlocal count, skipped, last_ts
+            if _log_kind(record) != EVENT_KIND:
+                return
+            try:
+                event = event_from_builtins(_as_dict(_log_body(record)))
+            except (EventDecodeError, msgspec.DecodeError) as exc:
+                skipped += 1
+                logger.warning("replay: log record %s skipped: %s", getattr(record, "seq", "?"), exc)
+                return
+            self.engine.handle(event)
+            count += 1
+            last_ts = event.ts
+
+        if hasattr(records, "__aiter__"):
+            async for record in records:
+                apply(record)
+        else:
+            for index, record in enumerate(records):
+                apply(record)
+                if index % 5000 == 4999:
+                    await asyncio.sleep(0)
+        if count:
+            logger.info("replayed %d logged events (last %s, %d skipped)", count, last_ts, skipped)
+        return ReplayReport(events=count, skipped=skipped, last_ts=last_ts)
+
+    # ── inputs ─────────────────────────────────────────────────────────────
+
+    def now(self) -> datetime:
+        """The runtime clock's time in the floor's zone."""
+        return self.clock.now().astimezone(self._tz)
+
+    async def submit(self, event: Event) -> Any:
+        """Run an API event (break request, cancel, override, shift) through the consumer.
+
+        Returns the engine's StepResult once the event and every output it caused are
+        durable in the log and published.
+        """
+        if not self._running or self._inbox is None:
+            raise RuntimeStopped("the floor is not running")
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._inbox.put(_Item(event, None, future))
+        return await future
+
+    async def submit_many(self, events: Iterable[Event]) -> list[Any]:
+        return [await self.submit(event) for event in events]
+
+    async def _read_feed(self, adapter: Adapter) -> None:
+        assert self._inbox is not None
+        try:
+            async for event in adapter.stream():
+                await self._inbox.put(_Item(event, adapter))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("feed %s stream failed", adapter.source)
+        else:
+            logger.warning("feed %s stream ended", adapter.source)
+
+    async def _ticker(self) -> None:
+        assert self._inbox is not None
+        speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
+        interval = self.config.floor.tick_s / speed
+        while True:
+            await asyncio.sleep(interval)
+            if not self._tick_pending:
+                self._tick_pending = True
+                await self._inbox.put(_Item(None, tick=True))
+
+    # ── the one consumer ──────────────────────────────────────────────────
+
+    async def _consume(self) -> None:
+        assert self._inbox is not None
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < _BATCH_MAX and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            await self._process(batch)
+
+    async def _process(self, batch: list[_Item]) -> None:
+        # 1. every event of the batch durable before the engine sees any of them
+        events = [item for item in batch if item.event is not None]
+        if events:
+            acks = await asyncio.gather(
+                *(self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)
+                  for item in events),
+                return_exceptions=True,
+            )
+            failed = {id(item) for item, ack in zip(events, acks) if isinstance(ack, BaseException)}
+            for item, ack in zip(events, acks):
+                if isinstance(ack, BaseException):
+                    self.events_failed += 1
+                    logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(ack)
+        else:
+            failed = set()
+        # 2. the engine acts, in arrival order
+        steps: list[tuple[_Item, Any]] = []
+        for item in batch:
+            if id(item) in failed:
+                continue
+            try:
+                if item.tick:
+                    self._tick_pending = False
+                    result = self.engine.tick(self.now())
+                else:
+                    result = self.engine.handle(item.event)
+                    self.events_processed += 1
+                    if isinstance(item.event, AgentStateEvent) and item.adapter is not None:
+                        self._agent_feed[item.event.agent] = item.adapter
+            except Exception as exc:
+                self.events_failed += 1
+                logger.exception("engine failed on %s", "tick" if item.tick else type(item.event).__name__)
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(exc)
+                continue
+            steps.append((item, result))
+        # 3. every output durable before it is published or enforced
+        outputs = [output for _, result in steps for output in (getattr(result, "outputs", None) or ())]
+        if outputs:
+            acks = await asyncio.gather(
+                *(self.log.append_async(DECISION_KIND, msgspec.to_builtins(o), o.ts)
+                  for o in outputs),
+                return_exceptions=True,
+            )
+            for output, ack in zip(outputs, acks):
+                if isinstance(ack, BaseException):
+                    logger.error("output %s for %s not logged: %r", getattr(output, "rule", None),
+                                 getattr(output, "agent", None), ack)
+        # 4. publish, enforce, answer the callers
+        for output in outputs:
+            self._publish(OutputPublished(output))
+        if steps:
+            self._publish(FloorChanged(self.now()))
+        assert self._actions is not None
+        for item, result in steps:
+            for action in getattr(result, "actions", None) or ():
+                self._actions.put_nowait((action, item.adapter))
+            if item.future is not None and not item.future.done():
+                item.future.set_result(result)
+
+    # ── enforcement ───────────────────────────────────────────────────────
+
+    def _adapter_for(self, agent: str, hint: Adapter | None) -> Adapter | None:
+        if agent in self._agent_feed:
+            return self._agent_feed[agent]
+        if hint is not None:
+            return hint
+        return self.adapters[0] if len(self.adapters) == 1 else None
+
+    async def _enforce(self) -> None:
+        assert self._actions is not None
+        while True:
+            action, hint = await self._actions.get()
+            agent = getattr(action, "agent", "")
+            adapter = self._adapter_for(agent, hint)
+            if adapter is None:
+                result = ActionResult(action="set_paused", agent=agent, ok=False,
+                                      detail="no PBX feed knows this agent")
+            else:
+                try:
+                    result = await adapter.set_paused(agent, bool(action.paused), getattr(action, "reason", None))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    result = ActionResult(action="set_paused", agent=agent, ok=False, detail=f"{type(exc).__name__}: {exc}")
+            now = self.now()
+            body = msgspec.to_builtins(result)
+            body["paused"] = bool(getattr(action, "paused", False))
+            cause = getattr(action, "cause", None)
+            if cause is not None:
+                body["cause"] = cause if isinstance(cause, (str, int, float)) else msgspec.to_builtins(cause)
+            try:
+                await self.log.append_async(ACTION_KIND, body, now)
+            except Exception as exc:
+                logger.error("action result for %s not logged: %r", agent, exc)
+            if not result.ok:
+                logger.warning("PBX action for agent %s failed: %s", agent, result.detail)
+            self._publish(ActionDone(now, result))
+
+    # ── subscribers ───────────────────────────────────────────────────────
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Register for updates; returns the callable that unsubscribes."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _publish(self, update: Update) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(update)
+            except Exception:
+                logger.exception("subscriber %r failed", callback)
+
+    # ── read models ───────────────────────────────────────────────────────
+
+    def feed_views(self, now: datetime) -> list[FeedView]:
+        views = []
+        for adapter in self.adapters:
+            try:
+                health = adapter.health(now)
+            except Exception as exc:
+                views.append(FeedView(source=adapter.source, state="error", connected=False, stale=True,
+                                      last_event_age_s=None, skipped=0))
+                logger.debug("health of %s failed: %r", adapter.source, exc)
+                continue
+            views.append(FeedView(
+                source=health.source,
+                state=getattr(health.state, "value", str(health.state)),
+                connected=health.connected,
+                stale=health.stale,
+                last_event_age_s=health.last_event_age_s,
+                skipped=health.skipped,
+            ))
+        return views
+
+    def floor_view(self, now: datetime | None = None) -> FloorView:
+        """The engine's floor view with the feeds' live health."""
+        now = now or self.now()
+        view = self.engine.floor_view(now)
+        if self.adapters:
+            view = msgspec.structs.replace(view, feeds=self.feed_views(now))
+        return view
+
+    def agent_budget(self, agent: str, now: datetime | None = None) -> AgentBudgetView:
+        return self.engine.agent_budget(agent, now or self.now())
+
+    def known_agent(self, agent: str) -> bool:
+        return bool(self.engine.known_agent(agent))
+
+    async def verify_log(self) -> Any:
+        """The log's own verification result (run off the event loop when it is blocking)."""
+        verify = self.log.verify
+        if inspect.iscoroutinefunction(verify):
+            return await verify()
+        return await asyncio.get_running_loop().run_in_executor(None, verify)
