@@ -1,0 +1,568 @@
+"""FloorEngine: events in, decisions/violations/alerts and PBX actions out (interfaces.md §2).
+
+Pure: no I/O, no wall clock, no asyncio. Time is the events' `ts`: `handle`
+first advances the floor clock to the event (popping the deadlines that are
+due: overruns, late sign-ins, empty posts … stamped with that event's `ts`),
+then applies the event, then grants waiting break-queue requests that the
+new floor allows (oldest first). `tick(now)` does the same without an event.
+
+Ordering. The engine applies events in the order given. An event older than
+the floor clock (a feed's small reordering, up to floor.reorder_window_s, or
+worse) is applied at the clock's time: durations never run backwards and no
+finding is revisited; such events are counted in `late_events` (and logged
+when beyond the reorder window). Identical events within
+floor.duplicate_window_s are dropped (`duplicates_dropped`).
+
+Resync. Between ResyncEvent begin/end from a source, the agent_state and
+queue_status events are that source's full snapshot: at `end`, agents last
+reported by that source and missing from the snapshot are logged out and its
+queues missing from it have nobody waiting. Budgets are never reset by a
+resync; an unchanged state (an agent still on the same break) changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from wfm.config import Config
+from wfm.decisions import Alert, BreakDecision, Output, Violation
+from wfm.events import (
+    ON_POST_STATES,
+    AgentState,
+    AgentStateEvent,
+    BreakCancelEvent,
+    BreakKind,
+    BreakRequestEvent,
+    CallEvent,
+    CallEventKind,
+    Event,
+    OverrideAction,
+    OverrideEvent,
+    QueueStatusEvent,
+    ResyncEvent,
+    ShiftEvent,
+)
+from wfm.floor.dedup import Deduplicator
+from wfm.floor.model import AgentRecord, BreakRequest
+from wfm.floor.queues import ABANDONED, ANSWERED, COMPLETED, OFFERED, Tally
+from wfm.floor.state import FloorState
+from wfm.rules import Refusal, make_rules
+from wfm.rules.base import overrides
+from wfm.rules.text import KIND_EN, KIND_ZH, dur
+from wfm.views import AgentBudgetView, AgentView, AlertView, BreakPreview, FeedView, FloorView, QueuedBreakView, QueueView
+
+log = logging.getLogger(__name__)
+
+BREAK_KIND = {AgentState.SHORT_BREAK: BreakKind.SHORT, AgentState.MEAL: BreakKind.MEAL}
+_CALL_BITS = {CallEventKind.OFFERED: 1, CallEventKind.ANSWERED: 2, CallEventKind.ABANDONED: 4, CallEventKind.COMPLETED: 8}
+RECENT_FINDINGS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PbxAction:
+    """An enforcement action for the PBX adapter (e.g. unpause after a refused pause)."""
+
+    agent: str
+    paused: bool
+    reason: str | None
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    outputs: tuple[Output, ...] = ()
+    actions: tuple[PbxAction, ...] = ()
+
+
+EMPTY = StepResult()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    rule: str | None
+    detail: str
+    detail_zh: str
+    next_window: float | None = None
+    queueable: bool = False
+
+
+class FloorEngine:
+    """The live floor and its rulebook. One owner; never re-entered concurrently."""
+
+    def __init__(self, config: Config, *, names: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.names = dict(names or {})
+        self.floor = FloorState(config)
+        self.rules = make_rules()
+        for index, rule in enumerate(self.rules):
+            rule.index = index
+        self._judges = {kind: [r for r in self.rules if kind in r.kinds] for kind in BreakKind}
+        self._on_shift = [r for r in self.rules if overrides(r, "on_shift")]
+        self._on_state = [r for r in self.rules if overrides(r, "on_state")]
+        self._on_break = [r for r in self.rules if overrides(r, "on_break_start")]
+        self._after = [r for r in self.rules if overrides(r, "after_event")]
+        self._gate_rule = next(r for r in self.rules if r.code == "QUEUE_NEAR_FULL")
+        self._dedup = Deduplicator(config.floor.duplicate_window_s)
+        self._snapshots: dict[str, tuple[set[str], set[str]]] = {}
+        self._recent: deque[AlertView] = deque(maxlen=RECENT_FINDINGS)
+        self._queue_fp: tuple | None = None
+        self._time_sensitive_queue = config.floor.gate.policy == "service_level"
+        self._day = -1
+        self._day_end = float("-inf")
+        self.late_events = 0
+        self._handlers = {
+            AgentStateEvent: self._agent_state,
+            QueueStatusEvent: self._queue_status,
+            CallEvent: self._call,
+            BreakRequestEvent: self._break_request,
+            BreakCancelEvent: self._break_cancel,
+            OverrideEvent: self._override,
+            ShiftEvent: self._shift,
+            ResyncEvent: self._resync,
+        }
+
+    # --- public API ---------------------------------------------------------
+    @property
+    def duplicates_dropped(self) -> int:
+        return self._dedup.dropped
+
+    def handle(self, event: Event) -> StepResult:
+        """Advance the clock to event.ts (timed findings first), then apply the event."""
+        floor = self.floor
+        ts = event.ts
+        t = ts.timestamp()
+        out: list[Output] = []
+        actions: list[PbxAction] = []
+        if floor.now is None or t >= floor.now:
+            self._advance(t, ts, out)
+        else:
+            self.late_events += 1
+            if floor.now - t > self.config.floor.reorder_window_s:
+                log.warning("event %s at %s is %.1f s behind the floor clock; applied now",
+                            type(event).__name__, ts.isoformat(), floor.now - t)
+            t = floor.now
+        if self._dedup.is_duplicate(event, ts.timestamp()):
+            return StepResult(tuple(out)) if out else EMPTY
+        self._handlers[type(event)](event, t, out, actions)
+        for rule in self._after:
+            finding = rule.after_event(floor, ts)
+            if finding is not None:
+                out.append(finding)
+        if floor.break_queue:
+            self._grant(t, ts, out)
+        if not out and not actions:
+            return EMPTY
+        self._remember(out)
+        return StepResult(tuple(out), tuple(actions))
+
+    def tick(self, now: datetime) -> StepResult:
+        """Timed findings due up to `now`, then break-queue grants; never moves the clock back."""
+        floor = self.floor
+        t = now.timestamp()
+        if floor.now is not None and t < floor.now:
+            return EMPTY
+        out: list[Output] = []
+        self._advance(t, now, out)
+        if floor.break_queue:
+            self._grant(t, now, out)
+        if not out:
+            return EMPTY
+        self._remember(out)
+        return StepResult(tuple(out))
+
+    def known_agent(self, agent: str) -> bool:
+        if agent in self.floor.agents:
+            return True
+        return any(agent in team.agents for team in self.config.teams) or any(
+            user.agent == agent for user in self.config.users
+        )
+
+    # --- time -----------------------------------------------------------------
+    def _advance(self, t: float, ts: datetime, out: list[Output]) -> None:
+        floor = self.floor
+        floor.now = t
+        rules = self.rules
+        pop = floor.deadlines.pop_due
+        deadline = pop(t)
+        while deadline is not None:
+            finding = rules[deadline.rule].on_due(floor, deadline, ts)
+            if finding is not None:
+                out.append(finding)
+            deadline = pop(t)
+
+    # --- event handlers -------------------------------------------------------
+    def _agent_state(self, ev: AgentStateEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        rec = floor.agent(ev.agent, t)
+        source = ev.source
+        snapshot = self._snapshot_for(source)
+        if snapshot is not None:
+            snapshot[0].add(rec.id)
+            source = source or self._single_snapshot_source()
+        if source is not None:
+            rec.source = source
+        if ev.queues is not None:
+            rec.queues = tuple(ev.queues)
+        if ev.state is not rec.state:
+            self._change_state(rec, ev.state, t, ev.ts, out, actions)
+
+    def _change_state(self, rec: AgentRecord, new: AgentState, t: float, ts: datetime,
+                      out: list, actions: list) -> None:
+        floor = self.floor
+        kind = BREAK_KIND.get(new)
+        if kind is None:
+            old = floor.set_state(rec, new, t)
+            for rule in self._on_state:
+                rule.on_state(floor, rec, old, t)
+            if new is AgentState.LOGGED_OUT:
+                floor.dequeue(rec.id)
+                floor.set_pending(rec, None)
+            return
+        granted = rec.pending is kind
+        if granted:
+            allowed, overridden, rule_code = True, rec.pending_override, None
+            floor.set_pending(rec, None)
+            floor.dequeue(rec.id)
+        else:
+            verdict = self._decide(rec, BreakRequest(rec.id, kind, t, origin="pause"), ts, out)
+            allowed, overridden, rule_code = verdict.allowed, False, verdict.rule
+            if not allowed and self.config.floor.enforcement.unpause_on_refused_pause:
+                actions.append(PbxAction(rec.id, False, None, f"refused {kind.value} pause: {rule_code}"))
+        old = floor.set_state(rec, new, t)
+        brk = floor.start_break(rec, kind, t, allowed=allowed, overridden=overridden, rule=rule_code)
+        for rule in self._on_state:
+            rule.on_state(floor, rec, old, t)
+        for rule in self._on_break:
+            finding = rule.on_break_start(floor, rec, brk, t, ts, granted)
+            if finding is not None:
+                out.append(finding)
+
+    def _break_request(self, ev: BreakRequestEvent, t: float, out: list, actions: list) -> None:
+        rec = self.floor.agent(ev.agent, t)
+        self._decide(rec, BreakRequest(rec.id, ev.kind, t, ev.minutes, ev.queue, "request"), ev.ts, out)
+
+    def _break_cancel(self, ev: BreakCancelEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        rec = floor.agent(ev.agent, t)
+        floor.dequeue(rec.id)
+        floor.set_pending(rec, None)
+        rec.refused = None
+
+    def _override(self, ev: OverrideEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        rec = floor.agent(ev.agent, t)
+        note = f": {ev.note}" if ev.note else ""
+        if ev.action is OverrideAction.ALLOW_BREAK:
+            if rec.brk is not None:  # already on a (refused) break: it becomes an approved one
+                kind = rec.brk.kind
+                rec.brk.allowed = rec.brk.overridden = True
+            else:
+                queued = floor.dequeue(rec.id)
+                if queued is not None:
+                    kind = queued.kind
+                elif rec.refused is not None:
+                    kind = rec.refused.kind
+                elif rec.pending is not None:
+                    kind = rec.pending
+                else:
+                    kind = BreakKind.SHORT
+                floor.set_pending(rec, kind, override=True)
+            rec.refused = None
+            out.append(BreakDecision(
+                ts=ev.ts, agent=rec.id, kind=kind, allowed=True, rule=None,
+                detail=f"{KIND_EN[kind]} allowed by supervisor {ev.supervisor} (override){note}",
+                next_window=None,
+            ))
+        elif rec.brk is not None:  # end_break: the break ends now, its minutes count until now
+            kind = rec.brk.kind
+            self._change_state(rec, AgentState.READY, t, ev.ts, out, actions)
+            actions.append(PbxAction(rec.id, False, None,
+                                     f"{KIND_EN[kind]} ended by supervisor {ev.supervisor} (override){note}"))
+
+    def _shift(self, ev: ShiftEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        rec = floor.agent(ev.agent, t)
+        shift = floor.add_shift(rec, ev, t)
+        for rule in self._on_shift:
+            rule.on_shift(floor, rec, shift, t)
+
+    def _queue_status(self, ev: QueueStatusEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        queue = floor.queue(ev.queue)
+        source = ev.source
+        snapshot = self._snapshot_for(source)
+        if snapshot is not None:
+            snapshot[1].add(queue.id)
+            source = source or self._single_snapshot_source()
+        if source is not None:
+            queue.source = source
+        floor.set_waiting(queue, ev.waiting, ev.longest_wait_s)
+
+    def _call(self, ev: CallEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        if t >= self._day_end:
+            self._roll_day(t)
+        queue = floor.queue(ev.queue)
+        if queue.day != self._day:
+            queue.roll_day(self._day)
+        entry = floor.calls.get(ev.call_id)
+        if entry is None:
+            entry = floor.calls[ev.call_id] = [t, 0]
+        bit = _CALL_BITS[ev.event]
+        if entry[1] & bit:
+            return  # the same outcome of the same call again
+        entry[1] |= bit
+        today = queue.today
+        kind = ev.event
+        if kind is CallEventKind.OFFERED:
+            entry[0] = t
+            today.offered += 1
+            queue.record(t, OFFERED, 0.0, False)
+        elif kind is CallEventKind.ANSWERED:
+            wait = ev.wait_s if ev.wait_s is not None else (t - entry[0] if entry[1] & 1 else 0.0)
+            in_target = wait <= floor.answer_s
+            today.answered += 1
+            today.in_target += in_target
+            today.wait_sum += wait
+            queue.record(t, ANSWERED, wait, in_target)
+        elif kind is CallEventKind.ABANDONED:
+            today.abandoned += 1
+            queue.record(t, ABANDONED, ev.wait_s or 0.0, False)
+        else:
+            talk = ev.talk_s or 0.0
+            today.completed += 1
+            today.talk_sum += talk
+            queue.record(t, COMPLETED, talk, False)
+
+    def _roll_day(self, t: float) -> None:
+        floor = self.floor
+        local = floor.dt(t)
+        self._day = local.toordinal()
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        self._day_end = datetime.fromordinal(self._day + 1).replace(tzinfo=floor.tz).timestamp()
+        horizon = midnight.timestamp() - 86400.0
+        floor.calls = {cid: e for cid, e in floor.calls.items() if e[0] >= horizon}
+
+    def _resync(self, ev: ResyncEvent, t: float, out: list, actions: list) -> None:
+        floor = self.floor
+        if ev.phase == "begin":
+            self._snapshots[ev.source] = (set(), set())
+            return
+        snapshot = self._snapshots.pop(ev.source, None)
+        if snapshot is None:
+            log.warning("resync end from %s without a begin; ignored", ev.source)
+            return
+        agents_seen, queues_seen = snapshot
+        for rec in list(floor.agents.values()):
+            if rec.source == ev.source and rec.id not in agents_seen and rec.state is not AgentState.LOGGED_OUT:
+                self._change_state(rec, AgentState.LOGGED_OUT, t, ev.ts, out, actions)
+        for queue in floor.queues.values():
+            if queue.source == ev.source and queue.id not in queues_seen:
+                floor.set_waiting(queue, 0, None)
+
+    def _snapshot_for(self, source: str | None):
+        if not self._snapshots:
+            return None
+        if source is None:
+            return next(iter(self._snapshots.values())) if len(self._snapshots) == 1 else None
+        return self._snapshots.get(source)
+
+    def _single_snapshot_source(self) -> str | None:
+        return next(iter(self._snapshots)) if len(self._snapshots) == 1 else None
+
+    # --- break decisions ------------------------------------------------------
+    def _judge(self, rec: AgentRecord, req: BreakRequest, reserve: bool = False) -> Verdict:
+        notes = []
+        floor = self.floor
+        for rule in self._judges[req.kind]:
+            result = rule.judge(floor, rec, req, reserve)
+            if result is None:
+                continue
+            if isinstance(result, Refusal):
+                detail = "; ".join([result.detail] + [n.detail for n in notes])
+                zh = "；".join([result.detail_zh] + [n.detail_zh for n in notes if n.detail_zh])
+                return Verdict(False, result.rule, detail, zh, result.next_window, result.queueable)
+            notes.append(result)
+        detail = f"{KIND_EN[req.kind]} allowed"
+        if notes:
+            detail += ": " + "; ".join(n.detail for n in notes)
+        zh = f"可以{KIND_ZH[req.kind]}" + ("：" + "，".join(n.detail_zh for n in notes if n.detail_zh) if notes else "")
+        return Verdict(True, None, detail, zh)
+
+    def _decide(self, rec: AgentRecord, req: BreakRequest, ts: datetime, out: list) -> Verdict:
+        """Judge a request (or a pause judged as one) and print its one break_decision."""
+        floor = self.floor
+        verdict = self._judge(rec, req)
+        detail = verdict.detail
+        if verdict.allowed:
+            floor.dequeue(rec.id)
+            rec.refused = None
+            if req.origin == "request":
+                floor.set_pending(rec, req.kind)
+        elif req.queue and verdict.queueable and self.config.floor.break_queue.enabled:
+            position = floor.enqueue(req)
+            rec.refused = None
+            detail += f"; waiting in the break queue at position {position}"
+        else:
+            floor.dequeue(rec.id)
+            rec.refused = req
+        out.append(BreakDecision(
+            ts=ts, agent=rec.id, kind=req.kind, allowed=verdict.allowed, rule=verdict.rule,
+            detail=detail,
+            next_window=floor.dt(verdict.next_window) if verdict.next_window is not None else None,
+        ))
+        return verdict
+
+    def _queue_fingerprint(self) -> tuple:
+        floor = self.floor
+        n = floor.n_state
+        return (n[AgentState.READY], floor.on_post, n[AgentState.SHORT_BREAK], n[AgentState.MEAL],
+                len(floor.pending_agents), len(floor.break_queue), floor.now if self._time_sensitive_queue else 0)
+
+    def _grant(self, t: float, ts: datetime, out: list) -> None:
+        """Grant waiting requests the floor now allows, oldest first; a blocked kind blocks younger ones."""
+        floor = self.floor
+        fingerprint = self._queue_fingerprint()
+        if fingerprint == self._queue_fp:
+            return
+        team_cap = self.config.floor.break_queue.max_on_break_per_team
+        blocked: set[BreakKind] = set()
+        for req in list(floor.break_queue):
+            if req.kind in blocked:
+                continue
+            rec = floor.agents[req.agent]
+            verdict = self._judge(rec, BreakRequest(rec.id, req.kind, t, req.minutes, True, "queue"), reserve=True)
+            if not verdict.allowed:
+                if verdict.queueable:
+                    blocked.add(req.kind)
+                else:
+                    floor.dequeue(rec.id)
+                    log.info("break queue: %s's %s request dropped (%s)", rec.id, req.kind.value, verdict.rule)
+                continue
+            if team_cap:
+                reserved = sum(1 for a in floor.pending_agents if floor.agents[a].team == rec.team)
+                if floor.team_breaks[rec.team] + reserved >= team_cap:
+                    continue
+            floor.dequeue(rec.id)
+            floor.set_pending(rec, req.kind)
+            out.append(BreakDecision(
+                ts=ts, agent=rec.id, kind=req.kind, allowed=True, rule=None,
+                detail=f"{verdict.detail}; granted from the break queue after {dur(t - req.t)} waiting",
+                next_window=None,
+            ))
+        self._queue_fp = self._queue_fingerprint()
+
+    def _remember(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Violation):
+                self._recent.append(AlertView(ts=output.ts, rule=output.rule, agent=output.agent, detail=output.detail))
+            elif isinstance(output, Alert):
+                self._recent.append(AlertView(ts=output.ts, rule=output.rule, agent=None, detail=output.detail))
+
+    # --- read models ----------------------------------------------------------
+    def _shift_for_view(self, rec: AgentRecord, t: float):
+        return rec.current_shift(t) or rec.next_shift(t)
+
+    def _agent_view(self, rec: AgentRecord, t: float) -> AgentView:
+        floor = self.floor
+        brk = rec.brk
+        limit = None if brk is None else (floor.short_max_s if brk.kind is BreakKind.SHORT else floor.meal_max_s)
+        bucket = floor.budget_bucket(rec, t)
+        used = floor.short_used_s(bucket, rec, t)
+        shift = self._shift_for_view(rec, t)
+        return AgentView(
+            agent=rec.id, team=rec.team, state=rec.state, since=floor.dt(rec.since),
+            seconds_in_state=max(0.0, t - rec.since), queues=list(rec.queues),
+            break_kind=brk.kind if brk else None, break_limit_s=limit,
+            overrun=brk is not None and limit is not None and t - brk.start > limit,
+            shift_start=floor.dt(shift.start) if shift else None,
+            shift_end=floor.dt(shift.end) if shift else None,
+            meal_slot_start=floor.dt(shift.meal_start) if shift and shift.meal_start is not None else None,
+            short_break_used_s=used, short_break_left_s=max(0.0, floor.short_budget_s - used),
+            short_breaks_taken=bucket.short_count,
+            meal_taken=bool(shift.meal_count) if shift else False,
+        )
+
+    def floor_view(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = ()) -> FloorView:
+        """The whole floor at `now` (wall board, supervisor page)."""
+        floor = self.floor
+        t = now.timestamp()
+        day = floor.local_day(t)
+        today, window = Tally(), Tally()
+        queue_views = []
+        longest = None
+        for qid in sorted(floor.queues):
+            queue = floor.queues[qid]
+            q_today = queue.today if queue.day == day else Tally()
+            today.add(q_today)
+            window.add(queue.window_tally(t))
+            if queue.longest_wait_s is not None:
+                longest = max(longest or 0.0, queue.longest_wait_s)
+            queue_views.append(QueueView(
+                queue=qid, waiting=queue.waiting, longest_wait_s=queue.longest_wait_s,
+                offered=q_today.offered, answered=q_today.answered, answered_in_target=q_today.in_target,
+                abandoned=q_today.abandoned, service_level=q_today.service_level, asa_s=q_today.asa_s,
+            ))
+        threshold = self._gate_rule.gate_for(floor).threshold(floor.on_post)
+        on_post = floor.on_post
+        n = floor.n_state
+        return FloorView(
+            ts=now, idle_agents=floor.idle, idle_threshold=threshold,
+            short_break_blocked=floor.idle <= threshold,
+            agents_signed_in=len(floor.agents) - n[AgentState.LOGGED_OUT],
+            agents_on_post=on_post, agents_on_short_break=n[AgentState.SHORT_BREAK],
+            agents_at_meal=n[AgentState.MEAL], calls_waiting=floor.total_waiting,
+            longest_wait_s=longest, occupancy=floor.busy / on_post if on_post else None,
+            service_level_today=today.service_level, service_level_15m=window.service_level,
+            service_level_target=self.config.service.service_level_target,
+            asa_s=today.asa_s, abandon_rate=today.abandon_rate,
+            queues=queue_views,
+            agents=[self._agent_view(floor.agents[a], t) for a in sorted(floor.agents)],
+            alerts=list(reversed(self._recent)),
+            break_queue=[
+                QueuedBreakView(agent=r.agent, kind=r.kind, requested_at=floor.dt(r.t), position=i)
+                for i, r in enumerate(floor.break_queue, start=1)
+            ],
+            feeds=list(feeds),
+        )
+
+    def _preview(self, rec: AgentRecord, kind: BreakKind, t: float) -> BreakPreview:
+        verdict = self._judge(rec, BreakRequest(rec.id, kind, t))
+        return BreakPreview(
+            kind=kind, allowed=verdict.allowed, rule=verdict.rule, detail=verdict.detail,
+            detail_zh=verdict.detail_zh,
+            next_window=self.floor.dt(verdict.next_window) if verdict.next_window is not None else None,
+        )
+
+    def agent_budget(self, agent: str, now: datetime) -> AgentBudgetView:
+        """An agent's own budget and what a request now would get (the /me page)."""
+        floor = self.floor
+        t = now.timestamp()
+        rec = floor.agents.get(agent)
+        if rec is None:  # a configured agent not seen yet: a transient record, never stored
+            rec = AgentRecord(agent, self.config.team_of(agent), "floor", t)
+        bucket = floor.budget_bucket(rec, t)
+        used = floor.short_used_s(bucket, rec, t)
+        shift = self._shift_for_view(rec, t)
+        brk = rec.brk
+        ends = None
+        if brk is not None:
+            ends = floor.dt(brk.start + (floor.short_max_s if brk.kind is BreakKind.SHORT else floor.meal_max_s))
+        return AgentBudgetView(
+            ts=now, agent=agent, state=rec.state, since=floor.dt(rec.since) if agent in floor.agents else None,
+            shift_start=floor.dt(shift.start) if shift else None,
+            shift_end=floor.dt(shift.end) if shift else None,
+            short_break_used_s=used, short_break_left_s=max(0.0, floor.short_budget_s - used),
+            short_break_budget_s=floor.short_budget_s, short_break_max_s=floor.short_max_s,
+            short_breaks_taken=bucket.short_count,
+            meal_slot_start=floor.dt(shift.meal_start) if shift and shift.meal_start is not None else None,
+            meal_slot_end=floor.dt(shift.meal_end) if shift and shift.meal_end is not None else None,
+            meal_taken=bool(shift.meal_count) if shift else False,
+            on_break=brk.kind if brk else None, break_ends_at=ends,
+            queue_position=floor.queue_position(agent),
+            short_break=self._preview(rec, BreakKind.SHORT, t),
+            meal=self._preview(rec, BreakKind.MEAL, t),
+        )

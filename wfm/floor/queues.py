@@ -1,0 +1,99 @@
+"""Per-queue traffic: calls waiting now, and offered/answered/abandoned today and in the last 15 min.
+
+"Today" is the floor-local calendar day (the counters restart at local
+midnight). The 15-min figures use a sliding window of call outcomes. Service
+level = answered within `service.service_level_answer_s` / (answered +
+abandoned); ASA = mean wait of answered calls.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+WINDOW_S = 15 * 60.0
+
+
+class Tally:
+    __slots__ = ("offered", "answered", "in_target", "abandoned", "wait_sum", "talk_sum", "completed")
+
+    def __init__(self) -> None:
+        self.offered = 0
+        self.answered = 0
+        self.in_target = 0
+        self.abandoned = 0
+        self.wait_sum = 0.0
+        self.talk_sum = 0.0
+        self.completed = 0
+
+    def add(self, other: "Tally") -> None:
+        self.offered += other.offered
+        self.answered += other.answered
+        self.in_target += other.in_target
+        self.abandoned += other.abandoned
+        self.wait_sum += other.wait_sum
+        self.talk_sum += other.talk_sum
+        self.completed += other.completed
+
+    @property
+    def service_level(self) -> float | None:
+        handled = self.answered + self.abandoned
+        return self.in_target / handled if handled else None
+
+    @property
+    def asa_s(self) -> float | None:
+        return self.wait_sum / self.answered if self.answered else None
+
+    @property
+    def abandon_rate(self) -> float | None:
+        handled = self.answered + self.abandoned
+        return self.abandoned / handled if handled else None
+
+
+# window entry kinds
+OFFERED, ANSWERED, ABANDONED, COMPLETED = 0, 1, 2, 3
+
+
+class QueueRecord:
+    __slots__ = ("id", "waiting", "longest_wait_s", "source", "today", "day", "window")
+
+    def __init__(self, queue: str) -> None:
+        self.id = queue
+        self.waiting = 0
+        self.longest_wait_s: float | None = None
+        self.source: str | None = None
+        self.today = Tally()
+        self.day = -1  # floor-local date ordinal of `today`
+        self.window: deque[tuple[float, int, float, bool]] = deque()  # (t, kind, seconds, in_target)
+
+    def roll_day(self, day: int) -> None:
+        if day != self.day:
+            self.day = day
+            self.today = Tally()
+
+    def record(self, t: float, kind: int, seconds: float, in_target: bool) -> None:
+        window = self.window
+        window.append((t, kind, seconds, in_target))
+        if len(window) > 64:
+            self.prune(t)
+
+    def prune(self, now: float) -> None:
+        window = self.window
+        horizon = now - WINDOW_S
+        while window and window[0][0] <= horizon:
+            window.popleft()
+
+    def window_tally(self, now: float) -> Tally:
+        self.prune(now)
+        tally = Tally()
+        for _, kind, seconds, in_target in self.window:
+            if kind == OFFERED:
+                tally.offered += 1
+            elif kind == ANSWERED:
+                tally.answered += 1
+                tally.wait_sum += seconds
+                tally.in_target += in_target
+            elif kind == ABANDONED:
+                tally.abandoned += 1
+            else:
+                tally.completed += 1
+                tally.talk_sum += seconds
+        return tally

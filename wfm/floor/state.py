@@ -1,0 +1,279 @@
+"""FloorState: the one owner of the floor's mutable state and its running counts.
+
+Counts (idle agents 话务空闲数, on post, signed in per post, on break per
+team, calls waiting) are kept incrementally at every state change, so a
+decision never scans the floor.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timezone
+
+from wfm.config import Config
+from wfm.events import ON_POST_STATES, AgentState, BreakKind, ShiftEvent
+from wfm.floor.model import OFF_POST_SPELL_STATES, AgentRecord, BreakRecord, BreakRequest, ShiftRecord
+from wfm.floor.queues import QueueRecord
+from wfm.floor.timers import DeadlineHeap
+
+log = logging.getLogger(__name__)
+
+FLOOR_POST = "floor"
+BUSY_STATES = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
+SHIFT_KEEP_S = 2 * 86400.0  # shifts that ended longer ago than this are forgotten
+
+
+class FloorState:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        floor = config.floor
+        self.tz = floor.tz
+        self.short_max_s = floor.short_break_max_min * 60.0
+        self.short_budget_s = floor.short_break_budget_min * 60.0
+        self.meal_max_s = floor.meal_max_min * 60.0
+        self.meal_slot_s = floor.meal_slot_min * 60.0
+        self.serious_s = floor.serious_late_min * 60.0
+        self.answer_s = config.service.service_level_answer_s
+        self.agents: dict[str, AgentRecord] = {}
+        self.queues: dict[str, QueueRecord] = {}
+        self.deadlines = DeadlineHeap()
+        self.now: float | None = None  # the floor clock (never moves backwards)
+        self.rostered = False  # any shift event seen: NOT_ON_SHIFT is judged against the roster
+        self.n_state: Counter[AgentState] = Counter()
+        self.post_agents: dict[str, set[str]] = {}
+        self.post_signed_in: Counter[str] = Counter()
+        self.post_on_post: Counter[str] = Counter()
+        self.post_gen: Counter[str] = Counter()  # bumped when a post goes from empty to staffed
+        self.team_short: Counter[str] = Counter()
+        self.team_breaks: Counter[str] = Counter()
+        self.total_waiting = 0
+        self.break_queue: list[BreakRequest] = []  # fair queue, oldest first
+        self.pending_agents: set[str] = set()  # allowed, not yet taken
+        self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags, queue]
+        self._break_seq = 0
+        self._posts_by_team = {t.name: (t.name if t.queues else FLOOR_POST) for t in config.teams}
+
+    # --- clock and conversion -------------------------------------------------
+    def dt(self, t: float) -> datetime:
+        """Epoch seconds as an aware datetime in the floor zone."""
+        return datetime.fromtimestamp(t, timezone.utc).astimezone(self.tz)
+
+    def local_day(self, t: float) -> int:
+        return datetime.fromtimestamp(t, self.tz).toordinal()
+
+    def clock(self, t: float) -> str:
+        """Local wall-clock HH:MM (HH:MM:SS when not on the minute) for details."""
+        local = datetime.fromtimestamp(t, self.tz)
+        return local.strftime("%H:%M" if local.second == 0 and local.microsecond == 0 else "%H:%M:%S")
+
+    # --- agents -----------------------------------------------------------
+    def agent(self, agent: str, t: float) -> AgentRecord:
+        rec = self.agents.get(agent)
+        if rec is None:
+            team = self.config.team_of(agent)
+            post = self._posts_by_team.get(team, FLOOR_POST)
+            rec = AgentRecord(agent, team, post, t)
+            self.agents[agent] = rec
+            self.n_state[AgentState.LOGGED_OUT] += 1
+            self.post_agents.setdefault(post, set()).add(agent)
+        return rec
+
+    @property
+    def idle(self) -> int:
+        """话务空闲数: agents in `ready`, every one of them (interfaces.md §1)."""
+        return self.n_state[AgentState.READY]
+
+    @property
+    def on_post(self) -> int:
+        n = self.n_state
+        return n[AgentState.READY] + n[AgentState.RINGING] + n[AgentState.ON_CALL] + n[AgentState.WRAP_UP]
+
+    @property
+    def busy(self) -> int:
+        n = self.n_state
+        return n[AgentState.RINGING] + n[AgentState.ON_CALL] + n[AgentState.WRAP_UP]
+
+    def add_shift(self, rec: AgentRecord, event: ShiftEvent, t: float) -> ShiftRecord:
+        """Add (or replace: same agent, same start) a rostered shift; old shifts are forgotten."""
+        self.rostered = True
+        start = event.start.timestamp()
+        meal = event.meal_start.timestamp() if event.meal_start is not None else None
+        shift = ShiftRecord(start, event.end.timestamp(), meal, self.meal_slot_s)
+        kept = [s for s in rec.shifts if s.start != start and s.end >= t - SHIFT_KEEP_S]
+        for old in rec.shifts:
+            if old.start == start:  # a re-published shift keeps the budget already used
+                shift.short_used_s, shift.short_count = old.short_used_s, old.short_count
+                shift.meal_count, shift.first_meal_start = old.meal_count, old.first_meal_start
+                shift.slot_off_post_s, shift.first_on_post = old.slot_off_post_s, old.first_on_post
+                if rec.brk is not None and rec.brk.bucket is old:
+                    rec.brk.bucket = shift
+        kept.append(shift)
+        kept.sort(key=lambda s: s.start)
+        rec.shifts = kept
+        if rec.state in ON_POST_STATES and shift.start <= t < shift.end and shift.first_on_post is None:
+            shift.first_on_post = t
+        return shift
+
+    def budget_bucket(self, rec: AgentRecord, t: float) -> ShiftRecord:
+        """The shift whose short-break budget applies at t; without one, the agent's floor-day bucket."""
+        shift = rec.current_shift(t)
+        if shift is not None:
+            return shift
+        day = self.local_day(t)
+        bucket = rec.day_buckets.get(day)
+        if bucket is None:
+            midnight = datetime.fromordinal(day).replace(tzinfo=self.tz).timestamp()
+            bucket = ShiftRecord(midnight, midnight + 86400.0, None, 0.0, rostered=False)
+            rec.day_buckets = {d: b for d, b in rec.day_buckets.items() if d >= day - 1}
+            rec.day_buckets[day] = bucket
+        return bucket
+
+    def short_used_s(self, bucket: ShiftRecord, rec: AgentRecord, t: float) -> float:
+        """Short-break seconds used in `bucket` up to t, the running break included."""
+        used = bucket.short_used_s
+        brk = rec.brk
+        if brk is not None and brk.kind is BreakKind.SHORT and brk.bucket is bucket:
+            used += max(0.0, t - brk.start)
+        return used
+
+    # --- state changes ----------------------------------------------------
+    def set_state(self, rec: AgentRecord, new: AgentState, t: float) -> AgentState:
+        """Move an agent to `new` at t, closing the old state's accounting; returns the old state."""
+        old = rec.state
+        if rec.brk is not None:
+            self.end_break(rec, t)
+        self._account_slot(rec, old, rec.since, t)
+        n = self.n_state
+        n[old] -= 1
+        n[new] += 1
+        post = rec.post
+        was_on, now_on = old in ON_POST_STATES, new in ON_POST_STATES
+        if was_on != now_on:
+            self.post_on_post[post] += 1 if now_on else -1
+        was_in, now_in = old is not AgentState.LOGGED_OUT, new is not AgentState.LOGGED_OUT
+        if was_in != now_in:
+            self.post_signed_in[post] += 1 if now_in else -1
+            if now_in:
+                rec.signed_in_since = t
+                if self.post_signed_in[post] == 1:
+                    self.post_gen[post] += 1
+            else:
+                rec.signed_in_since = None
+        if (old in OFF_POST_SPELL_STATES) != (new in OFF_POST_SPELL_STATES):
+            if new in OFF_POST_SPELL_STATES:
+                rec.off_post_since = t
+                rec.off_post_spell += 1
+            else:
+                rec.off_post_since = None
+        if now_on and not was_on:
+            for shift in rec.shifts:
+                if shift.start <= t < shift.end and shift.first_on_post is None:
+                    shift.first_on_post = t
+        rec.state = new
+        rec.since = t
+        rec.gen += 1
+        return old
+
+    def _account_slot(self, rec: AgentRecord, state: AgentState, start: float, end: float) -> None:
+        """Off-post time inside meal slots (MEAL_STATE_MISSING), for the interval just closed."""
+        if state in ON_POST_STATES or end <= start:
+            return
+        for shift in rec.shifts:
+            if shift.meal_start is not None and state is not AgentState.MEAL:
+                overlap = min(end, shift.meal_end) - max(start, shift.meal_start)  # type: ignore[type-var]
+                if overlap > 0:
+                    shift.slot_off_post_s += overlap
+
+    def slot_off_post_s(self, rec: AgentRecord, shift: ShiftRecord, upto: float) -> float:
+        """Off-post (not meal) seconds inside the shift's meal slot up to `upto`, the current state included."""
+        total = shift.slot_off_post_s
+        if rec.state not in ON_POST_STATES and rec.state is not AgentState.MEAL and shift.meal_start is not None:
+            overlap = min(upto, shift.meal_end) - max(rec.since, shift.meal_start)  # type: ignore[type-var]
+            if overlap > 0:
+                total += overlap
+        return total
+
+    def start_break(self, rec: AgentRecord, kind: BreakKind, t: float, *, allowed: bool,
+                    overridden: bool, rule: str | None) -> BreakRecord:
+        self._break_seq += 1
+        bucket = self.budget_bucket(rec, t)
+        brk = BreakRecord(self._break_seq, kind, t, allowed, overridden, bucket, rule)
+        rec.brk = brk
+        if kind is BreakKind.SHORT:
+            bucket.short_count += 1
+            self.team_short[rec.team] += 1
+        else:
+            for shift in rec.shifts:
+                if shift.start <= t < shift.end:
+                    shift.meal_count += 1
+                    if shift.first_meal_start is None:
+                        shift.first_meal_start = t
+        self.team_breaks[rec.team] += 1
+        return brk
+
+    def end_break(self, rec: AgentRecord, t: float) -> BreakRecord | None:
+        brk = rec.brk
+        if brk is None:
+            return None
+        if brk.kind is BreakKind.SHORT:
+            if brk.bucket is not None:
+                brk.bucket.short_used_s += max(0.0, t - brk.start)
+            self.team_short[rec.team] -= 1
+        self.team_breaks[rec.team] -= 1
+        rec.brk = None
+        return brk
+
+    def set_pending(self, rec: AgentRecord, kind: BreakKind | None, *, override: bool = False) -> None:
+        rec.pending = kind
+        rec.pending_override = override and kind is not None
+        if kind is None:
+            self.pending_agents.discard(rec.id)
+        else:
+            self.pending_agents.add(rec.id)
+
+    def reserved_ready(self, kind: BreakKind, exclude: str) -> int:
+        """Ready agents holding an allowed, not yet taken break of `kind` (break-queue reservations)."""
+        agents = self.agents
+        return sum(
+            1 for a in self.pending_agents
+            if a != exclude and agents[a].pending is kind and agents[a].state is AgentState.READY
+        )
+
+    def reserved_on_post(self, exclude: str) -> int:
+        agents = self.agents
+        return sum(1 for a in self.pending_agents if a != exclude and agents[a].state in ON_POST_STATES)
+
+    # --- break queue ------------------------------------------------------
+    def enqueue(self, request: BreakRequest) -> int:
+        """Queue a refused request (replacing the agent's older one); returns its 1-based position."""
+        self.dequeue(request.agent)
+        self.break_queue.append(request)
+        self.agents[request.agent].queued = request
+        return len(self.break_queue)
+
+    def dequeue(self, agent: str) -> BreakRequest | None:
+        rec = self.agents.get(agent)
+        if rec is None or rec.queued is None:
+            return None
+        request = rec.queued
+        rec.queued = None
+        self.break_queue = [r for r in self.break_queue if r.agent != agent]
+        return request
+
+    def queue_position(self, agent: str) -> int | None:
+        for index, request in enumerate(self.break_queue, start=1):
+            if request.agent == agent:
+                return index
+        return None
+
+    # --- queues -----------------------------------------------------------
+    def queue(self, queue: str) -> QueueRecord:
+        rec = self.queues.get(queue)
+        if rec is None:
+            rec = self.queues[queue] = QueueRecord(queue)
+        return rec
+
+    def set_waiting(self, rec: QueueRecord, waiting: int, longest: float | None) -> None:
+        self.total_waiting += waiting - rec.waiting
+        rec.waiting = waiting
+        rec.longest_wait_s = longest

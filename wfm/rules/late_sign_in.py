@@ -1,0 +1,36 @@
+"""LATE_SIGN_IN (F2): not signed in and on post by shift start.
+
+Sign-in is due within floor.sign_in_window_min before the start, in the
+ready state. Checked once per shift at the first event (or tick) after the
+start: the state then is the state the agent was in at the start instant.
+An agent already taking calls (ringing, on call, wrap-up) counts as signed in.
+"""
+from __future__ import annotations
+
+from wfm.decisions import Violation
+from wfm.events import ON_POST_STATES
+from wfm.rules.base import Rule
+
+
+class LateSignIn(Rule):
+    code = "LATE_SIGN_IN"
+
+    def on_shift(self, floor, rec, shift, t):
+        self.schedule(floor, shift.start, strict=True, key=rec.id, token=shift)
+
+    def on_due(self, floor, deadline, ts):
+        rec = floor.agents[deadline.key]
+        shift = deadline.token
+        if not any(s is shift for s in rec.shifts):
+            return None
+        if shift.first_on_post is not None and shift.first_on_post <= shift.start:
+            return None
+        if rec.state in ON_POST_STATES and rec.since <= shift.start:
+            return None
+        window = floor.config.floor.sign_in_window_min
+        return Violation(
+            ts=ts, agent=rec.id, rule=self.code,
+            detail=(f"not signed in and ready at shift start {floor.clock(shift.start)} (state "
+                    f"{rec.state.value} since {floor.clock(rec.since)}); sign-in is due within the "
+                    f"{window} min before the start"),
+        )

@@ -1,0 +1,38 @@
+"""MEAL_STATE_MISSING (F5): the meal slot ended and the agent spent part of it off post without
+ever being in `meal` (用餐) this shift — e.g. eating in not_ready or logged out.
+
+Checked once, when the slot ends (due at the slot's end instant). Agents who
+never came to work this shift are left to LATE_SIGN_IN / SERIOUS_LATE.
+"""
+from __future__ import annotations
+
+from wfm.decisions import Violation
+from wfm.rules.base import Rule
+from wfm.rules.text import dur
+
+
+class MealStateMissing(Rule):
+    code = "MEAL_STATE_MISSING"
+
+    def on_shift(self, floor, rec, shift, t):
+        if shift.meal_start is not None:
+            self.schedule(floor, shift.meal_end, strict=False, key=rec.id, token=shift)
+
+    def on_due(self, floor, deadline, ts):
+        rec = floor.agents[deadline.key]
+        shift = deadline.token
+        if not any(s is shift for s in rec.shifts):
+            return None  # the shift was replaced or forgotten
+        slot_end = shift.meal_end
+        if shift.first_on_post is None or shift.first_on_post >= slot_end:
+            return None
+        if shift.first_meal_start is not None and shift.first_meal_start < slot_end:
+            return None
+        away = floor.slot_off_post_s(rec, shift, slot_end)
+        if away <= 0:
+            return None
+        return Violation(
+            ts=ts, agent=rec.id, rule=self.code,
+            detail=(f"off post {dur(away)} during the meal slot {floor.clock(shift.meal_start)}–"
+                    f"{floor.clock(slot_end)} without ever being in meal (用餐) state"),
+        )

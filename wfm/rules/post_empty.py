@@ -1,0 +1,57 @@
+"""POST_EMPTY (F7, F9 handover): a shift is in progress and no agent of the post is signed in.
+
+The floor is one post unless config teams list queues (then each such team is
+a post). Checked when a post's last agent signs out and when a shift starts;
+reported as a floor-level violation (agent null) at the first event after the
+post fell empty (strict: an agent signing out and another in at the same
+instant leaves no gap), once per empty spell and shift period. F9 is enforced
+this way: a day shift leaving before the evening shift is online empties the post.
+"""
+from __future__ import annotations
+
+from wfm.decisions import Violation
+from wfm.events import AgentState
+from wfm.rules.base import Rule
+
+
+class PostEmpty(Rule):
+    code = "POST_EMPTY"
+
+    def __init__(self) -> None:
+        self._fired: dict[str, tuple[int, float]] = {}  # post -> (post_gen, end of the shifts then in progress)
+        self._empty_since: dict[str, float] = {}
+
+    def on_shift(self, floor, rec, shift, t):
+        self.schedule(floor, shift.start, strict=True, key=rec.post)
+
+    def on_state(self, floor, rec, old, t):
+        if rec.state is AgentState.LOGGED_OUT and old is not AgentState.LOGGED_OUT \
+                and floor.post_signed_in[rec.post] == 0:
+            self._empty_since[rec.post] = t
+            self.schedule(floor, t, strict=True, key=rec.post)
+
+    def on_due(self, floor, deadline, ts):
+        post = deadline.key
+        if floor.post_signed_in[post] > 0:
+            return None
+        at = deadline.due
+        in_progress = [
+            (shift, agent) for agent in floor.post_agents.get(post, ())
+            for shift in floor.agents[agent].shifts if shift.start <= at < shift.end
+        ]
+        if not in_progress:
+            return None
+        gen = floor.post_gen[post]
+        fired = self._fired.get(post)
+        if fired is not None and fired[0] == gen and at < fired[1]:
+            return None
+        self._fired[post] = (gen, max(shift.end for shift, _ in in_progress))
+        since = max(self._empty_since.get(post, at), min(shift.start for shift, _ in in_progress))
+        rostered = sorted({agent for _, agent in in_progress})
+        names = ", ".join(rostered[:5]) + (" …" if len(rostered) > 5 else "")
+        where = "the floor" if post == "floor" else f"post {post}"
+        return Violation(
+            ts=ts, agent=None, rule=self.code,
+            detail=(f"{where} is empty: no agent signed in since {floor.clock(since)} while "
+                    f"{len(rostered)} rostered agent(s) are on shift ({names})"),
+        )

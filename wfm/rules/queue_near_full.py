@@ -1,0 +1,75 @@
+"""QUEUE_NEAR_FULL (F3): no short break (小休) at will when the queue is full or near full.
+
+The decision is the gate policy's (wfm/gate.py: fixed, scaled, service_level),
+judged with the floor as it is at the request (the requester counts among the
+idle agents when ready). Queueable. A floor-level alert is raised once each
+time calls are waiting and idle agents (话务空闲数) fall to the threshold or below.
+"""
+from __future__ import annotations
+
+from wfm.decisions import Alert
+from wfm.events import ON_POST_STATES, BreakKind
+from wfm.gate import GateInput, make_gate
+from wfm.rules.base import Note, Refusal, Rule
+
+
+class QueueNearFull(Rule):
+    code = "QUEUE_NEAR_FULL"
+    kinds = frozenset({BreakKind.SHORT})
+
+    def __init__(self) -> None:
+        self.gate = None
+        self._blocked = False
+
+    def gate_for(self, floor):
+        if self.gate is None:
+            self.gate = make_gate(floor.config)
+        return self.gate
+
+    def gate_input(self, floor, rec, t: float, reserve: bool) -> GateInput:
+        idle = floor.idle
+        if reserve:
+            idle -= floor.reserved_ready(BreakKind.SHORT, rec.id)
+        on_post = floor.on_post - (floor.reserved_on_post(rec.id) if reserve else 0)
+        arrivals = aht = 0.0
+        if self.gate_for(floor).name == "service_level":
+            arrivals, aht = floor_traffic(floor, t, self.gate.horizon_s)
+        return GateInput(idle, on_post, rec.state in ON_POST_STATES, arrivals, aht)
+
+    def judge(self, floor, rec, req, reserve):
+        verdict = self.gate_for(floor).judge(self.gate_input(floor, rec, req.t, reserve))
+        if verdict.allowed:
+            return Note(verdict.detail, verdict.detail_zh)
+        return Refusal(self.code, f"short break (小休) refused: {verdict.detail}", verdict.detail_zh,
+                       queueable=True)
+
+    def after_event(self, floor, ts):
+        threshold = self.gate_for(floor).threshold(floor.on_post)
+        blocked = floor.total_waiting > 0 and floor.idle <= threshold
+        if blocked == self._blocked:
+            return None
+        self._blocked = blocked
+        if not blocked:
+            return None
+        return Alert(
+            ts=ts, rule=self.code,
+            detail=(f"queue near full: {floor.total_waiting} call(s) waiting and {floor.idle} idle "
+                    f"agents (话务空闲数) <= {threshold}; short breaks (小休) at will are blocked"),
+        )
+
+
+def floor_traffic(floor, t: float, horizon_s: float) -> tuple[float, float]:
+    """Arrival rate (calls/s) over the last horizon_s and the mean handle time of calls completed then."""
+    offered = completed = 0
+    talk = 0.0
+    since = t - horizon_s
+    for queue in floor.queues.values():
+        for when, kind, seconds, _ in queue.window:
+            if when > since:
+                if kind == 0:
+                    offered += 1
+                elif kind == 3:
+                    completed += 1
+                    talk += seconds
+    aht = talk / completed if completed and talk > 0 else floor.config.service.default_aht_s
+    return offered / horizon_s, aht
