@@ -1,0 +1,107 @@
+"""Why a roster leaves demand unmet, or why the hard rules admit no roster — in words.
+
+Never a bare INFEASIBLE: each line names the day, the rule and how many agents
+are short.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from ortools.sat.python import cp_model
+
+from optimizer.roster.constraints import HARD_RULES, RosterVars, add_shift_variables, worked_before
+from optimizer.roster.evaluate import on_post_counts
+from optimizer.roster.problem import Assignment, RosterProblem, min_to_hhmm
+
+RULE_NAMES = {
+    "add_one_shift_per_day": "R4 one shift a day",
+    "add_unavailable": "unavailable dates (leave)",
+    "add_meal_fit": "R8 meal slot must fit inside the shift with its margins",
+    "add_min_rest": "R4 minimum rest between shifts",
+    "add_max_consecutive_days": "R2 at most N consecutive working days (做六休一)",
+    "add_min_rest_days": "R3 rest days per month",
+    "add_meal_slots": "R8 one meal slot per shift",
+    "add_lunch_cover": "F8 lunch cover (someone on post during meals)",
+}
+
+
+def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], limit_days: int = 10) -> list[str]:
+    """One line per short day (worst first): intervals short, the worst interval, and the rule that binds."""
+    on_post = on_post_counts(problem, assignments)
+    by_day: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for slot in problem.demand:
+        key = (problem.day_index(slot.day), slot.start_min)
+        short = slot.required - on_post.get(key, 0)
+        if short > 0:
+            by_day[key[0]].append((short, slot.start_min, slot.required))
+    before = worked_before(problem)
+    lines: list[str] = []
+    total = sum(s for rows in by_day.values() for s, _, _ in rows)
+    if not by_day:
+        return lines
+    capacity = sum(len(problem.days) - max(problem.rules.rest_days_per_month, len(a.unavailable & set(problem.days))) for a in problem.agents)
+    lines.append(f"demand left unmet: {total} agent-intervals on {len(by_day)} day(s); "
+                 f"{len(problem.agents)} agents can work at most {capacity} agent-days this month (R3 rest days, unavailable dates)")
+    ranked = sorted(by_day.items(), key=lambda item: -sum(s for s, _, _ in item[1]))
+    for day, rows in ranked[:limit_days]:
+        when = problem.days[day]
+        short, start, required = max(rows)
+        on_leave = sum(1 for a in problem.agents if when in a.unavailable)
+        available = len(problem.agents) - on_leave
+        blocked = 0
+        if day < problem.rules.max_consecutive_days:
+            limit = problem.rules.max_consecutive_days
+            for agent in problem.agents:
+                past = before.get(agent.agent_id, set())
+                if all(d in past for d in range(day - limit, 0)) and day - limit < 0:
+                    blocked += 1
+        if required > available - blocked:
+            reason = (f"only {available - blocked} agents can work that day ({on_leave} unavailable"
+                      + (f", {blocked} must rest under R2 after last month" if blocked else "") + ")")
+            rule = "unavailable dates" if on_leave else "R2 consecutive days"
+        else:
+            reason = (f"{available} agents are available, but R3 rest days, R2 (做六休一), R4 minimum rest and "
+                      f"staggered meals (R8/F8) leave too few on post at that time")
+            rule = "R2/R3/R4/R8"
+        lines.append(
+            f"{when} ({when:%a}): {sum(s for s, _, _ in rows)} agent-intervals short; worst {min_to_hhmm(start)}–"
+            f"{min_to_hhmm(start + problem.rules.interval_min)} needs {required} on post, {required - short} rostered "
+            f"— {short} agents short; {reason} [{rule}]"
+        )
+    if len(ranked) > limit_days:
+        lines.append(f"… and {len(ranked) - limit_days} more short day(s)")
+    return lines
+
+
+def _feasible(problem: RosterProblem, rules, seconds: float) -> bool:
+    rv = RosterVars(model=cp_model.CpModel(), problem=problem)
+    add_shift_variables(rv)
+    for rule in rules:
+        rule(rv)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = 1
+    return solver.solve(rv.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+
+
+def explain_infeasible(problem: RosterProblem, seconds_left: float = 10.0) -> list[str]:
+    """Which hard rules conflict: each rule is dropped in turn; those whose removal restores a roster are named."""
+    lines = ["the hard rules admit no roster for these inputs"]
+    for shift in problem.shifts:
+        if not shift.meal_offsets:
+            lines.append(f"shift template {shift.name!r} ({shift.start_text}–{shift.end_text}) has no room for a "
+                         f"{problem.rules.meal_len_min}-min meal {problem.rules.meal_margin_min} min from both ends (R8); it is never used")
+    budget = max(0.5, seconds_left / max(1, len(HARD_RULES)))
+    culprits = []
+    for rule in HARD_RULES:
+        if rule.__name__ == "add_meal_slots":
+            continue  # lunch cover depends on the meal variables
+        rest = [r for r in HARD_RULES if r is not rule and not (rule.__name__ == "add_meal_slots" and r.__name__ == "add_lunch_cover")]
+        if _feasible(problem, rest, budget):
+            culprits.append(RULE_NAMES.get(rule.__name__, rule.__name__))
+    if culprits:
+        lines.append("a roster exists once this rule is relaxed: " + "; ".join(culprits))
+    else:
+        lines.append("no single hard rule is to blame; several conflict (check previous roster carry-over and unavailable dates)")
+    return lines

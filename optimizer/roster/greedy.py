@@ -1,0 +1,139 @@
+"""A quick first roster, hard-feasible by construction: rest days spread evenly,
+templates chosen by demand share. CP-SAT starts from it (solution hint) and
+improves it; if the search finds nothing better in time, it is the answer.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from optimizer.roster.constraints import worked_before
+from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift
+
+
+def _heads_needed(problem: RosterProblem) -> dict[tuple[int, str], int]:
+    """Rough heads per day and template: its peak interval, plus the share of agents away at a meal."""
+    width = problem.rules.interval_min
+    peak: dict[tuple[int, str], int] = {}
+    for slot in problem.demand:
+        begin = problem.day_index(slot.day) * DAY_MIN + slot.start_min
+        for shift in problem.shifts:
+            for back in range(shift.length_min // DAY_MIN + 2):
+                day = begin // DAY_MIN - back
+                start = day * DAY_MIN + shift.start_min
+                if 0 <= day < len(problem.days) and start <= begin and begin + width <= start + shift.length_min:
+                    peak[(day, shift.name)] = max(peak.get((day, shift.name), 0), slot.required)
+    heads = {}
+    for (day, name), need in peak.items():
+        options = max(1, len(problem.shift(name).meal_offsets))
+        heads[(day, name)] = need + -(-need // options) if need else 0
+    return heads
+
+
+def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
+    """(agent_id, day_index) -> template name for every worked day (absent = OFF)."""
+    days = problem.days
+    n = len(days)
+    rules = problem.rules
+    usable = [s for s in problem.shifts if s.meal_offsets]
+    heads = _heads_needed(problem)
+    need_day = [sum(heads.get((d, s.name), 0) for s in usable) for d in range(n)]
+    available = [sum(1 for a in problem.agents if when not in a.unavailable) for when in days]
+    capacity = sum(n - max(min(rules.rest_days_per_month, n), len(a.unavailable & set(days))) for a in problem.agents)
+    slack = max(0, capacity - sum(min(need_day[d], available[d]) for d in range(n)))
+    total_need = sum(need_day) or 1
+    # workers wanted each day: the day's need plus its share of the spare agent-days
+    wanted = [min(available[d], need_day[d] + slack * need_day[d] / total_need) for d in range(n)]
+    before = worked_before(problem)
+    first = problem.first_day
+    consec: dict[str, int] = {}
+    last_end: dict[str, object] = {}
+    for agent in problem.agents:
+        run = 0
+        past = before.get(agent.agent_id, set())
+        while -(run + 1) in past:
+            run += 1
+        consec[agent.agent_id] = run
+    for past in problem.previous:
+        end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min)
+        if past.agent_id not in last_end or end > last_end[past.agent_id]:
+            last_end[past.agent_id] = end
+    rests = {a.agent_id: 0 for a in problem.agents}
+    worked = {a.agent_id: 0 for a in problem.agents}
+    weekend_worked = {a.agent_id: 0 for a in problem.agents}
+    used: dict[tuple[str, str], int] = defaultdict(int)
+    all_heads = sum(heads.values()) or 1
+    ratio = {s.name: sum(v for (d, name), v in heads.items() if name == s.name) / all_heads for s in usable}
+    by_id = {a.agent_id: a for a in problem.agents}
+    roster: dict[tuple[str, int], str] = {}
+    target_rest = min(rules.rest_days_per_month, n)
+    for day, when in enumerate(days):
+        left = n - day
+        forced, optional = [], []
+        for agent in problem.agents:
+            a = agent.agent_id
+            future_unavailable = sum(1 for d in days[day:] if d in agent.unavailable)
+            extra = target_rest - rests[a] - future_unavailable
+            free_left = left - future_unavailable
+            if when in agent.unavailable or consec[a] >= rules.max_consecutive_days or (extra > 0 and extra >= free_left):
+                forced.append(a)
+            else:
+                weekend_load = -weekend_worked[a] if problem.is_weekend(when) else 0
+                optional.append((when not in agent.rest_requests, extra <= 0, weekend_load, -extra / max(free_left, 1), -consec[a], a))
+        quota = max(0, round(available[day] - wanted[day]) - sum(1 for a in forced if when not in by_id[a].unavailable))
+        optional.sort()
+        resting = set(forced) | {entry[-1] for entry in optional[:quota]}
+        workers = [a for a in problem.agents if a.agent_id not in resting]
+        weights = {s.name: float(heads.get((day, s.name), 0)) for s in usable}
+        total = sum(weights.values()) or 1.0
+        target = {name: weight / total * len(workers) for name, weight in weights.items()}
+        taken = {s.name: 0 for s in usable}
+
+        def allowed(a: str, shift: Shift) -> bool:
+            end = last_end.get(a)
+            if end is None:
+                return True
+            start = problem.abs_datetime(day * DAY_MIN + shift.start_min)
+            return (start - end) >= timedelta(minutes=rules.min_rest_between_shifts_min)
+
+        options = {w.agent_id: [s for s in usable if allowed(w.agent_id, s)] for w in workers}
+        picks: dict[str, Shift] = {}
+        flexible: list = []
+        for worker in workers:
+            choices = options[worker.agent_id]
+            if not choices:
+                resting.add(worker.agent_id)
+            elif len(choices) == 1:
+                picks[worker.agent_id] = choices[0]
+                taken[choices[0].name] += 1
+            else:
+                flexible.append(worker)
+        # fill the scarcer templates first, each with the agents furthest below their fair share of it (R5)
+        order = sorted(usable, key=lambda s: ratio.get(s.name, 0.0))
+        for shift in order[:-1]:
+            room = max(0, round(target[shift.name] - taken[shift.name]))
+            candidates = [w for w in flexible if shift in options[w.agent_id]]
+            candidates.sort(key=lambda w: -(ratio[shift.name] * worked[w.agent_id] - used[(w.agent_id, shift.name)]
+                                           + (0.5 if w.preferred_shift == shift.name else 0)
+                                           + (0.3 if roster.get((w.agent_id, day - 1)) == shift.name else 0)))
+            for worker in candidates[:room]:
+                picks[worker.agent_id] = shift
+                taken[shift.name] += 1
+            flexible = [w for w in flexible if w.agent_id not in picks]
+        for worker in flexible:
+            fallback = order[-1] if order[-1] in options[worker.agent_id] else options[worker.agent_id][0]
+            picks[worker.agent_id] = fallback
+        for a, pick in picks.items():
+            roster[(a, day)] = pick.name
+            worked[a] += 1
+            weekend_worked[a] += problem.is_weekend(when)
+            used[(a, pick.name)] += 1
+            last_end[a] = problem.abs_datetime(day * DAY_MIN + pick.end_min)
+        for agent in problem.agents:
+            a = agent.agent_id
+            if (a, day) in roster:
+                consec[a] += 1
+            else:
+                consec[a] = 0
+                rests[a] += 1
+    return roster

@@ -1,0 +1,272 @@
+"""Solve a roster: a greedy first roster, then CP-SAT on all workers with a time
+limit and a seed, progress streamed to tqdm (stderr) and an optional callback.
+
+The best roster found is always returned with its status, objective, bound and
+gap; a roster that leaves demand unmet carries an explanation in words.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from ortools.sat.python import cp_model
+
+from optimizer.roster.evaluate import unmet_agent_intervals
+from optimizer.roster.explain import explain_infeasible, explain_shortage
+from optimizer.roster.greedy import greedy_roster
+from optimizer.roster.model import RosterModel, build_model
+from optimizer.roster.problem import DAY_MIN, OFF, Assignment, ProgressPoint, RosterProblem, RosterResult
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ProgressPoint], None]
+
+
+def _gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    return abs(objective - bound) / max(1.0, abs(objective))
+
+
+class _Progress:
+    """Fans search progress out to a tqdm bar on stderr and the caller's callback."""
+
+    def __init__(self, time_limit: float, callback: ProgressCallback | None, bar: bool) -> None:
+        self.callback = callback
+        self.points: list[ProgressPoint] = []
+        self.started = time.monotonic()
+        self.objective: float | None = None
+        self.bound: float | None = None
+        self.phase = "greedy"
+        self._lock = threading.Lock()
+        self._bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=round(time_limit, 1), unit="s", desc="roster", leave=False,
+                             bar_format="{desc} {bar} {n:.0f}/{total:.0f}s {postfix}")
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="roster-progress")
+        self._ticker.start()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            self._bar.n = min(self._bar.total, round(self.elapsed(), 1))
+            gap = _gap(self.objective, self.bound)
+            self._bar.set_postfix_str(
+                f"{self.phase} obj={self.objective if self.objective is not None else '-'} "
+                f"bound={self.bound if self.bound is not None else '-'} gap={'-' if gap is None else f'{gap:.1%}'}",
+                refresh=True,
+            )
+
+    def report(self, objective: float | None = None, bound: float | None = None) -> None:
+        with self._lock:
+            if objective is not None:
+                self.objective = objective if self.objective is None else min(self.objective, objective)
+            if bound is not None:
+                self.bound = bound if self.bound is None else max(self.bound, bound)
+            point = ProgressPoint(elapsed_s=round(self.elapsed(), 3), objective=self.objective, bound=self.bound,
+                                  gap=_gap(self.objective, self.bound), phase=self.phase)
+            self.points.append(point)
+        if self.callback is not None:
+            try:
+                self.callback(point)
+            except Exception:  # a broken listener must not stop the search
+                log.exception("roster progress callback failed")
+        self._refresh()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join(timeout=2)
+        if self._bar is not None:
+            self._bar.close()
+
+
+class _SolutionStream(cp_model.CpSolverSolutionCallback):
+    def __init__(self, progress: _Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def on_solution_callback(self) -> None:
+        self.progress.report(objective=self.objective_value, bound=self.best_objective_bound)
+
+
+def _solver(time_limit: float, seed: int, workers: int, progress: _Progress, phase: str) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = workers
+    solver.parameters.log_search_progress = False
+    solver.best_bound_callback = lambda bound: progress.report(bound=bound) if progress.phase == phase else None
+    return solver
+
+
+def _fix_to_greedy(rm: RosterModel, roster: dict[tuple[str, int], str]) -> cp_model.CpModel:
+    """A copy of the model with every shift variable fixed to the greedy roster (meals stay free)."""
+    fixed = rm.model.clone()
+    for (agent_id, day, shift), var in rm.vars.x.items():
+        value = 1 if roster.get((agent_id, day)) == shift else 0
+        fixed.add(fixed.get_bool_var_from_proto_index(var.index) == value)
+    return fixed
+
+
+def solve(problem: RosterProblem, config=None, time_limit: float | None = None, seed: int = 0,
+          progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True) -> RosterResult:
+    """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility."""
+    if time_limit is None:
+        time_limit = config.roster.time_limit_s if config is not None else 60.0
+    if workers is None:
+        workers = config.roster.workers if config is not None else 0
+    workers = workers or os.cpu_count() or 1
+    tracker = _Progress(time_limit, progress, show_progress)
+    try:
+        greedy = greedy_roster(problem)
+        rm = build_model(problem, fair_totals=_fair_totals(problem, greedy))
+        log.info("roster model built in %.1fs: %d shift variables", tracker.elapsed(), len(rm.vars.x))
+
+        # Phase 1: the greedy roster with its best meal slots — a quick, complete first answer.
+        tracker.phase = "first"
+        first_limit = min(max(1.0, 0.1 * time_limit), 10.0)
+        first_solver = _solver(first_limit, seed, workers, tracker, "first")
+        first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
+        first_ok = first_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        if first_ok:
+            hint = first_solver.response_proto.solution
+            rm.model.proto.solution_hint.vars.extend(range(len(hint)))
+            rm.model.proto.solution_hint.values.extend(hint)
+        else:
+            log.warning("greedy first roster was not completed (%s); searching without a hint", first_solver.status_name(first_status))
+
+        # Phase 2: the full model, all workers, from the first roster.
+        tracker.phase = "improve"
+        tracker.bound = None  # the first phase's bound is for the fixed roster only
+        remaining = max(0.5, time_limit - tracker.elapsed())
+        solver = _solver(remaining, seed, workers, tracker, "improve")
+        status = solver.solve(rm.model, _SolutionStream(tracker))
+        improved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        if improved and (not first_ok or solver.objective_value <= first_solver.objective_value):
+            best, status_name, bound = solver, solver.status_name(status), solver.best_objective_bound
+        elif first_ok:
+            best, status_name = first_solver, "FEASIBLE"
+            bound = solver.best_objective_bound if status != cp_model.INFEASIBLE else None
+        else:
+            name = solver.status_name(status)
+            seconds = tracker.elapsed()
+            reasons = explain_infeasible(problem, seconds_left=max(1.0, time_limit - seconds)) if name == "INFEASIBLE" else (
+                f"no roster found within {time_limit:g} s (status {name}); allow more time with --time-limit",)
+            return RosterResult(status=name, assignments=(), objective=None, bound=None, gap=None, seconds=round(seconds, 3),
+                                unmet_agent_intervals=-1, fairness={}, penalties={}, explanation=tuple(reasons),
+                                progress=tuple(tracker.points), seed=seed, workers=workers)
+        return _result(problem, rm, best, status_name, bound, tracker, seed, workers)
+    finally:
+        tracker.close()
+
+
+def _fair_totals(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> dict[str, int]:
+    """Evenings, weekend and holiday days the greedy roster needs among the fairness agents: the fair-share basis."""
+    members = set(problem.fairness_agents())
+    evening = {s.name for s in problem.shifts if s.evening}
+    totals = {"evenings": 0, "weekends": 0, "holidays": 0}
+    for (agent_id, day), name in roster.items():
+        if agent_id not in members:
+            continue
+        when = problem.days[day]
+        totals["evenings"] += name in evening
+        totals["weekends"] += problem.is_weekend(when)
+        totals["holidays"] += when in problem.rules.holidays
+    return totals
+
+
+def _assign_meals(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver,
+                  worked: dict[tuple[int, str], list[str]]) -> dict[tuple[str, int], int]:
+    """Hand the chosen meal slot counts to the agents of each shift, rotating who eats first."""
+    meals: dict[tuple[str, int], int] = {}
+    for (day, name), agents in worked.items():
+        shift = problem.shift(name)
+        slots: list[int] = []
+        for offset in shift.meal_offsets:
+            slots.extend([offset] * int(solver.value(rm.vars.meals[(day, name, offset)])))
+        order = sorted(agents)
+        turn = day % max(1, len(order))
+        order = order[turn:] + order[:turn]
+        for agent_id, offset in zip(order, slots):
+            meals[(agent_id, day)] = shift.start_min + offset
+    return meals
+
+
+def _result(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, status: str, bound: float | None,
+            tracker: _Progress, seed: int, workers: int) -> RosterResult:
+    rv = rm.vars
+    worked: dict[tuple[int, str], list[str]] = {}
+    for (agent_id, day, name), var in rv.x.items():
+        if solver.value(var):
+            worked.setdefault((day, name), []).append(agent_id)
+    shift_of = {(a, day): name for (day, name), agents in worked.items() for a in agents}
+    meals = _assign_meals(problem, rm, solver, worked)
+    assignments = []
+    for agent in problem.agents:
+        for day, when in enumerate(problem.days):
+            name = shift_of.get((agent.agent_id, day))
+            if name is None:
+                assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=OFF))
+                continue
+            shift = problem.shift(name)
+            assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=name, start_min=shift.start_min,
+                                          end_min=shift.end_min, meal_start_min=meals[(agent.agent_id, day)]))
+    objective = float(solver.objective_value)
+    unmet = unmet_agent_intervals(problem, assignments)
+    penalties = {p.rule: {"weight": p.weight, "count": int(solver.value(p.expr)), "cost": p.weight * int(solver.value(p.expr))}
+                 for p in rm.penalties}
+    fairness = fairness_summary(problem, assignments)
+    explanation = tuple(explain_shortage(problem, assignments)) if unmet else ()
+    tracker.report(objective=objective, bound=bound)
+    return RosterResult(status=status, assignments=tuple(assignments), objective=objective, bound=bound,
+                        gap=_gap(objective, bound), seconds=round(tracker.elapsed(), 3), unmet_agent_intervals=unmet,
+                        fairness=fairness, penalties=penalties, explanation=explanation,
+                        progress=tuple(tracker.points), seed=seed, workers=workers)
+
+
+def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tuple[Assignment, ...]) -> dict:
+    """Per category (evenings, weekends, holidays): per-agent counts this month, spread, fair share, and with carry-over."""
+    members = problem.fairness_agents()
+    evening = {s.name for s in problem.shifts if s.evening}
+    counts = {cat: {a: 0 for a in members} for cat in ("evenings", "weekends", "holidays")}
+    member_set = set(members)
+    for item in assignments:
+        if not item.works or item.agent_id not in member_set:
+            continue
+        if item.shift in evening:
+            counts["evenings"][item.agent_id] += 1
+        if problem.is_weekend(item.day):
+            counts["weekends"][item.agent_id] += 1
+        if item.day in problem.rules.holidays:
+            counts["holidays"][item.agent_id] += 1
+    carried = {"evenings": problem.ledger.evenings, "weekends": problem.ledger.weekends, "holidays": problem.ledger.holidays}
+    summary: dict = {"agents": len(members), "excluded": sorted({a.agent_id for a in problem.agents} - member_set)}
+    for cat, per_agent in counts.items():
+        values = list(per_agent.values()) or [0]
+        with_carry = [v + carried[cat].get(a, 0) for a, v in per_agent.items()] or [0]
+        summary[cat] = {
+            "min": min(values), "max": max(values), "spread": max(values) - min(values),
+            "fair_share": round(sum(values) / max(1, len(values)), 3),
+            "max_deviation": round(max(abs(v - sum(values) / max(1, len(values))) for v in values), 3),
+            "spread_with_carry_over": max(with_carry) - min(with_carry),
+            "per_agent": per_agent,
+        }
+    return summary
+
+
+def meal_minute(item: Assignment) -> int | None:
+    return None if item.meal_start_min is None else item.meal_start_min % DAY_MIN
