@@ -1,0 +1,1 @@
+"""Asterisk Manager Interface (AMI): sans-I/O protocol, event mapping, asyncio adapter."""

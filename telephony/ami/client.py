@@ -1,0 +1,456 @@
+"""Asyncio AMI adapter: a thin transport around the sans-I/O parser and the pure mapper.
+
+One `AmiConnection` per TCP connection: it reads bytes, tees them to the
+capture, feeds `AmiParser`, routes responses to the action waiting on their
+ActionID (list actions collected until their `…Complete` event) and hands
+live events to the adapter. `AmiAdapter` logs in (MD5 challenge, or a plain
+Secret when the server offers no challenge), resyncs with a QueueStatus
+snapshot between ResyncEvent markers after every (re)connect, streams live
+events, keeps the link checked with Ping, sends QueuePause and reports health.
+Reconnects are `telephony.reconnect.Reconnector`'s job.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import logging
+import secrets as _secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from telephony.adapter import ActionResult, Adapter, AdapterError, ConnectionState, FeedHealth
+from telephony.ami.mapping import AmiMapper, AmiMappingError
+from telephony.ami.protocol import AmiBanner, AmiError, AmiMessage, AmiParser
+from telephony.capture import CaptureWriter
+from telephony.reconnect import AuthFailed, Reconnector, StateReport
+from wfm.clock import Clock, WallClock
+from wfm.config import Config, FeedConfig
+from wfm.events import BadLine, Event, ResyncEvent
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+_CLOSED = object()
+
+
+class AmiActionError(AdapterError):
+    """An action the adapter needs (QueueStatus) was refused or timed out."""
+
+
+def encode_action(fields: dict[str, str]) -> bytes:
+    """One AMI action as wire bytes; refuses CR/LF inside a key or value (header injection)."""
+    lines = []
+    for key, value in fields.items():
+        text = str(value)
+        if "\r" in text or "\n" in text or "\r" in key or "\n" in key or ":" in key:
+            raise AdapterError(f"AMI action field {key!r} may not contain a line break")
+        lines.append(f"{key}: {text}\r\n")
+    return ("".join(lines) + "\r\n").encode("utf-8")
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future
+    is_list: bool
+    response: AmiMessage | None = None
+    items: list[tuple[AmiMessage, datetime]] = field(default_factory=list)
+
+
+class AmiConnection:
+    """One live manager connection: read loop, ActionID correlation, live-event hand-off."""
+
+    def __init__(self, adapter: "AmiAdapter", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.adapter = adapter
+        self.reader = reader
+        self.writer = writer
+        self.parser = AmiParser()
+        self.mapper = AmiMapper(adapter.config.pbx, adapter.config.floor.tz, adapter.source)
+        self.banner: asyncio.Future[AmiBanner] = asyncio.get_running_loop().create_future()
+        self.pending: dict[str, _Pending] = {}
+        self.syncing = False
+        self.deferred: list[tuple[AmiMessage, datetime]] = []  # live events held while a snapshot is collected
+
+    async def read_loop(self) -> None:
+        """Read until EOF; raises ConnectionError when the peer goes away."""
+        adapter = self.adapter
+        while True:
+            data = await self.reader.read(READ_SIZE)
+            if not data:
+                for item in self.parser.close():
+                    await adapter._malformed(item.reason, item.line)
+                raise ConnectionResetError("AMI server closed the connection")
+            received = adapter.clock.now()
+            adapter._last_message_at = received
+            if adapter._capture is not None:
+                adapter._capture.write(data, received)
+            for item in self.parser.feed(data):
+                if type(item) is AmiMessage:
+                    await self._dispatch(item, received)
+                elif type(item) is AmiError:
+                    await adapter._malformed(item.reason, item.line)
+                elif not self.banner.done():
+                    self.banner.set_result(item)
+
+    async def _dispatch(self, msg: AmiMessage, received: datetime) -> None:
+        action_id = msg.fields.get("actionid")
+        pending = self.pending.get(action_id) if action_id is not None else None
+        if pending is not None:
+            if "response" in msg.fields and pending.response is None:
+                pending.response = msg
+                if not pending.is_list or msg.fields["response"] != "Success":
+                    self._resolve(action_id, pending)
+                return
+            if "event" in msg.fields:
+                pending.items.append((msg, received))
+                if msg.fields.get("eventlist", "").lower() == "complete" or msg.fields["event"].endswith("Complete"):
+                    self._resolve(action_id, pending)
+                return
+        if "event" not in msg.fields:
+            return  # a late response to an action that timed out
+        if self.syncing:
+            self.deferred.append((msg, received))
+            return
+        await self.adapter._emit_mapped(self.mapper, msg, received)
+
+    def _resolve(self, action_id: str, pending: _Pending) -> None:
+        self.pending.pop(action_id, None)
+        if not pending.future.done():
+            pending.future.set_result(pending)
+
+    async def action(self, fields: dict[str, str], *, is_list: bool = False, timeout: float | None = None) -> _Pending:
+        """Send an action with a fresh ActionID; wait for its response (and list items)."""
+        action_id = self.adapter._next_action_id()
+        wire = {"Action": fields["Action"], "ActionID": action_id}
+        wire.update({k: v for k, v in fields.items() if k != "Action"})
+        data = encode_action(wire)
+        pending = _Pending(asyncio.get_running_loop().create_future(), is_list)
+        self.pending[action_id] = pending
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+            return await asyncio.wait_for(pending.future, timeout or self.adapter.action_timeout_s)
+        finally:
+            self.pending.pop(action_id, None)
+
+    def fail_pending(self, reason: str) -> None:
+        for pending in self.pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(ConnectionResetError(reason))
+        self.pending.clear()
+
+    async def close(self) -> None:
+        self.fail_pending("connection closed")
+        self.writer.close()
+        with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+
+
+class AmiAdapter(Adapter):
+    """Asterisk AMI feed: login, snapshot + live events, QueuePause, health."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        source: str | None = None,
+        auth: Literal["md5", "plain"] = "md5",
+        events: str = "on",
+        capture_path: str | Path | None = None,
+        reconnect: bool = True,
+        clock: Clock | None = None,
+        connect_timeout_s: float = 10.0,
+        action_timeout_s: float = 10.0,
+        queue_size: int = 10000,
+        yield_skipped: bool = False,
+    ) -> None:
+        self.config = config
+        self.host, self.port = host, port
+        self.username, self._secret = username, secret
+        self.source = source or f"ami:{host}:{port}"
+        self.auth = auth
+        self.events = events
+        self.clock = clock or WallClock()
+        self.connect_timeout_s = connect_timeout_s
+        self.action_timeout_s = action_timeout_s
+        self.keepalive_s = max(1.0, config.pbx.stale_after_s / 3)
+        self._capture = CaptureWriter(capture_path) if capture_path else None
+        self._reconnect = reconnect
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self._reconnector = Reconnector(
+            self.source,
+            self._connect_once,
+            config.pbx.reconnect,
+            network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError),
+        )
+        self._single: asyncio.Task | None = None
+        self._conn: AmiConnection | None = None
+        self._action_ids = itertools.count(1)
+        self._action_prefix = _secrets.token_hex(3)
+        self._last_message_at: datetime | None = None
+        self._started_at: datetime | None = None
+        self.skipped = 0
+        self.failure: BaseException | None = None  # why a non-reconnecting adapter stopped
+        self._closed = False
+        self._yield_skipped = yield_skipped  # stream() also yields BadLine records (wfm ingest --connect)
+
+    @classmethod
+    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "AmiAdapter":
+        return cls(config, host=feed.host, port=feed.port, username=feed.username, secret=feed.resolved_secret(), **kwargs)
+
+    # ---- Adapter interface ---------------------------------------------------------
+    async def stream(self) -> AsyncIterator[Event]:
+        self._start()
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            yield item
+
+    def _start(self) -> None:
+        if self._started_at is not None:
+            return
+        self._started_at = self.clock.now()
+        if self._reconnect:
+            self._reconnector.start()
+        else:
+            self._single = asyncio.get_running_loop().create_task(self._run_single(), name=f"ami:{self.source}")
+
+    async def _run_single(self) -> None:
+        try:
+            await self._connect_once(self._reconnector.report)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # reported to the caller through .failure
+            self.failure = exc
+        finally:
+            self._reconnector.report(ConnectionState.CLOSED)
+            await self._queue.put(_CLOSED)
+
+    async def snapshot(self) -> None:
+        conn = self._conn
+        if conn is None or self.state is not ConnectionState.CONNECTED:
+            raise AdapterError(f"{self.source}: not connected")
+        await self._resync(conn)
+
+    async def set_paused(self, agent: str, paused: bool, reason: str | None = None) -> ActionResult:
+        conn = self._conn
+        if conn is None or self.state is not ConnectionState.CONNECTED:
+            return ActionResult(action="QueuePause", agent=agent, ok=False, detail="AMI feed not connected")
+        interface = conn.mapper.interface_of(agent) or self._interface_from_aliases(agent)
+        if interface is None:
+            return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no PBX interface known for agent {agent}")
+        fields = {"Action": "QueuePause", "Interface": interface, "Paused": "true" if paused else "false"}
+        if reason:
+            fields["Reason"] = reason
+        try:
+            pending = await conn.action(fields)
+        except AdapterError as exc:
+            return ActionResult(action="QueuePause", agent=agent, ok=False, detail=str(exc))
+        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+            return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
+        response = pending.response
+        ok = response is not None and response.response == "Success"
+        detail = (response.get("message") or "") if response is not None else ""
+        return ActionResult(action="QueuePause", agent=agent, ok=ok, detail=detail, action_id=response.action_id if response else None)
+
+    def _interface_from_aliases(self, agent: str) -> str | None:
+        for raw, canonical in self.config.pbx.agent_aliases.items():
+            if canonical == agent and "/" in raw:
+                return raw
+        return None
+
+    @property
+    def ever_connected(self) -> bool:
+        """True once a connection got through login and snapshot."""
+        return self._reconnector.connections > 0
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._reconnector.state
+
+    def health(self, now: datetime) -> FeedHealth:
+        state = self.state
+        connected = state is ConnectionState.CONNECTED
+        age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
+        stale = not connected or age is None or age > self.config.pbx.stale_after_s
+        return FeedHealth(
+            source=self.source,
+            state=state,
+            connected=connected,
+            stale=stale,
+            last_event_age_s=age,
+            reconnects=self._reconnector.reconnects,
+            skipped=self.skipped,
+            detail=self._reconnector.last_error,
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._single is not None:
+            self._single.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._single
+        await self._reconnector.close()
+        if self._capture is not None:
+            self._capture.close()
+        try:
+            self._queue.put_nowait(_CLOSED)
+        except asyncio.QueueFull:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self._queue.put_nowait(_CLOSED)
+
+    # ---- one connection --------------------------------------------------------------
+    def _next_action_id(self) -> str:
+        return f"wfm-{self._action_prefix}-{next(self._action_ids)}"
+
+    async def _connect_once(self, report: StateReport) -> None:
+        report(ConnectionState.CONNECTING)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.connect_timeout_s)
+        conn = AmiConnection(self, reader, writer)
+        if self._capture is not None:
+            self._capture.connection_started()
+        tasks: list[asyncio.Task] = []
+        try:
+            read_task = asyncio.get_running_loop().create_task(conn.read_loop(), name=f"ami-read:{self.source}")
+            tasks.append(read_task)
+            await self._await_or_fail(asyncio.wait_for(asyncio.shield(conn.banner), self.connect_timeout_s), read_task)
+            report(ConnectionState.AUTHENTICATING)
+            await self._await_or_fail(self._login(conn), read_task)
+            self._conn = conn
+            report(ConnectionState.SYNCING)
+            await self._await_or_fail(self._resync(conn), read_task)
+            report(ConnectionState.CONNECTED)
+            tasks.append(asyncio.get_running_loop().create_task(self._keepalive(conn), name=f"ami-ping:{self.source}"))
+            if self.config.pbx.wrap_up_s > 0:
+                tasks.append(asyncio.get_running_loop().create_task(self._wrap_up_timer(conn), name=f"ami-wrap:{self.source}"))
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises the reason the connection ended
+        finally:
+            self._conn = None
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            await conn.close()
+
+    async def _await_or_fail(self, awaitable, read_task: asyncio.Task):
+        """Await a login/resync step, but fail at once if the read loop dies meanwhile."""
+        step = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait({step, read_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            step.cancel()
+            raise
+        if step in done:
+            return step.result()
+        # the reply may have been read just before the peer hung up (Asterisk closes after a
+        # refused login): give the step the loop turns it needs to see it before giving up
+        done, _ = await asyncio.wait({step}, timeout=0.2)
+        if step in done:
+            return step.result()
+        step.cancel()
+        with contextlib.suppress(BaseException):
+            await step
+        read_task.result()
+        raise ConnectionResetError("AMI connection ended during setup")
+
+    async def _login(self, conn: AmiConnection) -> None:
+        login = {"Action": "Login", "Username": self.username, "Events": self.events}
+        if self.auth == "md5":
+            challenge = await conn.action({"Action": "Challenge", "AuthType": "MD5"})
+            text = challenge.response.get("challenge") if challenge.response is not None else None
+            if challenge.response is not None and challenge.response.response == "Success" and text:
+                login["AuthType"] = "MD5"
+                login["Key"] = hashlib.md5((text + self._secret).encode("utf-8")).hexdigest()
+            else:
+                log.info("%s: server offers no MD5 challenge; logging in with a plain secret", self.source)
+        if "Key" not in login:
+            login["Secret"] = self._secret
+        result = await conn.action(login)
+        response = result.response
+        if response is None or response.response != "Success":
+            message = response.get("message", "login refused") if response is not None else "no response"
+            raise AuthFailed(f"{self.source}: {message}")
+
+    async def _resync(self, conn: AmiConnection) -> None:
+        """ResyncEvent begin → QueueStatus snapshot mapped → ResyncEvent end → held live events."""
+        conn.syncing = True
+        try:
+            await self._put(ResyncEvent(ts=self._now_floor(), source=self.source, phase="begin"))
+            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, 30.0))
+            if result.response is None or result.response.response != "Success":
+                message = result.response.get("message", "") if result.response is not None else "no response"
+                raise AmiActionError(f"{self.source}: QueueStatus refused: {message}")
+            completed = False
+            for msg, received in result.items:
+                completed = completed or msg.event == "QueueStatusComplete"
+                await self._emit_mapped(conn.mapper, msg, received)
+            if not completed:
+                for event in conn.mapper.finish_snapshot(self._now_floor()):
+                    await self._put(event)
+            await self._put(ResyncEvent(ts=self._now_floor(), source=self.source, phase="end"))
+        finally:
+            conn.syncing = False
+        deferred, conn.deferred = conn.deferred, []
+        for msg, received in deferred:
+            await self._emit_mapped(conn.mapper, msg, received)
+
+    async def _keepalive(self, conn: AmiConnection) -> None:
+        """Ping when the link is quiet; a Ping without answer drops the connection (half-open TCP)."""
+        while True:
+            await asyncio.sleep(self.keepalive_s)
+            last = self._last_message_at
+            if last is not None and (self.clock.now() - last).total_seconds() < self.keepalive_s:
+                continue
+            try:
+                await conn.action({"Action": "Ping"}, timeout=self.config.pbx.stale_after_s)
+            except asyncio.TimeoutError:
+                raise ConnectionResetError(f"no answer to Ping within {self.config.pbx.stale_after_s} s") from None
+
+    async def _wrap_up_timer(self, conn: AmiConnection) -> None:
+        """Emit the `ready` that ends a computed wrap-up when its time comes."""
+        while True:
+            due = conn.mapper.next_due()
+            now = self.clock.now()
+            delay = 1.0 if due is None else max(0.0, min(1.0, (due - now).total_seconds()))
+            await asyncio.sleep(delay)
+            if not conn.syncing:
+                for event in conn.mapper.advance(self.clock.now()):
+                    await self._put(event)
+
+    # ---- events ------------------------------------------------------------------------
+    async def _emit_mapped(self, mapper: AmiMapper, msg: AmiMessage, received: datetime) -> None:
+        try:
+            events = mapper.map(msg, received)
+        except AmiMappingError as exc:
+            await self._malformed(str(exc), msg.line)
+            return
+        for event in events:
+            await self._put(event)
+
+    async def _put(self, event: Event) -> None:
+        await self._queue.put(event)
+
+    async def _malformed(self, reason: str, line: int) -> None:
+        self.skipped += 1
+        level = logging.WARNING if self.skipped == 1 else logging.DEBUG
+        log.log(level, "%s: skipped malformed AMI message at line %d: %s", self.source, line, reason)
+        if self._yield_skipped:
+            await self._queue.put(BadLine(f"{self.host}:{self.port}", line, reason))
+
+    def _now_floor(self) -> datetime:
+        return self.clock.now().astimezone(self.config.floor.tz)

@@ -1,0 +1,429 @@
+"""Pure mapping of AMI messages onto the normalized floor events (pbx-mapping.md).
+
+`AmiMapper` holds the minimal per-feed state the mapping needs and nothing
+else: each member's queues with their pause flag and reason, the last device
+status, whether a computed wrap-up is running, what was last emitted (so a
+state is emitted once per change), the name → id pairs seen, and the queue
+snapshot being collected. It does no I/O and reads no clock: every call is
+given the time, so the same messages with the same times always give the same
+events. A wrap-up that ends between messages is emitted by `advance(now)`
+(the adapter calls it from a timer; `map` calls it first for the message's ts).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+
+from telephony.ami.protocol import AmiMessage
+from wfm.config import PbxConfig
+from wfm.events import AgentState, AgentStateEvent, CallEvent, CallEventKind, Event, QueueStatusEvent
+
+# AST_DEVICE_* codes of the Status header
+DEVICE_UNKNOWN, NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = range(9)
+_IN_USE = frozenset({INUSE, BUSY, RINGINUSE, ONHOLD})
+
+_TECH_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/([^@/]+)(?:@.*)?$")
+
+MEMBER_EVENTS = frozenset(
+    {
+        "QueueMemberStatus",
+        "QueueMemberPause",
+        "QueueMemberPaused",  # Asterisk 11
+        "QueueMemberAdded",
+        "QueueMemberRinginuse",
+        "QueueMemberPenalty",
+    }
+)
+SNAPSHOT_EVENTS = frozenset({"QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete"})
+
+
+class AmiMappingError(ValueError):
+    """An AMI event the floor needs lacks a field or carries a bad value (message skipped)."""
+
+
+@dataclass
+class MemberState:
+    """What the mapper remembers of one agent."""
+
+    agent: str
+    interface: str | None = None
+    queues: dict[str, tuple[bool, str]] = field(default_factory=dict)  # queue -> (paused, reason)
+    status: int = NOT_INUSE
+    in_call: bool = False
+    wrap_until: datetime | None = None
+    emitted: tuple | None = None  # (state, reason, queues) last emitted
+
+
+@dataclass
+class _QueueSnapshot:
+    waiting: int
+    longest_wait_s: float | None = None
+
+
+def strip_technology(interface: str) -> str:
+    """`PJSIP/1001` → `1001`, `Local/1001@agents/n` → `1001`; anything else unchanged."""
+    match = _TECH_PREFIX.match(interface)
+    return match.group(1) if match else interface
+
+
+def _int(msg: AmiMessage, *keys: str) -> int | None:
+    for key in keys:
+        value = msg.get(key)
+        if value is not None and value != "":
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise AmiMappingError(f"{key} is not a whole number: {value!r}") from None
+    return None
+
+
+def _seconds(msg: AmiMessage, *keys: str) -> float | None:
+    for key in keys:
+        value = msg.get(key)
+        if value is not None and value != "":
+            try:
+                seconds = float(value.strip())
+            except ValueError:
+                raise AmiMappingError(f"{key} is not a number of seconds: {value!r}") from None
+            if seconds < 0 or seconds != seconds:
+                raise AmiMappingError(f"{key} is negative: {value!r}")
+            return seconds
+    return None
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class AmiMapper:
+    """AMI messages → §1 events for one feed connection (a new connection starts a new mapper)."""
+
+    def __init__(self, pbx: PbxConfig, tz: tzinfo, source: str = "ami") -> None:
+        self.pbx = pbx
+        self.tz = tz
+        self.source = source
+        self.members: dict[str, MemberState] = {}
+        self._name_to_agent: dict[str, str] = {}
+        self._snapshot_queues: dict[str, _QueueSnapshot] = {}
+        self._snapshot_members: dict[str, MemberState] = {}
+        self._wrap_up = timedelta(seconds=pbx.wrap_up_s)
+
+    # ---- time -------------------------------------------------------------
+    def event_time(self, msg: AmiMessage, received: datetime) -> datetime:
+        """The PBX's own `Timestamp:` (epoch seconds) when present, else the receive time; in the floor zone."""
+        stamp = msg.fields.get("timestamp")
+        if stamp:
+            try:
+                return datetime.fromtimestamp(float(stamp), tz=timezone.utc).astimezone(self.tz)
+            except (ValueError, OverflowError, OSError):
+                raise AmiMappingError(f"Timestamp is not epoch seconds: {stamp!r}") from None
+        if received.tzinfo is None:
+            raise ValueError("receive time must be timezone-aware")
+        return received.astimezone(self.tz)
+
+    def next_due(self) -> datetime | None:
+        """When the next computed wrap-up ends (for the adapter's timer), or None."""
+        due = [m.wrap_until for m in self.members.values() if m.wrap_until is not None]
+        return min(due) if due else None
+
+    def advance(self, now: datetime) -> list[Event]:
+        """Emit every wrap-up that has ended by `now`, stamped with its own end time."""
+        events: list[Event] = []
+        ended = sorted(
+            (m for m in self.members.values() if m.wrap_until is not None and m.wrap_until <= now),
+            key=lambda m: (m.wrap_until, m.agent),
+        )
+        for member in ended:
+            when = member.wrap_until
+            member.wrap_until = None
+            self._emit(member, when, events)
+        return events
+
+    # ---- identity ---------------------------------------------------------
+    def agent_of(self, msg: AmiMessage) -> tuple[str, str | None]:
+        """The canonical agent id of a member message, and its interface when given."""
+        interface = msg.get("interface") or msg.get("location") or msg.get("member")
+        if not interface and msg.event == "AgentCalled":
+            interface = msg.get("agentcalled")  # Asterisk 11
+        name = msg.get("membername") or msg.get("name") or msg.get("agentname")
+        aliases = self.pbx.agent_aliases
+        if interface and interface in aliases:
+            agent = aliases[interface]
+        elif name and name in aliases:
+            agent = aliases[name]
+        elif interface:
+            stripped = strip_technology(interface)
+            agent = aliases.get(stripped, stripped)
+        elif name:
+            agent = self._name_to_agent.get(name, name)
+        else:
+            raise AmiMappingError(f"{msg.event} names no member (Interface/Location/MemberName)")
+        if not agent:
+            raise AmiMappingError(f"{msg.event} has an empty member id")
+        if name and interface:
+            self._name_to_agent[name] = agent
+        return agent, interface
+
+    def interface_of(self, agent: str) -> str | None:
+        """The PBX interface last seen for `agent` (for QueuePause), if any."""
+        member = self.members.get(agent)
+        return member.interface if member else None
+
+    def _member(self, msg: AmiMessage) -> MemberState:
+        agent, interface = self.agent_of(msg)
+        member = self.members.get(agent)
+        if member is None:
+            member = self.members[agent] = MemberState(agent)
+        if interface:
+            member.interface = interface
+        return member
+
+    # ---- state ------------------------------------------------------------
+    def derive(self, member: MemberState, now: datetime) -> tuple[AgentState, str | None]:
+        """The agent's §1 state from what is known: Paused wins over Status, wrap-up is computed."""
+        if not member.queues:
+            return AgentState.LOGGED_OUT, None
+        if all(paused for paused, _ in member.queues.values()):
+            reason = next((r for _, r in member.queues.values() if r), "")
+            return self._pause_state(reason), reason or None
+        status = member.status
+        if status in (INVALID, UNAVAILABLE):
+            return AgentState(self.pbx.status_unavailable), None
+        if status == RINGING:
+            return AgentState.RINGING, None
+        if member.in_call or status in _IN_USE:
+            return AgentState.ON_CALL, None
+        if member.wrap_until is not None and now < member.wrap_until:
+            return AgentState.WRAP_UP, None
+        return AgentState.READY, None
+
+    def _pause_state(self, reason: str) -> AgentState:
+        reasons = self.pbx.pause_reasons
+        state = reasons.get(reason)
+        if state is None:
+            state = reasons.get(reason.strip())
+        if state is None:
+            state = reasons.get(reason.strip().lower(), "not_ready")
+        return AgentState(state)
+
+    def _emit(self, member: MemberState, ts: datetime, out: list[Event], force: bool = False) -> None:
+        state, reason = self.derive(member, ts)
+        queues = list(member.queues)
+        key = (state, reason, tuple(queues))
+        if not force and key == member.emitted:
+            return
+        member.emitted = key
+        out.append(AgentStateEvent(ts=ts, agent=member.agent, state=state, queues=queues, reason=reason, source=self.source))
+
+    # ---- messages -----------------------------------------------------------
+    @staticmethod
+    def handles(msg: AmiMessage) -> bool:
+        """True when `map` may turn this message into events (it needs a time)."""
+        return msg.fields.get("event") in _HANDLERS
+
+    def map(self, msg: AmiMessage, received: datetime) -> list[Event]:
+        """The events one AMI message stands for (often none). Raises AmiMappingError for a bad event."""
+        name = msg.event
+        if name is None:
+            return []  # responses are the adapter's business
+        handler = _HANDLERS.get(name)
+        if handler is None:
+            return []
+        ts = self.event_time(msg, received)
+        out = self.advance(ts) if self._wrap_up else []  # wrap_until is only ever set when wrap_up_s > 0
+        handler(self, msg, ts, out)
+        return out
+
+    def _queue(self, msg: AmiMessage) -> str:
+        queue = msg.get("queue")
+        if not queue:
+            raise AmiMappingError(f"{msg.event} has no Queue")
+        return queue
+
+    def _call_id(self, msg: AmiMessage) -> str:
+        call_id = msg.get("uniqueid")
+        if not call_id:
+            raise AmiMappingError(f"{msg.event} has no Uniqueid")
+        return call_id
+
+    def _on_member(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        member = self._member(msg)
+        self._apply_member_fields(member, queue, msg)
+        self._emit(member, ts, out)
+
+    def _apply_member_fields(self, member: MemberState, queue: str, msg: AmiMessage) -> None:
+        paused_before, reason_before = member.queues.get(queue, (False, ""))
+        paused = _flag(msg.get("paused"))
+        if paused is None:
+            paused = paused_before
+        reason = msg.get("pausedreason")
+        if not reason:
+            reason = msg.get("reason") if msg.event in ("QueueMemberPause", "QueueMemberPaused") else None
+        if reason is None:
+            reason = reason_before
+        member.queues[queue] = (paused, reason if paused else "")
+        status = _int(msg, "Status")
+        if status is not None:
+            member.status = status
+            if status in _IN_USE or status == RINGING:
+                member.wrap_until = None  # a new call ends the computed wrap-up
+        in_call = _flag(msg.get("incall"))
+        if in_call is not None:
+            member.in_call = in_call
+
+    def _on_member_removed(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        member = self._member(msg)
+        member.queues.pop(queue, None)
+        if not member.queues:
+            member.wrap_until = None
+            member.in_call = False
+        self._emit(member, ts, out)
+
+    def _on_caller_join(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        call_id = self._call_id(msg)
+        out.append(CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.OFFERED, source=self.source))
+        self._waiting(msg, queue, ts, out)
+
+    def _on_caller_leave(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        self._waiting(msg, self._queue(msg), ts, out)
+
+    def _on_caller_abandon(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        call_id = self._call_id(msg)
+        wait = _seconds(msg, "HoldTime")
+        out.append(CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.ABANDONED, wait_s=wait, source=self.source))
+        self._waiting(msg, queue, ts, out)
+
+    def _waiting(self, msg: AmiMessage, queue: str, ts: datetime, out: list[Event]) -> None:
+        count = _int(msg, "Count")
+        if count is not None:
+            if count < 0:
+                raise AmiMappingError(f"Count is negative: {count}")
+            out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=count, source=self.source))
+
+    def _known_member(self, msg: AmiMessage, queue: str) -> MemberState:
+        member = self._member(msg)
+        if queue not in member.queues:
+            member.queues[queue] = (False, "")  # seen working the queue: a member of it
+        return member
+
+    def _on_agent_called(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        member = self._known_member(msg, self._queue(msg))
+        member.status = RINGING
+        member.wrap_until = None
+        self._emit(member, ts, out)
+
+    def _on_ring_no_answer(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        member = self._known_member(msg, self._queue(msg))
+        if member.status == RINGING:
+            member.status = NOT_INUSE
+        self._emit(member, ts, out)
+
+    def _on_agent_connect(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        call_id = self._call_id(msg)
+        member = self._known_member(msg, queue)
+        wait = _seconds(msg, "HoldTime")
+        out.append(CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.ANSWERED, agent=member.agent, wait_s=wait, source=self.source))
+        member.in_call = True
+        member.status = INUSE
+        member.wrap_until = None
+        self._emit(member, ts, out)
+
+    def _on_agent_complete(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        call_id = self._call_id(msg)
+        member = self._known_member(msg, queue)
+        wait = _seconds(msg, "HoldTime")
+        talk = _seconds(msg, "TalkTime")
+        out.append(
+            CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.COMPLETED, agent=member.agent, wait_s=wait, talk_s=talk, source=self.source)
+        )
+        member.in_call = False
+        member.status = NOT_INUSE
+        member.wrap_until = ts + self._wrap_up if self._wrap_up > timedelta(0) else None
+        self._emit(member, ts, out)
+
+    # ---- QueueStatus snapshot ------------------------------------------------
+    def _on_queue_params(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        calls = _int(msg, "Calls")
+        if calls is None or calls < 0:
+            raise AmiMappingError("QueueParams has no valid Calls")
+        self._snapshot_queues[queue] = _QueueSnapshot(calls)
+
+    def _on_queue_entry(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        wait = _seconds(msg, "Wait")
+        entry = self._snapshot_queues.setdefault(queue, _QueueSnapshot(0))
+        if wait is not None and (entry.longest_wait_s is None or wait > entry.longest_wait_s):
+            entry.longest_wait_s = wait
+
+    def _on_queue_member(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        queue = self._queue(msg)
+        agent, interface = self.agent_of(msg)
+        member = self._snapshot_members.get(agent)
+        if member is None:
+            member = self._snapshot_members[agent] = MemberState(agent)
+        if interface:
+            member.interface = interface
+        self._apply_member_fields(member, queue, msg)
+
+    def _on_status_complete(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
+        out.extend(self.finish_snapshot(ts))
+
+    def finish_snapshot(self, ts: datetime) -> list[Event]:
+        """Close a QueueStatus snapshot: one agent_state per agent, one queue_status per queue.
+
+        The snapshot replaces what was known: an agent known before but absent
+        from it is emitted as logged_out.
+        """
+        out: list[Event] = []
+        if not self._snapshot_members and not self._snapshot_queues:
+            return out
+        previous = self.members
+        self.members = {}
+        for agent in sorted(self._snapshot_members):
+            member = self._snapshot_members[agent]
+            old = previous.get(agent)
+            if old is not None and old.wrap_until is not None and member.status in (NOT_INUSE, DEVICE_UNKNOWN) and not member.in_call:
+                member.wrap_until = old.wrap_until  # a computed wrap-up the PBX cannot report
+            self.members[agent] = member
+            self._emit(member, ts, out, force=True)
+        for agent in sorted(set(previous) - set(self._snapshot_members)):
+            gone = previous[agent]
+            gone.queues.clear()
+            gone.wrap_until = None
+            self.members[agent] = gone
+            self._emit(gone, ts, out, force=True)
+        for queue in sorted(self._snapshot_queues):
+            entry = self._snapshot_queues[queue]
+            out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=entry.waiting, longest_wait_s=entry.longest_wait_s, source=self.source))
+        self._snapshot_members = {}
+        self._snapshot_queues = {}
+        return out
+
+
+_HANDLERS = {
+    **{name: AmiMapper._on_member for name in MEMBER_EVENTS},
+    "QueueMemberRemoved": AmiMapper._on_member_removed,
+    "QueueCallerJoin": AmiMapper._on_caller_join,
+    "Join": AmiMapper._on_caller_join,  # Asterisk 11
+    "QueueCallerLeave": AmiMapper._on_caller_leave,
+    "Leave": AmiMapper._on_caller_leave,  # Asterisk 11
+    "QueueCallerAbandon": AmiMapper._on_caller_abandon,
+    "AgentCalled": AmiMapper._on_agent_called,
+    "AgentRingNoAnswer": AmiMapper._on_ring_no_answer,
+    "AgentConnect": AmiMapper._on_agent_connect,
+    "AgentComplete": AmiMapper._on_agent_complete,
+    "QueueParams": AmiMapper._on_queue_params,
+    "QueueEntry": AmiMapper._on_queue_entry,
+    "QueueMember": AmiMapper._on_queue_member,
+    "QueueStatusComplete": AmiMapper._on_status_complete,
+}

@@ -1,0 +1,279 @@
+"""Sans-I/O AMI framing and parsing: bytes in, messages out; no sockets, no asyncio.
+
+An AMI stream is the one-line banner ``Asterisk Call Manager/x.y`` followed by
+messages of ``Key: Value`` lines, each message ended by a blank line
+(``\\r\\n\\r\\n``; bare ``\\n`` line endings are tolerated too). Messages are split
+on bytes first and decoded as UTF-8 only once whole, so a character such as
+小休 split across two TCP reads survives. The buffer is bounded: a message
+longer than ``max_message_bytes`` is reported once and discarded up to the next
+blank line, never buffered without limit. `AmiParser.feed` never raises: every
+problem becomes an `AmiError` item in its result.
+
+States of the parser (one table, `_TRANSITIONS`):
+
+    START ──banner/message──► STREAM ──oversized──► DISCARDING ──blank line──► STREAM
+"""
+from __future__ import annotations
+
+import enum
+import re
+from typing import Union
+
+import msgspec
+
+BANNER_PREFIX = b"Asterisk Call Manager"
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+
+# A blank line: "\n\n", "\r\n\r\n", "\n\r\n" or "\r\n\n"; match.start() is where the message's last line ends.
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_BANNER_LINE = re.compile(rb"Asterisk Call Manager[^\r\n:]*/[^\r\n]*\r?\n")
+
+
+class ParserState(str, enum.Enum):
+    START = "start"  # nothing consumed yet: a banner may come
+    STREAM = "stream"  # between messages
+    DISCARDING = "discarding"  # dropping an oversized message up to its blank line
+
+
+_TRANSITIONS: dict[ParserState, frozenset[ParserState]] = {
+    ParserState.START: frozenset({ParserState.STREAM, ParserState.DISCARDING}),
+    ParserState.STREAM: frozenset({ParserState.STREAM, ParserState.DISCARDING}),
+    ParserState.DISCARDING: frozenset({ParserState.STREAM, ParserState.DISCARDING}),
+}
+
+
+class AmiBanner(msgspec.Struct, frozen=True, gc=False):
+    """The greeting line a manager connection starts with, e.g. `Asterisk Call Manager/5.0.1`."""
+
+    text: str
+    line: int
+
+    @property
+    def version(self) -> str:
+        return self.text.rpartition("/")[2]
+
+
+class AmiMessage(msgspec.Struct, frozen=True, gc=False):
+    """One AMI message: its headers in order (repeated keys kept) and its first line number.
+
+    `fields` maps each lower-cased key to its first value, for case-insensitive
+    lookups (Asterisk 11 writes `Holdtime`, Asterisk 18 `HoldTime`).
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    fields: dict[str, str]
+    line: int
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.fields.get(key.lower(), default)
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of a repeated key (e.g. ChanVariable), in order."""
+        wanted = key.lower()
+        return [value for name, value in self.headers if name.lower() == wanted]
+
+    @property
+    def event(self) -> str | None:
+        return self.fields.get("event")
+
+    @property
+    def response(self) -> str | None:
+        return self.fields.get("response")
+
+    @property
+    def action_id(self) -> str | None:
+        return self.fields.get("actionid")
+
+    def __contains__(self, key: str) -> bool:
+        return key.lower() in self.fields
+
+
+class AmiError(msgspec.Struct, frozen=True, gc=False):
+    """A message that could not be parsed: where it started, why, and a short excerpt."""
+
+    line: int
+    reason: str
+    excerpt: str = ""
+
+
+AmiItem = Union[AmiBanner, AmiMessage, AmiError]
+
+
+class AmiProtocolError(Exception):
+    """The parser's own error type; raised only by `AmiParser.check_state`, never by `feed`."""
+
+
+def _excerpt(block: bytes, limit: int = 60) -> str:
+    text = block[:limit].decode("utf-8", "replace")
+    return text.replace("\r", "\\r").replace("\n", "\\n") + ("…" if len(block) > limit else "")
+
+
+def parse_block(block: bytes, line: int) -> AmiMessage | AmiError:
+    """One message's bytes (without the final blank line) to an AmiMessage, or the reason it is not one."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return AmiError(line, f"not UTF-8 (byte {exc.start} of the message)", _excerpt(block))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    headers: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
+    output: list[str] | None = None  # legacy "Response: Follows" command output lines
+    for offset, raw in enumerate(text.split("\n")):
+        key, sep, value = raw.partition(":")
+        if not sep or not key or key != key.strip() or "\r" in key:
+            if output is not None and raw:
+                output.append(raw)
+                continue
+            if raw == "" and offset == 0:
+                return AmiError(line, "empty message", _excerpt(block))
+            return AmiError(line + offset, f"line {offset + 1} of the message is not 'Key: value'", _excerpt(block))
+        if value[:1] == " ":
+            value = value[1:]
+        if value[-1:] == "\r":
+            value = value[:-1]
+        headers.append((key, value))
+        lowered = key.lower()
+        if lowered not in fields:
+            fields[lowered] = value
+        if lowered == "response" and value == "Follows":
+            output = []
+    if output:
+        for value in output:
+            headers.append(("Output", value))
+        fields.setdefault("output", output[0])
+    return AmiMessage(tuple(headers), fields, line)
+
+
+class AmiParser:
+    """Incremental AMI parser. `feed(bytes)` returns the items completed by those bytes.
+
+    Never raises on any input; a malformed, undecodable or oversized message is
+    returned as `AmiError` and skipped, the messages around it are kept.
+    """
+
+    __slots__ = ("_buffer", "_scan_from", "_line", "_state", "max_message_bytes", "messages", "errors")
+
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        if max_message_bytes < 64:
+            raise ValueError("max_message_bytes must be at least 64")
+        self.max_message_bytes = max_message_bytes
+        self._buffer = bytearray()
+        self._scan_from = 0  # bytes of the buffer already searched for a blank line
+        self._line = 1  # line number (1-based) where the buffer starts
+        self._state = ParserState.START
+        self.messages = 0
+        self.errors = 0
+
+    @property
+    def state(self) -> ParserState:
+        return self._state
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def _move(self, new: ParserState) -> None:
+        if new not in _TRANSITIONS[self._state]:
+            raise AmiProtocolError(f"illegal parser transition {self._state.value} -> {new.value}")
+        self._state = new
+
+    def check_state(self) -> None:
+        """Raise AmiProtocolError if the parser's invariants do not hold (for tests)."""
+        if self._state is ParserState.DISCARDING and len(self._buffer) > 3:
+            raise AmiProtocolError("discarding parser kept more than the separator tail")
+        if len(self._buffer) > self.max_message_bytes + 4:
+            raise AmiProtocolError("buffer grew past its bound")
+
+    def feed(self, data: bytes) -> list[AmiItem]:
+        """Add received bytes; return every banner, message and error they complete."""
+        items: list[AmiItem] = []
+        buffer = self._buffer
+        buffer += data
+        pos = 0
+        search = _BLANK_LINE.search
+        while True:
+            if self._state is ParserState.DISCARDING:
+                match = search(buffer, max(pos, self._scan_from))
+                if match is None:
+                    # keep the last 3 bytes: a blank line may be split across reads
+                    self._line += buffer.count(b"\n", pos, len(buffer) - 3) if len(buffer) - pos > 3 else 0
+                    del buffer[: max(pos, len(buffer) - 3)]
+                    self._scan_from = 0
+                    return items
+                self._line += buffer.count(b"\n", pos, match.end())
+                pos = match.end()
+                self._scan_from = pos
+                self._move(ParserState.STREAM)
+                continue
+            if pos < len(buffer) and buffer[pos] == 0x41 and self._state is not ParserState.DISCARDING:  # "A"
+                banner = self._banner_at(buffer, pos)
+                if banner is None:
+                    if len(buffer) - pos < len(BANNER_PREFIX) + 64 and BANNER_PREFIX.startswith(bytes(buffer[pos : pos + len(BANNER_PREFIX)])):
+                        break  # maybe a banner still arriving
+                elif banner:
+                    end = pos + len(banner)
+                    items.append(AmiBanner(banner.decode("utf-8", "replace").rstrip("\r\n"), self._line))
+                    self._line += 1
+                    pos = end
+                    self._scan_from = max(self._scan_from, pos)
+                    if self._state is ParserState.START:
+                        self._move(ParserState.STREAM)
+                    continue
+            match = search(buffer, max(pos, self._scan_from))
+            if match is None:
+                if len(buffer) - pos > self.max_message_bytes:
+                    items.append(AmiError(self._line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
+                    self.errors += 1
+                    self._move(ParserState.DISCARDING)
+                    self._scan_from = pos
+                    continue
+                break
+            start, end = match.start(), match.end()
+            if start - pos > self.max_message_bytes:
+                items.append(AmiError(self._line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
+                self.errors += 1
+            elif start == pos:
+                pass  # stray blank line between messages: nothing to report
+            else:
+                item = parse_block(bytes(buffer[pos:start]), self._line)
+                if type(item) is AmiMessage:
+                    self.messages += 1
+                else:
+                    self.errors += 1
+                items.append(item)
+            if self._state is ParserState.START:
+                self._move(ParserState.STREAM)
+            self._line += buffer.count(b"\n", pos, end)
+            pos = end
+            self._scan_from = pos
+        if pos:
+            del buffer[:pos]
+            self._scan_from = max(0, self._scan_from - pos)
+        self._scan_from = max(self._scan_from, len(buffer) - 3)
+        return items
+
+    @staticmethod
+    def _banner_at(buffer: bytearray, pos: int) -> bytes | None:
+        """The banner line at `pos` (with its line ending), b"" if there is none, None if undecidable yet."""
+        newline = buffer.find(b"\n", pos, pos + 256)
+        if newline < 0:
+            return None if len(buffer) - pos < 256 else b""
+        line = bytes(buffer[pos : newline + 1])
+        return line if _BANNER_LINE.fullmatch(line) else b""
+
+    def close(self) -> list[AmiItem]:
+        """End of stream: report a message cut off without its blank line, then reset for a new stream."""
+        items: list[AmiItem] = []
+        if self._state is not ParserState.DISCARDING and self._buffer.strip(b"\r\n"):
+            items.append(AmiError(self._line, "message cut off at end of stream (no blank line)", _excerpt(bytes(self._buffer))))
+            self.errors += 1
+        self._line += self._buffer.count(b"\n")
+        self.reset()
+        return items
+
+    def reset(self) -> None:
+        """Forget buffered bytes: a new connection starts (a banner may come again)."""
+        self._buffer.clear()
+        self._scan_from = 0
+        self._state = ParserState.START

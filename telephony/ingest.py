@@ -1,0 +1,59 @@
+"""Registry of the protocols `wfm ingest` reads, and what a protocol module offers.
+
+Each module named in PROTOCOLS provides
+
+    parse_capture(chunks: Iterable[bytes], config: Config, source: str) -> Iterator[Event | BadLine]
+
+turning a raw capture (the bytes exactly as the PBX sent them, in any chunking)
+into §1 events and BadLine records (`line` = line or message number), and
+optionally
+
+    async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None
+
+for `--connect HOST:PORT`; `emit` raises MaxEventsReached once `--max-events`
+objects are out, and `live` lets it propagate after closing its connection.
+Chunks may be `telephony.capture.TimedChunk`s carrying receive times from a
+capture's side file.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+PROTOCOLS: dict[str, str] = {
+    "ami": "telephony.ami.offline",
+    "esl": "telephony.esl.offline",
+    "sip": "telephony.sip.offline",
+    "serial": "telephony.serial.offline",
+}
+
+
+class ProtocolUnavailable(LookupError):
+    """The protocol is unknown or its module is not part of this build."""
+
+
+class MaxEventsReached(Exception):
+    """Raised by the ingest emitter once `--max-events` objects have been printed."""
+
+
+class LiveConnectError(Exception):
+    """A live feed could not be opened or was refused (bad address, refused login)."""
+
+
+def load_protocol(name: str) -> ModuleType:
+    """The protocol's module; ProtocolUnavailable with a one-line reason if it is missing."""
+    try:
+        module_name = PROTOCOLS[name]
+    except KeyError:
+        raise ProtocolUnavailable(f"unknown protocol {name!r} (known: {', '.join(PROTOCOLS)})") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        parts = module_name.split(".")
+        own = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        if exc.name in own:
+            raise ProtocolUnavailable(f"protocol {name!r} is not available in this build (no module {module_name})") from None
+        raise
+    if not hasattr(module, "parse_capture"):
+        raise ProtocolUnavailable(f"protocol {name!r}: module {module_name} offers no parse_capture")
+    return module
