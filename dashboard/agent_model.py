@@ -1,0 +1,97 @@
+"""What the agent page (/me) shows, from an AgentBudgetView and a break decision: pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Mapping
+
+from dashboard.i18n import label, rule_label, state_label
+from dashboard.wall_model import format_duration
+from wfm.views import AgentBudgetView, BreakPreview
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    key: str
+    title: str
+    value: str
+    level: str = "neutral"
+
+
+@dataclass(frozen=True)
+class DecisionBox:
+    allowed: bool
+    headline: str
+    reason: str
+    next_window: str
+    queue_position: int | None
+
+
+def _hm(moment: datetime | None, tz: tzinfo) -> str:
+    return "—" if moment is None else moment.astimezone(tz).strftime("%H:%M")
+
+
+def budget_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
+    """The agent's own numbers for this shift, in reading order."""
+    used_ratio = view.short_break_used_s / view.short_break_budget_s if view.short_break_budget_s else 1.0
+    left_level = "alarm" if view.short_break_left_s <= 0 else ("warn" if used_ratio >= 0.66 else "ok")
+    state = view.state.value if hasattr(view.state, "value") else str(view.state)
+    since = "" if view.since is None else f" · {format_duration((view.ts - view.since).total_seconds())}"
+    shift = label("no_shift") if view.shift_start is None else f"{_hm(view.shift_start, tz)}–{_hm(view.shift_end, tz)}"
+    if view.meal_slot_start is None:
+        meal_slot = "—"
+    else:
+        meal_slot = f"{_hm(view.meal_slot_start, tz)}–{_hm(view.meal_slot_end, tz)}"
+    lines = [
+        BudgetLine("state", label("state"), state_label(state) + since),
+        BudgetLine("shift", label("shift"), shift),
+        BudgetLine("short_break_used", label("short_break_used"),
+                   f"{view.short_break_used_s / 60:.0f} / {view.short_break_budget_s / 60:.0f} min"),
+        BudgetLine("short_break_left", label("short_break_left"), f"{view.short_break_left_s / 60:.0f} min", left_level),
+        BudgetLine("breaks_taken", label("breaks_taken"),
+                   f"{view.short_breaks_taken} (≤ {view.short_break_max_s / 60:.0f} min each)"),
+        BudgetLine("meal_slot", label("meal_slot"), meal_slot),
+        BudgetLine("meal", label("meal"), label("meal_taken") if view.meal_taken else label("meal_not_taken"),
+                   "ok" if view.meal_taken else "neutral"),
+    ]
+    if view.on_break is not None and view.break_ends_at is not None:
+        remaining = (view.break_ends_at - view.ts).total_seconds()
+        text = (f"{_hm(view.break_ends_at, tz)} ({format_duration(remaining)} {label('left', 'en')})" if remaining >= 0
+                else f"{_hm(view.break_ends_at, tz)} (+{format_duration(-remaining)} {label('over', 'en')})")
+        lines.append(BudgetLine("break_ends", label("break_ends"), text, "alarm" if remaining < 0 else "warn"))
+    if view.queue_position is not None:
+        lines.append(BudgetLine("queue_position", label("queue_position"), f"#{view.queue_position}", "warn"))
+    return lines
+
+
+def preview_text(preview: BreakPreview, tz: tzinfo) -> str:
+    """'If you asked now' line for one break kind."""
+    if preview.allowed:
+        return f"{label('allowed')} — {preview.detail}"
+    reason = f"{rule_label(preview.rule)}: {preview.detail}" if preview.rule else preview.detail
+    if preview.detail_zh:
+        reason += f" ({preview.detail_zh})"
+    if preview.next_window is not None:
+        reason += f" · {label('next_window')} {_hm(preview.next_window, tz)}"
+    return f"{label('refused')} — {reason}"
+
+
+def decision_box(answer: Mapping[str, Any], tz: tzinfo) -> DecisionBox:
+    """The API's answer to a break request (a §2 break_decision, maybe with a queue position)."""
+    decision = answer.get("decision", answer)
+    allowed = bool(decision.get("allowed"))
+    rule = decision.get("rule")
+    detail = str(decision.get("detail", ""))
+    window = decision.get("next_window")
+    window_text = ""
+    if window:
+        window_text = _hm(datetime.fromisoformat(str(window).replace("Z", "+00:00")), tz)
+    position = answer.get("queue_position", answer.get("position"))
+    reason = detail if not rule else f"{rule_label(rule)} — {detail}"
+    return DecisionBox(
+        allowed=allowed,
+        headline=label("allowed") if allowed else label("refused"),
+        reason=reason,
+        next_window=window_text,
+        queue_position=int(position) if isinstance(position, int) else None,
+    )

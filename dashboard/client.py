@@ -1,0 +1,236 @@
+"""The pages' only way to the floor: the JSON API, called with the browser's own session.
+
+Every call forwards the visitor's `wfm_session` cookie, so roles and "an agent
+sees only their own data" are enforced in one place, the API. Answers are
+decoded into the read models of wfm/views.py (validated by msgspec), so a page
+renders exactly those fields. A failed call raises ApiError carrying the HTTP
+status and the API's {"error", "detail"}; pages show it, they never guess.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping, TypeVar
+
+import msgspec
+import requests
+
+from datetime import datetime
+
+from wfm.events import AgentState, BreakKind
+from wfm.views import AgentBudgetView, FloorView, QueueView
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "wfm_session"
+CSRF_COOKIE = "wfm_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """The API refused or failed: `status` 0 means it could not be reached."""
+
+    def __init__(self, status: int, error: str, detail: str = "") -> None:
+        super().__init__(f"{status} {error}: {detail}" if detail else f"{status} {error}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+    @property
+    def unauthenticated(self) -> bool:
+        return self.status == 401
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status == 403
+
+
+class Me(msgspec.Struct, frozen=True, kw_only=True):
+    """GET /api/me: who the session belongs to."""
+
+    username: str = ""
+    role: str
+    agent: str | None = None
+    csrf_token: str | None = None
+
+
+class _Wall(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class WallAgent(_Wall, kw_only=True):
+    """An agent as the open wall sees them: id and state only (no personal budget)."""
+
+    agent: str
+    team: str = ""
+    state: AgentState
+    since: datetime
+    seconds_in_state: float
+    break_kind: BreakKind | None = None
+    overrun: bool = False
+    break_limit_s: float | None = None  # when the API shares it; else the config limit is used
+
+
+class WallAlert(_Wall, kw_only=True):
+    ts: datetime
+    rule: str
+    agent: str | None = None
+    detail: str = ""
+
+
+class WallQueued(_Wall, kw_only=True):
+    agent: str
+    kind: BreakKind
+    position: int
+
+
+class WallFeed(_Wall, kw_only=True):
+    source: str
+    state: str = ""
+    connected: bool
+    stale: bool
+    last_event_age_s: float | None = None
+
+
+class WallView(_Wall, kw_only=True):
+    """GET /api/wall: the FloorView's public numbers with agent ids and states
+    (wfm/api/projections.py wall_floor). Fields the projection may add later are optional."""
+
+    ts: datetime
+    idle_agents: int
+    idle_threshold: int
+    short_break_blocked: bool
+    agents_signed_in: int
+    agents_on_post: int
+    agents_on_short_break: int
+    agents_at_meal: int
+    calls_waiting: int
+    longest_wait_s: float | None
+    occupancy: float | None
+    service_level_today: float | None
+    service_level_15m: float | None
+    service_level_target: float
+    asa_s: float | None
+    abandon_rate: float | None
+    queues: list[QueueView] = []
+    agents: list[WallAgent] = []
+    alerts: list[WallAlert] = []
+    break_queue: list[WallQueued] = []
+    feeds: list[WallFeed] = []
+
+
+class Transport:
+    """Pooled HTTP connections to the API for one Dash app (not shared across apps)."""
+
+    def __init__(self, base: str, timeout_s: float) -> None:
+        self.base = base.rstrip("/")
+        self.timeout_s = timeout_s
+        self.http = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.http.trust_env = False  # a proxy setting must never route floor traffic elsewhere
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """One visitor's view of the API: the transport plus that visitor's cookies."""
+
+    transport: Transport
+    cookies: Mapping[str, str]
+
+    @classmethod
+    def for_request(cls, transport: Transport) -> "ApiClient":
+        """The client for the browser request being served (its wfm_session and CSRF cookies)."""
+        import flask
+
+        try:
+            cookies = {k: v for k, v in flask.request.cookies.items() if k in (SESSION_COOKIE, CSRF_COOKIE)}
+        except RuntimeError:  # outside a request (tests, background threads): anonymous
+            cookies = {}
+        return cls(transport, cookies)
+
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.cookies.get(SESSION_COOKIE))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+              json: Any = None, headers: Mapping[str, str] | None = None) -> bytes:
+        url = self.transport.base + path
+        try:
+            response = self.transport.http.request(
+                method, url, params=params, json=json, headers=dict(headers or {}),
+                cookies=dict(self.cookies), timeout=self.transport.timeout_s, allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            log.warning("api %s %s unreachable: %s", method, path, exc.__class__.__name__)
+            raise ApiError(0, "unreachable", str(exc.__class__.__name__)) from None
+        if response.status_code >= 400:
+            error, detail = f"http_{response.status_code}", response.reason or ""
+            try:
+                body = response.json()
+                if isinstance(body, dict):
+                    error = str(body.get("error", error))
+                    detail = str(body.get("detail", detail))
+            except ValueError:
+                pass
+            raise ApiError(response.status_code, error, detail)
+        return response.content
+
+    def _get(self, path: str, model: type[T], params: Mapping[str, str] | None = None) -> T:
+        raw = self._call("GET", path, params=params)
+        try:
+            return msgspec.json.decode(raw, type=model)
+        except msgspec.ValidationError as exc:
+            raise ApiError(502, "bad_response", f"{path}: {exc}") from None
+
+    def _csrf_headers(self) -> dict[str, str]:
+        """State changes by cookie carry the CSRF token (from its cookie, else from /api/me)."""
+        token = self.cookies.get(CSRF_COOKIE) or self.me().csrf_token
+        return {CSRF_HEADER: token} if token else {}
+
+    def _send(self, method: str, path: str, json: Any = None) -> dict:
+        raw = self._call(method, path, json=json, headers=self._csrf_headers())
+        if not raw:
+            return {}
+        decoded = msgspec.json.decode(raw)
+        return decoded if isinstance(decoded, dict) else {"result": decoded}
+
+    # -- the API ----------------------------------------------------------------------------
+    def me(self) -> Me:
+        if not self.signed_in:
+            raise ApiError(401, "not_signed_in", "no wfm_session cookie")
+        return self._get("/api/me", Me)
+
+    def wall(self, kiosk_token: str | None = None) -> WallView:
+        params = {"token": kiosk_token} if kiosk_token else None
+        return self._get("/api/wall", WallView, params=params)
+
+    def floor(self) -> FloorView:
+        return self._get("/api/floor", FloorView)
+
+    def budget(self, agent: str) -> AgentBudgetView:
+        return self._get(f"/api/agents/{requests.utils.quote(agent, safe='')}/budget", AgentBudgetView)
+
+    def request_break(self, agent: str, kind: str, *, minutes: float | None = None, queue: bool = False) -> dict:
+        body: dict[str, Any] = {"kind": kind, "queue": queue}
+        if minutes is not None:
+            body["minutes"] = minutes
+        return self._send("POST", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks", body)
+
+    def cancel_break(self, agent: str) -> dict:
+        return self._send("DELETE", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks")
+
+    def override(self, agent: str, action: str, note: str) -> dict:
+        return self._send("POST", "/api/overrides", {"agent": agent, "action": action, "note": note})
+
+    def log_verify(self) -> dict:
+        raw = self._call("GET", "/api/log/verify")
+        decoded = msgspec.json.decode(raw)
+        return decoded if isinstance(decoded, dict) else {"result": decoded}

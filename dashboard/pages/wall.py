@@ -1,0 +1,197 @@
+"""/wall — the floor's wall board: 1920×1080, read from five metres, no login.
+
+One dcc.Interval (dashboard.wall_refresh_ms, 500 ms by default) fetches
+GET /api/wall (with ?token= when a kiosk token is configured). Each section
+(tiles, agent grid, breaks, alerts, feeds, gauge, occupancy line) is re-sent
+only when its content changed: a digest per section is kept in the browser's
+dcc.Store, so an unchanged section costs nothing and nothing flickers. The
+2-hour occupancy line is kept client-side in another dcc.Store.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import wall_model
+from dashboard.app import api, context
+from dashboard.client import ApiError
+from dashboard.figures import occupancy_gauge, occupancy_line
+from dashboard.i18n import label
+
+dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
+
+SECTIONS = ("tiles", "agents", "breaks", "alerts", "feeds", "gauge", "line")
+
+
+def layout(token: str | None = None, **_query) -> html.Div:
+    ctx = context()
+    return html.Div(
+        className="wall",
+        children=[
+            dcc.Interval(id="wall-interval", interval=ctx.config.dashboard.wall_refresh_ms, n_intervals=0),
+            dcc.Store(id="wall-token", data=token),
+            dcc.Store(id="wall-history", data=[]),
+            dcc.Store(id="wall-digest", data={}),
+            html.Div(
+                className="wall-head",
+                children=[
+                    html.H1("Floor 话务大屏"),
+                    html.Div(id="wall-status", className="wall-status"),
+                    html.Div(id="wall-clock", className="wall-clock"),
+                ],
+            ),
+            html.Div(id="wall-tiles", className="wall-tiles"),
+            html.Div(
+                className="wall-figures",
+                children=[
+                    dcc.Graph(id="wall-gauge", config={"displayModeBar": False, "staticPlot": True},
+                              figure=occupancy_gauge(None, ctx.wall.occupancy_cap)),
+                    dcc.Graph(id="wall-line", config={"displayModeBar": False, "staticPlot": True},
+                              figure=occupancy_line([], ctx.wall.occupancy_cap, ctx.wall.tz)),
+                    html.Div(
+                        className="wall-panel",
+                        children=[html.H2(label("on_break_now")), html.Div(id="wall-breaks")],
+                    ),
+                    html.Div(
+                        className="wall-panel",
+                        children=[html.H2(label("alerts")), html.Div(id="wall-alerts")],
+                    ),
+                ],
+            ),
+            html.Div(className="wall-panel wall-agents-panel",
+                     children=[html.H2(label("agents")), html.Div(id="wall-agents", className="agent-grid")]),
+            html.Div(id="wall-feeds", className="wall-feeds"),
+        ],
+    )
+
+
+def _digest(items) -> str:
+    return hashlib.blake2b(repr(items).encode("utf-8"), digest_size=12).hexdigest()
+
+
+def render_tiles(tiles: list[wall_model.Tile]) -> list:
+    return [
+        html.Div(
+            id=f"tile-{t.key}",
+            className=f"tile level-{t.level}",
+            children=[
+                html.Div(t.title, className="tile-title"),
+                html.Div(t.value, className="tile-value"),
+                html.Div(t.detail, className="tile-detail"),
+            ],
+        )
+        for t in tiles
+    ]
+
+
+def render_agents(cards: list[wall_model.AgentCard]) -> list:
+    return [
+        html.Div(
+            [html.B(c.agent), html.Span(c.state_label), html.Span(c.time_in_state, className="age")],
+            className=f"agent s-{c.state} level-{c.level}",
+            key=c.agent,
+        )
+        for c in cards
+    ]
+
+
+def render_breaks(rows: list[wall_model.BreakRow]) -> list:
+    if not rows:
+        return [html.Div(label("nobody_on_break"), className="muted")]
+    return [
+        html.Div(
+            [html.B(r.agent), html.Span(r.kind_label), html.Span(r.elapsed), html.Span(r.remaining, className="countdown")],
+            className="break-row overrun" if r.overrun else "break-row",
+            key=r.agent,
+        )
+        for r in rows
+    ]
+
+
+def render_alerts(rows: list[wall_model.AlertRow]) -> list:
+    if not rows:
+        return [html.Div(label("no_alerts"), className="muted")]
+    return [
+        html.Div(
+            [html.Span(r.time, className="alert-time"), html.B(r.rule_label), html.Span(r.agent), html.Span(r.detail, className="alert-detail")],
+            className=f"alert-row rule-{r.rule}",
+        )
+        for r in rows
+    ]
+
+
+def render_feeds(rows: list[wall_model.FeedRow]) -> list:
+    if not rows:
+        return [html.Span(f"{label('feeds')}: —", className="feed level-neutral")]
+    return [html.Span(f"{label('feeds')}:", className="muted")] + [
+        html.Span(f"{r.source} {r.status} · {r.age}", className=f"feed level-{r.level}") for r in rows
+    ]
+
+
+@callback(
+    Output("wall-tiles", "children"),
+    Output("wall-agents", "children"),
+    Output("wall-breaks", "children"),
+    Output("wall-alerts", "children"),
+    Output("wall-feeds", "children"),
+    Output("wall-gauge", "figure"),
+    Output("wall-line", "figure"),
+    Output("wall-clock", "children"),
+    Output("wall-status", "children"),
+    Output("wall-status", "className"),
+    Output("wall-history", "data"),
+    Output("wall-digest", "data"),
+    Input("wall-interval", "n_intervals"),
+    State("wall-token", "data"),
+    State("wall-history", "data"),
+    State("wall-digest", "data"),
+)
+def refresh(_n, token, history, digests):
+    """Fetch the floor and hand over only what changed."""
+    ctx = context()
+    settings = ctx.wall
+    try:
+        view = api().wall(token)
+    except ApiError as exc:
+        text = label("no_feed_data") + f" — {exc.status or ''} {exc.error}".rstrip()
+        if exc.status in (401, 403):
+            text = "Kiosk token required 需要大屏令牌" if exc.status == 401 else "Kiosk token refused 大屏令牌无效"
+        return (*([no_update] * 8), text, "wall-status level-alarm", no_update, no_update)
+
+    history = wall_model.append_history(
+        history or [], view.ts, view.occupancy, settings.occupancy_history_min,
+        min_step_s=settings.occupancy_history_min * 60 / 240,
+    )
+    models = {
+        "tiles": wall_model.tiles(view, settings),
+        "agents": wall_model.agent_cards(view),
+        "breaks": wall_model.break_rows(view, settings),
+        "alerts": wall_model.alert_rows(view, settings),
+        "feeds": wall_model.feed_rows(view),
+        "gauge": (view.occupancy,),
+        "line": history,
+    }
+    new_digests = {name: _digest(model) for name, model in models.items()}
+    old = digests or {}
+
+    def changed(name: str) -> bool:
+        return old.get(name) != new_digests[name]
+
+    stale = any(f.stale or not f.connected for f in view.feeds)
+    status = (label("feed_stale"), "wall-status level-alarm") if stale else ("", "wall-status")
+    return (
+        render_tiles(models["tiles"]) if changed("tiles") else no_update,
+        render_agents(models["agents"]) if changed("agents") else no_update,
+        render_breaks(models["breaks"]) if changed("breaks") else no_update,
+        render_alerts(models["alerts"]) if changed("alerts") else no_update,
+        render_feeds(models["feeds"]) if changed("feeds") else no_update,
+        occupancy_gauge(view.occupancy, settings.occupancy_cap) if changed("gauge") else no_update,
+        occupancy_line(history, settings.occupancy_cap, settings.tz) if changed("line") else no_update,
+        f"{label('floor_time')} {wall_model.floor_time(view, settings.tz)}",
+        status[0],
+        status[1],
+        history if changed("line") else no_update,
+        new_digests,
+    )
