@@ -1,0 +1,119 @@
+"""`wfm simulate`: write a seeded, simulated floor day as §1 JSON lines.
+
+    wfm simulate [--agents N] [--day YYYY-MM-DD] [--seed S] [--out FILE]
+                 [--from HH:MM] [--to HH:MM]
+
+Without --out the events go to stdout. A progress bar goes to stderr; with
+--json a one-line summary object is printed on stdout after the file (only
+when --out is given, so stdout stays pure JSON lines otherwise).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import date, datetime, time
+
+from wfm.commands import CliError, load_config
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agents", type=int, help="agents on the floor (default: simulator.agents)")
+    parser.add_argument("--day", help="day to simulate, YYYY-MM-DD (default: simulator.day, else today in the floor zone)")
+    parser.add_argument("--seed", type=int, help="random seed (default: simulator.seed); same seed, same bytes")
+    parser.add_argument("--out", metavar="FILE", help="write the JSON lines here (default: stdout)")
+    parser.add_argument("--from", dest="window_from", metavar="HH:MM", help="keep only events from this local time")
+    parser.add_argument("--to", dest="window_to", metavar="HH:MM", help="keep only events before this local time")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{what}: {text!r} is not a YYYY-MM-DD date", 2) from None
+
+
+def _window(day: date, text: str | None, flag: str, tz) -> datetime | None:
+    if text is None:
+        return None
+    if not _HHMM.match(text):
+        raise CliError(f"{flag}: {text!r} is not HH:MM", 2)
+    return datetime.combine(day, time.fromisoformat(text), tzinfo=tz)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from telephony.simulator.jsonl import day_events, write_events
+    from telephony.simulator.model import FloorModel
+    from wfm.timeutil import utcnow
+
+    config = load_config(args)
+    tz = config.floor.tz
+    if args.day:
+        day = _parse_day(args.day, "--day")
+    elif config.simulator.day:
+        day = _parse_day(config.simulator.day, "simulator.day")
+    else:
+        day = utcnow().astimezone(tz).date()
+    if args.agents is not None and args.agents < 1:
+        raise CliError(f"--agents: {args.agents} must be at least 1", 2)
+    window_start = _window(day, args.window_from, "--from", tz)
+    window_end = _window(day, args.window_to, "--to", tz)
+    if window_start and window_end and window_end <= window_start:
+        raise CliError("--to must be later than --from", 2)
+    try:
+        model = FloorModel(config, day, agents=args.agents, seed=args.seed)
+    except ValueError as exc:
+        raise CliError(f"simulator config: {exc}", 2) from None
+
+    bar = tqdm(total=1000, desc=f"simulating {day}", unit="‰", file=sys.stderr,
+               disable=args.no_progress or None, leave=False)
+    last = [0]
+
+    def progress(fraction: float) -> None:
+        done = min(1000, int(fraction * 1000))
+        if done > last[0]:
+            bar.update(done - last[0])
+            last[0] = done
+
+    events = day_events(model, window_start=window_start, window_end=window_end, progress=progress)
+    try:
+        if args.out:
+            try:
+                with open(args.out, "wb") as out:
+                    count = write_events(events, out)
+            except OSError as exc:
+                raise CliError(f"{args.out}: {exc.strerror}", 2) from None
+        else:
+            count = write_events(events, sys.stdout.buffer)
+            sys.stdout.flush()
+    finally:
+        bar.close()
+    offered = sum(s["offered"] for s in model.stats.values())
+    summary = {
+        "day": day.isoformat(),
+        "agents": len(model.plans),
+        "seed": model.seed,
+        "events": count,
+        "calls_offered": offered,
+        "calls_answered": sum(s["answered"] for s in model.stats.values()),
+        "calls_abandoned": sum(s["abandoned"] for s in model.stats.values()),
+        "service_level": round(sum(s["answered_in_target"] for s in model.stats.values()) / offered, 4) if offered else None,
+        "out": args.out,
+    }
+    if args.out:
+        if args.json:
+            sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(
+                f"{args.out}: {count} events, {len(model.plans)} agents, {day}, seed {model.seed}; "
+                f"{summary['calls_offered']} calls offered, {summary['calls_abandoned']} abandoned, "
+                f"service level {summary['service_level']:.1%} in {config.service.service_level_answer_s:g} s\n"
+            )
+    return 0
