@@ -35,10 +35,8 @@ def observe(store: dict[str, Any] | None, view: FloorView, window_min: int) -> d
             lane[-1][2] = now.isoformat()
             continue
         if lane:
-            last_end = datetime.fromisoformat(lane[-1][2])
-            if since < last_end:
-                # the new state began between two observations: close the old one there
-                lane[-1][2] = max(since, datetime.fromisoformat(lane[-1][1])).isoformat()
+            # the previous state lasted until the new one began (between two observations)
+            lane[-1][2] = max(since, datetime.fromisoformat(lane[-1][1])).isoformat()
         lane.append([state, since.isoformat(), now.isoformat()])
     cutoff = now - timedelta(minutes=window_min)
     for name in list(agents):
