@@ -51,3 +51,32 @@ def test_shipped_sample_day_is_the_seeded_default_day(repo, tmp_path, capsys):
     events = list(read_events(sample.read_bytes().splitlines(), str(sample)))
     kinds = Counter(type(e).__name__ for e in events)
     assert kinds["ShiftEvent"] == 60 and not kinds["BadLine"]
+
+
+def test_simulate_ami_serves_until_interrupted(repo):
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    env = dict(os.environ, WFM_AMI_SECRET="pw")
+    proc = subprocess.Popen(
+        [str(repo / ".venv" / "bin" / "wfm"), "simulate", "--ami", "--port", "0", "--speed", "120",
+         "--day", "2027-01-04", "--start", "10:00"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+    )
+    try:
+        line = proc.stderr.readline().decode()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"Action: Login\r\nUsername: wfm\r\nSecret: pw\r\nActionID: 1\r\n\r\n")
+            data = b""
+            deadline = time.monotonic() + 5
+            while b"Authentication accepted" not in data and time.monotonic() < deadline:
+                data += sock.recv(65536)
+        assert data.startswith(b"Asterisk Call Manager/7.0.3\r\n") and b"ActionID: 1" in data
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) in (0, 130)

@@ -2,6 +2,11 @@
 
     wfm simulate [--agents N] [--day YYYY-MM-DD] [--seed S] [--out FILE]
                  [--from HH:MM] [--to HH:MM]
+    wfm simulate --ami [--port P] [--speed X] [--start HH:MM] [--day ...]
+
+The second form serves the floor live as an Asterisk AMI server on
+127.0.0.1 until Ctrl-C (user and secret from the first AMI feed in the config,
+a fresh secret printed on stderr when none is set).
 
 Without --out the events go to stdout. A progress bar goes to stderr; with
 --json a one-line summary object is printed on stdout after the file (only
@@ -27,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="window_from", metavar="HH:MM", help="keep only events from this local time")
     parser.add_argument("--to", dest="window_to", metavar="HH:MM", help="keep only events before this local time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--ami", action="store_true", help="serve the floor live as an Asterisk AMI server instead")
+    parser.add_argument("--port", type=int, help="AMI port (default: simulator.port; 0 = any free port)")
+    parser.add_argument("--speed", type=float, help="simulated seconds per wall second (default: simulator.speed)")
+    parser.add_argument("--start", metavar="HH:MM", help="simulated clock start (default: simulator.start_at, else now)")
 
 
 def _parse_day(text: str, what: str) -> date:
@@ -54,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from wfm.timeutil import utcnow
 
     config = load_config(args)
+    if args.ami:
+        return _serve_ami(args, config)
     tz = config.floor.tz
     if args.day:
         day = _parse_day(args.day, "--day")
@@ -116,4 +127,55 @@ def run(args: argparse.Namespace) -> int:
                 f"{summary['calls_offered']} calls offered, {summary['calls_abandoned']} abandoned, "
                 f"service level {summary['service_level']:.1%} in {config.service.service_level_answer_s:g} s\n"
             )
+    return 0
+
+
+def _serve_ami(args: argparse.Namespace, config) -> int:
+    import asyncio
+    import logging
+    import secrets
+
+    from telephony.simulator.ami_server import AmiServer, FloorSimulation
+    from telephony.simulator.clock import SimClock, default_sim_start
+
+    log = logging.getLogger("wfm.simulate")
+    start = default_sim_start(config)
+    if args.day:
+        start = start.replace(**{k: getattr(_parse_day(args.day, "--day"), k) for k in ("year", "month", "day")})
+    if args.start:
+        if not _HHMM.match(args.start):
+            raise CliError(f"--start: {args.start!r} is not HH:MM", 2)
+        start = start.replace(hour=int(args.start[:2]), minute=int(args.start[3:]), second=0, microsecond=0)
+    speed = args.speed if args.speed is not None else config.simulator.speed
+    if speed <= 0:
+        raise CliError(f"--speed: {speed} must be positive", 2)
+    port = args.port if args.port is not None else config.simulator.port
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port: {port} is not a TCP port", 2)
+    feed = next((f for f in config.pbx.feeds if f.protocol == "ami"), None)
+    username = feed.username if feed and feed.username else "wfm"
+    secret = feed.resolved_secret() if feed else ""
+    if not secret:
+        secret = secrets.token_urlsafe(12)
+        sys.stderr.write(f"AMI secret for user {username!r}: {secret}\n")
+
+    async def serve() -> None:
+        simulation = FloorSimulation(config, SimClock(start, speed), agents=args.agents, seed=args.seed)
+        server = AmiServer(simulation, users={username: secret}, port=port)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CliError(f"--port {port}: {exc.strerror}", 2) from None
+        sys.stderr.write(f"AMI simulator on 127.0.0.1:{server.port}, floor time {start.isoformat()} at {speed:g}x; Ctrl-C stops\n")
+        sys.stderr.flush()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            log.info("stopping the AMI simulator")
+            await server.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        return 0
     return 0
