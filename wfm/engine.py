@@ -206,8 +206,9 @@ class FloorEngine:
             rec.source = source
         if ev.queues is not None:
             rec.queues = tuple(ev.queues)
-        if ev.state is not rec.state:
-            self._change_state(rec, ev.state, t, ev.ts, out, actions)
+        state = ev.state if type(ev.state) is AgentState else AgentState(ev.state)
+        if state is not rec.state:
+            self._change_state(rec, state, t, ev.ts, out, actions)
 
     def _change_state(self, rec: AgentRecord, new: AgentState, t: float, ts: datetime,
                       out: list, actions: list) -> None:
@@ -242,7 +243,7 @@ class FloorEngine:
 
     def _break_request(self, ev: BreakRequestEvent, t: float, out: list, actions: list) -> None:
         rec = self.floor.agent(ev.agent, t)
-        self._decide(rec, BreakRequest(rec.id, ev.kind, t, ev.minutes, ev.queue, "request"), ev.ts, out)
+        self._decide(rec, BreakRequest(rec.id, BreakKind(ev.kind), t, ev.minutes, ev.queue, "request"), ev.ts, out)
 
     def _break_cancel(self, ev: BreakCancelEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -255,7 +256,7 @@ class FloorEngine:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         note = f": {ev.note}" if ev.note else ""
-        if ev.action is OverrideAction.ALLOW_BREAK:
+        if OverrideAction(ev.action) is OverrideAction.ALLOW_BREAK:
             if rec.brk is not None:  # already on a (refused) break: it becomes an approved one
                 kind = rec.brk.kind
                 rec.brk.allowed = rec.brk.overridden = True
@@ -311,12 +312,12 @@ class FloorEngine:
         entry = floor.calls.get(ev.call_id)
         if entry is None:
             entry = floor.calls[ev.call_id] = [t, 0]
-        bit = _CALL_BITS[ev.event]
+        kind = ev.event if type(ev.event) is CallEventKind else CallEventKind(ev.event)
+        bit = _CALL_BITS[kind]
         if entry[1] & bit:
             return  # the same outcome of the same call again
         entry[1] |= bit
         today = queue.today
-        kind = ev.event
         if kind is CallEventKind.OFFERED:
             entry[0] = t
             today.offered += 1

@@ -42,10 +42,13 @@ class PostEmpty(Rule):
         if not in_progress:
             return None
         gen = floor.post_gen[post]
+        cover_end = max(shift.end for shift, _ in in_progress)
         fired = self._fired.get(post)
-        if fired is not None and fired[0] == gen and at < fired[1]:
+        if fired is not None and fired[0] == gen and min(s.start for s, _ in in_progress) <= fired[1]:
+            # same empty spell, shifts in progress without a gap since it was reported: one occurrence
+            self._fired[post] = (gen, max(fired[1], cover_end))
             return None
-        self._fired[post] = (gen, max(shift.end for shift, _ in in_progress))
+        self._fired[post] = (gen, cover_end)
         since = max(self._empty_since.get(post, at), min(shift.start for shift, _ in in_progress))
         rostered = sorted({agent for _, agent in in_progress})
         names = ", ".join(rostered[:5]) + (" …" if len(rostered) > 5 else "")
