@@ -32,6 +32,7 @@ from wfm.events import (
     AgentStateEvent,
     Event,
     EventDecodeError,
+    ShiftEvent,
     event_from_builtins,
     event_to_builtins,
 )
@@ -86,6 +87,10 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     events: int
     skipped: int
     last_ts: datetime | None
+    shifts: frozenset = frozenset()  # (agent, start) of every logged shift event
+
+    def has_shift(self, event: ShiftEvent) -> bool:
+        return (event.agent, event.start) in self.shifts
 
 
 class _Item:
@@ -158,8 +163,14 @@ class Runtime:
     def running(self) -> bool:
         return self._running
 
-    async def start(self, *, replay: bool = True) -> ReplayReport | None:
-        """Replay the log into the engine, then start the consumer, ticks and feeds."""
+    async def start(
+        self,
+        *,
+        replay: bool = True,
+        prelude: Callable[[ReplayReport | None], Iterable[Event]] | None = None,
+    ) -> ReplayReport | None:
+        """Replay the log into the engine, start the consumer and ticks, submit the
+        `prelude(report)` events (e.g. the day's shifts), then start the feeds."""
         if self._running or self._stopped:
             raise RuntimeError("a Runtime starts once")
         self._inbox = asyncio.Queue(maxsize=_INBOX_MAX)
@@ -169,6 +180,8 @@ class Runtime:
         self._running = True
         self._spawn(self._consume(), "wfm-runtime-consumer")
         self._spawn(self._enforce(), "wfm-runtime-enforcer")
+        if prelude is not None:
+            await self.submit_many(prelude(self.replay))
         self._spawn(self._ticker(), "wfm-runtime-ticker")
         for adapter in self.adapters:
             self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
@@ -184,7 +197,9 @@ class Runtime:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
+            for task in pending:
+                logger.error("runtime task %s did not stop in %.1f s", task.get_name(), _STOP_TIMEOUT_S)
         self._tasks.clear()
         if self._inbox is not None:
             while not self._inbox.empty():
@@ -230,6 +245,7 @@ class Runtime:
             records = await records
         count = skipped = 0
         last_ts: datetime | None = None
+        shifts: set = set()
 
         def apply(record: Any) -> None:
             nonlocal count, skipped, last_ts
@@ -243,7 +259,10 @@ class Runtime:
                 return
             self.engine.handle(event)
             count += 1
-            last_ts = event.ts
+            if last_ts is None or event.ts > last_ts:
+                last_ts = event.ts
+            if isinstance(event, ShiftEvent):
+                shifts.add((event.agent, event.start))
 
         if hasattr(records, "__aiter__"):
             async for record in records:
@@ -255,7 +274,7 @@ class Runtime:
                     await asyncio.sleep(0)
         if count:
             logger.info("replayed %d logged events (last %s, %d skipped)", count, last_ts, skipped)
-        return ReplayReport(events=count, skipped=skipped, last_ts=last_ts)
+        return ReplayReport(events=count, skipped=skipped, last_ts=last_ts, shifts=frozenset(shifts))
 
     # ── inputs ─────────────────────────────────────────────────────────────
 
@@ -276,7 +295,16 @@ class Runtime:
         return await future
 
     async def submit_many(self, events: Iterable[Event]) -> list[Any]:
-        return [await self.submit(event) for event in events]
+        """Submit events in order as one batch (one group commit); their StepResults in order."""
+        if not self._running or self._inbox is None:
+            raise RuntimeStopped("the floor is not running")
+        loop = asyncio.get_running_loop()
+        futures = []
+        for event in events:
+            future = loop.create_future()
+            await self._inbox.put(_Item(event, None, future))
+            futures.append(future)
+        return list(await asyncio.gather(*futures))
 
     async def _read_feed(self, adapter: Adapter) -> None:
         assert self._inbox is not None

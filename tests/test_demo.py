@@ -1,0 +1,128 @@
+"""`wfm demo` as a user runs it: a subprocess, a real port, the simulator's AMI feed, SIGINT."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WFM = [sys.executable, "-m", "wfm.cli"]
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "demo.sqlite"}"\n'
+        '[simulator]\nagents = 24\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def start_demo(config: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [*WFM, "demo", "--port", "0", "--speed", "60", "--no-browser", "--config", str(config), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=config.parent, env=env, text=True,
+    )
+    first = proc.stdout.readline().strip()
+    return proc, first
+
+
+def get_json(url: str, token: str | None = None):
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+def login(base: str, user: str) -> str:
+    request = urllib.request.Request(base + "/api/login", data=json.dumps({"username": user, "password": user}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["token"]
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGINT) -> float:
+    started = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return time.monotonic() - started
+
+
+def wait_for_agents(base: str, token: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, floor = get_json(base + "/api/floor", token)
+        if floor["agents"] and floor["agents_signed_in"] > 0:
+            return floor
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no agents on the floor after {timeout} s: {floor}")
+        time.sleep(0.3)
+
+
+@pytest.mark.timeout(90)
+def test_demo_serves_wall_first_line_and_stops_cleanly_on_sigint(tmp_path):
+    config = write_config(tmp_path)
+    proc, first = start_demo(config)
+    try:
+        assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first
+        base = first[: -len("/wall")]
+        rest = [proc.stdout.readline().strip() for _ in range(8)]
+        assert any("admin/admin" in line for line in rest)
+        assert any(line.endswith("/supervisor") for line in rest)
+        with urllib.request.urlopen(first, timeout=10) as response:  # no login
+            assert response.status == 200
+            assert "text/html" in response.headers["Content-Type"]
+        status, wall = get_json(base + "/api/wall")
+        assert status == 200 and "idle_agents" in wall
+        token = login(base, "supervisor")
+        floor = wait_for_agents(base, token)
+        assert floor["feeds"] and floor["feeds"][0]["source"] == "ami:simulator"
+        assert floor["feeds"][0]["connected"] is True
+    finally:
+        took = stop(proc)
+    assert proc.returncode == 0
+    assert took < 2.0, f"demo took {took:.2f} s to stop"
+    verify = subprocess.run([*WFM, "log", "verify", "--config", str(config)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "chain intact" in verify.stdout
+
+
+@pytest.mark.timeout(60)
+def test_demo_refuses_bad_flags_with_one_line(tmp_path):
+    config = write_config(tmp_path)
+    result = subprocess.run([*WFM, "demo", "--speed", "0", "--no-browser", "--config", str(config)],
+                            capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["wfm demo: --speed 0.0: must be positive"]
+
+
+@pytest.mark.timeout(60)
+def test_serve_without_adapter_for_protocol_is_a_clear_error(tmp_path):
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "s.sqlite"}"\n'
+        '[[pbx.feeds]]\nprotocol = "esl"\nhost = "127.0.0.1"\nport = 1\nusername = ""\nsecret_env = ""\nsecret = ""\n'
+        'device = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\n'
+        'transport = "udp"\n', encoding="utf-8")
+    result = subprocess.run([*WFM, "serve", "--port", "0", "--config", str(config)],
+                            capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    try:
+        import telephony.esl.client  # noqa: F401
+    except ImportError:
+        assert result.returncode == 2
+        assert "no adapter for protocol 'esl'" in result.stderr
+    else:
+        pytest.skip("this build has the ESL adapter")

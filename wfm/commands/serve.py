@@ -1,0 +1,195 @@
+"""`wfm serve`: the live floor against the PBX feeds in the config, on the wall clock.
+
+    wfm serve --config site.toml [--port N]
+
+Feeds (`[[pbx.feeds]]`) → their protocol's adapter → Runtime (rules engine,
+event log at storage.url, replayed on start) → API, WebSocket and pages on
+api.host:api.port. The first stdout line is the wall board's URL. SIGINT or
+SIGTERM stops everything within 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wfm.commands import CliError, load_config
+
+logger = logging.getLogger(__name__)
+
+# protocol → (module, adapter class); the class offers from_feed(config, feed, clock=...)
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "ami": ("telephony.ami.client", "AmiAdapter"),
+    "esl": ("telephony.esl.client", "EslAdapter"),
+    "sip": ("telephony.sip.client", "SipAdapter"),
+    "serial": ("telephony.serial.client", "SerialAdapter"),
+}
+STOP_BUDGET_S = 1.8
+PAGES = ("/wall", "/me", "/supervisor", "/roster", "/reports", "/login")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default api.port; 0 = any free port)")
+
+
+def adapter_class(protocol: str) -> type:
+    """The adapter class for a feed protocol, or CliError when this build has none."""
+    from telephony.adapter import Adapter
+
+    if protocol not in ADAPTERS:
+        raise CliError(f"pbx.feeds: unknown protocol {protocol!r} (known: {', '.join(ADAPTERS)})", 2)
+    module_name, class_name = ADAPTERS[protocol]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"pbx.feeds: no adapter for protocol {protocol!r} in this build ({module_name}: {exc})", 2) from None
+    cls = getattr(module, class_name, None)
+    if cls is None:  # tolerate another class name: the module's one Adapter subclass with from_feed
+        candidates = [v for v in vars(module).values()
+                      if isinstance(v, type) and issubclass(v, Adapter) and v is not Adapter and hasattr(v, "from_feed")]
+        if len(candidates) != 1:
+            raise CliError(f"pbx.feeds: {module_name} offers no {class_name}", 2)
+        cls = candidates[0]
+    return cls
+
+
+def build_adapters(config, clock) -> list:
+    adapters = []
+    for index, feed in enumerate(config.pbx.feeds):
+        cls = adapter_class(feed.protocol)
+        try:
+            adapters.append(cls.from_feed(config, feed, clock=clock))
+        except TypeError:
+            adapters.append(cls.from_feed(config, feed))
+        except (ValueError, OSError) as exc:
+            raise CliError(f"pbx.feeds[{index}] ({feed.protocol}): {exc}", 2) from None
+    return adapters
+
+
+def print_urls(base: str, *, extra: Iterable[str] = ()) -> None:
+    """The wall URL first (interfaces.md §3), then the other pages and the API."""
+    lines = [base + "/wall"] + [base + p for p in PAGES[1:]]
+    lines.append(f"API: {base}/api/  (OpenAPI: {base}/api/openapi.json, live: ws://{base.split('://', 1)[1]}/ws)")
+    lines.extend(extra)
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def open_floor_log(config):
+    from wfm.eventlog import EventLogError, open_log_from_config
+
+    try:
+        return open_log_from_config(config)
+    except (EventLogError, OSError) as exc:
+        raise CliError(f"storage.url {config.storage.url}: {exc}", 2) from None
+
+
+def make_engine(config):
+    try:
+        from wfm.engine import FloorEngine
+    except ImportError as exc:
+        raise CliError(f"the rules engine is not installed in this build (wfm.engine: {exc})", 2) from None
+    return FloorEngine(config)
+
+
+async def host_floor(
+    config,
+    log,
+    adapters: list,
+    clock,
+    *,
+    port: int,
+    prelude: Callable[[Any], Iterable] | None = None,
+    on_ready: Callable[[Any], None],
+    extra_closers: Iterable[Callable[[], Any]] = (),
+) -> int:
+    """Run runtime + API until SIGINT/SIGTERM; returns the exit code.
+
+    `prelude(replay_report)` gives events (e.g. the day's shifts) submitted after the log
+    replay and before the feeds start.
+    """
+    from wfm.api.app import ApiServer, create_app
+    from wfm.runtime import Runtime
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runtime = Runtime(config, make_engine(config), log, adapters, clock)
+    server = None
+    try:
+        report = await runtime.start(prelude=prelude)
+        if report is not None and report.events:
+            logger.warning("resumed from the event log: %d events replayed (last %s)", report.events, report.last_ts)
+        server = ApiServer(create_app(runtime, config), config.api.host, port)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CliError(f"api.port {port}: cannot listen on {config.api.host}:{port}: {exc.strerror}", 2) from None
+        on_ready(server)
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+        async def shutdown() -> None:
+            if server is not None:
+                await server.stop()
+            await runtime.stop()
+            for closer in extra_closers:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+
+        try:
+            await asyncio.wait_for(shutdown(), STOP_BUDGET_S)
+        except asyncio.TimeoutError:
+            logger.error("shutdown took longer than %.1f s; exiting anyway", STOP_BUDGET_S)
+            if not getattr(log, "_closed", True):
+                log.close(timeout=0.2)
+    return 0
+
+
+def exit_now(code: int) -> None:
+    """Leave at once after a clean shutdown (log closed, streams flushed).
+
+    Every resource was closed explicitly; the interpreter's own finalization of
+    the Dash/pandas object graphs would add over a second to the 2 s stop budget.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wfm.clock import WallClock
+
+    config = load_config(args)
+    if not config.pbx.feeds:
+        raise CliError(f"{args.config or 'defaults.toml'}: pbx.feeds is empty: configure at least one PBX feed", 2)
+    clock = WallClock()
+    port = config.api.port if args.port is None else args.port
+    log = open_floor_log(config)
+
+    async def main() -> int:
+        adapters = build_adapters(config, clock)
+        return await host_floor(config, log, adapters, clock, port=port,
+                                on_ready=lambda server: print_urls(server.base_url))
+
+    try:
+        code = asyncio.run(main())
+    finally:
+        if not getattr(log, "_closed", True):
+            log.close(timeout=1.0)
+    exit_now(code)
+    return code
