@@ -256,6 +256,15 @@ class DashboardConfig(_Section):
     alerts_shown: Annotated[int, msgspec.Meta(ge=1)]
     api_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     roster_jobs_dir: str
+    roster_dir: str
+
+
+class ForecastConfig(_Section):
+    volume_scale: Annotated[float, msgspec.Meta(gt=0)]
+    backtest_weeks: Annotated[int, msgspec.Meta(ge=1)]
+    trend_max_weeks: Minutes
+    min_history_weeks: Annotated[int, msgspec.Meta(ge=1)]
+    clip_to_shifts: bool
 
 
 class Config(_Section):
@@ -271,6 +280,7 @@ class Config(_Section):
     queues: list[QueueConfig]
     teams: list[TeamConfig]
     dashboard: DashboardConfig
+    forecast: ForecastConfig
 
     def team_of(self, agent: str) -> str:
         """The team an agent belongs to: listed explicitly, else the first catch-all team."""
