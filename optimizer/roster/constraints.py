@@ -90,7 +90,7 @@ def _gap_min(problem: RosterProblem, day1: int, shift1: Shift, day2: int, shift2
     """Minutes from the end of shift1 on day1 to the start of shift2 on day2, in real (tz-aware) time."""
     end = problem.abs_datetime(day1 * DAY_MIN + shift1.end_min)
     start = problem.abs_datetime(day2 * DAY_MIN + shift2.start_min)
-    return int((start - end).total_seconds() // 60)
+    return int((start.timestamp() - end.timestamp()) // 60)  # elapsed time, right across DST changes
 
 
 def add_min_rest(rv: RosterVars) -> list[PenaltyTerm]:
@@ -112,7 +112,7 @@ def add_min_rest(rv: RosterVars) -> list[PenaltyTerm]:
         for day in range(min(reach + 1, rv.n_days)):
             for shift in shifts:
                 start = problem.abs_datetime(day * DAY_MIN + shift.start_min)
-                if (start - end).total_seconds() / 60 < rest:
+                if (start.timestamp() - end.timestamp()) / 60 < rest:
                     rv.model.add(rv.x[(past.agent_id, day, shift.name)] == 0)
     return []
 

@@ -5,7 +5,6 @@ improves it; if the search finds nothing better in time, it is the answer.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 
 from optimizer.roster.constraints import worked_before
 from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift
@@ -94,7 +93,7 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
             if end is None:
                 return True
             start = problem.abs_datetime(day * DAY_MIN + shift.start_min)
-            return (start - end) >= timedelta(minutes=rules.min_rest_between_shifts_min)
+            return start.timestamp() - end.timestamp() >= rules.min_rest_between_shifts_min * 60
 
         options = {w.agent_id: [s for s in usable if allowed(w.agent_id, s)] for w in workers}
         picks: dict[str, Shift] = {}

@@ -15,6 +15,7 @@ from datetime import date, time
 from pathlib import Path
 
 from optimizer.roster.problem import (
+    Assignment,
     DAY_MIN,
     OFF,
     Agent,
@@ -303,3 +304,30 @@ def load_problem(config, month: str, agents_csv: str | Path, demand_csv: str | P
         year=year, month=mon, tz=config.floor.tz, agents=agents, shifts=shifts, demand=demand_slots,
         rules=rules, previous=previous, ledger=ledger,
     )
+
+
+def read_roster_csv(path: str | Path, shifts: Iterable[Shift]) -> tuple[Assignment, ...]:
+    """A roster.csv of ours (all lines, OFF included) back into assignments, e.g. to swap or republish."""
+    source, rows = _read_rows(path, ROSTER_HEADER)
+    known = {s.name for s in shifts}
+    out: list[Assignment] = []
+    for row in rows:
+        values = row.values
+        day = _parse_date(source, row.line, "date", values["date"])
+        name = values["shift"]
+        if name == OFF:
+            out.append(Assignment(agent_id=values["agent_id"], day=day, shift=OFF))
+            continue
+        if name not in known:
+            raise RosterInputError(source, row.line, f"field 'shift': unknown shift template {name!r}")
+        start = _parse_hhmm(source, row.line, "start", values["start"])
+        end = _parse_hhmm(source, row.line, "end", values["end"])
+        if end <= start:
+            end += DAY_MIN
+        meal = None
+        if values["meal_start"]:
+            meal = _parse_hhmm(source, row.line, "meal_start", values["meal_start"])
+            if meal < start:
+                meal += DAY_MIN
+        out.append(Assignment(agent_id=values["agent_id"], day=day, shift=name, start_min=start, end_min=end, meal_start_min=meal))
+    return tuple(out)

@@ -1,0 +1,185 @@
+"""Roster versions on disk (R6): every change is a new version with a diff; old ones are kept, marked withdrawn.
+
+Layout under the roster folder:
+
+    roster.csv                  the current (latest) roster
+    versions/index.json         every version: number, status, author, times, note, swap
+    versions/v0001/roster.csv   each version's full roster, never rewritten
+    versions/v0002/diff.json    what changed against the version it replaced
+    versions/inputs/            agents.csv, demand.csv, previous.csv the roster was built from
+
+Status: draft → approved → published; a version replaced by a newer one is withdrawn.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+STATUSES = ("draft", "approved", "published", "withdrawn")
+
+
+class VersionError(ValueError):
+    """A version operation was refused (unknown version, wrong status)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    agent_id: str
+    date: str
+    before: str
+    after: str
+
+
+@dataclass(slots=True)
+class VersionInfo:
+    version: int
+    status: str
+    created: str
+    author: str
+    note: str = ""
+    replaces: int | None = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+    published_at: str | None = None
+    withdrawn_at: str | None = None
+    changes: int = 0
+    swap: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _cells(path: Path) -> dict[tuple[str, str], str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return {(r["agent_id"], r["date"]): "|".join((r["shift"], r["start"], r["end"], r["meal_start"])) for r in csv.DictReader(fh)}
+
+
+def diff_rosters(old: Path, new: Path) -> list[Change]:
+    """Lines (agent, date) whose shift, times or meal differ between two roster.csv files."""
+    before, after = _cells(old), _cells(new)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            changes.append(Change(agent_id=key[0], date=key[1], before=before.get(key, ""), after=after.get(key, "")))
+    return changes
+
+
+class RosterVersions:
+    """The versions of one roster folder; safe against concurrent writers (file lock)."""
+
+    def __init__(self, roster_dir: str | Path) -> None:
+        self.root = Path(roster_dir)
+        self.dir = self.root / "versions"
+
+    @contextmanager
+    def _locked(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _load(self) -> list[VersionInfo]:
+        path = self.dir / "index.json"
+        if not path.exists():
+            return []
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [VersionInfo(**item) for item in data["versions"]]
+
+    def _save(self, versions: list[VersionInfo]) -> None:
+        tmp = self.dir / "index.json.tmp"
+        tmp.write_text(json.dumps({"versions": [asdict(v) for v in versions]}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.dir / "index.json")
+
+    def list(self) -> list[VersionInfo]:
+        return self._load()
+
+    def current(self) -> VersionInfo | None:
+        live = [v for v in self._load() if v.status != "withdrawn"]
+        return live[-1] if live else None
+
+    def path(self, version: int) -> Path:
+        return self.dir / f"v{version:04d}" / "roster.csv"
+
+    def input_path(self, name: str) -> Path | None:
+        path = self.dir / "inputs" / f"{name}.csv"
+        return path if path.exists() else None
+
+    def diff(self, version: int) -> list[dict]:
+        path = self.dir / f"v{version:04d}" / "diff.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+    def record_new(self, roster_csv: str | Path, author: str, note: str = "", inputs: dict[str, str | None] | None = None,
+                   swap: dict | None = None, status: str = "draft") -> VersionInfo:
+        """Store roster_csv as the next version (with its diff); the version it replaces is marked withdrawn."""
+        if status not in STATUSES:
+            raise VersionError(f"unknown status {status!r}")
+        with self._locked():
+            versions = self._load()
+            number = (versions[-1].version + 1) if versions else 1
+            folder = self.dir / f"v{number:04d}"
+            folder.mkdir(parents=True, exist_ok=False)
+            shutil.copyfile(roster_csv, folder / "roster.csv")
+            previous = next((v for v in reversed(versions) if v.status != "withdrawn"), None)
+            changes: list[Change] = []
+            if previous is not None:
+                changes = diff_rosters(self.path(previous.version), folder / "roster.csv")
+                previous.status = "withdrawn"
+                previous.withdrawn_at = _now()
+            (folder / "diff.json").write_text(json.dumps([asdict(c) for c in changes], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            for name, source in (inputs or {}).items():
+                if source:
+                    (self.dir / "inputs").mkdir(exist_ok=True)
+                    shutil.copyfile(source, self.dir / "inputs" / f"{name}.csv")
+            info = VersionInfo(version=number, status=status, created=_now(), author=author, note=note,
+                               replaces=previous.version if previous else None, changes=len(changes), swap=swap)
+            if status in ("approved", "published"):
+                info.approved_by, info.approved_at = author, info.created
+            if status == "published":
+                info.published_at = info.created
+            versions.append(info)
+            self._save(versions)
+            if roster_csv != self.root / "roster.csv":
+                shutil.copyfile(folder / "roster.csv", self.root / "roster.csv")
+            return info
+
+    def approve(self, version: int, by: str) -> VersionInfo:
+        with self._locked():
+            versions = self._load()
+            info = self._find(versions, version)
+            if info.status != "draft":
+                raise VersionError(f"version {version} is {info.status}, only a draft can be approved")
+            info.status, info.approved_by, info.approved_at = "approved", by, _now()
+            self._save(versions)
+            return info
+
+    def publish(self, version: int, by: str) -> VersionInfo:
+        """Publish an approved version to everyone (R6): it becomes roster.csv."""
+        with self._locked():
+            versions = self._load()
+            info = self._find(versions, version)
+            if info.status != "approved":
+                raise VersionError(f"version {version} is {info.status}; approve it before publishing")
+            info.status, info.published_at = "published", _now()
+            info.extra["published_by"] = by
+            self._save(versions)
+            shutil.copyfile(self.path(version), self.root / "roster.csv")
+            return info
+
+    @staticmethod
+    def _find(versions: list[VersionInfo], version: int) -> VersionInfo:
+        for info in versions:
+            if info.version == version:
+                return info
+        raise VersionError(f"no version {version}")

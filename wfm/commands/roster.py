@@ -1,0 +1,105 @@
+"""`wfm roster`: next month's roster with CP-SAT, checked independently, published in every format."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wfm.commands import CliError, load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", required=True, help="YYYY-MM to roster")
+    parser.add_argument("--agents", required=True, metavar="CSV", help="agents.csv (agent_id,name[,unavailable,rest_requests,preferred_shift])")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--demand", metavar="CSV", help="demand.csv (date,interval_start,required)")
+    source.add_argument("--forecast", metavar="CSV", help="call history: forecast, then Erlang staffing, then demand")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("--previous", metavar="CSV", help="last month's roster.csv (rest, consecutive days and fairness carry-over)")
+    parser.add_argument("--time-limit", type=float, metavar="S", help="solver time limit in seconds (default roster.time_limit_s)")
+    parser.add_argument("--seed", type=int, default=0, help="solver random seed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _forecast_demand(args, config, year: int, month: int):
+    """Demand rows from call history via the staffing engineer's optimizer.demand."""
+    from datetime import date as _date
+
+    from optimizer.roster.io import RosterInputError
+    from optimizer.roster.problem import DemandSlot, hhmm_to_min
+
+    try:
+        from optimizer.demand import demand_from_history
+    except ImportError as exc:
+        raise CliError(f"--forecast needs optimizer.demand (not installed: {exc})", 2) from None
+    frame = demand_from_history(args.forecast, f"{year:04d}-{month:02d}", config)
+    slots = []
+    for i, row in enumerate(frame.itertuples(index=False), start=1):
+        day = row.date if isinstance(row.date, _date) else _date.fromisoformat(str(row.date)[:10])
+        start = row.interval_start if isinstance(row.interval_start, str) else f"{row.interval_start:%H:%M}"
+        try:
+            slots.append(DemandSlot(day=day, start_min=hhmm_to_min(start[:5]), required=int(row.required), line=i))
+        except ValueError as exc:
+            raise RosterInputError(args.forecast, None, f"forecast row {i}: {exc}") from None
+    return tuple(s for s in slots if (s.day.year, s.day.month) == (year, month))
+
+
+def run(args: argparse.Namespace) -> int:
+    from optimizer.checker import CheckInputError, check_files
+    from optimizer.publish import publish
+    from optimizer.roster.io import RosterInputError, load_problem, parse_month
+    from optimizer.roster.solve import solve
+    from optimizer.roster.versions import RosterVersions
+
+    config = load_config(args)
+    try:
+        demand_slots = None
+        if args.forecast:
+            year, month = parse_month(args.month)
+            demand_slots = _forecast_demand(args, config, year, month)
+        problem = load_problem(config, args.month, args.agents, args.demand, args.previous, demand_slots=demand_slots)
+    except RosterInputError as exc:
+        raise CliError(str(exc), 2) from None
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise CliError("--time-limit must be positive", 2)
+    result = solve(problem, config, time_limit=args.time_limit, seed=args.seed, show_progress=not args.no_progress)
+    if not result.assignments:
+        for line in result.explanation:
+            print(f"wfm roster: {line}", file=sys.stderr)
+        if args.json:
+            sys.stdout.write(json.dumps({"status": result.status, "explanation": list(result.explanation)}, ensure_ascii=False) + "\n")
+        return 1
+    from pathlib import Path
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from optimizer.publish.roster_csv import write_roster_csv
+
+    draft = write_roster_csv(result.assignments, out / "roster.csv")
+    try:
+        check = check_files(draft, config, args.agents, args.demand, args.previous)
+    except CheckInputError as exc:
+        raise CliError(f"independent check failed to read the new roster: {exc}", 2) from None
+    paths = publish(problem, result.assignments, out, config, result=result, check=check)
+    RosterVersions(out).record_new(paths["roster.csv"], author="wfm roster", note=f"solver {result.status}, seed {args.seed}",
+                                   inputs={"agents": args.agents, "demand": args.demand or args.forecast, "previous": args.previous})
+    report = json.loads(paths["report.json"].read_text(encoding="utf-8"))
+    if args.json:
+        slim = {k: report[k] for k in ("month", "status", "objective", "bound", "gap", "seconds", "hard_violations", "unmet_agent_intervals")}
+        slim["fairness"] = {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "per_agent"})
+                            for k, v in report["fairness"].items()}
+        slim["out"] = str(out)
+        sys.stdout.write(json.dumps(slim, ensure_ascii=False) + "\n")
+    else:
+        fair = report["fairness"]
+        gap = "-" if report["gap"] is None else f"{report['gap']:.1%}"
+        print(f"roster {report['month']}: {report['status']}, objective {report['objective']:g}, bound {report['bound']}, "
+              f"gap {gap}, {report['seconds']} s")
+        print(f"hard violations (independent check): {report['hard_violations']}; unmet agent-intervals: {report['unmet_agent_intervals']}")
+        print(f"fairness spread — evenings {fair['evenings']['spread']}, weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}")
+        for line in report["explanation"]:
+            print(f"  {line}")
+        print(f"written to {out}: roster.csv, report.json, {paths['xlsx'].name}, {paths['html'].name}, ics/")
+    if report["hard_violations"]:
+        return 1
+    return 1 if report["unmet_agent_intervals"] else 0
