@@ -33,5 +33,5 @@ class MealTooLong(Rule):
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
             detail=(f"meal (用餐) started {floor.clock(brk.start)} ran past the {dur(floor.meal_max_s)} "
-                    f"limit ({dur(floor.now - brk.start)} so far)"),
+                    f"limit ({dur(floor.now - brk.start, up=True)} so far)"),
         )

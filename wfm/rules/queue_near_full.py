@@ -20,6 +20,8 @@ class QueueNearFull(Rule):
     def __init__(self) -> None:
         self.gate = None
         self._blocked = False
+        self._clear_since: float | None = None  # when the floor last stopped being near full
+        self._alerted = False
 
     def gate_for(self, floor):
         if self.gate is None:
@@ -50,7 +52,13 @@ class QueueNearFull(Rule):
             return None
         self._blocked = blocked
         if not blocked:
+            self._clear_since = floor.now
             return None
+        # a floor hovering at the threshold would alert every minute: a new alert only after
+        # the floor has been clear for the gate's horizon (floor.gate.horizon_min)
+        if self._alerted and self._clear_since is not None and floor.now - self._clear_since < self.gate.horizon_s:
+            return None
+        self._alerted = True
         return Alert(
             ts=ts, rule=self.code,
             detail=(f"queue near full: {floor.total_waiting} call(s) waiting and {floor.idle} idle "

@@ -65,6 +65,6 @@ class ShortBreakBudget(Rule):
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
             detail=(f"short breaks {scope} passed the {dur(floor.short_budget_s)} budget: "
-                    f"{dur(used)} used, {brk.bucket.short_count} breaks; on short break (小休) "
+                    f"{dur(used, up=True)} used, {brk.bucket.short_count} breaks; on short break (小休) "
                     f"since {floor.clock(brk.start)}{taken}"),
         )

@@ -38,5 +38,5 @@ class ShortBreakTooLong(Rule):
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
             detail=(f"short break (小休) started {floor.clock(brk.start)} ran past the "
-                    f"{dur(floor.short_max_s)} limit ({dur(floor.now - brk.start)} so far)"),
+                    f"{dur(floor.short_max_s)} limit ({dur(floor.now - brk.start, up=True)} so far)"),
         )
