@@ -97,20 +97,22 @@ class AmiConnection:
                     self.banner.set_result(item)
 
     async def _dispatch(self, msg: AmiMessage, received: datetime) -> None:
-        action_id = msg.fields.get("actionid")
+        action_id = msg.action_id
         pending = self.pending.get(action_id) if action_id is not None else None
+        event = msg.event
         if pending is not None:
-            if "response" in msg.fields and pending.response is None:
+            response = msg.response
+            if response is not None and pending.response is None:
                 pending.response = msg
-                if not pending.is_list or msg.fields["response"] != "Success":
+                if not pending.is_list or response != "Success":
                     self._resolve(action_id, pending)
                 return
-            if "event" in msg.fields:
+            if event is not None:
                 pending.items.append((msg, received))
-                if msg.fields.get("eventlist", "").lower() == "complete" or msg.fields["event"].endswith("Complete"):
+                if (msg.get("EventList") or "").lower() == "complete" or event.endswith("Complete"):
                     self._resolve(action_id, pending)
                 return
-        if "event" not in msg.fields:
+        if event is None:
             return  # a late response to an action that timed out
         if self.syncing:
             self.deferred.append((msg, received))
@@ -259,7 +261,7 @@ class AmiAdapter(Adapter):
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
         response = pending.response
         ok = response is not None and response.response == "Success"
-        detail = (response.get("message") or "") if response is not None else ""
+        detail = (response.get("Message") or "") if response is not None else ""
         return ActionResult(action="QueuePause", agent=agent, ok=ok, detail=detail, action_id=response.action_id if response else None)
 
     def _interface_from_aliases(self, agent: str) -> str | None:
@@ -372,7 +374,7 @@ class AmiAdapter(Adapter):
         login = {"Action": "Login", "Username": self.username, "Events": self.events}
         if self.auth == "md5":
             challenge = await conn.action({"Action": "Challenge", "AuthType": "MD5"})
-            text = challenge.response.get("challenge") if challenge.response is not None else None
+            text = challenge.response.get("Challenge") if challenge.response is not None else None
             if challenge.response is not None and challenge.response.response == "Success" and text:
                 login["AuthType"] = "MD5"
                 login["Key"] = hashlib.md5((text + self._secret).encode("utf-8")).hexdigest()
@@ -383,7 +385,7 @@ class AmiAdapter(Adapter):
         result = await conn.action(login)
         response = result.response
         if response is None or response.response != "Success":
-            message = response.get("message", "login refused") if response is not None else "no response"
+            message = response.get("Message", "login refused") if response is not None else "no response"
             raise AuthFailed(f"{self.source}: {message}")
 
     async def _resync(self, conn: AmiConnection) -> None:
@@ -393,7 +395,7 @@ class AmiAdapter(Adapter):
             await self._put(ResyncEvent(ts=self._now_floor(), source=self.source, phase="begin"))
             result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, 30.0))
             if result.response is None or result.response.response != "Success":
-                message = result.response.get("message", "") if result.response is not None else "no response"
+                message = result.response.get("Message", "") if result.response is not None else "no response"
                 raise AmiActionError(f"{self.source}: QueueStatus refused: {message}")
             completed = False
             for msg, received in result.items:

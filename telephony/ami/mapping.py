@@ -114,7 +114,7 @@ class AmiMapper:
     # ---- time -------------------------------------------------------------
     def event_time(self, msg: AmiMessage, received: datetime) -> datetime:
         """The PBX's own `Timestamp:` (epoch seconds) when present, else the receive time; in the floor zone."""
-        stamp = msg.fields.get("timestamp")
+        stamp = msg.get("Timestamp")
         if stamp:
             try:
                 return datetime.fromtimestamp(float(stamp), tz=timezone.utc).astimezone(self.tz)
@@ -145,10 +145,10 @@ class AmiMapper:
     # ---- identity ---------------------------------------------------------
     def agent_of(self, msg: AmiMessage) -> tuple[str, str | None]:
         """The canonical agent id of a member message, and its interface when given."""
-        interface = msg.get("interface") or msg.get("location") or msg.get("member")
+        interface = msg.get("Interface") or msg.get("Location") or msg.get("Member")
         if not interface and msg.event == "AgentCalled":
-            interface = msg.get("agentcalled")  # Asterisk 11
-        name = msg.get("membername") or msg.get("name") or msg.get("agentname")
+            interface = msg.get("AgentCalled")  # Asterisk 11
+        name = msg.get("MemberName") or msg.get("Name") or msg.get("AgentName")
         aliases = self.pbx.agent_aliases
         if interface and interface in aliases:
             agent = aliases[interface]
@@ -222,7 +222,7 @@ class AmiMapper:
     @staticmethod
     def handles(msg: AmiMessage) -> bool:
         """True when `map` may turn this message into events (it needs a time)."""
-        return msg.fields.get("event") in _HANDLERS
+        return msg.event in _HANDLERS
 
     def map(self, msg: AmiMessage, received: datetime) -> list[Event]:
         """The events one AMI message stands for (often none). Raises AmiMappingError for a bad event."""
@@ -238,13 +238,13 @@ class AmiMapper:
         return out
 
     def _queue(self, msg: AmiMessage) -> str:
-        queue = msg.get("queue")
+        queue = msg.get("Queue")
         if not queue:
             raise AmiMappingError(f"{msg.event} has no Queue")
         return queue
 
     def _call_id(self, msg: AmiMessage) -> str:
-        call_id = msg.get("uniqueid")
+        call_id = msg.get("Uniqueid")
         if not call_id:
             raise AmiMappingError(f"{msg.event} has no Uniqueid")
         return call_id
@@ -257,12 +257,12 @@ class AmiMapper:
 
     def _apply_member_fields(self, member: MemberState, queue: str, msg: AmiMessage) -> None:
         paused_before, reason_before = member.queues.get(queue, (False, ""))
-        paused = _flag(msg.get("paused"))
+        paused = _flag(msg.get("Paused"))
         if paused is None:
             paused = paused_before
-        reason = msg.get("pausedreason")
+        reason = msg.get("PausedReason")
         if not reason:
-            reason = msg.get("reason") if msg.event in ("QueueMemberPause", "QueueMemberPaused") else None
+            reason = msg.get("Reason") if msg.event in ("QueueMemberPause", "QueueMemberPaused") else None
         if reason is None:
             reason = reason_before
         member.queues[queue] = (paused, reason if paused else "")
@@ -271,7 +271,7 @@ class AmiMapper:
             member.status = status
             if status in _IN_USE or status == RINGING:
                 member.wrap_until = None  # a new call ends the computed wrap-up
-        in_call = _flag(msg.get("incall"))
+        in_call = _flag(msg.get("InCall"))
         if in_call is not None:
             member.in_call = in_call
 
@@ -398,10 +398,11 @@ class AmiMapper:
             self._emit(member, ts, out, force=True)
         for agent in sorted(set(previous) - set(self._snapshot_members)):
             gone = previous[agent]
+            if gone.emitted is not None and gone.emitted[0] is AgentState.LOGGED_OUT:
+                continue  # already reported signed out
             gone.queues.clear()
             gone.wrap_until = None
-            self.members[agent] = gone
-            self._emit(gone, ts, out, force=True)
+            self._emit(gone, ts, out, force=True)  # signed out while we were not looking; then forgotten
         for queue in sorted(self._snapshot_queues):
             entry = self._snapshot_queues[queue]
             out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=entry.waiting, longest_wait_s=entry.longest_wait_s, source=self.source))

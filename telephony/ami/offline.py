@@ -46,7 +46,7 @@ def parse_capture(
         except AmiMappingError as exc:
             yield BadLine(source, msg.line, str(exc))
             return
-        if msg.fields.get("timestamp"):
+        if msg.get("Timestamp"):
             last_time = mapper.event_time(msg, received)
         yield from events
 
@@ -71,7 +71,7 @@ def parse_capture(
                 continue
             when = received or last_time
             if when is None:
-                if not item.fields.get("timestamp"):
+                if not item.get("Timestamp"):
                     untimed.append(item)
                     continue
                 try:

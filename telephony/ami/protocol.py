@@ -24,9 +24,23 @@ import msgspec
 BANNER_PREFIX = b"Asterisk Call Manager"
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
 
-# A blank line: "\n\n", "\r\n\r\n", "\n\r\n" or "\r\n\n"; match.start() is where the message's last line ends.
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _BANNER_LINE = re.compile(rb"Asterisk Call Manager[^\r\n:]*/[^\r\n]*\r?\n")
+
+
+def _find_blank_line(buffer: bytearray, start: int) -> tuple[int, int] | None:
+    """(end of the message, start of the next) for the first blank line from `start`, or None.
+
+    A blank line is "\n\n" or "\n\r\n" (so "\r\n\r\n", "\r\n\n" and bare "\n\n" all
+    count). Both searches are bytes.find (C speed) and the second is bounded by the
+    first, so a buffer is never rescanned past its first message.
+    """
+    crlf = buffer.find(b"\n\r\n", start)
+    bare = buffer.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(buffer))
+    if bare >= 0:
+        return bare, bare + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return None
 
 
 class ParserState(str, enum.Enum):
@@ -53,19 +67,33 @@ class AmiBanner(msgspec.Struct, frozen=True, gc=False):
         return self.text.rpartition("/")[2]
 
 
-class AmiMessage(msgspec.Struct, frozen=True, gc=False):
+class AmiMessage:
     """One AMI message: its headers in order (repeated keys kept) and its first line number.
 
-    `fields` maps each lower-cased key to its first value, for case-insensitive
-    lookups (Asterisk 11 writes `Holdtime`, Asterisk 18 `HoldTime`).
+    Lookups by key are exact first, then case-insensitive (Asterisk 11 writes
+    `Holdtime`, Asterisk 18 `HoldTime`); a repeated key answers its first value.
+    Treat instances as immutable.
     """
 
-    headers: tuple[tuple[str, str], ...]
-    fields: dict[str, str]
-    line: int
+    __slots__ = ("headers", "fields", "line", "_lower")
+
+    def __init__(self, headers: tuple[tuple[str, str], ...], line: int) -> None:
+        self.headers = headers
+        self.fields: dict[str, str] = dict(reversed(headers))  # exact key -> first value (earlier ones win)
+        self.line = line
+        self._lower: dict[str, str] | None = None
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        return self.fields.get(key.lower(), default)
+        value = self.fields.get(key)
+        if value is not None:
+            return value
+        lower = self._lower
+        if lower is None:
+            lower = {}
+            for name, value in self.headers:
+                lower.setdefault(name.lower(), value)
+            self._lower = lower
+        return lower.get(key.lower(), default)
 
     def get_all(self, key: str) -> list[str]:
         """Every value of a repeated key (e.g. ChanVariable), in order."""
@@ -74,18 +102,27 @@ class AmiMessage(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def event(self) -> str | None:
-        return self.fields.get("event")
+        return self.fields.get("Event") or self.get("Event")
 
     @property
     def response(self) -> str | None:
-        return self.fields.get("response")
+        return self.fields.get("Response") or self.get("Response")
 
     @property
     def action_id(self) -> str | None:
-        return self.fields.get("actionid")
+        return self.fields.get("ActionID") or self.get("ActionID")
 
     def __contains__(self, key: str) -> bool:
-        return key.lower() in self.fields
+        return self.get(key) is not None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AmiMessage) and self.headers == other.headers and self.line == other.line
+
+    def __hash__(self) -> int:
+        return hash((self.headers, self.line))
+
+    def __repr__(self) -> str:
+        return f"AmiMessage(line={self.line}, headers={self.headers!r})"
 
 
 class AmiError(msgspec.Struct, frozen=True, gc=False):
@@ -114,10 +151,20 @@ def parse_block(block: bytes, line: int) -> AmiMessage | AmiError:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         return AmiError(line, f"not UTF-8 (byte {exc.start} of the message)", _excerpt(block))
+    lines = text.split("\r\n")
+    crlf = len(lines) - 1
+    if text.count("\n") == crlf and text.count("\r") == crlf and not text.startswith((": ", "Response: Follows")) and "\n: " not in text:
+        pairs = [entry.split(": ", 1) for entry in lines]
+        if min(map(len, pairs)) == 2:
+            return AmiMessage(tuple(map(tuple, pairs)), line)  # fast path: CRLF lines, all "Key: value"
+    return _parse_lines(text, block, line)
+
+
+def _parse_lines(text: str, block: bytes, line: int) -> AmiMessage | AmiError:
+    """Line-by-line parse: legacy command output, stray carriage returns, precise errors."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     headers: list[tuple[str, str]] = []
-    fields: dict[str, str] = {}
     output: list[str] | None = None  # legacy "Response: Follows" command output lines
     for offset, raw in enumerate(text.split("\n")):
         key, sep, value = raw.partition(":")
@@ -133,16 +180,11 @@ def parse_block(block: bytes, line: int) -> AmiMessage | AmiError:
         if value[-1:] == "\r":
             value = value[:-1]
         headers.append((key, value))
-        lowered = key.lower()
-        if lowered not in fields:
-            fields[lowered] = value
-        if lowered == "response" and value == "Follows":
+        if key.lower() == "response" and value == "Follows":
             output = []
     if output:
-        for value in output:
-            headers.append(("Output", value))
-        fields.setdefault("output", output[0])
-    return AmiMessage(tuple(headers), fields, line)
+        headers.extend(("Output", value) for value in output)
+    return AmiMessage(tuple(headers), line)
 
 
 class AmiParser:
@@ -190,72 +232,79 @@ class AmiParser:
         items: list[AmiItem] = []
         buffer = self._buffer
         buffer += data
+        size = len(buffer)
         pos = 0
-        search = _BLANK_LINE.search
-        while True:
+        find_blank = _find_blank_line
+        while pos < size:
             if self._state is ParserState.DISCARDING:
-                match = search(buffer, max(pos, self._scan_from))
-                if match is None:
-                    # keep the last 3 bytes: a blank line may be split across reads
-                    self._line += buffer.count(b"\n", pos, len(buffer) - 3) if len(buffer) - pos > 3 else 0
-                    del buffer[: max(pos, len(buffer) - 3)]
-                    self._scan_from = 0
-                    return items
-                self._line += buffer.count(b"\n", pos, match.end())
-                pos = match.end()
-                self._scan_from = pos
+                found = find_blank(buffer, max(pos, self._scan_from))
+                if found is None:
+                    keep = max(pos, size - 2)  # a blank line may be split across reads
+                    self._line += buffer.count(b"\n", pos, keep)
+                    pos = keep
+                    self._scan_from = pos
+                    break
+                self._line += buffer.count(b"\n", pos, found[1])
+                pos = self._scan_from = found[1]
                 self._move(ParserState.STREAM)
                 continue
-            if pos < len(buffer) and buffer[pos] == 0x41 and self._state is not ParserState.DISCARDING:  # "A"
+            if buffer[pos] == 0x41:  # "A": maybe the banner "Asterisk Call Manager/x.y"
                 banner = self._banner_at(buffer, pos)
                 if banner is None:
-                    if len(buffer) - pos < len(BANNER_PREFIX) + 64 and BANNER_PREFIX.startswith(bytes(buffer[pos : pos + len(BANNER_PREFIX)])):
-                        break  # maybe a banner still arriving
-                elif banner:
-                    end = pos + len(banner)
+                    break  # a banner still arriving
+                if banner:
                     items.append(AmiBanner(banner.decode("utf-8", "replace").rstrip("\r\n"), self._line))
                     self._line += 1
-                    pos = end
+                    pos += len(banner)
                     self._scan_from = max(self._scan_from, pos)
                     if self._state is ParserState.START:
                         self._move(ParserState.STREAM)
                     continue
-            match = search(buffer, max(pos, self._scan_from))
-            if match is None:
-                if len(buffer) - pos > self.max_message_bytes:
+            found = find_blank(buffer, max(pos, self._scan_from))
+            if found is None:
+                if size - pos > self.max_message_bytes:
                     items.append(AmiError(self._line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
                     self.errors += 1
-                    self._move(ParserState.DISCARDING)
                     self._scan_from = pos
+                    self._move(ParserState.DISCARDING)
                     continue
+                self._scan_from = max(pos, size - 2)
                 break
-            start, end = match.start(), match.end()
-            if start - pos > self.max_message_bytes:
-                items.append(AmiError(self._line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
+            end, after = found
+            line = self._line
+            if end - pos > self.max_message_bytes:
+                items.append(AmiError(line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
                 self.errors += 1
-            elif start == pos:
-                pass  # stray blank line between messages: nothing to report
             else:
-                item = parse_block(bytes(buffer[pos:start]), self._line)
-                if type(item) is AmiMessage:
-                    self.messages += 1
-                else:
-                    self.errors += 1
-                items.append(item)
+                block = bytes(buffer[pos:end])
+                if block[:1] in (b"\r", b"\n"):  # stray line breaks before the message
+                    stripped = block.lstrip(b"\r\n")
+                    line += block.count(b"\n", 0, len(block) - len(stripped))
+                    block = stripped
+                if block[-1:] == b"\r":
+                    block = block[:-1]
+                if block:
+                    item = parse_block(block, line)
+                    if type(item) is AmiMessage:
+                        self.messages += 1
+                    else:
+                        self.errors += 1
+                    items.append(item)
             if self._state is ParserState.START:
                 self._move(ParserState.STREAM)
-            self._line += buffer.count(b"\n", pos, end)
-            pos = end
-            self._scan_from = pos
+            self._line += buffer.count(b"\n", pos, after)
+            pos = self._scan_from = after
         if pos:
             del buffer[:pos]
             self._scan_from = max(0, self._scan_from - pos)
-        self._scan_from = max(self._scan_from, len(buffer) - 3)
         return items
 
     @staticmethod
     def _banner_at(buffer: bytearray, pos: int) -> bytes | None:
         """The banner line at `pos` (with its line ending), b"" if there is none, None if undecidable yet."""
+        head = bytes(buffer[pos : pos + len(BANNER_PREFIX)])
+        if not BANNER_PREFIX.startswith(head):
+            return b""
         newline = buffer.find(b"\n", pos, pos + 256)
         if newline < 0:
             return None if len(buffer) - pos < 256 else b""
