@@ -29,6 +29,7 @@ from wfm.api.routes import (
 )
 from wfm.api.security import (
     REQUEST_ACCOUNT,
+    REQUEST_DASH,
     Access,
     RedactingAccessLogger,
     error_middleware,
@@ -88,7 +89,7 @@ class LazyDash:
 
 def _dash_handler(bridge, level: Access):
     async def handler(request: web.Request) -> web.StreamResponse:
-        request["wfm_dash"] = True
+        request[REQUEST_DASH] = True
         return await bridge(request)
 
     handler.__doc__ = "A Dash page or Dash resource (served by the dashboard's Flask app)."

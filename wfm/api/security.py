@@ -41,9 +41,10 @@ class Access(str, enum.Enum):
 
 
 ACCESS_KEY = "wfm_access"  # attribute on a handler: its Access level
-REQUEST_ACCOUNT = "wfm_account"
-REQUEST_SESSION = "wfm_session"
-REQUEST_AUTH_KIND = "wfm_auth_kind"
+REQUEST_ACCOUNT = web.RequestKey("wfm_account", object)
+REQUEST_SESSION = web.RequestKey("wfm_session", object)
+REQUEST_AUTH_KIND = web.RequestKey("wfm_auth_kind", object)
+REQUEST_DASH = web.RequestKey("wfm_dash", bool)
 
 
 class ApiError(web.HTTPException):
@@ -206,7 +207,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.path.startswith("/api/"):
         headers.setdefault("Cache-Control", "no-store")
-    headers.setdefault("Content-Security-Policy", _DASH_CSP if request.get("wfm_dash") else _STRICT_CSP)
+    headers.setdefault("Content-Security-Policy", _DASH_CSP if request.get(REQUEST_DASH) else _STRICT_CSP)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):

@@ -1,0 +1,373 @@
+"""The HTTP/WebSocket API on a real port, with the real rules engine and a real SQLite log.
+
+The floor: agents 1001–1006 on the day shift (08:30–16:00), the feed (a
+queue-fed adapter standing in for the PBX) reporting their states at
+09:00 +08:00. The default gate refuses a short break (小休) when idle agents
+(话务空闲数) ≤ 3.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+
+import aiohttp
+import pytest
+
+from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from wfm.api.app import ApiServer, create_app
+from wfm.engine import FloorEngine
+from wfm.eventlog import open_log_from_config
+from wfm.events import AgentState, AgentStateEvent, ShiftEvent
+from wfm.runtime import Runtime
+
+AGENTS = ["1001", "1002", "1003", "1004", "1005", "1006"]
+
+
+class Floor:
+    def __init__(self, runtime, server, adapter, clock, log, config):
+        self.runtime, self.server, self.adapter, self.clock, self.log, self.config = runtime, server, adapter, clock, log, config
+        self.base = server.base_url
+
+    async def state(self, agent: str, state: AgentState, seconds: float = 1.0) -> None:
+        """Move the clock on and have the PBX feed report a state; wait until the engine has it."""
+        self.clock.value += timedelta(seconds=seconds)
+        before = self.runtime.events_processed
+        self.adapter.push(AgentStateEvent(ts=self.clock.value, agent=agent, state=state, source=self.adapter.source))
+        for _ in range(300):
+            if self.runtime.events_processed > before:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("feed event not processed")
+
+
+@pytest.fixture
+async def floor(tmp_path, request):
+    api = getattr(request, "param", {})
+    config = make_config(tmp_path, **api)
+    log = open_log_from_config(config)
+    clock = FixedClock(T0)
+    adapter = QueueAdapter()
+    runtime = Runtime(config, FloorEngine(config), log, [adapter], clock)
+    day = T0.date()
+    shifts = [ShiftEvent(ts=T0 - timedelta(hours=2), agent=a,
+                         start=T0.replace(hour=8, minute=30), end=T0.replace(hour=16),
+                         meal_start=T0.replace(hour=11, minute=30)) for a in AGENTS]
+    assert day == T0.date()
+    await runtime.start(prelude=lambda report: shifts)
+    server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
+    await server.start()
+    f = Floor(runtime, server, adapter, clock, log, config)
+    for agent in AGENTS[:3]:
+        await f.state(agent, AgentState.READY, 0.1)
+    await f.state("1004", AgentState.ON_CALL, 0.1)
+    await f.state("1005", AgentState.ON_CALL, 0.1)  # 1006 never signs in: logged out
+    yield f
+    await server.stop()
+    await runtime.stop()
+
+
+async def login(session: aiohttp.ClientSession, base: str, user: str, password: str | None = None):
+    async with session.post(base + "/api/login", json={"username": user, "password": password or user}) as r:
+        return r.status, await r.json()
+
+
+async def bearer(base: str, user: str) -> dict:
+    async with aiohttp.ClientSession() as s:
+        status, body = await login(s, base, user)
+    assert status == 200, body
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+async def call(method: str, url: str, headers=None, **kwargs):
+    async with aiohttp.ClientSession() as s:
+        async with s.request(method, url, headers=headers, **kwargs) as r:
+            text = await r.text()
+            try:
+                return r.status, json.loads(text)
+            except ValueError:
+                return r.status, text
+
+
+# ── authentication and authorization ──────────────────────────────────────
+
+async def test_no_credentials_is_401_with_reason(floor):
+    for method, path in [("GET", "/api/floor"), ("GET", "/api/agents/1001/budget"), ("GET", "/api/me"),
+                         ("POST", "/api/agents/1001/breaks"), ("DELETE", "/api/agents/1001/breaks"),
+                         ("POST", "/api/overrides"), ("GET", "/api/log/verify"), ("POST", "/api/logout")]:
+        status, body = await call(method, floor.base + path, json={"kind": "short"} if method == "POST" else None)
+        assert status == 401, (method, path, status, body)
+        assert body["error"] == "not logged in"
+
+
+async def test_agent_cannot_read_or_act_for_another_agent(floor):
+    a = await bearer(floor.base, "1001")
+    status, own = await call("GET", floor.base + "/api/agents/1001/budget", a)
+    assert status == 200 and own["agent"] == "1001" and own["short_break_left_s"] == 1800
+    for method, path, body in [("GET", "/api/agents/1002/budget", None),
+                               ("POST", "/api/agents/1002/breaks", {"kind": "short"}),
+                               ("DELETE", "/api/agents/1002/breaks", None),
+                               ("POST", "/api/overrides", {"agent": "1002", "action": "allow_break"}),
+                               ("GET", "/api/floor", None), ("GET", "/api/log/verify", None)]:
+        status, answer = await call(method, floor.base + path, a, json=body)
+        assert status == 403, (method, path, answer)
+        assert answer["error"] == "forbidden"
+    # nothing was submitted on 1002's behalf
+    assert not any(r.body.get("agent") == "1002" and r.body["type"] == "break_request"
+                   for r in floor.log.read(kinds=["event"]))
+
+
+async def test_wrong_password_unknown_user_and_logout(floor):
+    async with aiohttp.ClientSession() as s:
+        status, body = await login(s, floor.base, "1001", "wrong")
+        assert status == 401 and body["error"] == "wrong user name or password"
+        status, body = await login(s, floor.base, "nobody", "x")
+        assert status == 401 and body["error"] == "wrong user name or password"
+    headers = await bearer(floor.base, "supervisor")
+    assert (await call("GET", floor.base + "/api/me", headers))[0] == 200
+    assert (await call("POST", floor.base + "/api/logout", headers))[0] == 200
+    status, body = await call("GET", floor.base + "/api/me", headers)
+    assert status == 401 and "expired" in body["detail"]
+
+
+@pytest.mark.parametrize("floor", [{"login_attempts_per_minute": 3}], indirect=True)
+async def test_login_rate_limited_per_user_and_address(floor):
+    async with aiohttp.ClientSession() as s:
+        for _ in range(3):
+            assert (await login(s, floor.base, "admin", "guess"))[0] == 401
+        status, body = await login(s, floor.base, "admin", "admin")  # even the right password now
+        assert status == 429 and "try again" in body["detail"]
+        assert (await login(s, floor.base, "supervisor"))[0] == 200  # another user is not locked out
+
+
+async def test_cookie_session_needs_csrf_header_and_is_httponly_strict(floor):
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        async with s.post(floor.base + "/api/login", json={"username": "1001", "password": "1001"}) as r:
+            body = await r.json()
+            cookie = r.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "wfm_session=" in cookie
+        assert body["token"] not in cookie  # the bearer token and the cookie are different secrets
+        async with s.get(floor.base + "/api/agents/1001/budget") as r:  # reads need no CSRF token
+            assert r.status == 200
+        async with s.post(floor.base + "/api/agents/1001/breaks", json={"kind": "short"}) as r:
+            assert r.status == 403 and (await r.json())["error"] == "CSRF token missing or wrong"
+        async with s.post(floor.base + "/api/agents/1001/breaks", json={"kind": "short"},
+                          headers={"X-CSRF-Token": "forged"}) as r:
+            assert r.status == 403
+        async with s.post(floor.base + "/api/agents/1001/breaks", json={"kind": "short", "queue": True},
+                          headers={"X-CSRF-Token": body["csrf_token"]}) as r:
+            assert r.status == 200, await r.text()
+
+
+@pytest.mark.parametrize("floor", [{"session_hours": 0.0003}], indirect=True)
+async def test_sessions_expire(floor):
+    headers = await bearer(floor.base, "admin")
+    assert (await call("GET", floor.base + "/api/me", headers))[0] == 200
+    await asyncio.sleep(1.2)
+    assert (await call("GET", floor.base + "/api/me", headers))[0] == 401
+
+
+# ── breaks and overrides ───────────────────────────────────────────────────
+
+async def test_break_request_refused_then_queued_and_duplicate_is_409(floor):
+    a = await bearer(floor.base, "1001")
+    url = floor.base + "/api/agents/1001/breaks"
+    status, body = await call("POST", url, a, json={"kind": "short", "queue": True})
+    assert status == 200
+    decision = body["decision"]
+    assert decision["type"] == "break_decision" and decision["allowed"] is False
+    assert decision["rule"] == "QUEUE_NEAR_FULL"  # idle agents 3 <= 3
+    assert body["queue_position"] == 1
+    status, body = await call("POST", url, a, json={"kind": "short", "queue": True})
+    assert status == 409 and body["error"] == "duplicate request" and "position 1" in body["detail"]
+    status, body = await call("DELETE", url, a)
+    assert status == 200 and body["was_queued"] is True
+    status, budget = await call("GET", floor.base + "/api/agents/1001/budget", a)
+    assert budget["queue_position"] is None
+
+
+async def test_malformed_unknown_logged_out_are_clear_4xx_and_log_still_verifies(floor):
+    sup = await bearer(floor.base, "supervisor")
+    url = floor.base + "/api/agents/1001/breaks"
+    cases = [
+        (dict(data=b"{not json", headers={**sup, "Content-Type": "application/json"}), 400, "body is not JSON"),
+        (dict(json={"kind": "nap"}, headers=sup), 400, "invalid body"),
+        (dict(json={"kind": "short", "minutes": -5}, headers=sup), 400, "invalid body"),
+        (dict(json=["short"], headers=sup), 400, "invalid body"),
+        (dict(data=b"", headers={**sup, "Content-Type": "application/json"}), 400, "missing body"),
+        (dict(data=b"kind=short", headers={**sup, "Content-Type": "application/x-www-form-urlencoded"}), 415,
+         "unsupported media type"),
+        (dict(data=b"{" + b" " * 300_000 + b"}", headers={**sup, "Content-Type": "application/json"}), 413, None),
+    ]
+    for kwargs, expected, error in cases:
+        status, body = await call("POST", url, **kwargs)
+        assert status == expected, (kwargs.get("json"), status, body)
+        if error:
+            assert body["error"] == error and isinstance(body["detail"], str)
+    status, body = await call("POST", floor.base + "/api/agents/9999/breaks", sup, json={"kind": "short"})
+    assert status == 404 and body["error"] == "unknown agent" and "9999" in body["detail"]
+    status, body = await call("POST", floor.base + "/api/agents/1006/breaks", sup, json={"kind": "meal"})
+    assert status == 409 and body["error"] == "agent is logged out"
+    status, body = await call("POST", floor.base + "/api/overrides", sup, json={"agent": "1001", "action": "dance"})
+    assert status == 400 and "action" in body["detail"]
+    status, body = await call("GET", floor.base + "/api/no/such/route", sup)
+    assert status == 404 and body["error"] == "not found"
+    # the server is fine and the log intact
+    status, verdict = await call("GET", floor.base + "/api/log/verify", sup)
+    assert status == 200 and verdict["ok"] is True
+    assert (await call("GET", floor.base + "/api/health"))[0] == 200
+
+
+@pytest.mark.parametrize("floor", [{"break_requests_per_minute": 2}], indirect=True)
+async def test_break_requests_rate_limited_per_agent(floor):
+    a = await bearer(floor.base, "1002")
+    url = floor.base + "/api/agents/1002/breaks"
+    assert (await call("POST", url, a, json={"kind": "short"}))[0] == 200
+    floor.clock.value += timedelta(seconds=10)
+    assert (await call("POST", url, a, json={"kind": "meal"}))[0] == 200
+    status, body = await call("POST", url, a, json={"kind": "short"})
+    assert status == 429 and body["error"] == "too many break requests"
+    b = await bearer(floor.base, "1001")
+    assert (await call("POST", floor.base + "/api/agents/1001/breaks", b, json={"kind": "short"}))[0] == 200
+
+
+async def test_override_allows_break_and_is_in_the_log_with_who_and_why(floor):
+    sup = await bearer(floor.base, "supervisor")
+    status, body = await call("POST", floor.base + "/api/overrides", sup,
+                              json={"agent": "1002", "action": "allow_break", "note": "customer escalation done"})
+    assert status == 200, body
+    decisions = [o for o in body["outputs"] if o["type"] == "break_decision"]
+    assert decisions and decisions[0]["agent"] == "1002" and decisions[0]["allowed"] is True
+    overrides = [r.body for r in floor.log.read(kinds=["event"]) if r.body["type"] == "override"]
+    assert overrides == [{"type": "override", "ts": overrides[0]["ts"], "supervisor": "supervisor",
+                          "agent": "1002", "action": "allow_break", "note": "customer escalation done"}]
+    logged = [r.body for r in floor.log.read(kinds=["decision"]) if r.body.get("agent") == "1002"]
+    assert any(d.get("allowed") for d in logged if d["type"] == "break_decision")
+    status, verdict = await call("GET", floor.base + "/api/log/verify", sup)
+    assert status == 200 and verdict["ok"] is True and verdict["records"] > 10
+
+
+# ── reads ─────────────────────────────────────────────────────────────────
+
+async def test_floor_for_supervisor_and_wall_without_login(floor):
+    sup = await bearer(floor.base, "scheduler")
+    status, view = await call("GET", floor.base + "/api/floor", sup)
+    assert status == 200
+    assert view["idle_agents"] == 3 and view["agents_on_post"] == 5
+    assert {a["agent"] for a in view["agents"]} >= set(AGENTS[:5])
+    assert view["feeds"][0]["source"] == "test-pbx"
+    status, wall = await call("GET", floor.base + "/api/wall")
+    assert status == 200 and wall["idle_agents"] == 3
+    assert set(wall["agents"][0]) == {"agent", "team", "state", "since", "seconds_in_state", "break_kind", "overrun"}
+    assert "short_break_used_s" not in json.dumps(wall)
+    status, page = await call("GET", floor.base + "/wall")
+    assert status == 200 and "话务空闲数" in page and "小休" in page and "用餐" in page
+    assert "Occupancy" in page and "Service level" in page
+
+
+@pytest.mark.parametrize("floor", [{"kiosk_token": "tv-secret"}], indirect=True)
+async def test_kiosk_token_guards_the_wall(floor):
+    assert (await call("GET", floor.base + "/api/wall"))[0] == 401
+    assert (await call("GET", floor.base + "/api/wall?token=wrong"))[0] == 401
+    assert (await call("GET", floor.base + "/api/wall?token=tv-secret"))[0] == 200
+    assert (await call("GET", floor.base + "/wall/basic?token=tv-secret"))[0] == 200
+    assert (await call("GET", floor.base + "/api/wall", await bearer(floor.base, "1001")))[0] == 200
+
+
+async def test_openapi_describes_every_route(floor):
+    status, doc = await call("GET", floor.base + "/api/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    app = floor.server.app
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        info = route.resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        assert path in doc["paths"], path
+    assert "FloorView" in doc["components"]["schemas"]
+    assert doc["paths"]["/api/agents/{agent}/breaks"]["post"]["requestBody"]
+
+
+async def test_security_headers_and_no_secrets_in_logs(floor, caplog):
+    caplog.set_level("DEBUG")
+    async with aiohttp.ClientSession() as s:
+        status, body = await login(s, floor.base, "admin", "admin")
+        async with s.get(floor.base + "/api/floor", headers={"Authorization": f"Bearer {body['token']}"}) as r:
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert r.headers["Cache-Control"] == "no-store"
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        async with s.ws_connect(floor.base + f"/ws?token={body['token']}") as ws:
+            await ws.receive_json()
+    text = caplog.text
+    assert body["token"] not in text and body["csrf_token"] not in text
+    assert "admin" in text  # the login itself is logged, by user name
+    assert "$argon2" not in text
+
+
+# ── WebSocket ──────────────────────────────────────────────────────────────
+
+async def _next_of(ws, type_: str, timeout: float = 2.0) -> dict:
+    while True:
+        message = await asyncio.wait_for(ws.receive_json(), timeout)
+        if message["type"] == type_:
+            return message
+
+
+async def test_websocket_sees_granted_break_within_200_ms_and_agents_see_only_their_own(floor):
+    a = await bearer(floor.base, "1001")
+    status, body = await call("POST", floor.base + "/api/agents/1001/breaks", a, json={"kind": "short", "queue": True})
+    assert body["decision"]["allowed"] is False and body["queue_position"] == 1
+    token_1001 = a["Authorization"].split()[1]
+    token_1002 = (await bearer(floor.base, "1002"))["Authorization"].split()[1]
+    token_sup = (await bearer(floor.base, "supervisor"))["Authorization"].split()[1]
+    async with aiohttp.ClientSession() as s:
+        ws1 = await s.ws_connect(floor.base + f"/ws?token={token_1001}")
+        ws2 = await s.ws_connect(floor.base + f"/ws?token={token_1002}")
+        wss = await s.ws_connect(floor.base + f"/ws?token={token_sup}")
+        hello = await ws1.receive_json()
+        assert hello == {"type": "hello", "audience": "agent", "user": "1001", "agent": "1001"}
+        first_floor = await _next_of(ws1, "floor")
+        assert "agents" not in first_floor["data"] and first_floor["data"]["idle_agents"] == 3
+        full = await _next_of(wss, "floor")
+        assert {a["agent"] for a in full["data"]["agents"]} >= {"1001", "1002"}
+        # the event that frees the break: a fourth agent becomes idle
+        sent = time.perf_counter()
+        await floor.state("1004", AgentState.READY)
+        granted = await _next_of(ws1, "break_decision")
+        latency = time.perf_counter() - sent
+        assert granted["agent"] == "1001" and granted["allowed"] is True
+        assert latency < 0.200, f"granted break reached the WebSocket after {latency * 1000:.0f} ms"
+        seen_by_sup = await _next_of(wss, "break_decision")
+        assert seen_by_sup["agent"] == "1001"
+        # 1002 gets floor numbers but never 1001's decision
+        await asyncio.sleep(0.3)
+        while True:
+            try:
+                message = await asyncio.wait_for(ws2.receive_json(), 0.2)
+            except asyncio.TimeoutError:
+                break
+            assert message["type"] in ("hello", "floor"), message
+            if message["type"] == "floor":
+                assert "agents" not in message["data"]
+        for ws in (ws1, ws2, wss):
+            await ws.close()
+
+
+async def test_websocket_needs_credentials_and_same_origin(floor):
+    async with aiohttp.ClientSession() as s:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await s.ws_connect(floor.base + "/ws")
+        assert info.value.status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await s.ws_connect(floor.base + "/ws?token=forged")
+        assert info.value.status == 401
+        token = (await bearer(floor.base, "supervisor"))["Authorization"].split()[1]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await s.ws_connect(floor.base + f"/ws?token={token}", headers={"Origin": "http://evil.example"})
+        assert info.value.status == 403
+        async with s.ws_connect(floor.base + "/ws/wall") as ws:  # the wall's open stream
+            assert (await ws.receive_json())["audience"] == "wall"
+            wall = await _next_of(ws, "floor")
+            assert wall["data"]["idle_agents"] == 3
