@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from wfm.engine import FloorEngine
     from wfm.events import BadLine
 
-    config = load_config(args.config)
+    config = load_config(args)
     engine = FloorEngine(config)
     out = sys.stdout.buffer
     write = out.write
