@@ -190,6 +190,25 @@ def test_meal_state_missing_when_away_in_slot_without_meal_state():
     assert [v.agent for v in found] == ["1000"] and "off post 25 min" in found[0].detail
 
 
+def test_meal_state_missing_for_an_agent_ready_since_before_the_shift():
+    f = Floor()
+    f.shift("a", "08:30", "16:00", meal="12:00")
+    f.shift("b", "08:30", "16:00", meal="12:00")
+    f.state("08:25", "a", "ready")
+    f.state("08:25", "b", "ready")
+    f.state("12:10", "a", "logged_out")  # eats logged out
+    f.state("12:40", "a", "ready")
+    assert [v.agent for v in violations(f.outputs, "MEAL_STATE_MISSING")] == ["a"]
+
+
+def test_absent_agent_gets_lateness_not_meal_state_missing():
+    f = Floor()
+    f.shift("a", "08:30", "16:00", meal="12:00")
+    f.tick("13:00")
+    assert violations(f.outputs, "MEAL_STATE_MISSING") == []
+    assert [v.rule for v in violations(f.outputs, "SERIOUS_LATE")] == ["SERIOUS_LATE"]
+
+
 def test_meal_state_present_is_fine_and_working_through_is_fine():
     f = floor_with()
     f.state("12:00", "1000", "meal")

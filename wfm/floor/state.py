@@ -165,6 +165,11 @@ class FloorState:
                 rec.off_post_spell += 1
             else:
                 rec.off_post_since = None
+        if was_on and not now_on:  # an on-post interval [since, t) closes: note it in the shifts it overlaps
+            for shift in rec.shifts:
+                first = max(rec.since, shift.start)
+                if first < min(t, shift.end) and (shift.first_on_post is None or first < shift.first_on_post):
+                    shift.first_on_post = first
         if now_on and not was_on:
             for shift in rec.shifts:
                 if shift.start <= t < shift.end and shift.first_on_post is None:
@@ -183,6 +188,15 @@ class FloorState:
                 overlap = min(end, shift.meal_end) - max(start, shift.meal_start)  # type: ignore[type-var]
                 if overlap > 0:
                     shift.slot_off_post_s += overlap
+
+    def first_on_post(self, rec: AgentRecord, shift: ShiftRecord) -> float | None:
+        """First instant the agent was on post within the shift, the current on-post state included."""
+        first = shift.first_on_post
+        if rec.state in ON_POST_STATES and rec.since < shift.end:
+            current = max(rec.since, shift.start)
+            if first is None or current < first:
+                first = current
+        return first
 
     def slot_off_post_s(self, rec: AgentRecord, shift: ShiftRecord, upto: float) -> float:
         """Off-post (not meal) seconds inside the shift's meal slot up to `upto`, the current state included."""

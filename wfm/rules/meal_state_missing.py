@@ -24,8 +24,9 @@ class MealStateMissing(Rule):
         if not any(s is shift for s in rec.shifts):
             return None  # the shift was replaced or forgotten
         slot_end = shift.meal_end
-        if shift.first_on_post is None or shift.first_on_post >= slot_end:
-            return None
+        came = floor.first_on_post(rec, shift)
+        if came is None or came >= slot_end:
+            return None  # never at work before the slot ended: lateness rules speak for it
         if shift.first_meal_start is not None and shift.first_meal_start < slot_end:
             return None
         away = floor.slot_off_post_s(rec, shift, slot_end)
