@@ -233,6 +233,13 @@ def test_queue_near_full_alert_once_per_occurrence():
     assert [o.rule for o in f.waiting("09:19", "general", 1) if isinstance(o, Alert)] == ["QUEUE_NEAR_FULL"]
 
 
+def test_alert_rearm_time_from_config():
+    f = staffed(3, near_full_alert_rearm_min=0)
+    f.waiting("09:00", "general", 2)
+    f.waiting("09:02", "general", 0)
+    assert [o.rule for o in f.waiting("09:03", "general", 1) if isinstance(o, Alert)] == ["QUEUE_NEAR_FULL"]
+
+
 def test_no_alert_without_calls_waiting():
     f = staffed(2)
     assert not [o for o in f.outputs if isinstance(o, Alert)]

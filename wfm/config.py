@@ -67,6 +67,7 @@ class FloorConfig(_Section):
     reorder_window_s: Annotated[float, msgspec.Meta(ge=0)]
     duplicate_window_s: Annotated[float, msgspec.Meta(ge=0)]
     tick_s: Annotated[float, msgspec.Meta(gt=0)]
+    near_full_alert_rearm_min: Minutes
     gate: GateConfig
     break_queue: BreakQueueConfig
     enforcement: EnforcementConfig

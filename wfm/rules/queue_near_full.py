@@ -55,8 +55,9 @@ class QueueNearFull(Rule):
             self._clear_since = floor.now
             return None
         # a floor hovering at the threshold would alert every minute: a new alert only after
-        # the floor has been clear for the gate's horizon (floor.gate.horizon_min)
-        if self._alerted and self._clear_since is not None and floor.now - self._clear_since < self.gate.horizon_s:
+        # the floor has been clear for floor.near_full_alert_rearm_min
+        rearm_s = floor.config.floor.near_full_alert_rearm_min * 60.0
+        if self._alerted and self._clear_since is not None and floor.now - self._clear_since < rearm_s:
             return None
         self._alerted = True
         return Alert(
