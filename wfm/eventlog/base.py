@@ -129,6 +129,7 @@ class EventLog(abc.ABC):
         self._write_lock = threading.Lock()  # one transaction at a time on this handle
         self._cond = threading.Condition()
         self._pending: deque[_Pending] = deque()
+        self._in_flight = 0  # records taken by the writer and not yet delivered
         self._writer: threading.Thread | None = None
         self._closing = False
         self._closed = False
@@ -158,9 +159,10 @@ class EventLog(abc.ABC):
         future = loop.create_future()
         item = self._prepare(kind, body, ts, future, loop)
         with self._cond:
-            if len(self._pending) >= self.max_pending:
+            waiting = len(self._pending) + self._in_flight
+            if waiting >= self.max_pending:
                 raise LogUnavailableError(
-                    f"event log {self.url_for_humans()}: {len(self._pending)} records already waiting for storage; refusing more"
+                    f"event log {self.url_for_humans()}: {waiting} records already waiting for storage; refusing more"
                 )
             self._pending.append(item)
             if self._writer is None:
@@ -313,6 +315,7 @@ class EventLog(abc.ABC):
                         break
                     self._cond.wait(remaining)
             count = min(len(self._pending), self.batch_max_records)
+            self._in_flight = count
             return [self._pending.popleft() for _ in range(count)]
 
     def _writer_loop(self) -> None:
@@ -358,6 +361,8 @@ class EventLog(abc.ABC):
                     break
 
     def _deliver(self, batch: list[_Pending], values: list, failed: bool) -> None:
+        with self._cond:
+            self._in_flight = 0
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for item, value in zip(batch, values):
             if item.future is not None:
