@@ -96,6 +96,8 @@ def test_incremental_counts_equal_a_recount(steps):
     assert floor.team_breaks["A"] == recount[AgentState.SHORT_BREAK] + recount[AgentState.MEAL]
     for rec in floor.agents.values():
         assert (rec.brk is not None) == rec.state.on_break
+        assert (rec.on_post_since is not None) == (rec.state in ON_POST_STATES)
+        assert (rec.off_post_since is not None) == (rec.state in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
         used = floor.short_used_s(floor.budget_bucket(rec, t), rec, t)
         assert used >= 0
     view = f.engine.floor_view(floor.dt(t))

@@ -98,6 +98,15 @@ def test_ready_at_shift_start_is_on_time_later_is_late():
     assert violations(f.outputs, "SERIOUS_LATE") == []
 
 
+def test_roster_published_after_the_start_does_not_make_an_on_time_agent_late():
+    f = Floor()
+    f.state("08:20", "a", "ready")
+    f.state("08:40", "a", "on_call")
+    f.shift("a", "08:30", "16:00", ts="08:45")
+    f.state("08:50", "a", "ready")
+    assert violations(f.outputs) == []
+
+
 def test_late_by_nineteen_minutes_is_not_serious_twenty_is():
     f = Floor()
     for agent in ("a", "b", "c"):

@@ -51,6 +51,7 @@ from wfm.floor.state import FloorState
 from wfm.rules import Refusal, make_rules
 from wfm.rules.base import overrides
 from wfm.rules.text import KIND_EN, KIND_ZH, dur
+from wfm.timeutil import require_aware
 from wfm.views import AgentBudgetView, AgentView, AlertView, BreakPreview, FeedView, FloorView, QueuedBreakView, QueueView
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class FloorEngine:
     def tick(self, now: datetime) -> StepResult:
         """Timed findings due up to `now`, then break-queue grants; never moves the clock back."""
         floor = self.floor
+        require_aware(now)
         t = now.timestamp()
         if floor.now is not None and t < floor.now:
             return EMPTY

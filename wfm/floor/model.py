@@ -81,7 +81,7 @@ class AgentRecord:
     __slots__ = (
         "id", "team", "post", "state", "since", "queues", "source", "shifts", "day_buckets",
         "gen", "brk", "pending", "pending_override", "queued", "refused", "off_post_since",
-        "off_post_spell", "signed_in_since",
+        "off_post_spell", "signed_in_since", "on_post_since",
     )
 
     def __init__(self, agent: str, team: str, post: str, t: float) -> None:
@@ -103,6 +103,7 @@ class AgentRecord:
         self.off_post_since: float | None = t  # start of the not_ready/logged_out spell
         self.off_post_spell = 0
         self.signed_in_since: float | None = None
+        self.on_post_since: float | None = None  # start of the current on-post spell (ready/ringing/on call/wrap-up)
 
     def current_shift(self, t: float) -> ShiftRecord | None:
         """The rostered shift with start <= t < end (the latest-starting one if several overlap)."""

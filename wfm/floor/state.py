@@ -110,8 +110,9 @@ class FloorState:
         kept.append(shift)
         kept.sort(key=lambda s: s.start)
         rec.shifts = kept
-        if rec.state in ON_POST_STATES and shift.start <= t < shift.end and shift.first_on_post is None:
-            shift.first_on_post = t
+        since = rec.on_post_since
+        if since is not None and since < shift.end and shift.start <= t and shift.first_on_post is None:
+            shift.first_on_post = max(since, shift.start)  # a roster published late: on post since then
         return shift
 
     def budget_bucket(self, rec: AgentRecord, t: float) -> ShiftRecord:
@@ -165,12 +166,15 @@ class FloorState:
                 rec.off_post_spell += 1
             else:
                 rec.off_post_since = None
-        if was_on and not now_on:  # an on-post interval [since, t) closes: note it in the shifts it overlaps
+        if was_on and not now_on:  # an on-post spell closes: note it in the shifts it overlaps
+            spell_start = rec.on_post_since if rec.on_post_since is not None else rec.since
+            rec.on_post_since = None
             for shift in rec.shifts:
-                first = max(rec.since, shift.start)
+                first = max(spell_start, shift.start)
                 if first < min(t, shift.end) and (shift.first_on_post is None or first < shift.first_on_post):
                     shift.first_on_post = first
         if now_on and not was_on:
+            rec.on_post_since = t
             for shift in rec.shifts:
                 if shift.start <= t < shift.end and shift.first_on_post is None:
                     shift.first_on_post = t
@@ -192,8 +196,9 @@ class FloorState:
     def first_on_post(self, rec: AgentRecord, shift: ShiftRecord) -> float | None:
         """First instant the agent was on post within the shift, the current on-post state included."""
         first = shift.first_on_post
-        if rec.state in ON_POST_STATES and rec.since < shift.end:
-            current = max(rec.since, shift.start)
+        since = rec.on_post_since
+        if since is not None and since < shift.end:
+            current = max(since, shift.start)
             if first is None or current < first:
                 first = current
         return first

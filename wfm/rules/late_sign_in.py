@@ -8,7 +8,6 @@ An agent already taking calls (ringing, on call, wrap-up) counts as signed in.
 from __future__ import annotations
 
 from wfm.decisions import Violation
-from wfm.events import ON_POST_STATES
 from wfm.rules.base import Rule
 
 
@@ -25,8 +24,8 @@ class LateSignIn(Rule):
             return None
         if shift.first_on_post is not None and shift.first_on_post <= shift.start:
             return None
-        if rec.state in ON_POST_STATES and rec.since <= shift.start:
-            return None
+        if rec.on_post_since is not None and rec.on_post_since <= shift.start:
+            return None  # on post since before the start (ready, or already taking a call)
         window = floor.config.floor.sign_in_window_min
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
