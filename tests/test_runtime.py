@@ -239,3 +239,33 @@ async def test_floor_view_carries_feed_health(config):
     adapter.push(state("1001", AgentState.READY))
     await wait_for(lambda: changes)
     await runtime.stop()
+
+
+async def test_tick_ahead_of_a_late_event_is_marked_so_replay_matches_live(tmp_path):
+    from wfm.config import from_data, default_data, merge
+
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{tmp_path / 'l.sqlite'}"},
+                                              "floor": {"tick_s": 0.02}}))
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    adapter = QueueAdapter()
+    clock = FixedClock(T0 + timedelta(seconds=10))
+    runtime = Runtime(config, engine, log, [adapter], clock)
+    await runtime.start()
+    await wait_for(lambda: engine.ticks)
+    adapter.push(state("1001", AgentState.READY, 5 / 60))  # ts T0+5 s: behind the ticked clock
+    adapter.push(state("1002", AgentState.READY, 20 / 60))  # ts T0+20 s: ahead, needs no marker
+    await wait_for(lambda: len(engine.handled) == 2)
+    await runtime.stop()
+
+    records = [(r.kind, r.body.get("type"), r.ts) for r in open_log_from_config(config).read()]
+    kinds = [(k, t) for k, t, _ in records]
+    assert kinds == [("audit", "tick"), ("event", "agent_state"), ("event", "agent_state")]
+    assert records[0][2] == T0 + timedelta(seconds=10)
+
+    replayed = SpyEngine(open_log_from_config(config))
+    again = Runtime(config, replayed, open_log_from_config(config), [], FixedClock(T0 + timedelta(seconds=30)))
+    report = await again.replay_log()
+    assert report.events == 2
+    assert replayed.ticks == [T0 + timedelta(seconds=10)]  # the tick came back, before the late event
+    await again.log.aclose()

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 EVENT_KIND = "event"
 ACTION_KIND = "action"
+AUDIT_KIND = "audit"
+TICK_TYPE = "tick"  # audit marker: the engine's clock was ticked to this record's ts
 DECISION_KIND = "decision"  # every §2 record: break_decision, violation, alert (its body carries "type")
 _INBOX_MAX = 10_000
 _BATCH_MAX = 256
@@ -96,7 +98,7 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
 class _Item:
     """One unit of work for the consumer: an event (from a feed or the API) or a tick."""
 
-    __slots__ = ("event", "adapter", "future", "tick")
+    __slots__ = ("event", "adapter", "future", "tick", "now", "marked")
 
     def __init__(self, event: Event | None, adapter: Adapter | None = None,
                  future: asyncio.Future | None = None, tick: bool = False) -> None:
@@ -104,6 +106,8 @@ class _Item:
         self.adapter = adapter
         self.future = future
         self.tick = tick
+        self.now: datetime | None = None  # a tick's time, fixed when the batch is logged
+        self.marked = False  # a tick whose marker is in the log
 
 
 def _log_body(record: Any) -> Any:
@@ -153,6 +157,7 @@ class Runtime:
         self._running = False
         self._stopped = False
         self._tick_pending = False
+        self._clock_ahead: datetime | None = None  # latest tick time not yet marked in the log
         self.events_processed = 0
         self.events_failed = 0
         self.replay: ReplayReport | None = None
@@ -238,18 +243,26 @@ class Runtime:
         if reader is None:
             return ReplayReport(events=0, skipped=0, last_ts=None)
         try:
-            records = reader(kinds=[EVENT_KIND])
+            records = reader(kinds=[EVENT_KIND, AUDIT_KIND])
         except TypeError:  # a log without kind filtering
             records = reader()
         if inspect.isawaitable(records):
             records = await records
-        count = skipped = 0
+        count = skipped = ticks = 0
         last_ts: datetime | None = None
         shifts: set = set()
 
         def apply(record: Any) -> None:
-            nonlocal count, skipped, last_ts
-            if _log_kind(record) != EVENT_KIND:
+            nonlocal count, skipped, last_ts, ticks
+            kind = _log_kind(record)
+            if kind == AUDIT_KIND:
+                body = _log_body(record)
+                ts = getattr(record, "ts", None)
+                if isinstance(body, dict) and body.get("type") == TICK_TYPE and isinstance(ts, datetime):
+                    self.engine.tick(ts.astimezone(self._tz))
+                    ticks += 1
+                return
+            if kind != EVENT_KIND:
                 return
             try:
                 event = event_from_builtins(_as_dict(_log_body(record)))
@@ -273,7 +286,8 @@ class Runtime:
                 if index % 5000 == 4999:
                     await asyncio.sleep(0)
         if count:
-            logger.info("replayed %d logged events (last %s, %d skipped)", count, last_ts, skipped)
+            logger.info("replayed %d logged events and %d tick markers (last %s, %d skipped)",
+                        count, ticks, last_ts, skipped)
         return ReplayReport(events=count, skipped=skipped, last_ts=last_ts, shifts=frozenset(shifts))
 
     # ── inputs ─────────────────────────────────────────────────────────────
@@ -338,24 +352,43 @@ class Runtime:
                 batch.append(self._inbox.get_nowait())
             await self._process(batch)
 
+    def _tick_marker(self, ts: datetime):
+        return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
+
     async def _process(self, batch: list[_Item]) -> None:
-        # 1. every event of the batch durable before the engine sees any of them
-        events = [item for item in batch if item.event is not None]
-        if events:
-            acks = await asyncio.gather(
-                *(self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)
-                  for item in events),
-                return_exceptions=True,
-            )
-            failed = {id(item) for item, ack in zip(events, acks) if isinstance(ack, BaseException)}
-            for item, ack in zip(events, acks):
-                if isinstance(ack, BaseException):
-                    self.events_failed += 1
-                    logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(ack)
-        else:
-            failed = set()
+        # 1. every event of the batch durable before the engine sees any of them. A tick
+        #    that ran the engine's clock past a later-arriving event's ts is logged first
+        #    (an audit "tick" marker), so a replay applies that event exactly as live did.
+        appends: list[tuple[_Item | None, Any]] = []
+        ahead, ahead_item = self._clock_ahead, None
+        for item in batch:
+            if item.tick:
+                item.now = self.now()
+                if ahead is None or item.now > ahead:
+                    ahead, ahead_item = item.now, item
+            elif ahead is not None and item.event.ts < ahead:
+                appends.append((None, self._tick_marker(ahead)))
+                if ahead_item is not None:
+                    ahead_item.marked = True
+                ahead, ahead_item = None, None
+                appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+            else:
+                appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+        self._clock_ahead = ahead
+        failed: set[int] = set()
+        if appends:
+            acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+            for (item, _), ack in zip(appends, acks):
+                if not isinstance(ack, BaseException):
+                    continue
+                if item is None:
+                    logger.error("tick marker not logged (a replay may differ by the reorder): %r", ack)
+                    continue
+                failed.add(id(item))
+                self.events_failed += 1
+                logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(ack)
         # 2. the engine acts, in arrival order
         steps: list[tuple[_Item, Any]] = []
         for item in batch:
@@ -364,7 +397,7 @@ class Runtime:
             try:
                 if item.tick:
                     self._tick_pending = False
-                    result = self.engine.tick(self.now())
+                    result = self.engine.tick(item.now)
                 else:
                     result = self.engine.handle(item.event)
                     self.events_processed += 1
@@ -377,18 +410,25 @@ class Runtime:
                     item.future.set_exception(exc)
                 continue
             steps.append((item, result))
-        # 3. every output durable before it is published or enforced
-        outputs = [output for _, result in steps for output in (getattr(result, "outputs", None) or ())]
-        if outputs:
-            acks = await asyncio.gather(
-                *(self.log.append_async(DECISION_KIND, msgspec.to_builtins(o), o.ts)
-                  for o in outputs),
-                return_exceptions=True,
-            )
-            for output, ack in zip(outputs, acks):
+        # 3. every output durable before it is published or enforced; a tick that decided
+        #    something is marked in the log before its outputs
+        outputs: list = []
+        output_appends: list = []
+        for item, result in steps:
+            produced = getattr(result, "outputs", None) or ()
+            if item.tick and produced and not item.marked:
+                item.marked = True
+                output_appends.append(self._tick_marker(item.now))
+                if self._clock_ahead == item.now:
+                    self._clock_ahead = None
+            for output in produced:
+                outputs.append(output)
+                output_appends.append(self.log.append_async(DECISION_KIND, msgspec.to_builtins(output), output.ts))
+        if output_appends:
+            acks = await asyncio.gather(*output_appends, return_exceptions=True)
+            for ack in acks:
                 if isinstance(ack, BaseException):
-                    logger.error("output %s for %s not logged: %r", getattr(output, "rule", None),
-                                 getattr(output, "agent", None), ack)
+                    logger.error("decision or tick marker not logged: %r", ack)
         # 4. publish, enforce, answer the callers
         for output in outputs:
             self._publish(OutputPublished(output))
