@@ -428,7 +428,8 @@ class AmiAdapter(Adapter):
         while True:
             due = conn.mapper.next_due()
             now = self.clock.now()
-            delay = 1.0 if due is None else max(0.0, min(1.0, (due - now).total_seconds()))
+            # short naps: a simulated clock may run many times faster than the wall
+            delay = 0.5 if due is None else max(0.0, min(0.1, (due - now).total_seconds()))
             await asyncio.sleep(delay)
             if not conn.syncing:
                 for event in conn.mapper.advance(self.clock.now()):
