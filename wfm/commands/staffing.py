@@ -1,0 +1,85 @@
+"""`wfm staffing`: Erlang C/A agents for one interval, or for every row of a CSV (interfaces.md section 6)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wfm.commands import CliError, load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calls", type=float, help="calls offered in the interval")
+    parser.add_argument("--interval-min", type=float, help="interval length in minutes (default: roster.interval_min)")
+    parser.add_argument("--aht-s", type=float, help="average handle time, seconds (default: service.default_aht_s)")
+    parser.add_argument("--target-sl", type=float, help="service level target, a fraction in (0, 1) (default: service.service_level_target)")
+    parser.add_argument("--answer-s", type=float, help="answer-time threshold of the service level, seconds (default: service.service_level_answer_s)")
+    parser.add_argument("--max-occupancy", type=float, help="occupancy cap in (0, 1] (default: service.occupancy_cap)")
+    parser.add_argument("--shrinkage", type=float, help="share of paid time off the phones, in [0, 1) (default: service.shrinkage)")
+    parser.add_argument("--target-asa-s", type=float, help="optional average speed of answer target, seconds")
+    parser.add_argument("--model", choices=("erlang-c", "erlang-a"), default="erlang-c", help="queue model (erlang-a: callers abandon)")
+    parser.add_argument("--patience-s", type=float, help="mean caller patience for erlang-a, seconds (default: service.patience_s)")
+    parser.add_argument("--from", dest="from_csv", metavar="CSV", help="intervals to staff: columns date,interval_start,calls,aht_s")
+    parser.add_argument("--out", metavar="CSV", help="with --from: also write the results as CSV")
+
+
+def _human(result) -> str:
+    abandon = "" if result.p_abandon is None else f", P(abandon) {result.p_abandon:.2%}"
+    return (
+        f"{result.agents} agents on post, {result.scheduled} scheduled after shrinkage: "
+        f"service level {result.service_level:.1%}, occupancy {result.occupancy:.1%}, "
+        f"P(wait) {result.p_wait:.1%}, ASA {result.asa_s:.1f} s{abandon}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from optimizer.staffing import (
+        StaffingInputError, StaffingTarget, read_interval_csv, staff_interval, staff_intervals, write_results_csv,
+    )
+
+    config = load_config(args)
+    try:
+        target = StaffingTarget.from_config(
+            config,
+            service_level=args.target_sl, answer_s=args.answer_s, max_occupancy=args.max_occupancy,
+            shrinkage=args.shrinkage, model=args.model, patience_s=args.patience_s, max_asa_s=args.target_asa_s,
+        )
+    except StaffingInputError as exc:
+        raise CliError(f"bad target: {exc}", 2) from None
+    interval_min = args.interval_min if args.interval_min is not None else config.roster.interval_min
+    if interval_min <= 0:
+        raise CliError(f"--interval-min must be > 0, got {interval_min:g}", 2)
+    if args.from_csv:
+        if args.calls is not None:
+            raise CliError("give either --calls or --from CSV, not both", 2)
+        if int(interval_min) != interval_min:
+            raise CliError("--interval-min must be whole minutes with --from", 2)
+        try:
+            rows = read_interval_csv(args.from_csv, int(interval_min))
+        except StaffingInputError as exc:
+            raise CliError(str(exc), 2) from None
+        calls = np.array([r.calls for r in rows])
+        aht = np.array([r.aht_s for r in rows])
+        results = staff_intervals(calls, interval_min * 60.0, aht, target) if rows else []
+        if args.out:
+            write_results_csv(args.out, rows, results)
+        if args.json:
+            sys.stdout.write(json.dumps([r.to_dict() for r in results]) + "\n")
+        else:
+            for row, result in zip(rows, results):
+                print(f"{row.day} {row.interval_start:%H:%M}  {row.calls:>8g} calls  {_human(result)}")
+        return 0
+    if args.calls is None:
+        raise CliError("give --calls N (or --from CSV)", 2)
+    aht = args.aht_s if args.aht_s is not None else config.service.default_aht_s
+    try:
+        result = staff_interval(args.calls, interval_min, aht, target)
+    except StaffingInputError as exc:
+        raise CliError(str(exc), 2) from None
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    else:
+        print(_human(result))
+    return 0
