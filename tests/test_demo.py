@@ -109,20 +109,70 @@ def test_demo_refuses_bad_flags_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == ["wfm demo: --speed 0.0: must be positive"]
 
 
-@pytest.mark.timeout(60)
-def test_serve_without_adapter_for_protocol_is_a_clear_error(tmp_path):
+def test_serve_names_a_protocol_whose_adapter_is_absent(monkeypatch):
+    from wfm.commands import CliError, serve
+
+    monkeypatch.setitem(serve.ADAPTERS, "esl", ("telephony.esl.no_such_client", "EslAdapter"))
+    with pytest.raises(CliError) as info:
+        serve.adapter_class("esl")
+    assert "no adapter for protocol 'esl'" in str(info.value) and info.value.exit_code == 2
+
+
+@pytest.fixture
+def ami_simulator():
+    """The simulator's AMI server on its own loop in a thread: the PBX `wfm serve` connects to."""
+    import asyncio
+    import threading
+    from datetime import datetime
+
+    from telephony.simulator.ami_server import AmiServer, FloorSimulation
+    from telephony.simulator.clock import SimClock
+    from wfm.config import load_config
+
+    config = load_config()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder = {}
+
+    async def main():
+        clock = SimClock(datetime.now(config.floor.tz).replace(hour=10, minute=0), 30)
+        server = AmiServer(FloorSimulation(config, clock, agents=12), users={"wfm": "s3cret-ami"})
+        await server.start()
+        holder["server"] = server
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    yield holder["server"].port
+    asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@pytest.mark.timeout(90)
+def test_serve_against_an_ami_pbx(tmp_path, ami_simulator):
     config = tmp_path / "serve.toml"
     config.write_text(
         f'[storage]\nurl = "sqlite:///{tmp_path / "s.sqlite"}"\n'
-        '[[pbx.feeds]]\nprotocol = "esl"\nhost = "127.0.0.1"\nport = 1\nusername = ""\nsecret_env = ""\nsecret = ""\n'
+        '[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\n'
+        f'port = {ami_simulator}\nusername = "wfm"\nsecret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\n'
         'device = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\n'
         'transport = "udp"\n', encoding="utf-8")
-    result = subprocess.run([*WFM, "serve", "--port", "0", "--config", str(config)],
-                            capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WFM_TEST_AMI_SECRET="s3cret-ami")
+    proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path, env=env, text=True)
     try:
-        import telephony.esl.client  # noqa: F401
-    except ImportError:
-        assert result.returncode == 2
-        assert "no adapter for protocol 'esl'" in result.stderr
-    else:
-        pytest.skip("this build has the ESL adapter")
+        first = proc.stdout.readline().strip()
+        assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first
+        base = first[: -len("/wall")]
+        floor = wait_for_agents(base, login(base, "admin"))
+        assert floor["feeds"][0]["connected"] is True
+    finally:
+        took = stop(proc, signal.SIGTERM)
+    stderr = proc.stderr.read()
+    assert proc.returncode == 0 and took < 2.0
+    assert "s3cret-ami" not in stderr  # the PBX secret is never logged
+    verify = subprocess.run([*WFM, "log", "verify", "--config", str(config)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
