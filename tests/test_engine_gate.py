@@ -79,3 +79,14 @@ def test_service_level_policy_through_the_engine():
     g.ready("09:00", *agents)
     g.call("09:00", "general", "c", "offered")
     assert only_decision(g.request("09:15", "a0")).allowed  # nearly no traffic: allowed with 6 idle
+
+
+@pytest.mark.parametrize(("n", "calls", "aht"), [(10, 160, 180), (30, 500, 240), (5, 20, 300)])
+def test_gate_erlang_agrees_with_the_staffing_engine(n, calls, aht):
+    """The gate keeps a pure-Python Erlang C (no numpy on the replay path); it must agree with optimizer.erlang."""
+    erlang = pytest.importorskip("optimizer.erlang")
+    interval_s = 3600.0
+    ours = service_level(n, calls / interval_s, aht, 20)
+    theirs = erlang.erlang_c_performance(n, calls, interval_s, aht, 20)
+    assert ours == pytest.approx(float(theirs.service_level), abs=1e-9)
+    assert erlang_c(n, calls * aht / interval_s) == pytest.approx(float(erlang.erlang_c(n, calls * aht / interval_s)), rel=1e-9)

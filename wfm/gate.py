@@ -7,8 +7,8 @@
   next gate.horizon_min below service.service_level_target. The prediction is Erlang C
   (M/M/N) with the arrival rate of the last gate.horizon_min, the mean handle time of the
   calls completed then (service.default_aht_s when none) and the agents on post minus the
-  requester. Erlang C is computed here (optimizer/erlang.py was not available to the floor
-  engine when this was written; the replay path must not import numpy/scipy).
+  requester. Erlang C is computed here in pure Python: optimizer/erlang.py is numpy-based and
+  the replay path must stay light (tests/test_engine_gate.py checks both agree to 1e-9).
 
 Each policy is pure: floor numbers in, verdict out.
 """
