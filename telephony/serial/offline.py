@@ -1,0 +1,84 @@
+"""Serial CTI for `wfm ingest`: a raw capture of the port's bytes → §1 events, and a live port.
+
+The same splitter, line parser and mapper serve replays and the live reader.
+The profile (auto | acd | smdr) comes from the first serial feed in the
+config (`auto` when there is none): both formats may share one port.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Iterator
+
+from telephony.serial.mapping import SerialMapper
+from telephony.serial.protocol import LineError, LineSplitter, Profile, RawLine, parse_line
+from wfm.config import Config
+from wfm.events import BadLine, Event
+
+EVENT_SOURCE = "serial"
+
+
+def config_profile(config: Config) -> Profile:
+    feed = next((f for f in config.pbx.feeds if f.protocol == "serial"), None)
+    return feed.profile if feed is not None else "auto"
+
+
+class LineDecoder:
+    """Bytes → events and skipped lines; one per live port or replayed file."""
+
+    def __init__(self, config: Config, source: str, profile: Profile | None = None) -> None:
+        self.source = source
+        self.profile: Profile = profile or config_profile(config)
+        self.splitter = LineSplitter()
+        self.mapper = SerialMapper(config.pbx, config.floor.tz, EVENT_SOURCE)
+
+    def feed(self, data: bytes) -> Iterator[Event | BadLine]:
+        yield from self._lines(self.splitter.feed(data))
+
+    def close(self) -> Iterator[Event | BadLine]:
+        yield from self._lines(self.splitter.close())
+
+    def _lines(self, items: list[RawLine | LineError]) -> Iterator[Event | BadLine]:
+        for item in items:
+            record = parse_line(item, self.profile) if isinstance(item, RawLine) else item
+            if record is None:
+                continue
+            if isinstance(record, LineError):
+                yield BadLine(self.source, record.line, record.reason)
+                continue
+            yield from self.mapper.map(record)
+
+
+def parse_capture(
+    chunks: Iterable[bytes], config: Config, source: str, *, profile: Profile | None = None
+) -> Iterator[Event | BadLine]:
+    """Events and skipped-line records of one serial capture, in line order."""
+    decoder = LineDecoder(config, source, profile)
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.close()
+
+
+async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+    """`wfm ingest --protocol serial --connect HOST:PORT`: the port's lines through a serial-to-TCP
+    terminal server (raw TCP, e.g. a Moxa NPort in TCP-server mode), until it closes or Ctrl-C."""
+    import asyncio
+
+    from telephony.ingest import LiveConnectError
+
+    host, port = args.connect_host, args.connect_port
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10.0)
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise LiveConnectError(f"{host}:{port}: cannot connect: {type(exc).__name__}: {exc}") from None
+    decoder = LineDecoder(config, f"{host}:{port}")
+    try:
+        while True:
+            data = await reader.read(4096)
+            if not data:
+                break
+            for item in decoder.feed(data):
+                emit(item)
+        for item in decoder.close():
+            emit(item)
+    finally:
+        writer.close()
