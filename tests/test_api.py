@@ -146,8 +146,11 @@ async def test_cookie_session_needs_csrf_header_and_is_httponly_strict(floor):
     async with aiohttp.ClientSession(cookie_jar=jar) as s:
         async with s.post(floor.base + "/api/login", json={"username": "1001", "password": "1001"}) as r:
             body = await r.json()
-            cookie = r.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "wfm_session=" in cookie
+            cookies = r.headers.getall("Set-Cookie")
+        cookie = next(c for c in cookies if c.startswith("wfm_session="))
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        csrf_cookie = next(c for c in cookies if c.startswith("wfm_csrf="))
+        assert body["csrf_token"] in csrf_cookie and "SameSite=Strict" in csrf_cookie
         assert body["token"] not in cookie  # the bearer token and the cookie are different secrets
         async with s.get(floor.base + "/api/agents/1001/budget") as r:  # reads need no CSRF token
             assert r.status == 200

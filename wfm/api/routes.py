@@ -17,6 +17,7 @@ from aiohttp import web
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.security import (
     COOKIE_NAME,
+    CSRF_COOKIE,
     REQUEST_ACCOUNT,
     REQUEST_SESSION,
     Access,
@@ -185,7 +186,9 @@ async def login(request: web.Request) -> web.Response:
         logger.info("login failed for user %r from %s", body.username, request.remote)
         raise ApiError(401, "wrong user name or password", "")
     limiter.reset(key)
-    issued = request.app[SESSIONS].create(account, utcnow())
+    sessions = request.app[SESSIONS]
+    sessions.purge(utcnow())
+    issued = sessions.create(account, utcnow())
     session = issued.session
     logger.info("login: %s (%s) from %s", account.username, account.role.value, request.remote)
     response = json_response({
@@ -201,6 +204,11 @@ async def login(request: web.Request) -> web.Response:
         COOKIE_NAME, issued.cookie_token, httponly=True, samesite="Strict", path="/",
         max_age=int(config.api.session_hours * 3600), secure=config.api.cookie_secure,
     )
+    # double-submit copy of the CSRF token for same-origin pages (readable by them, not a credential)
+    response.set_cookie(
+        CSRF_COOKIE, session.csrf_token, httponly=False, samesite="Strict", path="/",
+        max_age=int(config.api.session_hours * 3600), secure=config.api.cookie_secure,
+    )
     return response
 
 
@@ -211,6 +219,7 @@ async def logout(request: web.Request) -> web.Response:
     request.app[SESSIONS].revoke(session.session_id)
     response = json_response({"logged_out": True})
     response.del_cookie(COOKIE_NAME, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")
     return response
 
 

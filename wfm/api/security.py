@@ -26,6 +26,7 @@ from wfm.timeutil import utcnow
 logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "wfm_session"
+CSRF_COOKIE = "wfm_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
