@@ -90,3 +90,13 @@ def test_gate_erlang_agrees_with_the_staffing_engine(n, calls, aht):
     theirs = erlang.erlang_c_performance(n, calls, interval_s, aht, 20)
     assert ours == pytest.approx(float(theirs.service_level), abs=1e-9)
     assert erlang_c(n, calls * aht / interval_s) == pytest.approx(float(erlang.erlang_c(n, calls * aht / interval_s)), rel=1e-9)
+
+
+@pytest.mark.parametrize(("horizon", "allowed"), [(15, True), (30, False)])
+def test_service_level_gate_uses_the_configured_horizon(horizon, allowed):
+    f = Floor({"gate": {"policy": "service_level", "scaled_fraction": 0.1, "horizon_min": horizon}})
+    f.ready("09:00", *[f"a{i}" for i in range(4)])
+    for k in range(60):  # a burst 09:00–09:09:50, then quiet: seen only by a 30-min horizon
+        minute, second = divmod(k * 10, 60)
+        f.call(f"09:{minute:02d}:{second:02d}", "general", f"c{k}", "offered")
+    assert only_decision(f.request("09:25", "a0")).allowed is allowed

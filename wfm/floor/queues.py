@@ -53,9 +53,10 @@ OFFERED, ANSWERED, ABANDONED, COMPLETED = 0, 1, 2, 3
 
 
 class QueueRecord:
-    __slots__ = ("id", "waiting", "longest_wait_s", "source", "today", "day", "window")
+    __slots__ = ("id", "waiting", "longest_wait_s", "source", "today", "day", "window", "keep_s")
 
-    def __init__(self, queue: str) -> None:
+    def __init__(self, queue: str, keep_s: float = WINDOW_S) -> None:
+        self.keep_s = max(WINDOW_S, keep_s)  # outcomes kept: the 15-min figures and the gate's horizon
         self.id = queue
         self.waiting = 0
         self.longest_wait_s: float | None = None
@@ -77,14 +78,18 @@ class QueueRecord:
 
     def prune(self, now: float) -> None:
         window = self.window
-        horizon = now - WINDOW_S
+        horizon = now - self.keep_s
         while window and window[0][0] <= horizon:
             window.popleft()
 
-    def window_tally(self, now: float) -> Tally:
+    def window_tally(self, now: float, span_s: float = WINDOW_S) -> Tally:
+        """Outcomes of the last span_s (15 min by default)."""
         self.prune(now)
+        since = now - span_s
         tally = Tally()
-        for _, kind, seconds, in_target in self.window:
+        for t, kind, seconds, in_target in self.window:
+            if t <= since:
+                continue
             if kind == OFFERED:
                 tally.offered += 1
             elif kind == ANSWERED:

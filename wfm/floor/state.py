@@ -289,7 +289,7 @@ class FloorState:
     def queue(self, queue: str) -> QueueRecord:
         rec = self.queues.get(queue)
         if rec is None:
-            rec = self.queues[queue] = QueueRecord(queue)
+            rec = self.queues[queue] = QueueRecord(queue, self.config.floor.gate.horizon_min * 60.0)
         return rec
 
     def set_waiting(self, rec: QueueRecord, waiting: int, longest: float | None) -> None:
