@@ -520,3 +520,17 @@ def test_two_processes_append_to_one_chain(tmp_path, url):
         whos = [r.body["who"] for r in log.read()]
     assert result.ok and result.records == 1000
     assert whos.count("a") == whos.count("b") == 500
+
+
+async def test_read_only_storage_surfaces_as_named_error(url):
+    log = open_log(url, batch_max_delay_ms=1)
+    log.append("event", body(0), T0)
+    log._conn.execute("PRAGMA query_only = 1")  # the file turned read-only under us (root ignores chmod)
+    with pytest.raises(LogWriteError, match="readonly|read-only|READONLY"):
+        log.append("event", body(1), T0)
+    with pytest.raises(LogWriteError, match="readonly|read-only|READONLY"):
+        await log.append_async("event", body(2), T0)
+    log._conn.execute("PRAGMA query_only = 0")
+    assert (await log.append_async("event", body(3), T0)).seq == 2
+    await log.aclose()
+    assert verify(url).ok

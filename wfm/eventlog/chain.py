@@ -36,9 +36,12 @@ class BodyEncodeError(ValueError):
 
 def canonical_ts(ts: datetime) -> str:
     """The stored, hashed form of a timestamp: UTC, microseconds, fixed width (sorts as text)."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise NaiveDatetimeError(f"log record timestamp {ts!r} has no UTC offset")
-    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    tz = ts.tzinfo
+    if tz is not timezone.utc:
+        if tz is None or ts.utcoffset() is None:
+            raise NaiveDatetimeError(f"log record timestamp {ts!r} has no UTC offset")
+        ts = ts.astimezone(timezone.utc)
+    return ts.isoformat(timespec="microseconds")
 
 
 def parse_canonical_ts(text: str) -> datetime:
@@ -78,19 +81,19 @@ def decode_body(data: bytes | str) -> dict:
     return _body_decoder.decode(data)
 
 
+_KIND_JSON = {kind: _encoder.encode(kind) for kind in KINDS}
+
+
 def record_hash(seq: int, ts_text: str, kind: str, body_json: bytes, prev_hash: str) -> str:
     """SHA-256 of the canonical record; `body_json` must already be canonical."""
-    # Keys in sorted order: body, kind, prev_hash, seq, ts. Strings go through the encoder for escaping.
-    head = b'{"body":'
-    tail = b"".join(
-        (
-            b',"kind":', _encoder.encode(kind),
-            b',"prev_hash":', _encoder.encode(prev_hash),
-            b',"seq":', str(int(seq)).encode(),
-            b',"ts":', _encoder.encode(ts_text), b"}",
-        )
-    )
-    return hashlib.sha256(head + body_json + tail).hexdigest()
+    # Keys in sorted order: body, kind, prev_hash, seq, ts. The kind, the hex hash and the ISO
+    # timestamp need no JSON escaping, so they are spliced in directly (hot path of every append).
+    kind_json = _KIND_JSON.get(kind) or _encoder.encode(kind)
+    digest = hashlib.sha256(b'{"body":')
+    digest.update(body_json)
+    digest.update(b',"kind":%b,"prev_hash":"%b","seq":%d,"ts":"%b"}' % (
+        kind_json, prev_hash.encode("ascii", "backslashreplace"), seq, ts_text.encode("ascii", "backslashreplace")))
+    return digest.hexdigest()
 
 
 def canonical_record(record: LogRecord) -> bytes:
