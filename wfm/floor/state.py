@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from functools import lru_cache
 from datetime import datetime, timezone
 
 from wfm.config import Config
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 FLOOR_POST = "floor"
 BUSY_STATES = frozenset({AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
 SHIFT_KEEP_S = 2 * 86400.0  # shifts that ended longer ago than this are forgotten
+
+
+@lru_cache(maxsize=16384)  # shift starts, ends and meal slots repeat across thousands of agents
+def _aware(t: float, tz) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc).astimezone(tz)
 
 
 class FloorState:
@@ -56,7 +62,7 @@ class FloorState:
     # --- clock and conversion -------------------------------------------------
     def dt(self, t: float) -> datetime:
         """Epoch seconds as an aware datetime in the floor zone."""
-        return datetime.fromtimestamp(t, timezone.utc).astimezone(self.tz)
+        return _aware(t, self.tz)
 
     def local_day(self, t: float) -> int:
         return datetime.fromtimestamp(t, self.tz).toordinal()
