@@ -38,11 +38,8 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
     heads = _heads_needed(problem)
     need_day = [sum(heads.get((d, s.name), 0) for s in usable) for d in range(n)]
     available = [sum(1 for a in problem.agents if when not in a.unavailable) for when in days]
-    capacity = sum(n - max(min(rules.rest_days_per_month, n), len(a.unavailable & set(days))) for a in problem.agents)
-    slack = max(0, capacity - sum(min(need_day[d], available[d]) for d in range(n)))
-    total_need = sum(need_day) or 1
-    # workers wanted each day: the day's need plus its share of the spare agent-days
-    wanted = [min(available[d], need_day[d] + slack * need_day[d] / total_need) for d in range(n)]
+    # workers wanted each day: the day's need; spare agents rest (extra rest days cost nothing, overstaffing does)
+    wanted = [min(available[d], need_day[d]) for d in range(n)]
     before = worked_before(problem)
     first = problem.first_day
     consec: dict[str, int] = {}
