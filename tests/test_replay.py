@@ -124,3 +124,13 @@ def test_replay_import_path_stays_light():
              "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'dash') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == "[]"
+
+
+def test_bom_and_crlf_lines_are_read(tmp_path, capsysbinary):
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"type":"agent_state","ts":"2027-01-04T09:00:00+08:00","agent":"a","state":"ready"}\r\n'
+        b'{"type":"break_request","ts":"2027-01-04T09:01:00+08:00","agent":"a","kind":"short"}\r\n'
+    )
+    code, out, err = replay(capsysbinary, str(path), "--json")
+    assert (code, err) == (0, "") and json.loads(out)["rule"] == "QUEUE_NEAR_FULL"

@@ -51,15 +51,25 @@ def _open(path: str):
     return handle, os.fstat(handle.fileno()).st_size
 
 
+def _without_bom(lines):
+    """A UTF-8 byte-order mark (files saved by Windows editors) is not part of the first event."""
+    first = True
+    for line in lines:
+        if first and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        first = False
+        yield line
+
+
 def _lines(handle, size: int, show_progress: bool):
     """Raw lines, with a byte-counting tqdm bar on stderr for big files."""
     if not show_progress or size < PROGRESS_MIN_BYTES:
-        yield from handle
+        yield from _without_bom(handle)
         return
     from tqdm import tqdm
 
     with tqdm(total=size, unit="B", unit_scale=True, desc="replay", file=sys.stderr, leave=False) as bar:
-        for line in handle:
+        for line in _without_bom(handle):
             bar.update(len(line))
             yield line
 
