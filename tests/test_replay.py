@@ -134,3 +134,18 @@ def test_bom_and_crlf_lines_are_read(tmp_path, capsysbinary):
     )
     code, out, err = replay(capsysbinary, str(path), "--json")
     assert (code, err) == (0, "") and json.loads(out)["rule"] == "QUEUE_NEAR_FULL"
+
+
+def test_compare_policy_on_the_floor_day_strict_policy_keeps_more_on_post(tmp_path, capsysbinary):
+    if not FLOOR_DAY.exists():
+        pytest.skip("sample_data/floor_day.jsonl not shipped yet")
+    a, b = tmp_path / "fixed.toml", tmp_path / "strict.toml"
+    a.write_text('[floor.gate]\npolicy = "fixed"\n')
+    b.write_text('[floor.gate]\npolicy = "scaled"\nscaled_fraction = 1.0\n')  # idle must exceed all on post
+    code, out, _ = replay(capsysbinary, str(FLOOR_DAY), "--compare-policy", str(a), str(b), "--json", "--no-progress")
+    fixed, strict = json.loads(out)["policies"]
+    assert code == 0 and fixed["decisions"] == strict["decisions"] > 0
+    assert strict["granted"] < fixed["granted"] and strict["break_minutes"] < fixed["break_minutes"]
+    assert strict["service_level"] >= fixed["service_level"]
+    code, text, _ = replay(capsysbinary, str(FLOOR_DAY), "--compare-policy", str(a), str(b), "--no-progress")
+    assert b"service level (model)" in text and b"model: per 15-min interval" in text
