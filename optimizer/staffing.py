@@ -138,7 +138,8 @@ def solve_agents(calls, interval_s, aht_s, target: StaffingTarget) -> np.ndarray
     busy = load > 0
     lo = np.zeros(load.shape)  # always fails where busy (no one to answer)
     if target.model == "erlang-c":
-        lo = np.where(busy, np.maximum(np.floor(load), np.ceil(load / target.max_occupancy) - 1), 0.0)
+        # known-failing start: N <= A is unstable; N < A / cap breaks the cap (1e-9: 96.9 / 0.85 is 114.00000000000001)
+        lo = np.where(busy, np.maximum(np.floor(load), np.ceil(load / target.max_occupancy - 1e-9) - 1), 0.0)
     hi = np.where(busy, np.maximum(lo + 1, np.ceil(load + 3 * np.sqrt(load) + 3)), 0.0)
     while True:
         bad = busy & ~_meets(hi, calls, interval_s, aht_s, target)

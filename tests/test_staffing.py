@@ -139,3 +139,9 @@ def test_cli_bad_csv_names_line_and_exits_2(tmp_path, capsys, rows, fragment):
 def test_read_interval_csv_accepts_next_day_restart(tmp_path):
     src = _write(tmp_path / "ok.csv", ["2027-01-04,08:30,10,180", "2027-01-04,09:00,10,180", "2027-01-05,08:30,10,180"])
     assert len(read_interval_csv(src, 30)) == 3
+
+
+def test_occupancy_exactly_at_the_cap_is_allowed():
+    # 570 calls x 306 s / 1800 s = 96.9 Erlangs; 114 agents give occupancy 0.85 exactly (float 0.8500000000000001)
+    target = StaffingTarget(service_level=0.8, answer_s=20, max_occupancy=0.85)
+    assert staff_interval(570, 30, 306, target).agents == 114

@@ -72,7 +72,7 @@ def _aht_profile(history: History, default_aht_s: float) -> tuple[pd.DataFrame |
     last = frame.index.max()
     recent = frame.loc[frame.index > last - pd.Timedelta(weeks=8)]
     weights = recent["calls"].where(recent["calls"] > 0, 1e-9)
-    key = [recent.index.weekday, recent.index.strftime("%H:%M")]
+    key = [recent.index.day_of_week, recent.index.strftime("%H:%M")]
     profile = (recent["aht_s"] * weights).groupby(key).sum() / weights.groupby(key).sum()
     return profile.rename("aht_s").to_frame(), "history (call-weighted mean, same weekday and interval, last 8 weeks)"
 

@@ -1,0 +1,178 @@
+"""History reading (validation, aggregation), forecast models, backtest choice and `wfm forecast`."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.forecast import Calendar, HistoryError, forecast_month, read_history, to_panel
+from optimizer.forecast.backtest import backtest, mape, wape
+from optimizer.forecast.models import MODELS
+from wfm.cli import main
+
+TZ = ZoneInfo("Asia/Shanghai")
+BANK = "sample_data/history/bank_calls.csv"
+
+
+def synthetic_history(path, weeks=10, resolution=30, trend=0.0, seed=5, closed=(), with_aht=False, noise=True):
+    """Mon-Sat 09:00-18:00; Monday busiest; calls Poisson around a known profile."""
+    rng = np.random.default_rng(seed)
+    lines = ["timestamp,calls" + (",aht_s" if with_aht else "")]
+    start = date(2026, 1, 5)  # a Monday
+    for d in range(weeks * 7):
+        day = start + timedelta(days=d)
+        if day.weekday() == 6 or day in closed:
+            continue
+        level = (1.5 if day.weekday() == 0 else 1.0) * (1 + trend * d)
+        t = datetime(day.year, day.month, day.day, 9, 0)
+        while t.hour < 18:
+            hour = t.hour + t.minute / 60
+            mean = level * (20 + 30 * np.exp(-((hour - 11) ** 2) / 2)) * resolution / 30
+            calls = rng.poisson(mean) if noise else round(mean, 6)
+            row = f"{t:%Y-%m-%dT%H:%M:%S},{calls}" + (f",{200 if t.hour < 12 else 100}" if with_aht else "")
+            lines.append(row)
+            t += timedelta(minutes=resolution)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_five_minute_rows_are_summed_into_30_minute_intervals(tmp_path):
+    history = read_history(synthetic_history(tmp_path / "h.csv", weeks=1, resolution=5, noise=False), TZ)
+    assert history.resolution_min == 5
+    first = history.frame.iloc[0]
+    assert history.frame.index[0] == pd.Timestamp("2026-01-05 09:00")
+    mean5 = 1.5 * (20 + 30 * np.exp(-((np.arange(9, 9.5, 5 / 60) - 11) ** 2) / 2)) / 6
+    assert first["calls"] == pytest.approx(mean5.sum(), rel=1e-6)
+    assert history.intervals[0] == "09:00" and history.intervals[-1] == "17:30"
+
+
+def test_aht_is_call_weighted_per_interval(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("timestamp,calls,aht_s\n2026-01-05T09:00:00,10,100\n2026-01-05T09:15:00,30,200\n", encoding="utf-8")
+    frame = read_history(path, TZ).frame
+    assert frame.iloc[0]["calls"] == 40 and frame.iloc[0]["aht_s"] == pytest.approx(175.0)
+
+
+def test_offsets_are_converted_to_the_floor_zone(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("timestamp,calls\n2026-01-05T01:00:00Z,10\n2026-01-05T01:30:00Z,5\n", encoding="utf-8")
+    assert read_history(path, TZ).frame.index[0] == pd.Timestamp("2026-01-05 09:00")
+
+
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ("2026-01-05T09:00:00,-1\n", ":2: field 'calls': negative"),
+        ("2026-01-05T09:00:00,1\n2026-01-05T09:00:00,2\n", ":3: field 'timestamp': duplicate"),
+        ("2026-01-05T09:00:00,1\n2026-01-05T09:30:00,1\n2026-01-05T10:30:00,1\n", ":4: field 'timestamp': gap"),
+        ("yesterday,1\n", ":2: field 'timestamp': not an ISO 8601"),
+        ("2026-01-05T09:00:00,1\n2026-01-05T09:30:00,x\n", ":3: field 'calls': not a number"),
+        ("2026-01-05T09:30:00,1\n2026-01-05T09:00:00,1\n", ":3: field 'timestamp': out of order"),
+        ("2026-01-05T09:00:00,1\n2026-01-05T09:30:00,1\n2026-01-05T09:45:00,1\n", ":3: field 'timestamp': gap"),
+    ],
+)
+def test_bad_history_names_file_line_and_field(tmp_path, body, fragment):
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,calls\n" + body, encoding="utf-8")
+    with pytest.raises(HistoryError) as err:
+        read_history(path, TZ)
+    assert fragment in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_days_are_closed_days_not_gaps(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("timestamp,calls\n2026-01-05T09:00:00,1\n2026-01-07T09:00:00,1\n", encoding="utf-8")
+    assert len(read_history(path, TZ).frame) == 2
+
+
+def test_profile_recovers_weekday_profile_and_closed_sunday(tmp_path):
+    history = read_history(synthetic_history(tmp_path / "h.csv", noise=False), TZ)
+    result = forecast_month(history, "2026-04", Calendar(), backtest_weeks=2, default_aht_s=180, model="profile")
+    frame = result.frame
+    assert not any(d.weekday() == 6 for d in frame["date"])  # Sunday never open
+    monday = frame.loc[(frame["date"] == date(2026, 4, 6)) & (frame["interval_start"] == "11:00"), "calls"].item()
+    tuesday = frame.loc[(frame["date"] == date(2026, 4, 7)) & (frame["interval_start"] == "11:00"), "calls"].item()
+    assert monday == pytest.approx(1.5 * 50, rel=0.01) and tuesday == pytest.approx(50, rel=0.01)
+    assert set(frame["aht_s"]) == {180.0}
+
+
+def test_trend_is_extrapolated_but_capped(tmp_path):
+    history = read_history(synthetic_history(tmp_path / "h.csv", trend=0.01, noise=False), TZ)
+    cal = Calendar(trend_max_weeks=4)
+    near = forecast_month(history, "2026-03", cal, 2, 180, model="seasonal_regression").frame
+    far = forecast_month(history, "2026-12", cal, 2, 180, model="seasonal_regression").frame
+    last_tuesday_level = 1 + 0.01 * 64  # history's last Tuesday is day 64
+    tue = near.loc[near["date"].map(lambda d: d.weekday() == 1)].groupby("date")["calls"].sum()
+    assert tue.iloc[-1] > tue.iloc[0]  # grows through March
+    far_tue = far.loc[far["date"].map(lambda d: d.weekday() == 1)].groupby("date")["calls"].sum()
+    assert far_tue.nunique() == 1  # frozen after trend_max_weeks
+    assert far_tue.iloc[0] < tue.iloc[0] * 1.5
+
+
+def test_backtest_beats_seasonal_naive_on_noisy_series(tmp_path):
+    panel = to_panel(read_history(synthetic_history(tmp_path / "h.csv", weeks=12), TZ))
+    result = backtest(panel, Calendar(), weeks=2)
+    naive = result.score("seasonal_naive")
+    chosen = result.score(result.chosen)
+    assert result.chosen != "seasonal_naive" and chosen.wape < naive.wape
+    assert {s.model for s in result.scores} == set(MODELS)
+
+
+def test_closed_holiday_in_history_forecasts_zero_on_target_holiday(tmp_path):
+    holiday = date(2026, 2, 3)
+    history = read_history(synthetic_history(tmp_path / "h.csv", closed={holiday}, noise=False), TZ)
+    target = date(2026, 4, 7)
+    cal = Calendar(holidays=frozenset({holiday, target}))
+    frame = forecast_month(history, "2026-04", cal, 2, 180, model="profile").frame
+    assert frame.loc[frame["date"] == target, "calls"].sum() == 0
+    assert frame.loc[frame["date"] == date(2026, 4, 14), "calls"].sum() > 0
+
+
+def test_without_holidays_a_closed_day_is_not_zero(tmp_path):
+    holiday = date(2026, 2, 3)
+    history = read_history(synthetic_history(tmp_path / "h.csv", closed={holiday}, noise=False), TZ)
+    frame = forecast_month(history, "2026-04", Calendar(), 2, 180, model="profile").frame
+    assert frame.loc[frame["date"] == date(2026, 4, 7), "calls"].sum() > 0
+
+
+def test_history_aht_is_profiled(tmp_path):
+    history = read_history(synthetic_history(tmp_path / "h.csv", with_aht=True), TZ)
+    frame = forecast_month(history, "2026-04", Calendar(), 2, 180).frame
+    assert set(frame.loc[frame["interval_start"] == "09:00", "aht_s"].round(6)) == {200.0}
+    assert set(frame.loc[frame["interval_start"] == "15:00", "aht_s"].round(6)) == {100.0}
+
+
+def test_metrics():
+    a, f = np.array([10.0, 0.0, 30.0]), np.array([12.0, 1.0, 27.0])
+    assert wape(a, f) == pytest.approx(6 / 40)
+    assert mape(a, f) == pytest.approx((0.2 + 0.1) / 2)
+
+
+def test_cli_forecast_bank_calls_json(tmp_path, capsys):
+    out = tmp_path / "fc.csv"
+    code = main(["forecast", "--history", BANK, "--month", "2003-11", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(captured.out)
+    assert summary["wape"] < summary["baseline_wape"] and summary["model"] != "seasonal_naive"
+    assert summary["backtest"]["held_out_days"] >= 8
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["date", "interval_start", "calls", "aht_s"]
+    assert frame["date"].str.startswith("2003-11").all() and (frame["calls"] >= 0).all()
+    assert not pd.to_datetime(frame["date"]).dt.day_of_week.isin([5, 6]).any()  # the bank is closed at weekends
+
+
+def test_cli_forecast_short_history_is_bad_input(tmp_path, capsys):
+    path = synthetic_history(tmp_path / "short.csv", weeks=3)
+    code = main(["forecast", "--history", str(path), "--month", "2026-02", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and "weeks of history" in captured.err
+
+
+def test_cli_forecast_bad_month(capsys):
+    assert main(["forecast", "--history", BANK, "--month", "2003-13"]) == 2
+    assert "--month" in capsys.readouterr().err
