@@ -128,6 +128,8 @@ def test_naive_timestamp_refused(url):
     with open_log(url) as log:
         with pytest.raises(LogWriteError, match="no UTC offset"):
             log.append("event", body(0), datetime(2027, 1, 4, 8, 0))
+        with pytest.raises(LogWriteError, match="must be a datetime"):
+            log.append("event", body(0), "2027-01-04T08:00:00+08:00")
         assert log.last_seq() == 0
 
 
@@ -534,3 +536,16 @@ async def test_read_only_storage_surfaces_as_named_error(url):
     assert (await log.append_async("event", body(3), T0)).seq == 2
     await log.aclose()
     assert verify(url).ok
+
+
+def test_anchor_beyond_a_truncated_log(filled):
+    url, path = filled
+    with open_log(url, readonly=True) as log:
+        anchor = {r.seq: r.hash for r in log.read()}[19]
+        assert log.verify(anchors={19: anchor}).ok
+        assert log.verify().last_hash == list(log.read())[-1].hash
+    tamper(path, "DELETE FROM log WHERE seq >= 15", "UPDATE log_head SET seq = 14, hash = (SELECT hash FROM log WHERE seq = 14)")
+    with open_log(url, readonly=True) as log:
+        assert log.verify().ok  # a clean cut with a matching head looks whole ...
+        result = log.verify(anchors={19: anchor})
+    assert not result.ok and result.first_bad_seq == 15 and "anchored seq 19" in result.reason  # ... unless anchored

@@ -53,7 +53,38 @@ def test_verify_ok(floor_log, capsys):
 def test_verify_json_ok(floor_log, capsys):
     assert main(["log", "verify", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data == {"log": "data/wfm.sqlite", "ok": True, "records": 30, "first_bad_seq": None, "reason": "ok"}
+    last_hash = list(open_log("sqlite:///data/wfm.sqlite", readonly=True).read())[-1].hash
+    assert data == {"log": "data/wfm.sqlite", "ok": True, "records": 30, "first_bad_seq": None, "reason": "ok",
+                    "last_hash": last_hash}
+
+
+def test_verify_anchor_catches_a_rewritten_chain(floor_log, capsys):
+    from wfm.eventlog.chain import encode_body, record_hash
+
+    with open_log("sqlite:///data/wfm.sqlite", readonly=True) as log:
+        anchor = next(r for r in log.read() if r.seq == 20)
+    # The strongest attacker: edit seq 12 and recompute every later hash and the head.
+    conn = sqlite3.connect(floor_log)
+    for trigger in ("log_no_update", "log_no_delete", "log_head_forward"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    prev = conn.execute("SELECT hash FROM log WHERE seq = 11").fetchone()[0]
+    for seq, ts, kind, body in conn.execute("SELECT seq, ts, kind, body FROM log WHERE seq >= 12 ORDER BY seq").fetchall():
+        data = json.loads(body)
+        if seq == 12:
+            data["allowed"] = True
+        canonical = encode_body(data)
+        digest = record_hash(seq, ts, kind, canonical, prev)
+        conn.execute("UPDATE log SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?", (canonical.decode(), prev, digest, seq))
+        prev = digest
+    conn.execute("UPDATE log_head SET hash = ?", (prev,))
+    conn.commit()
+    conn.close()
+    assert main(["log", "verify"]) == 0  # the chain alone cannot tell
+    capsys.readouterr()
+    assert main(["log", "verify", "--json", "--anchor", f"20:{anchor.hash}"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["first_bad_seq"] == 20 and "anchor" in data["reason"]
+    assert main(["log", "verify", "--anchor", "20:nothex"]) == 2
 
 
 def test_verify_names_first_bad_record(floor_log, capsys):

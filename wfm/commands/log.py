@@ -1,13 +1,15 @@
 """`wfm log verify | export`: check and export the tamper-evident event log (rule L1).
 
-    wfm log verify [--db URL] [--json]
+    wfm log verify [--db URL] [--json] [--anchor SEQ:HASH ...]
     wfm log export --since TS --until TS --format jsonl|csv --out FILE [--kinds event,decision]
 
 The log is the config's `storage.url` (default sqlite:///data/wfm.sqlite,
 relative to the working directory) unless `--db URL` names another. The log
 is opened read-only: verifying never creates, repairs or re-arms anything.
 `verify` exits 0 when the chain holds and 1 with "first bad record: seq N:
-<reason>" when it does not. Timestamps are RFC 3339; a date or a time
+<reason>" when it does not; it prints the head hash, which an operator can
+note elsewhere and pass back later as `--anchor SEQ:HASH` to catch even a
+chain rewritten with recomputed hashes. Timestamps are RFC 3339; a date or a time
 without offset is read in the floor's zone (floor.timezone).
 """
 from __future__ import annotations
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         # Common flags again so they work after the action too (wfm log verify --json).
         sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="site TOML merged over the shipped defaults")
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine output on stdout (JSON only)")
+        if name == "verify":
+            sub.add_argument("--anchor", metavar="SEQ:HASH", action="append", default=[],
+                             help="a record hash noted earlier (e.g. from a printed report); repeatable")
         if name == "export":
             sub.add_argument("--since", metavar="TS", help="first instant included (RFC 3339, or a date / local time in the floor zone)")
             sub.add_argument("--until", metavar="TS", help="first instant excluded")
@@ -85,13 +90,25 @@ def run(args: argparse.Namespace) -> int:
         log.close()
 
 
+def parse_anchors(values: list[str]) -> dict[int, str]:
+    anchors: dict[int, str] = {}
+    for value in values:
+        seq, _, digest = value.partition(":")
+        if not seq.strip().isdigit() or len(digest.strip()) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest.strip()):
+            raise CliError(f"--anchor {value!r}: want SEQ:HASH (a record number and its 64-hex-digit hash)", 2)
+        anchors[int(seq)] = digest.strip().lower()
+    return anchors
+
+
 def _verify(args: argparse.Namespace, log) -> int:
+    anchors = parse_anchors(args.anchor)
     bar = _progress(log.count(), "verify")
     with bar:
-        result = log.verify(progress=bar.update)
+        result = log.verify(progress=bar.update, anchors=anchors)
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps({"log": log.url_for_humans(), "ok": result.ok, "records": result.records,
-                                     "first_bad_seq": result.first_bad_seq, "reason": result.reason}) + "\n")
+                                     "first_bad_seq": result.first_bad_seq, "reason": result.reason,
+                                     "last_hash": result.last_hash}) + "\n")
     else:
         sys.stdout.write(f"{log.url_for_humans()}: {result.message()}\n")
     if not result.ok:

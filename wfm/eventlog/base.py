@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -56,10 +56,12 @@ class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
     records: int
     first_bad_seq: int | None
     reason: str
+    last_hash: str | None = None  # hash of the last record that checked out: write it down elsewhere as an anchor
 
     def message(self) -> str:
         if self.ok:
-            return f"ok: {self.records} records, chain intact"
+            head = f", head hash {self.last_hash}" if self.records else ""
+            return f"ok: {self.records} records, chain intact{head}"
         return f"first bad record: seq {self.first_bad_seq}: {self.reason}"
 
 
@@ -170,11 +172,17 @@ class EventLog(abc.ABC):
             self._cond.notify()
         return await future
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
-        """Walk the whole chain; name the first record that was edited, deleted, inserted or moved."""
+    def verify(self, progress: Callable[[int], None] | None = None,
+               anchors: Mapping[int, str] | None = None) -> VerifyResult:
+        """Walk the whole chain; name the first record that was edited, deleted, inserted or moved.
+
+        `anchors` maps seq -> hash noted earlier outside the database (a
+        printed report, another system): they also catch an attacker who
+        rewrote the chain and recomputed every hash after the edit.
+        """
         from wfm.eventlog.chain import ChainChecker
 
-        checker = ChainChecker()
+        checker = ChainChecker(anchors)
         head_seq, head_hash = self._head()
         count = 0
         for row in self._raw_rows():
@@ -294,7 +302,7 @@ class EventLog(abc.ABC):
         try:
             check_kind(kind)
             return _Pending(kind, body, ts, canonical_ts(ts), encode_body(body), future, loop)
-        except (BodyEncodeError, ValueError) as exc:
+        except (BodyEncodeError, ValueError, TypeError) as exc:
             raise LogWriteError(f"record refused: {exc}") from None
 
     def _start_writer(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +36,8 @@ class BodyEncodeError(ValueError):
 
 def canonical_ts(ts: datetime) -> str:
     """The stored, hashed form of a timestamp: UTC, microseconds, fixed width (sorts as text)."""
+    if not isinstance(ts, datetime):
+        raise TypeError(f"log record timestamp must be a datetime, not {type(ts).__name__}")
     tz = ts.tzinfo
     if tz is not timezone.utc:
         if tz is None or ts.utcoffset() is None:
@@ -148,13 +150,15 @@ class ChainChecker:
     against the chain-head marker the backend keeps (catches a truncated log).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, anchors: Mapping[int, str] | None = None) -> None:
         self.records = 0
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
+        self.anchors = {int(seq): digest.lower() for seq, digest in (anchors or {}).items()}
 
     def _bad(self, seq: int, reason: str) -> VerifyResult:
-        return VerifyResult(ok=False, records=self.records, first_bad_seq=seq, reason=reason)
+        return VerifyResult(ok=False, records=self.records, first_bad_seq=seq, reason=reason,
+                            last_hash=self.prev_hash if self.records else None)
 
     def check(self, seq: int, ts_text: str, kind: str, body_json: str | bytes, prev_hash: str, digest: str) -> VerifyResult | None:
         if seq != self.expected_seq:
@@ -179,6 +183,9 @@ class ChainChecker:
             )
         if record_hash(seq, ts_text, kind, canonical_body, prev_hash) != digest:
             return self._bad(seq, "hash mismatch: the record's content was altered")
+        anchored = self.anchors.get(seq)
+        if anchored is not None and anchored != digest:
+            return self._bad(seq, "hash differs from its external anchor: the chain was rewritten from here or earlier")
         self.records += 1
         self.expected_seq = seq + 1
         self.prev_hash = digest
@@ -186,6 +193,9 @@ class ChainChecker:
 
     def finish(self, head_seq: int | None, head_hash: str | None) -> VerifyResult:
         last_seq = self.expected_seq - 1
+        beyond = [seq for seq in self.anchors if seq > last_seq]
+        if beyond:
+            return self._bad(last_seq + 1, f"record missing: anchored seq {min(beyond)} is no longer in the log")
         if head_seq == -1:
             return self._bad(last_seq, "chain-head marker missing: the head row or table was removed, a truncated tail cannot be ruled out")
         if head_seq is not None and head_seq != last_seq:
@@ -194,12 +204,14 @@ class ChainChecker:
             return self._bad(head_seq + 1, f"record added behind the chain head (head is seq {head_seq})")
         if head_hash is not None and head_seq and head_hash != self.prev_hash:
             return self._bad(last_seq, "hash does not match the chain head marker")
-        return VerifyResult(ok=True, records=self.records, first_bad_seq=None, reason="ok")
+        return VerifyResult(ok=True, records=self.records, first_bad_seq=None, reason="ok",
+                            last_hash=self.prev_hash if self.records else None)
 
 
-def verify_rows(rows: Iterable[tuple], head_seq: int | None = None, head_hash: str | None = None) -> VerifyResult:
+def verify_rows(rows: Iterable[tuple], head_seq: int | None = None, head_hash: str | None = None,
+                anchors: Mapping[int, str] | None = None) -> VerifyResult:
     """Verify (seq, ts, kind, body, prev_hash, hash) rows given in seq order."""
-    checker = ChainChecker()
+    checker = ChainChecker(anchors)
     for row in rows:
         finding = checker.check(*row)
         if finding is not None:
