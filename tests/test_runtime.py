@@ -269,3 +269,16 @@ async def test_tick_ahead_of_a_late_event_is_marked_so_replay_matches_live(tmp_p
     assert report.events == 2
     assert replayed.ticks == [T0 + timedelta(seconds=10)]  # the tick came back, before the late event
     await again.log.aclose()
+
+
+async def test_replay_starts_at_the_previous_floor_day(config):
+    log = open_log_from_config(config)
+    for days_ago in (3, 1, 0):
+        event = state(f"20{days_ago}", AgentState.READY, -days_ago * 24 * 60)
+        log.append("event", msgspec.to_builtins(event), event.ts)
+    engine = SpyEngine(log)
+    runtime = Runtime(config, engine, log, [], FixedClock(T0))
+    report = await runtime.replay_log()
+    assert [e.agent for e in engine.handled] == ["201", "200"]  # yesterday and today, not 3 days ago
+    assert report.events == 2 and report.last_ts == T0
+    log.close()

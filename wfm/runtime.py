@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol, Union
 
 import msgspec
@@ -237,14 +237,27 @@ class Runtime:
 
     # ── restart from the log ──────────────────────────────────────────────
 
-    async def replay_log(self) -> ReplayReport:
-        """Feed every logged event back through the engine; outputs and actions are not repeated."""
+    def replay_since(self) -> datetime:
+        """Where a restart's replay begins: local midnight of the day before the clock's today.
+
+        Budgets and meal slots are per shift and shifts last under a day (some cross
+        midnight), so two floor days rebuild every live budget without replaying
+        months of history on each start.
+        """
+        local = self.now()
+        midnight = datetime.combine(local.date() - timedelta(days=1), time(0), tzinfo=self._tz)
+        return midnight
+
+    async def replay_log(self, since: datetime | None = None) -> ReplayReport:
+        """Feed the logged events (from `since`, default replay_since()) back through the
+        engine; outputs and actions are not repeated."""
         reader = getattr(self.log, "read", None)
         if reader is None:
             return ReplayReport(events=0, skipped=0, last_ts=None)
+        since = since or self.replay_since()
         try:
-            records = reader(kinds=[EVENT_KIND, AUDIT_KIND])
-        except TypeError:  # a log without kind filtering
+            records = reader(since=since, kinds=[EVENT_KIND, AUDIT_KIND])
+        except TypeError:  # a log without time or kind filtering
             records = reader()
         if inspect.isawaitable(records):
             records = await records
