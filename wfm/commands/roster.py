@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from wfm.commands import CliError, load_config
@@ -21,27 +22,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-def _forecast_demand(args, config, year: int, month: int):
-    """Demand rows from call history via the staffing engineer's optimizer.demand."""
-    from datetime import date as _date
+def _forecast_demand(args, config, out_dir):
+    """Forecast → Erlang staffing → demand (optimizer.demand), written to DIR/demand.csv and read back like any demand file."""
+    import csv
 
-    from optimizer.roster.io import RosterInputError
-    from optimizer.roster.problem import DemandSlot, hhmm_to_min
+    from optimizer.roster.io import covered_starts, shifts_from_config
+    from optimizer.roster.problem import hhmm_to_min
 
     try:
         from optimizer.demand import demand_from_history
     except ImportError as exc:
-        raise CliError(f"--forecast needs optimizer.demand (not installed: {exc})", 2) from None
-    frame = demand_from_history(args.forecast, f"{year:04d}-{month:02d}", config)
-    slots = []
-    for i, row in enumerate(frame.itertuples(index=False), start=1):
-        day = row.date if isinstance(row.date, _date) else _date.fromisoformat(str(row.date)[:10])
-        start = row.interval_start if isinstance(row.interval_start, str) else f"{row.interval_start:%H:%M}"
-        try:
-            slots.append(DemandSlot(day=day, start_min=hhmm_to_min(start[:5]), required=int(row.required), line=i))
-        except ValueError as exc:
-            raise RosterInputError(args.forecast, None, f"forecast row {i}: {exc}") from None
-    return tuple(s for s in slots if (s.day.year, s.day.month) == (year, month))
+        raise CliError(f"--forecast needs optimizer.demand ({exc})", 2) from None
+    try:
+        frame = demand_from_history(args.forecast, args.month, config)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else f"{args.forecast}: cannot forecast", 2) from None
+    open_starts = covered_starts(shifts_from_config(config.roster, config.floor), config.roster.interval_min)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "demand.csv"
+    dropped = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["date", "interval_start", "required"])
+        for row in frame.itertuples(index=False):
+            start = str(row.interval_start)[:5]
+            if int(row.required) > 0 and hhmm_to_min(start) not in open_starts:
+                dropped += int(row.required)
+                continue
+            writer.writerow([str(row.date)[:10], start, int(row.required)])
+    if dropped:
+        logging.getLogger(__name__).warning("forecast demand outside opening hours dropped: %d agent-intervals", dropped)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,13 +62,15 @@ def run(args: argparse.Namespace) -> int:
     from optimizer.roster.solve import solve
     from optimizer.roster.versions import RosterVersions
 
+    from pathlib import Path
+
     config = load_config(args)
+    out = Path(args.out)
     try:
-        demand_slots = None
+        parse_month(args.month)
         if args.forecast:
-            year, month = parse_month(args.month)
-            demand_slots = _forecast_demand(args, config, year, month)
-        problem = load_problem(config, args.month, args.agents, args.demand, args.previous, demand_slots=demand_slots)
+            args.demand = str(_forecast_demand(args, config, out))
+        problem = load_problem(config, args.month, args.agents, args.demand, args.previous)
     except RosterInputError as exc:
         raise CliError(str(exc), 2) from None
     if args.time_limit is not None and args.time_limit <= 0:
@@ -69,11 +82,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(json.dumps({"status": result.status, "explanation": list(result.explanation)}, ensure_ascii=False) + "\n")
         return 1
-    from pathlib import Path
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     from optimizer.publish.roster_csv import write_roster_csv
+
+    out.mkdir(parents=True, exist_ok=True)
 
     draft = write_roster_csv(result.assignments, out / "roster.csv")
     try:
@@ -82,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"independent check failed to read the new roster: {exc}", 2) from None
     paths = publish(problem, result.assignments, out, config, result=result, check=check)
     RosterVersions(out).record_new(paths["roster.csv"], author="wfm roster", note=f"solver {result.status}, seed {args.seed}",
-                                   inputs={"agents": args.agents, "demand": args.demand or args.forecast, "previous": args.previous})
+                                   inputs={"agents": args.agents, "demand": args.demand, "previous": args.previous})
     report = json.loads(paths["report.json"].read_text(encoding="utf-8"))
     if args.json:
         slim = {k: report[k] for k in ("month", "status", "objective", "bound", "gap", "seconds", "hard_violations", "unmet_agent_intervals")}
