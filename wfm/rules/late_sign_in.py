@@ -27,9 +27,9 @@ class LateSignIn(Rule):
         if rec.on_post_since is not None and rec.on_post_since <= shift.start:
             return None  # on post since before the start (ready, or already taking a call)
         window = floor.config.floor.sign_in_window_min
+        state = "no sign-in seen" if rec.gen == 0 else f"state {rec.state.value} since {floor.clock(rec.since)}"
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
-            detail=(f"not signed in and ready at shift start {floor.clock(shift.start)} (state "
-                    f"{rec.state.value} since {floor.clock(rec.since)}); sign-in is due within the "
-                    f"{window} min before the start"),
+            detail=(f"not signed in and ready at shift start {floor.clock(shift.start)} ({state}); "
+                    f"sign-in is due within the {window} min before the start"),
         )
