@@ -275,3 +275,20 @@ def test_action_reader_split_at_every_byte_and_bounded():
     items += reader.feed(b"\r\n\r\nAction: Ping\r\n\r\n")
     assert isinstance(items[0], ActionError) and [i.name for i in items[1:]] == ["Ping"]
     assert isinstance(ActionReader().feed(b"Action: \xff\xfe\r\n\r\n")[0], ActionError)
+
+
+async def test_floor_rolls_over_to_the_next_day(config):
+    start = datetime(2027, 1, 4, 23, 50, tzinfo=config.floor.tz)
+    sim = FloorSimulation(config, SimClock(start, speed=3600.0), agents=6, tick_s=0.02)
+    days = []
+    sim.on_new_day(lambda model: days.append(model.day))
+    seen = []
+    sim.subscribe(lambda model, happening, frames: seen.append(happening))
+    sim.start()
+    try:
+        await asyncio.sleep(1.0)  # one simulated hour: past the day's end (00:00)
+    finally:
+        await sim.stop()
+    assert days == [datetime(2027, 1, 5).date()]
+    assert sim.model.day == days[0] and len(sim.model.shifts) == 6
+    assert all(s.start.date() == days[0] for s in sim.model.shifts)

@@ -64,6 +64,7 @@ class FloorSimulation:
         self.tick_s = tick_s
         self.formatter = AmiEventFormatter()
         self._listeners: list[Callable[[FloorModel, Happening, list[bytes]], None]] = []
+        self._day_listeners: list[Callable[[FloorModel], None]] = []
         self._task: asyncio.Task | None = None
         start = clock.now()
         self.model = self._model_for(start.astimezone(config.floor.tz).date())
@@ -89,6 +90,11 @@ class FloorSimulation:
 
         return unsubscribe
 
+    def on_new_day(self, listener: Callable[[FloorModel], None]) -> Callable[[], None]:
+        """Call `listener(model)` when the floor rolls over to a new day (its `model.shifts` are that day's roster)."""
+        self._day_listeners.append(listener)
+        return lambda: self._day_listeners.remove(listener) if listener in self._day_listeners else None
+
     def pump(self) -> int:
         """Step the model to the clock's now and broadcast what happened; returns the count."""
         now = self.clock.now()
@@ -97,6 +103,11 @@ class FloorSimulation:
             next_day = self.model.day + timedelta(days=1)
             log.info("simulated day %s over; starting %s", self.model.day, next_day)
             self.model = self._model_for(next_day)
+            for listener in list(self._day_listeners):
+                try:
+                    listener(self.model)
+                except Exception:
+                    log.exception("simulator day listener failed")
             count += self._broadcast(self.model.advance_to(now))
         return count
 
