@@ -179,6 +179,16 @@ def test_exact_duplicate_is_dropped_but_a_real_sequence_is_kept():
     assert {a.agent: a.state.value for a in f.engine.floor_view(at("09:04")).agents}["1001"] == "on_call"
 
 
+def test_event_reordered_within_the_window_keeps_its_own_time():
+    f = staffed(5)
+    f.state("09:00", "1001", "short_break")
+    f.state("09:09:59.800000", "1002", "on_call")
+    f.state("09:09:59.500000", "1001", "ready")  # 0.3 s late: within reorder_window_s
+    assert f.engine.late_events == 1
+    assert f.engine.agent_budget("1001", at("09:20")).short_break_used_s == 599.5
+    assert violations(f.tick("09:20")) == []
+
+
 def test_event_behind_the_clock_is_applied_at_the_clock_time():
     f = staffed(5)
     f.state("09:10", "1001", "short_break")

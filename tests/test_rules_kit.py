@@ -26,7 +26,7 @@ DAY = datetime(2027, 1, 4, tzinfo=TZ)
 
 def at(clock: str, day: int = 0) -> datetime:
     """'09:00' or '09:00:30' on the test day (+ `day` days), floor zone."""
-    parts = [int(p) for p in clock.split(":")]
+    parts = [float(p) for p in clock.split(":")]
     h, m, s = (parts + [0, 0])[:3]
     return DAY + timedelta(days=day, hours=h, minutes=m, seconds=s)
 

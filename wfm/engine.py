@@ -6,11 +6,13 @@ due: overruns, late sign-ins, empty posts … stamped with that event's `ts`),
 then applies the event, then grants waiting break-queue requests that the
 new floor allows (oldest first). `tick(now)` does the same without an event.
 
-Ordering. The engine applies events in the order given. An event older than
-the floor clock (a feed's small reordering, up to floor.reorder_window_s, or
-worse) is applied at the clock's time: durations never run backwards and no
-finding is revisited; such events are counted in `late_events` (and logged
-when beyond the reorder window). Identical events within
+Ordering. The engine applies events in the order given (in replay the input
+order is the order). An event older than the floor clock by at most
+floor.reorder_window_s (a feed's small reordering) keeps its own time for its
+agent's durations and budget (never before that agent's previous change);
+an older one is applied at the clock's time and logged. Durations never run
+backwards, the clock never moves back, and no finding already made is
+revisited. Both kinds are counted in `late_events`. Identical events within
 floor.duplicate_window_s are dropped (`duplicates_dropped`).
 
 Resync. Between ResyncEvent begin/end from a source, the agent_state and
@@ -144,7 +146,9 @@ class FloorEngine:
             if floor.now - t > self.config.floor.reorder_window_s:
                 log.warning("event %s at %s is %.1f s behind the floor clock; applied now",
                             type(event).__name__, ts.isoformat(), floor.now - t)
-            t = floor.now
+                t = floor.now
+            # within the reorder window the event keeps its own time for its agent's accounting
+            # (never before that agent's last change); findings already made stay made
         if self._dedup.is_duplicate(event, ts.timestamp()):
             return StepResult(tuple(out)) if out else EMPTY
         self._handlers[type(event)](event, t, out, actions)

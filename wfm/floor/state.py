@@ -146,6 +146,8 @@ class FloorState:
     # --- state changes ----------------------------------------------------
     def set_state(self, rec: AgentRecord, new: AgentState, t: float) -> AgentState:
         """Move an agent to `new` at t, closing the old state's accounting; returns the old state."""
+        if t < rec.since:
+            t = rec.since  # a reordered event never ends a state before it began
         old = rec.state
         if rec.brk is not None:
             self.end_break(rec, t)
