@@ -25,7 +25,7 @@ from telephony.serial.protocol import (
     SmdrRecord,
     parse_line,
 )
-from telephony.serial.reader import SerialAdapter
+from telephony.serial.client import SerialAdapter
 from conftest import require_tool
 from wfm.config import default_data, from_data, load_config, merge
 from wfm.events import AgentState, AgentStateEvent, BadLine, CallEvent, QueueStatusEvent, encode_event
@@ -280,3 +280,17 @@ async def test_pty_port_unplugged_and_replugged_keeps_reading(tmp_path):
         with contextlib.suppress(asyncio.CancelledError):
             await task
         pair.unplug()
+
+
+def test_from_feed_needs_a_device_and_reads_port_settings(config):
+    from wfm.config import FeedConfig
+
+    msgspec_feed = FeedConfig(protocol="serial", host="", port=0, username="", secret_env="", secret="", device="",
+                                     baudrate=19200, bytesize=7, parity="E", stopbits=2, profile="smdr", agents=[],
+                                     transport="udp")
+    with pytest.raises(ValueError, match="device"):
+        SerialAdapter.from_feed(config, msgspec_feed)
+    import msgspec
+
+    adapter = SerialAdapter.from_feed(config, msgspec.structs.replace(msgspec_feed, device="/dev/ttyS9"))
+    assert adapter.settings["baudrate"] == 19200 and adapter.settings["parity"] == "E" and adapter.profile == "smdr"

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 SUBSCRIPTION = "event plain HEARTBEAT CUSTOM callcenter::info"
+DEFAULT_PASSWORD = "ClueCon"  # mod_event_socket's shipped password (event_socket.conf.xml)
 _CLOSED = object()
 
 
@@ -169,7 +170,11 @@ class EslAdapter(Adapter):
 
     @classmethod
     def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "EslAdapter":
-        return cls(config, host=feed.host, port=feed.port, password=feed.resolved_secret(), **kwargs)
+        password = feed.resolved_secret()
+        if not password:
+            log.info("esl feed %s:%d has no secret; using FreeSWITCH's default event-socket password", feed.host, feed.port)
+            password = DEFAULT_PASSWORD
+        return cls(config, host=feed.host, port=feed.port, password=password, **kwargs)
 
     # ---- Adapter interface -----------------------------------------------------------
     async def stream(self) -> AsyncIterator[Event]:

@@ -113,7 +113,7 @@ def parse_capture(
 
 async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
     """`wfm ingest --protocol esl --connect HOST:PORT`: print events until the PBX closes, Ctrl-C or --max-events."""
-    from telephony.esl.client import EslAdapter
+    from telephony.esl.client import DEFAULT_PASSWORD, EslAdapter
     from telephony.ingest import LiveConnectError
     from telephony.reconnect import AuthFailed
 
@@ -121,7 +121,7 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
     feed = next((f for f in config.pbx.feeds if f.protocol == "esl" and f.host == host and f.port == port), None)
     feed = feed or next((f for f in config.pbx.feeds if f.protocol == "esl"), None)
     secret = args.secret if getattr(args, "secret", None) is not None else (feed.resolved_secret() if feed else "")
-    adapter = EslAdapter(config, host=host, port=port, password=secret or "ClueCon", source=EVENT_SOURCE,
+    adapter = EslAdapter(config, host=host, port=port, password=secret or DEFAULT_PASSWORD, source=EVENT_SOURCE,
                          capture_path=getattr(args, "capture", None), reconnect=False, yield_skipped=True)
     try:
         async for event in adapter.stream():

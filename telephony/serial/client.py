@@ -74,6 +74,8 @@ class SerialAdapter(Adapter):
 
     @classmethod
     def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "SerialAdapter":
+        if not feed.device:
+            raise ValueError("serial feed has no device (e.g. device = \"/dev/ttyUSB0\")")
         return cls(config, device=feed.device, baudrate=feed.baudrate, bytesize=feed.bytesize, parity=feed.parity,
                    stopbits=feed.stopbits, profile=feed.profile, **kwargs)
 
