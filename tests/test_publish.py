@@ -133,3 +133,13 @@ def test_first_version_recorded(published):
     index = json.loads((out_dir / "versions" / "index.json").read_text(encoding="utf-8"))
     assert [(v["version"], v["status"]) for v in index["versions"]] == [(1, "draft")]
     assert (out_dir / "versions" / "inputs" / "agents.csv").exists()
+
+
+def test_ledger_json_counts_this_month(published):
+    _, out_dir, _, _ = published
+    ledger = json.loads((out_dir / "ledger.json").read_text(encoding="utf-8"))
+    report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    assert ledger["through"] == "2027-02"
+    for category in ("evenings", "weekends", "holidays"):
+        for agent, count in report["fairness"][category]["per_agent"].items():
+            assert ledger[category][agent] == count

@@ -84,3 +84,14 @@ def test_cli_bad_input_exit_2_one_line(tmp_path, repo):
     assert run.stdout == ""
     lines = [l for l in run.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "agents.csv:3" in lines[0] and "duplicate agent id" in lines[0]
+
+
+def test_ledger_file_replaces_previous_counts(tmp_path, config):
+    a, d = files(tmp_path, GOOD_AGENTS, GOOD_DEMAND)
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text('{"through": "2027-01", "evenings": {"1": 9, "2": 4}, "weekends": {"1": 5}, "holidays": {}}', encoding="utf-8")
+    problem = load_problem(config, "2027-02", a, d, ledger_json=ledger)
+    assert problem.ledger.evenings == {"1": 9, "2": 4} and problem.ledger.weekends == {"1": 5}
+    ledger.write_text('{"evenings": {"1": -2}}', encoding="utf-8")
+    with pytest.raises(RosterInputError, match="ledger.json: key 'evenings'"):
+        load_problem(config, "2027-02", a, d, ledger_json=ledger)

@@ -191,3 +191,18 @@ def test_progress_callback_streams_objective_and_bound(tmp_path):
     assert seen and any(p.objective is not None for p in seen)
     assert {p.phase for p in seen} <= {"first", "improve"}
     assert seen[-1].objective == result.objective
+
+
+def test_fairness_ledger_carries_evenings_across_months(tmp_path):
+    """R5 carry-over: an agent who worked many more evenings before gets the fewest evenings now."""
+    config = make_config()
+    agents = write_agents(tmp_path / "agents.csv", [(f"f{i}", "", "", "") for i in range(6)])
+    demand = write_demand(tmp_path / "demand.csv", {"10:00": 2, "19:00": 2})
+    ledger = tmp_path / "ledger.json"
+    ledger.write_text('{"evenings": {"f0": 12, "f1": 0, "f2": 0, "f3": 0, "f4": 0, "f5": 0}}', encoding="utf-8")
+    problem = load_problem(config, "2027-02", agents, demand, ledger_json=ledger)
+    result = solve(problem, config, time_limit=3, seed=1, show_progress=False)
+    evenings = result.fairness["evenings"]["per_agent"]
+    assert evenings["f0"] == min(evenings.values())
+    assert evenings["f0"] < max(evenings.values())
+    assert result.fairness["evenings"]["spread_with_carry_over"] < 12

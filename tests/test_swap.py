@@ -157,3 +157,19 @@ def test_cli_swap_json_and_exit_codes(tmp_path, repo):
     bad = subprocess.run(base + ["--a", "A", "--b", "B", "--date", "08/02/2027", "--approved-by", "supervisor"],
                          capture_output=True, text=True, cwd=repo)
     assert bad.returncode == 2 and "--date" in bad.stderr
+
+
+def test_holiday_roster_published_late_is_marked(tmp_path):
+    folder = roster_dir(tmp_path)
+    versions = RosterVersions(folder)
+    versions.approve(1, by="scheduler")
+    info = versions.publish(1, by="scheduler", holidays=(date(2027, 2, 11),), days_ahead=7, today=date(2027, 2, 8))
+    assert "late_for_holiday" in info.extra and "2027-02-11" in info.extra["late_for_holiday"]
+
+
+def test_holiday_roster_published_in_time_is_not_marked(tmp_path):
+    folder = roster_dir(tmp_path)
+    versions = RosterVersions(folder)
+    versions.approve(1, by="scheduler")
+    info = versions.publish(1, by="scheduler", holidays=(date(2027, 2, 11),), days_ahead=7, today=date(2027, 1, 25))
+    assert "late_for_holiday" not in info.extra

@@ -51,6 +51,21 @@ def build_report(problem: RosterProblem, assignments: Sequence[Assignment], resu
     return report
 
 
+def write_ledger(problem: RosterProblem, assignments: Sequence[Assignment], path: Path) -> Path:
+    """ledger.json: evenings, weekend days and holidays per agent, carried + this month (next month's --ledger)."""
+    evening = {s.name for s in problem.shifts if s.evening}
+    carried = {"evenings": problem.ledger.evenings, "weekends": problem.ledger.weekends, "holidays": problem.ledger.holidays}
+    totals = {k: {a.agent_id: int(v.get(a.agent_id, 0)) for a in problem.agents} for k, v in carried.items()}
+    for item in assignments:
+        if item.works and item.agent_id in totals["evenings"]:
+            totals["evenings"][item.agent_id] += item.shift in evening
+            totals["weekends"][item.agent_id] += problem.is_weekend(item.day)
+            totals["holidays"][item.agent_id] += item.day in problem.rules.holidays
+    data = {"through": f"{problem.year:04d}-{problem.month:02d}", **totals}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: str | Path, config,
             result: RosterResult | None = None, check=None, version: str = "1") -> dict[str, Path]:
     """Write every format into out_dir (created if missing); returns {format: path}."""
@@ -66,6 +81,7 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     paths["report.json"] = report_path
+    paths["ledger.json"] = write_ledger(problem, assignments, out / "ledger.json")
 
     days = [d.isoformat() for d in problem.days]
     codes = {(a.agent_id, a.day.isoformat()): a.shift for a in assignments}

@@ -43,6 +43,10 @@ def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], 
     capacity = sum(len(problem.days) - max(problem.rules.rest_days_per_month, len(a.unavailable & set(problem.days))) for a in problem.agents)
     lines.append(f"demand left unmet: {total} agent-intervals on {len(by_day)} day(s); "
                  f"{len(problem.agents)} agents can work at most {capacity} agent-days this month (R3 rest days, unavailable dates)")
+    for shift in problem.shifts:
+        if not shift.meal_offsets:
+            lines.append(f"shift template {shift.name!r} ({shift.start_text}–{shift.end_text}) leaves no room for a "
+                         f"{problem.rules.meal_len_min}-min meal {problem.rules.meal_margin_min} min from both ends (R8): it cannot be rostered")
     ranked = sorted(by_day.items(), key=lambda item: -sum(s for s, _, _ in item[1]))
     for day, rows in ranked[:limit_days]:
         when = problem.days[day]

@@ -282,8 +282,12 @@ def ledger_from_previous(previous: tuple[PastShift, ...], shifts: tuple[Shift, .
 
 
 def load_problem(config, month: str, agents_csv: str | Path, demand_csv: str | Path | None = None,
-                 previous_csv: str | Path | None = None, demand_slots: tuple[DemandSlot, ...] | None = None) -> RosterProblem:
-    """Read and validate all inputs into a RosterProblem (raises RosterInputError)."""
+                 previous_csv: str | Path | None = None, demand_slots: tuple[DemandSlot, ...] | None = None,
+                 ledger_json: str | Path | None = None) -> RosterProblem:
+    """Read and validate all inputs into a RosterProblem (raises RosterInputError).
+
+    Fairness carry-over comes from `ledger_json` when given, else from the previous roster.
+    """
     year, mon = parse_month(month)
     shifts = shifts_from_config(config.roster, config.floor)
     rules = rules_from_config(config)
@@ -300,6 +304,8 @@ def load_problem(config, month: str, agents_csv: str | Path, demand_csv: str | P
         known = {a.agent_id for a in agents}
         previous = tuple(p for p in previous if p.day < first and p.agent_id in known)
         ledger = ledger_from_previous(previous, shifts, rules.holidays, hhmm_to_min(config.roster.evening_from))
+    if ledger_json is not None:
+        ledger = read_ledger(ledger_json)
     return RosterProblem(
         year=year, month=mon, tz=config.floor.tz, agents=agents, shifts=shifts, demand=demand_slots,
         rules=rules, previous=previous, ledger=ledger,
@@ -331,3 +337,25 @@ def read_roster_csv(path: str | Path, shifts: Iterable[Shift]) -> tuple[Assignme
                 meal += DAY_MIN
         out.append(Assignment(agent_id=values["agent_id"], day=day, shift=name, start_min=start, end_min=end, meal_start_min=meal))
     return tuple(out)
+
+
+def read_ledger(path: str | Path) -> FairnessLedger:
+    """ledger.json written by a previous publish: cumulative evenings/weekends/holidays per agent (R5 carry-over)."""
+    import json
+
+    source = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RosterInputError(source, None, f"cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise RosterInputError(source, exc.lineno, f"not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise RosterInputError(source, None, "expected an object with evenings, weekends, holidays")
+    parts = {}
+    for key in ("evenings", "weekends", "holidays"):
+        table = data.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in table.values()):
+            raise RosterInputError(source, None, f"key '{key}': expected {{agent_id: whole number >= 0}}")
+        parts[key] = {str(k): int(v) for k, v in table.items()}
+    return FairnessLedger(**parts)

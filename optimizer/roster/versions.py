@@ -19,8 +19,11 @@ import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+import logging
+from datetime import date, datetime, timezone
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("draft", "approved", "published", "withdrawn")
 
@@ -164,8 +167,13 @@ class RosterVersions:
             self._save(versions)
             return info
 
-    def publish(self, version: int, by: str) -> VersionInfo:
-        """Publish an approved version to everyone (R6): it becomes roster.csv."""
+    def publish(self, version: int, by: str, holidays: tuple[date, ...] = (), days_ahead: int = 0,
+                today: date | None = None) -> VersionInfo:
+        """Publish an approved version to everyone (R6): it becomes roster.csv.
+
+        A roster covering a holiday published fewer than `days_ahead` days before it is still
+        published (withholding it helps nobody) but marked `late_for_holiday` and logged.
+        """
         with self._locked():
             versions = self._load()
             info = self._find(versions, version)
@@ -173,6 +181,12 @@ class RosterVersions:
                 raise VersionError(f"version {version} is {info.status}; approve it before publishing")
             info.status, info.published_at = "published", _now()
             info.extra["published_by"] = by
+            dates = {date.fromisoformat(d.split("|")[1]) for d in ("|".join(k) for k in _cells(self.path(version)))}
+            today = today or datetime.now(timezone.utc).date()
+            late = sorted(h for h in holidays if h in dates and (h - today).days < days_ahead)
+            if late:
+                info.extra["late_for_holiday"] = f"holiday {late[0]} published {(late[0] - today).days} day(s) ahead (R6: {days_ahead})"
+                log.warning("roster version %d: %s", version, info.extra["late_for_holiday"])
             self._save(versions)
             shutil.copyfile(self.path(version), self.root / "roster.csv")
             return info

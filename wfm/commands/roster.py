@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--forecast", metavar="CSV", help="call history: forecast, then Erlang staffing, then demand")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--previous", metavar="CSV", help="last month's roster.csv (rest, consecutive days and fairness carry-over)")
+    parser.add_argument("--ledger", metavar="JSON", help="fairness ledger (ledger.json of last month's roster) instead of counting --previous")
     parser.add_argument("--time-limit", type=float, metavar="S", help="solver time limit in seconds (default roster.time_limit_s)")
     parser.add_argument("--seed", type=int, default=0, help="solver random seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         parse_month(args.month)
         if args.forecast:
             args.demand = str(_forecast_demand(args, config, out))
-        problem = load_problem(config, args.month, args.agents, args.demand, args.previous)
+        problem = load_problem(config, args.month, args.agents, args.demand, args.previous, ledger_json=args.ledger)
     except RosterInputError as exc:
         raise CliError(str(exc), 2) from None
     if args.time_limit is not None and args.time_limit <= 0:
