@@ -31,7 +31,6 @@ from datetime import datetime
 from wfm.config import Config
 from wfm.decisions import Alert, BreakDecision, Output, Violation
 from wfm.events import (
-    ON_POST_STATES,
     AgentState,
     AgentStateEvent,
     BreakCancelEvent,
