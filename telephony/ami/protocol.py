@@ -16,6 +16,7 @@ States of the parser (one table, `_TRANSITIONS`):
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from typing import Union
 
@@ -25,6 +26,9 @@ BANNER_PREFIX = b"Asterisk Call Manager"
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
 
 _BANNER_LINE = re.compile(rb"Asterisk Call Manager[^\r\n:]*/[^\r\n]*\r?\n")
+
+
+_REPEAT_SEP = itertools.repeat(": ")
 
 
 def _find_blank_line(buffer: bytearray, start: int) -> tuple[int, int] | None:
@@ -140,27 +144,34 @@ class AmiProtocolError(Exception):
     """The parser's own error type; raised only by `AmiParser.check_state`, never by `feed`."""
 
 
-def _excerpt(block: bytes, limit: int = 60) -> str:
+def _excerpt(block: bytes | bytearray, limit: int = 60) -> str:
     text = block[:limit].decode("utf-8", "replace")
     return text.replace("\r", "\\r").replace("\n", "\\n") + ("…" if len(block) > limit else "")
 
 
-def parse_block(block: bytes, line: int) -> AmiMessage | AmiError:
+def parse_block(block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
     """One message's bytes (without the final blank line) to an AmiMessage, or the reason it is not one."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         return AmiError(line, f"not UTF-8 (byte {exc.start} of the message)", _excerpt(block))
     lines = text.split("\r\n")
-    crlf = len(lines) - 1
-    if text.count("\n") == crlf and text.count("\r") == crlf and not text.startswith((": ", "Response: Follows")) and "\n: " not in text:
-        pairs = [entry.split(": ", 1) for entry in lines]
-        if min(map(len, pairs)) == 2:
-            return AmiMessage(tuple(map(tuple, pairs)), line)  # fast path: CRLF lines, all "Key: value"
+    count = len(lines)
+    if (
+        text.count(": ") == count  # one separator a line (with the next check: exactly one in each)
+        and all(map(str.__contains__, lines, _REPEAT_SEP))
+        and text.count("\n") == count - 1
+        and text.count("\r") == count - 1
+        and not text.startswith((": ", "Response: Follows"))
+        and "\n: " not in text
+    ):
+        # fast path, all in C: turn line breaks into separators and pair up the pieces
+        parts = text.replace("\r\n", ": ").split(": ")
+        return AmiMessage(tuple(zip(parts[::2], parts[1::2])), line)
     return _parse_lines(text, block, line)
 
 
-def _parse_lines(text: str, block: bytes, line: int) -> AmiMessage | AmiError:
+def _parse_lines(text: str, block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
     """Line-by-line parse: legacy command output, stray carriage returns, precise errors."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
@@ -249,7 +260,7 @@ class AmiParser:
                 self._move(ParserState.STREAM)
                 continue
             if buffer[pos] == 0x41:  # "A": maybe the banner "Asterisk Call Manager/x.y"
-                banner = self._banner_at(buffer, pos)
+                banner = self._banner_at(buffer, pos, min(256, self.max_message_bytes))
                 if banner is None:
                     break  # a banner still arriving
                 if banner:
@@ -276,7 +287,7 @@ class AmiParser:
                 items.append(AmiError(line, f"message longer than {self.max_message_bytes} bytes, discarded", _excerpt(bytes(buffer[pos : pos + 60]))))
                 self.errors += 1
             else:
-                block = bytes(buffer[pos:end])
+                block = buffer[pos:end]  # a bytearray copy; decoded once whole
                 if block[:1] in (b"\r", b"\n"):  # stray line breaks before the message
                     stripped = block.lstrip(b"\r\n")
                     line += block.count(b"\n", 0, len(block) - len(stripped))
@@ -300,14 +311,14 @@ class AmiParser:
         return items
 
     @staticmethod
-    def _banner_at(buffer: bytearray, pos: int) -> bytes | None:
+    def _banner_at(buffer: bytearray, pos: int, limit: int) -> bytes | None:
         """The banner line at `pos` (with its line ending), b"" if there is none, None if undecidable yet."""
         head = bytes(buffer[pos : pos + len(BANNER_PREFIX)])
         if not BANNER_PREFIX.startswith(head):
             return b""
-        newline = buffer.find(b"\n", pos, pos + 256)
+        newline = buffer.find(b"\n", pos, pos + limit)
         if newline < 0:
-            return None if len(buffer) - pos < 256 else b""
+            return None if len(buffer) - pos < limit else b""  # a banner is one short line
         line = bytes(buffer[pos : newline + 1])
         return line if _BANNER_LINE.fullmatch(line) else b""
 
