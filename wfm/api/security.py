@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -151,7 +152,7 @@ def make_auth_middleware(sessions, kiosk_token: str):
         denied = check_access(level, account, request.match_info.get("agent"))
         if denied == 401:
             if _wants_html(request):
-                raise web.HTTPFound(f"/login?next={request.path}")
+                raise web.HTTPFound("/login?next=" + quote(request.path, safe="/"))
             raise ApiError(401, "not logged in", "log in with POST /api/login (cookie or bearer token)")
         if denied == 403:
             raise ApiError(403, "forbidden", f"role {account.role.value!r} may not {request.method} {request.path}")

@@ -29,6 +29,7 @@ from wfm.runtime import ActionDone, FloorChanged, OutputPublished, Runtime, Upda
 logger = logging.getLogger(__name__)
 
 _QUEUE_MAX = 512
+MAX_CLIENTS = 2000  # sockets at once; beyond that new ones are refused (503) rather than starving the floor
 _encoder = msgspec.json.Encoder()
 
 
@@ -144,6 +145,10 @@ class Hub:
     # ── socket side ───────────────────────────────────────────────────────
 
     async def handle(self, request: web.Request, account: Account | None) -> web.WebSocketResponse:
+        if len(self._clients) >= MAX_CLIENTS:
+            from wfm.api.security import ApiError
+
+            raise ApiError(503, "too many live connections", "try again later")
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
         await ws.prepare(request)
         if self._closing:

@@ -26,6 +26,7 @@ from wfm.commands import CliError, load_config
 
 logger = logging.getLogger(__name__)
 
+DEMO_USERS = ("admin", "supervisor", "scheduler", "1001", "1002")
 DEMO_LOGINS = "logins: admin/admin  supervisor/supervisor  scheduler/scheduler  agent 1001/1001  agent 1002/1002"
 BUSY_TIME = time(9, 30)  # a busy morning on the floor's default day shift
 _RESUME_SCAN = 2000  # records from the end of the log searched for the last event
@@ -118,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
                     if report is None or not report.has_shift(s)]
 
         def ready(server) -> None:
-            print_urls(server.base_url, extra=[DEMO_LOGINS,
-                                               f"simulated floor: {len(simulation.model.agent_ids)} agents from "
-                                               f"{start.isoformat(timespec='seconds')} at {speed:g}x; log {config.storage.url}"])
+            agents = len(simulation.model.agent_ids)
+            print_urls(server.base_url, as_json=args.json,
+                       info={"logins": [{"username": u, "password": u} for u in DEMO_USERS],
+                             "agents": agents, "sim_start": start.isoformat(), "speed": speed,
+                             "log": config.storage.url},
+                       extra=[DEMO_LOGINS, f"simulated floor: {agents} agents from "
+                                           f"{start.isoformat(timespec='seconds')} at {speed:g}x; log {config.storage.url}"])
             if not args.no_browser:
                 _open_browser(server.base_url + "/wall")
 

@@ -72,8 +72,20 @@ def build_adapters(config, clock) -> list:
     return adapters
 
 
-def print_urls(base: str, *, extra: Iterable[str] = ()) -> None:
-    """The wall URL first (interfaces.md §3), then the other pages and the API."""
+def print_urls(base: str, *, extra: Iterable[str] = (), as_json: bool = False, info: dict | None = None) -> None:
+    """The wall URL first (interfaces.md §3), then the other pages and the API.
+
+    With --json: one JSON object instead (stdout holds only JSON).
+    """
+    if as_json:
+        import json
+
+        data = {"wall": base + "/wall", "pages": {p.strip("/"): base + p for p in PAGES},
+                "api": base + "/api/", "openapi": base + "/api/openapi.json",
+                "websocket": "ws://" + base.split("://", 1)[1] + "/ws", **(info or {})}
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
     lines = [base + "/wall"] + [base + p for p in PAGES[1:]]
     lines.append(f"API: {base}/api/  (OpenAPI: {base}/api/openapi.json, live: ws://{base.split('://', 1)[1]}/ws)")
     lines.extend(extra)
@@ -184,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         adapters = build_adapters(config, clock)
         return await host_floor(config, log, adapters, clock, port=port,
-                                on_ready=lambda server: print_urls(server.base_url))
+                                on_ready=lambda server: print_urls(server.base_url, as_json=args.json))
 
     try:
         code = asyncio.run(main())
