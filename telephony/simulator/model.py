@@ -466,14 +466,14 @@ class FloorModel:
     def _stagger_meals(self, slots: list[datetime], count: int) -> list[datetime]:
         """R8/F8: spread `count` meals over the slots, more where calls are fewer (as a shift leader would).
 
-        Each slot's share goes as 1/load²; no slot takes more than a third of the
+        Each slot's share goes as 1/load; no slot takes more than a third of the
         shift, so lunch cover (F8) holds; the order is interleaved so that
         neighbouring agents eat at different times.
         """
         curve = self.sim.intraday_curve
         slot_min = self.config.floor.meal_slot_min
         loads = [max(hourly_rate_weight(curve, s + timedelta(minutes=slot_min / 2)), 0.05) for s in slots]
-        weights = [1.0 / (load * load) for load in loads]
+        weights = [1.0 / load for load in loads]
         total = sum(weights)
         cap = max(1, math.ceil(count / 3), math.ceil(count / len(slots)))
         raw = [count * w / total for w in weights]
