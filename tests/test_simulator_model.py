@@ -285,3 +285,29 @@ def test_answered_calls_carry_hold_and_talk(config, day60):
     assert abs(mean_talk - config.simulator.mean_handle_s) < 0.1 * config.simulator.mean_handle_s
     abandons = [h for h in happenings if isinstance(h, CallerAbandoned)]
     assert abandons and all(a.hold_s >= 0 for a in abandons)
+
+
+def test_sim_clock_runs_at_speed_and_stays_aware(config):
+    from telephony.simulator.clock import SimClock
+
+    wall = [100.0]
+    start = datetime(2027, 1, 4, 9, 30, tzinfo=config.floor.tz)
+    clock = SimClock(start, speed=60.0, monotonic=lambda: wall[0])
+    assert clock.now() == start
+    wall[0] += 2.5
+    assert clock.now() == start + timedelta(minutes=2.5)
+    assert clock.now().utcoffset() == timedelta(hours=8)
+    assert clock.wall_seconds_until(start + timedelta(minutes=3.5)) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        SimClock(start, speed=0)
+
+
+def test_default_sim_start_from_config_or_now(config):
+    from datetime import timezone
+
+    from telephony.simulator.clock import default_sim_start
+
+    now = datetime(2027, 3, 1, 2, 15, tzinfo=timezone.utc)  # 10:15 in Shanghai
+    assert default_sim_start(config, now).isoformat() == "2027-03-01T10:15:00+08:00"
+    site = from_data(merge(default_data(), {"simulator": {"day": "2027-01-04", "start_at": "08:20"}}))
+    assert default_sim_start(site, now).isoformat() == "2027-01-04T08:20:00+08:00"
