@@ -283,7 +283,12 @@ class Runtime:
                 skipped += 1
                 logger.warning("replay: log record %s skipped: %s", getattr(record, "seq", "?"), exc)
                 return
-            self.engine.handle(event)
+            try:
+                self.engine.handle(event)
+            except Exception:  # one event the engine cannot take must not keep the floor down
+                skipped += 1
+                logger.exception("replay: engine refused log record %s", getattr(record, "seq", "?"))
+                return
             count += 1
             if last_ts is None or event.ts > last_ts:
                 last_ts = event.ts

@@ -138,7 +138,8 @@ async def host_floor(
     try:
         report = await runtime.start(prelude=prelude)
         if report is not None and report.events:
-            logger.warning("resumed from the event log: %d events replayed (last %s)", report.events, report.last_ts)
+            sys.stderr.write(f"resumed from the event log: {report.events} events replayed "
+                             f"(last {report.last_ts.isoformat() if report.last_ts else '-'})\n")
         server = ApiServer(create_app(runtime, config), config.api.host, port)
         try:
             await server.start()
