@@ -7,7 +7,8 @@ Measures, on the same generated floor (deterministic, seed 4):
 - parse+engine: JSON-lines bytes through wfm.events.read_events, then the engine;
 - engine+log: the engine with every event and output appended to a real SQLite event
   log (wfm.eventlog, append_many in batches of storage.batch_max_records);
-- floor_view: building the full FloorView read model for 5,000 agents.
+- floor_view: building the full FloorView read model for 5,000 agents;
+- replay of sample_data/floor_day.jsonl (60 agents, one day): lines/s, parse to encoded output.
 Target: >= 20,000 events/s for state + rules. Writes benchmarks/results/rules.json.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from wfm.decisions import BreakDecision  # noqa: E402
 from wfm.engine import FloorEngine  # noqa: E402
 from wfm.events import (  # noqa: E402
     AgentStateEvent,
+    BadLine,
     BreakRequestEvent,
     CallEvent,
     QueueStatusEvent,
@@ -177,6 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         engine.agent_budget(agent, now)
     budget_us = (time.perf_counter() - started) / 1000 * 1e6
 
+    floor_day = REPO / "sample_data" / "floor_day.jsonl"
+    replay_rate = None
+    if floor_day.exists():
+        from wfm.decisions import encode_output
+
+        data = floor_day.read_bytes().splitlines()
+        started = time.perf_counter()
+        day_engine = FloorEngine(config)
+        written = 0
+        for item in read_events(data, source=str(floor_day)):
+            if not isinstance(item, BadLine):
+                for output in day_engine.handle(item).outputs:
+                    written += len(encode_output(output))
+        replay_rate = len(data) / (time.perf_counter() - started)
+        print(f"replay of the sample floor day: {replay_rate:,.0f} lines/s", file=sys.stderr)
+
     result = {
         "benchmark": "rules",
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -189,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "engine_log_events_per_s": round(len(stream) / log_seconds) if log_seconds else None,
         "engine_us_per_event": round(seconds / len(stream) * 1e6, 2),
         "floor_view_ms": round(view_ms, 1),
+        "replay_floor_day_lines_per_s": round(replay_rate) if replay_rate else None,
         "agent_budget_us": round(budget_us, 1),
         "outputs": counts["outputs"],
         "break_decisions": counts["decisions"],
