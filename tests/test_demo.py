@@ -176,3 +176,28 @@ def test_serve_against_an_ami_pbx(tmp_path, ami_simulator):
     verify = subprocess.run([*WFM, "log", "verify", "--config", str(config)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_demo_clock_starts_busy_and_resumes_where_the_log_ends(tmp_path):
+    from datetime import datetime, timedelta
+
+    from wfm.commands.demo import resume_point, sim_start
+    from wfm.config import default_data, from_data, merge
+    from wfm.eventlog import open_log_from_config
+
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{tmp_path / 'r.sqlite'}"}}))
+    now = datetime(2027, 1, 4, 2, 0, tzinfo=config.floor.tz)
+    start = sim_start(config, now)
+    assert start == datetime(2027, 1, 4, 9, 30, tzinfo=config.floor.tz)
+    pinned = from_data(merge(default_data(), {"simulator": {"day": "2027-02-01", "start_at": "14:00"}}))
+    assert sim_start(pinned, now) == datetime(2027, 2, 1, 14, 0, tzinfo=config.floor.tz)
+
+    log = open_log_from_config(config)
+    assert resume_point(config, log, start) == start  # empty log
+    log.append("event", {"type": "break_cancel", "agent": "1001"}, start - timedelta(hours=1))
+    assert resume_point(config, log, start) == start  # the log ends earlier
+    later = start + timedelta(hours=2, minutes=5)
+    log.append("event", {"type": "break_cancel", "agent": "1001"}, later)
+    log.append("decision", {"type": "alert"}, later + timedelta(hours=1))  # only events count
+    assert resume_point(config, log, start) == later + timedelta(seconds=1)
+    log.close()

@@ -64,12 +64,13 @@ def last_event_ts(log) -> datetime | None:
 
 
 def resume_point(config, log, start: datetime) -> datetime:
-    """Continue the simulated day where the log of that same day ends (a restart)."""
+    """Continue where the log ends when it ends later than `start` (a restart): the
+    simulated floor never runs behind what the log already holds."""
     last = last_event_ts(log)
     if last is None:
         return start
     last_local = last.astimezone(config.floor.tz)
-    if last_local.date() == start.date() and last_local > start:
+    if last_local > start:
         return last_local + timedelta(seconds=1)
     return start
 
