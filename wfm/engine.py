@@ -218,6 +218,7 @@ class FloorEngine:
     def _change_state(self, rec: AgentRecord, new: AgentState, t: float, ts: datetime,
                       out: list, actions: list) -> None:
         floor = self.floor
+        t = max(t, rec.since)  # a reordered event never changes a state before it began
         kind = BREAK_KIND.get(new)
         if kind is None:
             old = floor.set_state(rec, new, t)
