@@ -107,6 +107,15 @@ def test_roster_published_after_the_start_does_not_make_an_on_time_agent_late():
     assert violations(f.outputs) == []
 
 
+def test_republished_shift_does_not_repeat_lateness_findings():
+    f = Floor()
+    f.shift("a", "08:30", "16:00", meal="12:00")
+    f.tick("08:55")  # LATE_SIGN_IN and SERIOUS_LATE (plus POST_EMPTY)
+    f.shift("a", "08:30", "16:30", meal="12:00", ts="09:00")  # the roster is re-sent
+    f.tick("09:30")
+    assert [v.rule for v in violations(f.outputs) if v.agent == "a"] == ["LATE_SIGN_IN", "SERIOUS_LATE"]
+
+
 def test_late_by_nineteen_minutes_is_not_serious_twenty_is():
     f = Floor()
     for agent in ("a", "b", "c"):

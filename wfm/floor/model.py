@@ -25,7 +25,7 @@ class ShiftRecord:
     __slots__ = (
         "start", "end", "meal_start", "meal_end", "rostered",
         "short_used_s", "short_count", "meal_count", "first_meal_start",
-        "slot_off_post_s", "first_on_post",
+        "slot_off_post_s", "first_on_post", "reported",
     )
 
     def __init__(self, start: float, end: float, meal_start: float | None, meal_slot_s: float,
@@ -41,6 +41,7 @@ class ShiftRecord:
         self.first_meal_start: float | None = None
         self.slot_off_post_s = 0.0  # off-post seconds inside the meal slot (closed intervals)
         self.first_on_post: float | None = None  # first instant on post at or after start
+        self.reported: set[str] = set()  # once-per-shift findings already made (kept when re-published)
 
     def current_at(self, t: float) -> bool:
         return self.start <= t < self.end

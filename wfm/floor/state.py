@@ -111,6 +111,7 @@ class FloorState:
                 shift.short_used_s, shift.short_count = old.short_used_s, old.short_count
                 shift.meal_count, shift.first_meal_start = old.meal_count, old.first_meal_start
                 shift.slot_off_post_s, shift.first_on_post = old.slot_off_post_s, old.first_on_post
+                shift.reported = old.reported
                 if rec.brk is not None and rec.brk.bucket is old:
                     rec.brk.bucket = shift
         kept.append(shift)

@@ -20,13 +20,14 @@ class LateSignIn(Rule):
     def on_due(self, floor, deadline, ts):
         rec = floor.agents[deadline.key]
         shift = deadline.token
-        if not any(s is shift for s in rec.shifts):
+        if not any(s is shift for s in rec.shifts) or self.code in shift.reported:
             return None
         if shift.first_on_post is not None and shift.first_on_post <= shift.start:
             return None
         if rec.on_post_since is not None and rec.on_post_since <= shift.start:
             return None  # on post since before the start (ready, or already taking a call)
         window = floor.config.floor.sign_in_window_min
+        shift.reported.add(self.code)
         state = "no sign-in seen" if rec.gen == 0 else f"state {rec.state.value} since {floor.clock(rec.since)}"
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,

@@ -21,8 +21,8 @@ class MealStateMissing(Rule):
     def on_due(self, floor, deadline, ts):
         rec = floor.agents[deadline.key]
         shift = deadline.token
-        if not any(s is shift for s in rec.shifts):
-            return None  # the shift was replaced or forgotten
+        if not any(s is shift for s in rec.shifts) or self.code in shift.reported:
+            return None  # the shift was replaced or forgotten, or this was already reported
         slot_end = shift.meal_end
         came = floor.first_on_post(rec, shift)
         if came is None or came >= slot_end:
@@ -32,6 +32,7 @@ class MealStateMissing(Rule):
         away = floor.slot_off_post_s(rec, shift, slot_end)
         if away <= 0:
             return None
+        shift.reported.add(self.code)
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
             detail=(f"off post {dur(away)} during the meal slot {floor.clock(shift.meal_start)}–"

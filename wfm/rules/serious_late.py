@@ -37,8 +37,9 @@ class SeriousLate(Rule):
             return None
         state = "not signed in" if rec.state.value == "logged_out" else f"signed in but {rec.state.value}"
         if kind == "late":
-            if rec.off_post_since is None or rec.off_post_since > shift.start:
+            if rec.off_post_since is None or rec.off_post_since > shift.start or "late" in shift.reported:
                 return None  # on post (or on a break) at the start: a later spell has its own deadline
+            shift.reported.add("late")  # SERIOUS_LATE for lateness: once per shift
             return Violation(
                 ts=ts, agent=rec.id, rule=self.code,
                 detail=(f"serious lateness: {dur(floor.now - shift.start)} after shift start "
