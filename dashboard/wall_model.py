@@ -227,6 +227,14 @@ def agent_cards(view: FloorView) -> list[AgentCard]:
     return cards
 
 
+def agent_grid_data(cards: list[AgentCard], view) -> list[list]:
+    """The agent grid as compact rows [agent, state, label, since (epoch ms), level] for the
+    browser to draw: 500 agents cost ~20 KB instead of ~200 KB of components, and the
+    time in state ticks in the browser from `since` and the floor clock."""
+    since = {a.agent: a.since for a in view.agents}
+    return [[c.agent, c.state, c.state_label, round(since[c.agent].timestamp() * 1000), c.level] for c in cards]
+
+
 def break_rows(view: FloorView, settings: WallSettings) -> list[BreakRow]:
     """Agents on 小休 or 用餐 with the countdown to their limit; overruns first."""
     rows = []

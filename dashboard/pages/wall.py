@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 import dash
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import wall_model
 from dashboard.app import api, context
@@ -34,6 +34,9 @@ def layout(token: str | None = None, **_query) -> html.Div:
             dcc.Store(id="wall-token", data=token),
             dcc.Store(id="wall-history", data=[]),
             dcc.Store(id="wall-digest", data={}),
+            dcc.Store(id="wall-grid", data=[]),
+            dcc.Store(id="wall-now", data=0),
+            dcc.Store(id="wall-grid-drawn", data=0),
             html.Div(
                 className="wall-head",
                 children=[
@@ -61,6 +64,7 @@ def layout(token: str | None = None, **_query) -> html.Div:
                 ],
             ),
             html.Div(className="wall-panel wall-agents-panel",
+                     # drawn in the browser (assets/wall.js) from the compact rows in wall-grid
                      children=[html.H2(label("agents")), html.Div(id="wall-agents", className="agent-grid")]),
             html.Div(id="wall-feeds", className="wall-feeds"),
         ],
@@ -83,17 +87,6 @@ def render_tiles(tiles: list[wall_model.Tile]) -> list:
             ],
         )
         for t in tiles
-    ]
-
-
-def render_agents(cards: list[wall_model.AgentCard]) -> list:
-    return [
-        html.Div(
-            [html.B(c.agent), html.Span(c.state_label), html.Span(c.time_in_state, className="age")],
-            className=f"agent s-{c.state} level-{c.level}",
-            key=c.agent,
-        )
-        for c in cards
     ]
 
 
@@ -132,7 +125,8 @@ def render_feeds(rows: list[wall_model.FeedRow]) -> list:
 
 @callback(
     Output("wall-tiles", "children"),
-    Output("wall-agents", "children"),
+    Output("wall-grid", "data"),
+    Output("wall-now", "data"),
     Output("wall-breaks", "children"),
     Output("wall-alerts", "children"),
     Output("wall-feeds", "children"),
@@ -158,15 +152,17 @@ def refresh(_n, token, history, digests):
         text = label("no_feed_data") + f" — {exc.status or ''} {exc.error}".rstrip()
         if exc.status in (401, 403):
             text = "Kiosk token required 需要大屏令牌" if exc.status == 401 else "Kiosk token refused 大屏令牌无效"
-        return (*([no_update] * 8), text, "wall-status level-alarm", no_update, no_update)
+        return (*([no_update] * 9), text, "wall-status level-alarm", no_update, no_update)
 
     history = wall_model.append_history(
         history or [], view.ts, view.occupancy, settings.occupancy_history_min,
         min_step_s=settings.occupancy_history_min * 60 / 240,
     )
+    cards = wall_model.agent_cards(view)
     models = {
         "tiles": wall_model.tiles(view, settings),
-        "agents": wall_model.agent_cards(view),
+        # the time in state ticks in the browser: only states, starts and overruns count as change
+        "agents": [(c.agent, c.state, c.level) for c in cards] + [(a.agent, a.since) for a in view.agents],
         "breaks": wall_model.break_rows(view, settings),
         "alerts": wall_model.alert_rows(view, settings),
         "feeds": wall_model.feed_rows(view),
@@ -183,7 +179,8 @@ def refresh(_n, token, history, digests):
     status = (label("feed_stale"), "wall-status level-alarm") if stale else ("", "wall-status")
     return (
         render_tiles(models["tiles"]) if changed("tiles") else no_update,
-        render_agents(models["agents"]) if changed("agents") else no_update,
+        wall_model.agent_grid_data(cards, view) if changed("agents") else no_update,
+        round(view.ts.timestamp() * 1000),
         render_breaks(models["breaks"]) if changed("breaks") else no_update,
         render_alerts(models["alerts"]) if changed("alerts") else no_update,
         render_feeds(models["feeds"]) if changed("feeds") else no_update,
@@ -195,3 +192,11 @@ def refresh(_n, token, history, digests):
         history if changed("line") else no_update,
         new_digests,
     )
+
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="drawGrid"),
+    Output("wall-grid-drawn", "data"),
+    Input("wall-grid", "data"),
+    Input("wall-now", "data"),
+)
