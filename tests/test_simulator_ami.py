@@ -292,3 +292,34 @@ async def test_floor_rolls_over_to_the_next_day(config):
     assert days == [datetime(2027, 1, 5).date()]
     assert sim.model.day == days[0] and len(sim.model.shifts) == 6
     assert all(s.start.date() == days[0] for s in sim.model.shifts)
+
+
+async def test_ami_view_of_the_floor_agrees_with_the_model(server, config):
+    """Every adapter tells the same story: the AMI feed, mapped, ends where the model is."""
+    sim = server.simulation
+    client = await Client.connect(server.port)
+    await client.login()
+    client.send(Action="QueueStatus", ActionID="snap")
+    await client.pump(2.5)
+    await sim.stop()  # freeze the floor, then drain what is in flight
+    await client.pump(0.5)
+    mapper = AmiMapper(config.pbx, config.floor.tz, source="sim")
+    received = datetime(2027, 1, 4, 2, 30, tzinfo=timezone.utc)
+    last_waiting: dict[str, int] = {}
+    for message in client.messages():
+        for event in mapper.map(message, received):
+            if isinstance(event, QueueStatusEvent):
+                last_waiting[event.queue] = event.waiting
+    now = sim.model.now
+    disagreements = []
+    for agent in sim.model.agent_ids:
+        truth = sim.model.state_of(agent)
+        if truth is AgentState.WRAP_UP:
+            truth = AgentState.READY  # Asterisk has no wrap-up state; pbx.wrap_up_s = 0 shows ready at once
+        member = mapper.members.get(agent)
+        seen = mapper.derive(member, now)[0] if member is not None else AgentState.LOGGED_OUT
+        if seen is not truth:
+            disagreements.append((agent, truth, seen))
+    assert not disagreements
+    assert last_waiting == {q: len(sim.model.waiting(q)) for q in sim.model.queues}
+    await client.close()
