@@ -59,17 +59,23 @@ class PgServer:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
 
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        # immediate = the server dies without a shutdown checkpoint, like a crash; restart runs recovery.
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def new_database(self) -> str:
+        """A fresh, empty log location: its own schema in one shared database (cheaper than a database each)."""
         import psycopg
 
         self._databases += 1
-        name = f"wfm_test_{self._databases}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        base = f"postgresql://postgres@127.0.0.1:{self.port}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            if self._databases == 1:
+                conn.execute("CREATE DATABASE wfm_test")
+        name = f"log_{self._databases}"
+        with psycopg.connect(f"{base}/wfm_test", autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{base}/wfm_test?options=-csearch_path%3D{name}"
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -264,7 +270,7 @@ async def test_database_down_buffers_async_refuses_sync_and_loses_nothing(pg_ser
 
     await asyncio.gather(*(producer(k * 1000, 20) for k in range(5)))
     assert len(acknowledged) == 100
-    await asyncio.to_thread(pg_server.stop)
+    await asyncio.to_thread(pg_server.stop, "fast")
     try:
         during = [asyncio.create_task(producer(10_000 + k * 1000, 10)) for k in range(5)]
         await asyncio.sleep(0.5)
@@ -288,7 +294,7 @@ async def test_buffer_limit_refuses_loudly(pg_server):
     log = open_log(url, batch_max_records=10, batch_max_delay_ms=1, max_pending=20)
     log.retry_max_s = 0.1
     await log.append_async("event", body(0), T0)
-    await asyncio.to_thread(pg_server.stop)
+    await asyncio.to_thread(pg_server.stop, "fast")
     try:
         waiting = [asyncio.ensure_future(log.append_async("event", body(i), T0)) for i in range(1, 21)]
         await asyncio.sleep(0.3)
