@@ -26,10 +26,10 @@ def write_config(tmp_path: Path) -> Path:
     return config
 
 
-def start_demo(config: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+def start_demo(config: Path, *extra: str, speed: float = 60) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [*WFM, "demo", "--port", "0", "--speed", "60", "--no-browser", "--config", str(config), *extra],
+        [*WFM, "demo", "--port", "0", "--speed", str(speed), "--no-browser", "--config", str(config), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=config.parent, env=env, text=True,
     )
     first = proc.stdout.readline().strip()

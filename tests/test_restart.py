@@ -31,7 +31,7 @@ def _agent_with_used_break(base: str, token: str, timeout: float = 60.0) -> tupl
 @pytest.mark.timeout(180)
 def test_sigkill_then_restart_keeps_short_break_minutes(tmp_path):
     config = write_config(tmp_path)
-    proc, first = start_demo(config)
+    proc, first = start_demo(config, speed=180)
     try:
         base = first[: -len("/wall")]
         token = login(base, "supervisor")
