@@ -102,7 +102,7 @@ def test_new_shift_resets_the_budget_and_next_window_names_it():
     assert d.rule == "SHORT_BREAK_BUDGET" and d.next_window == at("08:30", day=1)
     f.ready("08:25", "1002", day=1)  # a new day's sign-ins keep the floor idle count up
     d = only_decision(f.request("09:00", "1001", day=1))
-    assert d.allowed and "0 s of 30 min" in d.detail
+    assert d.allowed and "0 min of 30 min" in d.detail
 
 
 def test_planned_short_break_over_ten_minutes_refused():

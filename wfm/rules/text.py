@@ -16,7 +16,7 @@ def dur(seconds: float, *, up: bool = False) -> str:
     minutes, secs = divmod(total, 60)
     if minutes and secs:
         return f"{minutes} min {secs} s"
-    if minutes:
+    if minutes or not secs:
         return f"{minutes} min"
     return f"{secs} s"
 
@@ -26,6 +26,6 @@ def dur_zh(seconds: float) -> str:
     minutes, secs = divmod(total, 60)
     if minutes and secs:
         return f"{minutes}分{secs}秒"
-    if minutes:
+    if minutes or not secs:
         return f"{minutes}分钟"
     return f"{secs}秒"
