@@ -1,0 +1,276 @@
+"""CP-SAT model of a Curtois benchmark instance (schedulingbenchmarks.org instances1_24).
+
+One boolean x[e, d, s] per employee, day and shift. Each rule is a helper
+that adds its constraints and returns penalty terms (hard rules return
+none), in the shape of optimizer/roster/constraints.py, whose PenaltyTerm it
+reuses; the objective is the weighted sum. Formulation choices that matter
+for CP-SAT:
+- max consecutive shifts as sliding windows of max+1 days;
+- min consecutive shifts / days off as forbidden-pattern clauses
+  (off, work x l, off) for every interior run shorter than the minimum — the
+  tightest clause form; runs touching the horizon edge are exempt;
+- cover as staffed - requirement = over - under with both bounded;
+- a first solution from a greedy cover-filling pass given as a hint.
+The reported objective is always recomputed by optimizer.nrp.evaluate.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from optimizer.nrp.parser import Instance
+from optimizer.roster.constraints import PenaltyTerm
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NrpVars", "NrpSolution", "build_model", "solve"]
+
+
+@dataclass
+class NrpVars:
+    model: cp_model.CpModel
+    instance: Instance
+    x: dict[tuple[str, int, str], cp_model.IntVar] = field(default_factory=dict)
+
+    def work(self, staff_id: str, day: int) -> cp_model.LinearExprT:
+        return sum(self.x[(staff_id, day, s.id)] for s in self.instance.shifts)
+
+
+@dataclass(frozen=True)
+class NrpSolution:
+    status: str
+    roster: dict[str, list[str]]
+    solver_objective: float | None
+    bound: float | None
+    seconds: float
+
+
+def add_assignment(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: at most one shift a day; fixed days off have none."""
+    ins = v.instance
+    for p in ins.staff:
+        off = ins.days_off.get(p.id, frozenset())
+        for d in range(ins.horizon):
+            for s in ins.shifts:
+                v.x[(p.id, d, s.id)] = v.model.new_bool_var(f"x[{p.id},{d},{s.id}]")
+                if d in off or p.max_shifts.get(s.id, ins.horizon) == 0:
+                    v.model.add(v.x[(p.id, d, s.id)] == 0)
+            v.model.add_at_most_one(v.x[(p.id, d, s.id)] for s in ins.shifts)
+    return []
+
+
+def add_rotation(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: shifts that cannot follow a shift on the next day (no rule across the horizon edge)."""
+    ins = v.instance
+    for p in ins.staff:
+        for d in range(ins.horizon - 1):
+            for s in ins.shifts:
+                for t in s.cannot_follow:
+                    v.model.add_bool_or([v.x[(p.id, d, s.id)].Not(), v.x[(p.id, d + 1, t)].Not()])
+    return []
+
+
+def add_shift_limits(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: max shifts per type; min and max total minutes."""
+    ins = v.instance
+    for p in ins.staff:
+        for s in ins.shifts:
+            limit = p.max_shifts.get(s.id, ins.horizon)
+            if limit < ins.horizon:
+                v.model.add(sum(v.x[(p.id, d, s.id)] for d in range(ins.horizon)) <= limit)
+        minutes = sum(s.minutes * v.x[(p.id, d, s.id)] for d in range(ins.horizon) for s in ins.shifts)
+        v.model.add_linear_constraint(minutes, p.min_minutes, p.max_minutes)
+    return []
+
+
+def add_max_consecutive(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: every window of max+1 days holds a day off (outside days are off)."""
+    ins = v.instance
+    for p in ins.staff:
+        k = p.max_consecutive
+        for start in range(0, ins.horizon - k):
+            v.model.add(sum(v.work(p.id, d) for d in range(start, start + k + 1)) <= k)
+    return []
+
+
+def _forbid_short_runs(v: NrpVars, staff_id: str, minimum: int, working: bool) -> None:
+    """No interior run of `working` days shorter than `minimum` (edge runs exempt)."""
+    ins = v.instance
+    work = {d: sum(v.x[(staff_id, d, s.id)] for s in ins.shifts) for d in range(ins.horizon)}
+    for length in range(1, minimum):
+        for start in range(1, ins.horizon - length):
+            end = start + length  # first day after the run
+            if end >= ins.horizon:
+                continue
+            # literals of the pattern: boundary days have the opposite value, run days the value
+            if working:
+                v.model.add(work[start - 1] + work[end] + sum(1 - work[d] for d in range(start, end)) >= 1)
+            else:
+                v.model.add((1 - work[start - 1]) + (1 - work[end]) + sum(work[d] for d in range(start, end)) >= 1)
+
+
+def add_min_consecutive(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: min consecutive shifts and min consecutive days off."""
+    for p in v.instance.staff:
+        if p.min_consecutive > 1:
+            _forbid_short_runs(v, p.id, p.min_consecutive, working=True)
+        if p.min_days_off > 1:
+            _forbid_short_runs(v, p.id, p.min_days_off, working=False)
+    return []
+
+
+def add_max_weekends(v: NrpVars) -> list[PenaltyTerm]:
+    """Hard: a weekend counts when Saturday or Sunday is worked (day 0 is a Monday)."""
+    ins = v.instance
+    for p in ins.staff:
+        flags = []
+        for saturday in range(5, ins.horizon, 7):
+            days = [d for d in (saturday, saturday + 1) if d < ins.horizon]
+            worked = v.model.new_bool_var(f"weekend[{p.id},{saturday // 7}]")
+            for d in days:
+                v.model.add(v.work(p.id, d) <= worked)
+            v.model.add(worked <= sum(v.work(p.id, d) for d in days))
+            flags.append(worked)
+        if flags and p.max_weekends < len(flags):
+            v.model.add(sum(flags) <= p.max_weekends)
+    return []
+
+
+def add_requests(v: NrpVars) -> list[PenaltyTerm]:
+    """Soft: a shift-on request not granted costs its weight; a shift-off request granted too."""
+    terms = [PenaltyTerm("shift_on_request", r.weight, 1 - v.x[(r.staff, r.day, r.shift)]) for r in v.instance.on_requests]
+    terms += [PenaltyTerm("shift_off_request", r.weight, v.x[(r.staff, r.day, r.shift)]) for r in v.instance.off_requests]
+    return terms
+
+
+def add_cover(v: NrpVars) -> list[PenaltyTerm]:
+    """Soft: each nurse short of the requirement costs the under weight, each extra the over weight."""
+    ins = v.instance
+    terms = []
+    for need in ins.cover:
+        staffed = sum(v.x[(p.id, need.day, need.shift)] for p in ins.staff)
+        under = v.model.new_int_var(0, need.requirement, f"under[{need.day},{need.shift}]")
+        over = v.model.new_int_var(0, len(ins.staff), f"over[{need.day},{need.shift}]")
+        v.model.add(staffed - need.requirement == over - under)
+        terms.append(PenaltyTerm("cover_under", need.under_weight, under))
+        terms.append(PenaltyTerm("cover_over", need.over_weight, over))
+    return terms
+
+
+RULES: tuple[Callable[[NrpVars], list[PenaltyTerm]], ...] = (
+    add_assignment, add_rotation, add_shift_limits, add_max_consecutive, add_min_consecutive, add_max_weekends,
+    add_requests, add_cover,
+)
+
+
+def build_model(instance: Instance) -> tuple[NrpVars, list[PenaltyTerm]]:
+    """The CP-SAT model with every rule and the weighted objective."""
+    v = NrpVars(model=cp_model.CpModel(), instance=instance)
+    terms: list[PenaltyTerm] = []
+    for rule in RULES:
+        terms.extend(rule(v))
+    v.model.minimize(sum(t.weight * t.expr for t in terms if t.weight))
+    return v, terms
+
+
+def greedy_hint(instance: Instance) -> dict[str, list[str]]:
+    """A quick roster: fill cover day by day with nurses who want that shift, respecting only rotation
+    and shift-type limits. Used as a CP-SAT hint (it need not be feasible)."""
+    rows = {p.id: [""] * instance.horizon for p in instance.staff}
+    used = {p.id: {s.id: 0 for s in instance.shifts} for p in instance.staff}
+    wants = {(r.staff, r.day, r.shift): r.weight for r in instance.on_requests}
+    refuses = {(r.staff, r.day, r.shift): r.weight for r in instance.off_requests}
+    minutes = {p.id: 0 for p in instance.staff}
+    lengths = {s.id: s.minutes for s in instance.shifts}
+    banned = {s.id: s.cannot_follow for s in instance.shifts}
+    for need in sorted(instance.cover, key=lambda c: (c.day, -c.under_weight)):
+        candidates = []
+        for p in instance.staff:
+            d, s = need.day, need.shift
+            if rows[p.id][d] or d in instance.days_off.get(p.id, ()):
+                continue
+            if used[p.id][s] >= p.max_shifts.get(s, instance.horizon) or minutes[p.id] + lengths[s] > p.max_minutes:
+                continue
+            if d > 0 and rows[p.id][d - 1] and s in banned[rows[p.id][d - 1]]:
+                continue
+            run = 0
+            while d - run - 1 >= 0 and rows[p.id][d - run - 1]:
+                run += 1
+            if run >= p.max_consecutive:
+                continue
+            score = wants.get((p.id, d, s), 0) - refuses.get((p.id, d, s), 0) + (1 if run else 0)
+            candidates.append((-score, minutes[p.id], p.id))
+        for _, _, staff_id in sorted(candidates)[: need.requirement]:
+            rows[staff_id][need.day] = need.shift
+            used[staff_id][need.shift] += 1
+            minutes[staff_id] += lengths[need.shift]
+    return rows
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    """Logs objective, bound and gap on each improving solution (stderr via logging or a callable)."""
+
+    def __init__(self, report: Callable[[float, float, float], None] | None) -> None:
+        super().__init__()
+        self._report = report
+        self._start = time.perf_counter()
+
+    def on_solution_callback(self) -> None:
+        objective, bound = self.ObjectiveValue(), self.BestObjectiveBound()
+        gap = (objective - bound) / max(abs(objective), 1e-9)
+        if self._report is not None:
+            self._report(objective, bound, gap)
+
+
+_STATUS = {
+    cp_model.OPTIMAL: "OPTIMAL",
+    cp_model.FEASIBLE: "FEASIBLE",
+    cp_model.INFEASIBLE: "INFEASIBLE",
+    cp_model.UNKNOWN: "UNKNOWN",
+    cp_model.MODEL_INVALID: "MODEL_INVALID",
+}
+
+
+def solve(
+    instance: Instance,
+    time_limit_s: float,
+    seed: int = 0,
+    workers: int = 0,
+    progress: Callable[[float, float, float], None] | None = None,
+    hint: bool = True,
+) -> NrpSolution:
+    """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found."""
+    start = time.perf_counter()
+    v, _ = build_model(instance)
+    if hint:
+        rows = greedy_hint(instance)
+        for (staff_id, d, s), var in v.x.items():
+            v.model.add_hint(var, 1 if rows[staff_id][d] == s else 0)
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(0.1, time_limit_s - (time.perf_counter() - start))
+    params.random_seed = seed
+    params.num_workers = workers if workers > 0 else max(1, os.cpu_count() or 1)
+    params.linearization_level = 2
+    status = solver.solve(v.model, _Progress(progress))
+    name = _STATUS.get(status, "UNKNOWN")
+    if name == "MODEL_INVALID":
+        raise RuntimeError(f"CP-SAT rejected the model: {v.model.validate()}")
+    roster: dict[str, list[str]] = {}
+    objective = bound = None
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        for p in instance.staff:
+            roster[p.id] = [
+                next((s.id for s in instance.shifts if solver.boolean_value(v.x[(p.id, d, s.id)])), "")
+                for d in range(instance.horizon)
+            ]
+        objective = solver.objective_value
+        bound = solver.best_objective_bound
+    return NrpSolution(status=name, roster=roster, solver_objective=objective, bound=bound,
+                       seconds=time.perf_counter() - start)
