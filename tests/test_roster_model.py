@@ -206,3 +206,20 @@ def test_fairness_ledger_carries_evenings_across_months(tmp_path):
     assert evenings["f0"] == min(evenings.values())
     assert evenings["f0"] < max(evenings.values())
     assert result.fairness["evenings"]["spread_with_carry_over"] < 12
+
+
+def test_soft_wishes_are_granted_when_the_floor_allows(tmp_path):
+    """Rest requests and preferred shifts are honoured when nothing outweighs them, and cost when they are not."""
+    config = make_config(weights={"under_cover": 1000, "over_cover": 1, "rest_request": 50, "preferred_shift": 5,
+                                  "fair_evenings": 0, "fair_weekends": 0, "fair_holidays": 0, "stability": 0})
+    agents = write_agents(tmp_path / "agents.csv", [("w1", "", "2027-02-10;2027-02-11", "evening"), ("w2", "", "", "day")]
+                          + [(f"w{i}", "", "", "") for i in range(3, 9)])
+    # two on each shift cover one on post through every meal (F8); 8 agents have room to spare
+    demand = write_demand(tmp_path / "demand.csv", {"10:00": 1, "19:00": 1})
+    problem = load_problem(config, "2027-02", agents, demand)
+    result = solve(problem, config, time_limit=3, seed=1, show_progress=False)
+    w1 = {l.day: l.shift for l in lines_of(result, "w1")}
+    assert w1[date(2027, 2, 10)] == OFF and w1[date(2027, 2, 11)] == OFF
+    assert {s for s in w1.values() if s != OFF} == {"evening"}
+    assert {l.shift for l in lines_of(result, "w2") if l.works} == {"day"}
+    assert result.penalties["rest_request"]["count"] == 0 and result.penalties["preferred_shift"]["count"] == 0

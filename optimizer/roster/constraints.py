@@ -9,13 +9,10 @@ its own problem. Rule names follow floor-rules.md (R1–R8, F8).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-
 from ortools.sat.python import cp_model
 
-from optimizer.roster.problem import DAY_MIN, DemandSlot, RosterProblem, Shift
+from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +34,7 @@ class RosterVars:
     over: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)
     fairness: dict[str, tuple[cp_model.IntVar, cp_model.IntVar]] = field(default_factory=dict)  # category -> (max, min)
     fair_totals: dict[str, int] = field(default_factory=dict)  # expected month total per category (fair share × agents)
+    heads: dict[tuple[int, str], cp_model.IntVar] = field(default_factory=dict)  # (day, shift) -> agents working it
 
     @property
     def n_days(self) -> int:
@@ -46,7 +44,12 @@ class RosterVars:
         return sum(self.x[(agent_id, day, s.name)] for s in self.problem.shifts)
 
     def staffed(self, day: int, shift: str) -> cp_model.LinearExprT:
-        return sum(self.x[(a.agent_id, day, shift)] for a in self.problem.agents)
+        """Agents working `shift` on `day` (one integer variable, so coverage rows stay short)."""
+        if (day, shift) not in self.heads:
+            var = self.model.new_int_var(0, len(self.problem.agents), f"heads[{day},{shift}]")
+            self.model.add(var == sum(self.x[(a.agent_id, day, shift)] for a in self.problem.agents))
+            self.heads[(day, shift)] = var
+        return self.heads[(day, shift)]
 
 
 def add_shift_variables(rv: RosterVars) -> None:
@@ -344,20 +347,34 @@ def add_fairness(rv: RosterVars) -> list[PenaltyTerm]:
 
 
 def add_stability(rv: RosterVars) -> list[PenaltyTerm]:
-    """R5 (稳定性): a change of template between two consecutive working days costs a little."""
+    """R5 (稳定性): a change of template between consecutive working days costs a little, and so does
+    each extra weekday an agent rests on (the same rest weekday every week is the most stable)."""
     problem = rv.problem
-    if problem.rules.weights.stability <= 0 or len(problem.shifts) < 2:
+    weight = problem.rules.weights.stability
+    if weight <= 0:
         return []
     changes = []
+    if len(problem.shifts) > 1:
+        for agent in problem.agents:
+            a = agent.agent_id
+            for day in range(rv.n_days - 1):
+                change = rv.model.new_bool_var(f"change[{a},{day}]")
+                for shift in problem.shifts:
+                    # working `shift` today and a different template tomorrow is a change
+                    rv.model.add(change >= rv.x[(a, day, shift.name)] + rv.work(a, day + 1) - rv.x[(a, day + 1, shift.name)] - 1)
+                changes.append(change)
+    rest_weekdays = []
     for agent in problem.agents:
         a = agent.agent_id
-        for day in range(rv.n_days - 1):
-            change = rv.model.new_bool_var(f"change[{a},{day}]")
-            for shift in problem.shifts:
-                # working `shift` today and a different template tomorrow is a change
-                rv.model.add(change >= rv.x[(a, day, shift.name)] + rv.work(a, day + 1) - rv.x[(a, day + 1, shift.name)] - 1)
-            changes.append(change)
-    return [PenaltyTerm("stability", problem.rules.weights.stability, sum(changes))]
+        for weekday in range(7):
+            days = [d for d, when in enumerate(problem.days) if when.weekday() == weekday and when not in agent.unavailable]
+            if not days:
+                continue
+            rests_on = rv.model.new_bool_var(f"rest_weekday[{a},{weekday}]")
+            for day in days:
+                rv.model.add(rests_on >= 1 - rv.work(a, day))
+            rest_weekdays.append(rests_on)
+    return [PenaltyTerm("stability", weight, sum(changes)), PenaltyTerm("rest_weekdays", weight, sum(rest_weekdays))]
 
 
 HARD_RULES = (
@@ -378,10 +395,3 @@ SOFT_RULES = (
     add_stability,
 )
 
-
-def demand_keys(slots: Iterable[DemandSlot], first: date) -> list[tuple[int, int]]:
-    return [((s.day - first).days, s.start_min) for s in slots]
-
-
-def day_of(first: date, index: int) -> date:
-    return first + timedelta(days=index)

@@ -18,7 +18,7 @@ from optimizer.roster.evaluate import unmet_agent_intervals
 from optimizer.roster.explain import explain_infeasible, explain_shortage
 from optimizer.roster.greedy import greedy_roster
 from optimizer.roster.model import RosterModel, build_model
-from optimizer.roster.problem import DAY_MIN, OFF, Assignment, ProgressPoint, RosterProblem, RosterResult
+from optimizer.roster.problem import OFF, Assignment, ProgressPoint, RosterProblem, RosterResult
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +267,3 @@ def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tup
         }
     return summary
 
-
-def meal_minute(item: Assignment) -> int | None:
-    return None if item.meal_start_min is None else item.meal_start_min % DAY_MIN
