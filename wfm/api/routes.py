@@ -6,14 +6,15 @@ single consumer and answer with the §2 records it caused.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from datetime import timedelta
 from typing import Annotated, Any, Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 
+from wfm.api import projections
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.security import (
     COOKIE_NAME,
@@ -38,7 +39,6 @@ from wfm.events import (
 )
 from wfm.runtime import Runtime, RuntimeStopped
 from wfm.timeutil import utcnow
-from wfm.api import projections
 
 logger = logging.getLogger(__name__)
 
@@ -328,15 +328,14 @@ async def log_verify(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     result = await runtime.verify_log()
     data = result if isinstance(result, dict) else _plain(result)
-    ok = bool(data.get("ok", True)) if isinstance(data, dict) else bool(result)
-    return json_response(data if isinstance(data, dict) else {"ok": ok, "result": data})
+    if hasattr(result, "message"):
+        data["message"] = result.message()
+    return json_response(data)
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         return msgspec.to_builtins(value)
-    import dataclasses
-
     if dataclasses.is_dataclass(value):
         return msgspec.to_builtins(dataclasses.asdict(value))
     if isinstance(value, (bool, int, float, str)) or value is None:
@@ -373,13 +372,12 @@ def _check_origin(request: web.Request) -> None:
         raise ApiError(403, "cross-origin WebSocket refused", f"origin {origin} is not this server")
 
 
+@requires(Access.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
+    """This API's OpenAPI 3.1 description."""
     from wfm.api.openapi import build_openapi
 
     return json_response(build_openapi(request.app))
-
-
-openapi = requires(Access.PUBLIC)(openapi)
 
 
 class RouteSpec(msgspec.Struct, frozen=True):
@@ -408,6 +406,3 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/ws/wall", websocket_wall, tag="live"),
 )
 
-
-def session_lifetime(config: Config) -> timedelta:
-    return timedelta(hours=config.api.session_hours)
