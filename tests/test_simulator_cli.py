@@ -64,12 +64,16 @@ def test_simulate_ami_serves_until_interrupted(repo):
     env = dict(os.environ, WFM_AMI_SECRET="pw")
     proc = subprocess.Popen(
         [str(repo / ".venv" / "bin" / "wfm"), "simulate", "--ami", "--port", "0", "--speed", "120",
-         "--day", "2027-01-04", "--start", "10:00"],
+         "--day", "2027-01-04", "--start", "10:00", "--esl"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
     )
     try:
-        line = proc.stderr.readline().decode()
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        ami_line = proc.stderr.readline().decode()
+        esl_line = proc.stderr.readline().decode()
+        port = int(re.search(r"AMI simulator on 127\.0\.0\.1:(\d+)", ami_line).group(1))
+        esl_port = int(re.search(r"ESL simulator on 127\.0\.0\.1:(\d+)", esl_line).group(1))
+        with socket.create_connection(("127.0.0.1", esl_port), timeout=5) as sock:
+            assert sock.recv(100).startswith(b"Content-Type: auth/request\n")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"Action: Login\r\nUsername: wfm\r\nSecret: pw\r\nActionID: 1\r\n\r\n")
             data = b""

@@ -2,11 +2,13 @@
 
     wfm simulate [--agents N] [--day YYYY-MM-DD] [--seed S] [--out FILE]
                  [--from HH:MM] [--to HH:MM]
-    wfm simulate --ami [--port P] [--speed X] [--start HH:MM] [--day ...]
+    wfm simulate --ami [--port P] [--esl [--esl-port P]] [--speed X] [--start HH:MM] [--day ...]
 
-The second form serves the floor live as an Asterisk AMI server on
-127.0.0.1 until Ctrl-C (user and secret from the first AMI feed in the config,
-a fresh secret printed on stderr when none is set).
+The second form serves the floor live on 127.0.0.1 until Ctrl-C: as an
+Asterisk AMI server (user and secret from the first AMI feed in the config, a
+fresh secret printed on stderr when none is set) and/or, with --esl, as a
+FreeSWITCH mod_callcenter event socket (password from the first ESL feed,
+else FreeSWITCH's default).
 
 Without --out the events go to stdout. A progress bar goes to stderr; with
 --json a one-line summary object is printed on stdout after the file (only
@@ -34,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--ami", action="store_true", help="serve the floor live as an Asterisk AMI server instead")
     parser.add_argument("--port", type=int, help="AMI port (default: simulator.port; 0 = any free port)")
+    parser.add_argument("--esl", action="store_true", help="also (or only) serve the floor as a FreeSWITCH event socket")
+    parser.add_argument("--esl-port", type=int, default=0, help="ESL port (default: any free port)")
     parser.add_argument("--speed", type=float, help="simulated seconds per wall second (default: simulator.speed)")
     parser.add_argument("--start", metavar="HH:MM", help="simulated clock start (default: simulator.start_at, else now)")
 
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from wfm.timeutil import utcnow
 
     config = load_config(args)
-    if args.ami:
+    if args.ami or args.esl:
         return _serve_ami(args, config)
     tz = config.floor.tz
     if args.day:
@@ -135,8 +139,10 @@ def _serve_ami(args: argparse.Namespace, config) -> int:
     import logging
     import secrets
 
+    from telephony.esl.client import DEFAULT_PASSWORD
     from telephony.simulator.ami_server import AmiServer, FloorSimulation
     from telephony.simulator.clock import SimClock, default_sim_start
+    from telephony.simulator.esl_server import EslServer
 
     log = logging.getLogger("wfm.simulate")
     start = default_sim_start(config)
@@ -152,27 +158,43 @@ def _serve_ami(args: argparse.Namespace, config) -> int:
     port = args.port if args.port is not None else config.simulator.port
     if not 0 <= port <= 65535:
         raise CliError(f"--port: {port} is not a TCP port", 2)
+    if not 0 <= args.esl_port <= 65535:
+        raise CliError(f"--esl-port: {args.esl_port} is not a TCP port", 2)
     feed = next((f for f in config.pbx.feeds if f.protocol == "ami"), None)
     username = feed.username if feed and feed.username else "wfm"
     secret = feed.resolved_secret() if feed else ""
-    if not secret:
+    if args.ami and not secret:
         secret = secrets.token_urlsafe(12)
         sys.stderr.write(f"AMI secret for user {username!r}: {secret}\n")
+    esl_feed = next((f for f in config.pbx.feeds if f.protocol == "esl"), None)
+    esl_password = (esl_feed.resolved_secret() if esl_feed else "") or DEFAULT_PASSWORD
 
     async def serve() -> None:
         simulation = FloorSimulation(config, SimClock(start, speed), agents=args.agents, seed=args.seed)
-        server = AmiServer(simulation, users={username: secret}, port=port)
+        servers = []
         try:
-            await server.start()
+            if args.ami:
+                ami = AmiServer(simulation, users={username: secret}, port=port)
+                await ami.start()
+                servers.append(ami)
+                sys.stderr.write(f"AMI simulator on 127.0.0.1:{ami.port}\n")
+            if args.esl:
+                esl = EslServer(simulation, password=esl_password, port=args.esl_port)
+                await esl.start()
+                servers.append(esl)
+                sys.stderr.write(f"ESL simulator on 127.0.0.1:{esl.port}\n")
         except OSError as exc:
-            raise CliError(f"--port {port}: {exc.strerror}", 2) from None
-        sys.stderr.write(f"AMI simulator on 127.0.0.1:{server.port}, floor time {start.isoformat()} at {speed:g}x; Ctrl-C stops\n")
+            for server in servers:
+                await server.close()
+            raise CliError(f"cannot listen: {exc.strerror}", 2) from None
+        sys.stderr.write(f"floor time {start.isoformat()} at {speed:g}x; Ctrl-C stops\n")
         sys.stderr.flush()
         try:
             await asyncio.Event().wait()
         finally:
-            log.info("stopping the AMI simulator")
-            await server.close()
+            log.info("stopping the simulator")
+            for server in servers:
+                await server.close()
 
     try:
         asyncio.run(serve())
