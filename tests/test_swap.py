@@ -173,3 +173,18 @@ def test_holiday_roster_published_in_time_is_not_marked(tmp_path):
     versions.approve(1, by="scheduler")
     info = versions.publish(1, by="scheduler", holidays=(date(2027, 2, 11),), days_ahead=7, today=date(2027, 1, 25))
     assert "late_for_holiday" not in info.extra
+
+
+def test_published_roster_stays_until_its_successor_is_published(tmp_path):
+    folder = roster_dir(tmp_path)
+    versions = RosterVersions(folder)
+    versions.approve(1, by="scheduler")
+    versions.publish(1, by="scheduler")
+    draft = versions.record_new(folder / "versions" / "v0001" / "roster.csv", author="scheduler", note="re-run")
+    assert [(v.version, v.status) for v in versions.list()] == [(1, "published"), (2, "draft")]
+    third = versions.record_new(folder / "versions" / "v0001" / "roster.csv", author="scheduler", note="re-run again")
+    assert [(v.version, v.status) for v in versions.list()] == [(1, "published"), (2, "withdrawn"), (3, "draft")]
+    versions.approve(third.version, by="scheduler")
+    versions.publish(third.version, by="scheduler")
+    assert [(v.version, v.status) for v in versions.list()] == [(1, "withdrawn"), (2, "withdrawn"), (3, "published")]
+    assert draft.changes == 0

@@ -8,7 +8,8 @@ Layout under the roster folder:
     versions/v0002/diff.json    what changed against the version it replaced
     versions/inputs/            agents.csv, demand.csv, previous.csv the roster was built from
 
-Status: draft → approved → published; a version replaced by a newer one is withdrawn.
+Status: draft → approved → published. A new draft withdraws the unpublished versions at once;
+the published roster stays in force until a newer version is published, which withdraws it.
 """
 from __future__ import annotations
 
@@ -138,8 +139,10 @@ class RosterVersions:
             changes: list[Change] = []
             if previous is not None:
                 changes = diff_rosters(self.path(previous.version), folder / "roster.csv")
-                previous.status = "withdrawn"
-                previous.withdrawn_at = _now()
+            # a new draft replaces unpublished versions at once; the published roster stays in force until its successor is published
+            for older in versions:
+                if older.status != "withdrawn" and (status == "published" or older.status != "published"):
+                    older.status, older.withdrawn_at = "withdrawn", _now()
             (folder / "diff.json").write_text(json.dumps([asdict(c) for c in changes], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
             for name, source in (inputs or {}).items():
                 if source:
@@ -181,6 +184,9 @@ class RosterVersions:
                 raise VersionError(f"version {version} is {info.status}; approve it before publishing")
             info.status, info.published_at = "published", _now()
             info.extra["published_by"] = by
+            for older in versions:
+                if older is not info and older.status != "withdrawn":
+                    older.status, older.withdrawn_at = "withdrawn", info.published_at
             dates = {date.fromisoformat(d.split("|")[1]) for d in ("|".join(k) for k in _cells(self.path(version)))}
             today = today or datetime.now(timezone.utc).date()
             late = sorted(h for h in holidays if h in dates and (h - today).days < days_ahead)
