@@ -374,3 +374,18 @@ async def test_websocket_needs_credentials_and_same_origin(floor):
             assert (await ws.receive_json())["audience"] == "wall"
             wall = await _next_of(ws, "floor")
             assert wall["data"]["idle_agents"] == 3
+
+
+async def test_logins_and_logouts_are_audited_in_the_log_without_secrets(floor):
+    async with aiohttp.ClientSession() as s:
+        assert (await login(s, floor.base, "supervisor", "not-the-password"))[0] == 401
+        status, body = await login(s, floor.base, "supervisor")
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    assert (await call("POST", floor.base + "/api/logout", headers))[0] == 200
+    audits = [r.body for r in floor.log.read(kinds=["audit"]) if r.body["type"] != "tick"]
+    assert [a["type"] for a in audits] == ["login_failed", "login", "logout"]
+    assert all(a["user"] == "supervisor" for a in audits)
+    text = json.dumps(audits)
+    assert "not-the-password" not in text and body["token"] not in text and body["csrf_token"] not in text
+    status, verdict = await call("GET", floor.base + "/api/log/verify", await bearer(floor.base, "admin"))
+    assert verdict["ok"] is True

@@ -553,6 +553,17 @@ class Runtime:
     def known_agent(self, agent: str) -> bool:
         return bool(self.engine.known_agent(agent))
 
+    async def audit(self, body: dict) -> None:
+        """An audit record (logins, logouts) in the tamper-evident log, stamped with the floor clock.
+
+        Never fatal: a failed audit write is logged, the caller goes on.
+        """
+        body = {"type": "audit", **body} if "type" not in body else body
+        try:
+            await self.log.append_async(AUDIT_KIND, body, self.now())
+        except Exception as exc:
+            logger.error("audit record %s not logged: %r", body.get("type"), exc)
+
     async def verify_log(self) -> Any:
         """The log's own verification result (run off the event loop when it is blocking)."""
         verify = self.log.verify

@@ -19,6 +19,8 @@ from wfm.api import pages
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.routes import (
     ACCOUNTS,
+    ADDRESS_LIMIT_FACTOR,
+    ADDRESS_LIMITER,
     API_ROUTES,
     BREAK_LIMITER,
     CONFIG,
@@ -108,6 +110,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app[ACCOUNTS] = accounts if accounts is not None else Accounts(config.users)
     app[SESSIONS] = sessions
     app[LOGIN_LIMITER] = SlidingWindowLimiter(config.api.login_attempts_per_minute)
+    app[ADDRESS_LIMITER] = SlidingWindowLimiter(config.api.login_attempts_per_minute * ADDRESS_LIMIT_FACTOR)
     app[BREAK_LIMITER] = SlidingWindowLimiter(config.api.break_requests_per_minute)
     app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
     hub = Hub(runtime, config.api.ws_floor_interval_ms / 1000.0)

@@ -49,6 +49,8 @@ CONFIG = web.AppKey("wfm_config", Config)
 ACCOUNTS = web.AppKey("wfm_accounts", Accounts)
 SESSIONS = web.AppKey("wfm_sessions", SessionStore)
 LOGIN_LIMITER = web.AppKey("wfm_login_limiter", SlidingWindowLimiter)
+ADDRESS_LIMITER = web.AppKey("wfm_address_limiter", SlidingWindowLimiter)
+ADDRESS_LIMIT_FACTOR = 10  # one address may try this many times the per-user limit across user names
 BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
 HUB = web.AppKey("wfm_hub", object)
 
@@ -176,7 +178,10 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
     limiter = request.app[LOGIN_LIMITER]
     key = (body.username.casefold(), request.remote or "")
-    retry = limiter.hit(key, time.monotonic())
+    now = time.monotonic()
+    # per user and address (the rule), and per address across user names (credential stuffing)
+    retry = limiter.hit(key, now) or request.app[ADDRESS_LIMITER].hit(request.remote or "", now)
+    runtime = request.app[RUNTIME]
     if retry:
         logger.warning("login rate limit hit for user %r from %s", body.username, request.remote)
         raise ApiError(429, "too many login attempts", f"try again in {retry:.0f} s",
@@ -184,6 +189,8 @@ async def login(request: web.Request) -> web.Response:
     account = await request.app[ACCOUNTS].verify(body.username, body.password)
     if account is None:
         logger.info("login failed for user %r from %s", body.username, request.remote)
+        if runtime.running:
+            await runtime.audit({"type": "login_failed", "user": body.username[:64], "address": request.remote})
         raise ApiError(401, "wrong user name or password", "")
     limiter.reset(key)
     sessions = request.app[SESSIONS]
@@ -191,6 +198,9 @@ async def login(request: web.Request) -> web.Response:
     issued = sessions.create(account, utcnow())
     session = issued.session
     logger.info("login: %s (%s) from %s", account.username, account.role.value, request.remote)
+    if runtime.running:
+        await runtime.audit({"type": "login", "user": account.username, "role": account.role.value,
+                             "address": request.remote, "session": session.session_id})
     response = json_response({
         "username": account.username,
         "role": account.role.value,
@@ -217,6 +227,9 @@ async def logout(request: web.Request) -> web.Response:
     """End the session (cookie and bearer token alike)."""
     session = request[REQUEST_SESSION]
     request.app[SESSIONS].revoke(session.session_id)
+    runtime = request.app[RUNTIME]
+    if runtime.running:
+        await runtime.audit({"type": "logout", "user": session.account.username, "session": session.session_id})
     response = json_response({"logged_out": True})
     response.del_cookie(COOKIE_NAME, path="/")
     response.del_cookie(CSRF_COOKIE, path="/")
