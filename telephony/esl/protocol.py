@@ -112,13 +112,13 @@ def _excerpt(data: bytes, limit: int = 60) -> str:
 def _header_lines(text: str) -> list[tuple[str, str]] | str:
     """`Key: Value` lines → pairs, or the reason they are not headers."""
     pairs = []
-    for raw in _LINE_SPLIT.split(text):
+    for raw in (text.split("\n") if "\r" not in text else _LINE_SPLIT.split(text)):
         if not raw:
             continue
         key, sep, value = raw.partition(":")
-        if not sep or not key.strip() or key != key.strip() or " " in key:
+        if not sep or not key or " " in key or "\t" in key:
             return f"not a header line: {raw[:60]!r}"
-        pairs.append((key, value[1:] if value.startswith(" ") else value))
+        pairs.append((key, value[1:] if value[:1] == " " else value))
     return pairs
 
 
@@ -136,7 +136,8 @@ def parse_event_body(body: bytes, line: int) -> EslEvent | EslError:
     headers: dict[str, str] = {}
     try:
         for key, value in pairs:
-            headers.setdefault(key, unquote(value, errors="strict"))
+            if key not in headers:
+                headers[key] = unquote(value, errors="strict") if "%" in value else value
     except UnicodeDecodeError:
         return EslError(line, "event header value is not URL-encoded UTF-8")
     if "Event-Name" not in headers:
