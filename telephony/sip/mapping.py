@@ -1,0 +1,186 @@
+"""Pure mapping of SIP NOTIFY bodies onto agent states (pbx-mapping.md, "SIP dialog-info").
+
+dialog-info (RFC 4235): `state="full"` replaces the agent's dialog set,
+`partial` merges by dialog id, a `terminated` dialog is removed. Any
+`confirmed` dialog (held or not) → on_call; else an `early` dialog with the
+agent as recipient → ringing; else any other live dialog (an outgoing attempt)
+→ not_ready; none → ready. Versions increase per subscription; a stale one is
+ignored. Presence (PIDF, RFC 3863, with RFC 4480 activities): an activity is
+looked up in config `pbx.pause_reasons` (`meal` → meal; `away`, `busy` and other
+unknown activities → not_ready) and, like a PBX pause, wins over the dialogs.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from wfm.config import PbxConfig
+from wfm.events import AgentState, AgentStateEvent
+
+DIALOG_NS = "urn:ietf:params:xml:ns:dialog-info"
+RPID_NS = "urn:ietf:params:xml:ns:pidf:rpid"
+LIVE_STATES = frozenset({"trying", "proceeding", "early", "confirmed"})
+_IGNORED_ACTIVITIES = frozenset({"on-the-phone", "unknown", "other"})  # the dialogs tell these better
+MAX_BODY_BYTES = 256 * 1024
+
+
+class SipMappingError(ValueError):
+    """A NOTIFY body that cannot be read (bad XML, wrong document, bad version)."""
+
+
+@dataclass(frozen=True)
+class Dialog:
+    id: str
+    state: str
+    direction: str | None
+
+
+@dataclass(frozen=True)
+class DialogInfo:
+    version: int
+    full: bool
+    entity: str | None
+    dialogs: tuple[Dialog, ...]
+
+
+@dataclass(frozen=True)
+class Presence:
+    entity: str | None
+    activities: tuple[str, ...]
+    basic: str | None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _xml(body: bytes, what: str) -> ET.Element:
+    if len(body) > MAX_BODY_BYTES:
+        raise SipMappingError(f"{what} body larger than {MAX_BODY_BYTES} bytes")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise SipMappingError(f"{what} body with a DTD or entities refused")
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise SipMappingError(f"{what} body is not well-formed XML ({exc})") from None
+
+
+def parse_dialog_info(body: bytes) -> DialogInfo:
+    """An application/dialog-info+xml document."""
+    root = _xml(body, "dialog-info")
+    if _local(root.tag) != "dialog-info":
+        raise SipMappingError(f"expected <dialog-info>, got <{_local(root.tag)}>")
+    version_text = root.get("version")
+    try:
+        version = int(version_text) if version_text is not None else -1
+    except ValueError:
+        raise SipMappingError(f"dialog-info version is not a number: {version_text!r}") from None
+    state = (root.get("state") or "full").lower()
+    if state not in ("full", "partial"):
+        raise SipMappingError(f"dialog-info state must be full or partial, not {state!r}")
+    dialogs = []
+    for element in root:
+        if _local(element.tag) != "dialog":
+            continue
+        dialog_id = element.get("id")
+        if not dialog_id:
+            raise SipMappingError("a <dialog> without id")
+        state_element = next((child for child in element if _local(child.tag) == "state"), None)
+        dialog_state = (state_element.text or "").strip().lower() if state_element is not None else ""
+        if dialog_state not in LIVE_STATES | {"terminated"}:
+            raise SipMappingError(f"dialog {dialog_id!r} has unknown state {dialog_state!r}")
+        dialogs.append(Dialog(dialog_id, dialog_state, (element.get("direction") or "").lower() or None))
+    return DialogInfo(version, state == "full", root.get("entity"), tuple(dialogs))
+
+
+def parse_pidf(body: bytes) -> Presence:
+    """An application/pidf+xml document: RPID activities and the first tuple's basic status."""
+    root = _xml(body, "PIDF")
+    if _local(root.tag) != "presence":
+        raise SipMappingError(f"expected <presence>, got <{_local(root.tag)}>")
+    activities: list[str] = []
+    basic = None
+    for element in root.iter():
+        name = _local(element.tag)
+        if name == "activities":
+            activities += [_local(child.tag) for child in element if _local(child.tag) not in _IGNORED_ACTIVITIES]
+        elif name == "basic" and basic is None:
+            basic = (element.text or "").strip().lower() or None
+    return Presence(root.get("entity"), tuple(activities), basic)
+
+
+@dataclass
+class AgentDialogs:
+    """What the mapper remembers of one agent: live dialogs, presence activity, last emitted."""
+
+    dialogs: dict[str, Dialog] = field(default_factory=dict)
+    activity: str | None = None
+    versions: dict[str, int] = field(default_factory=dict)  # subscription (Call-ID) -> last version
+    emitted: tuple | None = None
+
+
+class SipMapper:
+    """NOTIFY bodies → agent_state events, one agent id per subscription (as given by the caller)."""
+
+    def __init__(self, pbx: PbxConfig, source: str = "sip") -> None:
+        self.pbx = pbx
+        self.source = source
+        self.agents: dict[str, AgentDialogs] = {}
+
+    def derive(self, agent: AgentDialogs) -> tuple[AgentState, str | None]:
+        if agent.activity is not None:
+            reasons = self.pbx.pause_reasons
+            return AgentState(reasons.get(agent.activity, "not_ready")), agent.activity
+        live = [d for d in agent.dialogs.values() if d.state in LIVE_STATES]
+        if any(d.state == "confirmed" for d in live):
+            return AgentState.ON_CALL, None
+        if any(d.state == "early" and d.direction in ("recipient", None) for d in live):
+            return AgentState.RINGING, None
+        if live:
+            return AgentState.NOT_READY, None
+        return AgentState.READY, None
+
+    def _emit(self, agent_id: str, agent: AgentDialogs, ts: datetime, force: bool) -> list[AgentStateEvent]:
+        state, reason = self.derive(agent)
+        if not force and agent.emitted == (state, reason):
+            return []
+        agent.emitted = (state, reason)
+        return [AgentStateEvent(ts=ts, agent=agent_id, state=state, reason=reason, source=self.source)]
+
+    def dialog_notify(self, agent_id: str, subscription: str, body: bytes, ts: datetime) -> list[AgentStateEvent]:
+        """Apply a dialog-info NOTIFY body; an empty body carries no state (no event)."""
+        if not body.strip():
+            return []
+        info = parse_dialog_info(body)
+        agent = self.agents.setdefault(agent_id, AgentDialogs())
+        first = subscription not in agent.versions
+        last = agent.versions.get(subscription)
+        if last is not None and info.version <= last:
+            return []  # stale or repeated version: ignored
+        agent.versions[subscription] = info.version
+        if info.full:
+            agent.dialogs = {}
+        for dialog in info.dialogs:
+            if dialog.state == "terminated":
+                agent.dialogs.pop(dialog.id, None)
+            else:
+                agent.dialogs[dialog.id] = dialog
+        return self._emit(agent_id, agent, ts, force=first)
+
+    def presence_notify(self, agent_id: str, subscription: str, body: bytes, ts: datetime) -> list[AgentStateEvent]:
+        """Apply a PIDF NOTIFY body: the first activity (if any) overrides the dialogs."""
+        if not body.strip():
+            return []
+        presence = parse_pidf(body)
+        agent = self.agents.setdefault(agent_id, AgentDialogs())
+        first = subscription not in agent.versions
+        agent.versions.setdefault(subscription, 0)
+        agent.activity = presence.activities[0] if presence.activities else None
+        return self._emit(agent_id, agent, ts, force=first)
+
+    def forget_subscription(self, agent_id: str, subscription: str) -> None:
+        """A subscription ended (481, terminated): its versions no longer apply."""
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.versions.pop(subscription, None)

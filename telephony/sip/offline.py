@@ -1,0 +1,107 @@
+"""SIP for `wfm ingest`: a capture of SIP messages → agent states, and a live `--connect` subscriber.
+
+A capture is SIP messages back to back as they crossed the wire (a TCP
+stream, or UDP datagrams written one after the other; each carries its
+Content-Length). Only NOTIFYs carry floor state: the agent is the user part
+of the notifier's From URI (the subscribed `sip:AGENT@HOST`), the
+subscription is the Call-ID. Time of each event: the capture's receive time
+(side file), else the NOTIFY's Date header, else `fallback_time`.
+"""
+from __future__ import annotations
+
+import argparse
+import email.utils
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from telephony.sip.mapping import SipMapper, SipMappingError, parse_dialog_info
+from telephony.sip.protocol import SipError, SipMessage, SipParser, uri_user
+from wfm.config import Config
+from wfm.events import BadLine, Event
+
+EVENT_SOURCE = "sip"
+
+
+def _date_header(message: SipMessage) -> datetime | None:
+    value = message.get("Date")
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def parse_capture(
+    chunks: Iterable[bytes],
+    config: Config,
+    source: str,
+    *,
+    fallback_time: datetime | None = None,
+) -> Iterator[Event | BadLine]:
+    """Agent states and skipped-message records of one SIP capture, in stream order."""
+    parser = SipParser()
+    mapper = SipMapper(config.pbx, EVENT_SOURCE)
+    tz = config.floor.tz
+
+    def handle(item: SipMessage | SipError, received: datetime | None) -> Iterator[Event | BadLine]:
+        if isinstance(item, SipError):
+            yield BadLine(source, item.line, item.reason)
+            return
+        if item.method != "NOTIFY":
+            return
+        when = received or _date_header(item) or fallback_time
+        if when is None:
+            yield BadLine(source, item.line, "NOTIFY without a Date header or receive time")
+            return
+        package = (item.get("Event") or "dialog").split(";")[0].strip().lower()
+        agent = uri_user(item.get("From"))
+        try:
+            if agent is None and package == "dialog" and item.body.strip():
+                agent = uri_user(parse_dialog_info(item.body).entity)
+            if agent is None:
+                yield BadLine(source, item.line, "NOTIFY names no agent (From URI without a user)")
+                return
+            subscription = item.call_id or agent
+            when = when.astimezone(tz)
+            if package == "presence":
+                yield from mapper.presence_notify(agent, subscription, item.body, when)
+            else:
+                yield from mapper.dialog_notify(agent, subscription, item.body, when)
+        except SipMappingError as exc:
+            yield BadLine(source, item.line, f"NOTIFY for {agent}: {exc}")
+
+    for chunk in chunks:
+        received = getattr(chunk, "received", None)
+        for item in parser.feed(chunk):
+            yield from handle(item, received)
+    for error in parser.close():
+        yield BadLine(source, error.line, error.reason)
+
+
+async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+    """`wfm ingest --protocol sip --connect HOST:PORT --agents A,B [--transport udp|tcp]`."""
+    import asyncio
+
+    from telephony.ingest import LiveConnectError
+    from telephony.sip.ua import SipAuthFailed, SipSubscriber
+
+    host, port = args.connect_host, args.connect_port
+    feed = next((f for f in config.pbx.feeds if f.protocol == "sip" and f.host == host and f.port == port), None)
+    feed = feed or next((f for f in config.pbx.feeds if f.protocol == "sip"), None)
+    agents = [a.strip() for a in (args.agents or "").split(",") if a.strip()] or (list(feed.agents) if feed else [])
+    if not agents:
+        raise LiveConnectError("no agents to subscribe to: give --agents 1001,1002 (or pbx.feeds[].agents)")
+    transport = args.transport or (feed.transport if feed else "udp")
+    username = args.username if args.username is not None else (feed.username if feed and feed.username else "wfm")
+    secret = args.secret if args.secret is not None else (feed.resolved_secret() if feed else "")
+    subscriber = SipSubscriber(config, host, port, agents, emit, transport=transport, username=username, password=secret, source=EVENT_SOURCE)
+    try:
+        await subscriber.run()
+    except SipAuthFailed as exc:
+        raise LiveConnectError(str(exc)) from None
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise LiveConnectError(f"{host}:{port}: cannot connect over {transport}: {exc or type(exc).__name__}") from None
+    finally:
+        await asyncio.shield(subscriber.close())
