@@ -7,6 +7,7 @@ Measures, on the same generated floor (deterministic, seed 4):
 - parse+engine: JSON-lines bytes through wfm.events.read_events, then the engine;
 - engine+log: the engine with every event and output appended to a real SQLite event
   log (wfm.eventlog, append_many in batches of storage.batch_max_records);
+- the same stream under the "scaled" (30 %, a long break queue) and "service_level" gates;
 - floor_view: building the full FloorView read model for 5,000 agents;
 - replay of sample_data/floor_day.jsonl (60 agents, one day): lines/s, parse to encoded output.
 Target: >= 20,000 events/s for state + rules. Writes benchmarks/results/rules.json.
@@ -27,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from wfm.config import load_config  # noqa: E402
+from wfm.config import default_data, from_data, load_config, merge  # noqa: E402
 from wfm.decisions import BreakDecision  # noqa: E402
 from wfm.engine import FloorEngine  # noqa: E402
 from wfm.events import (  # noqa: E402
@@ -179,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         engine.agent_budget(agent, now)
     budget_us = (time.perf_counter() - started) / 1000 * 1e6
 
+    per_policy = {}
+    for policy in ("scaled", "service_level"):  # the other gates, same floor (scaled at 30 %: a long break queue)
+        data = merge(default_data(), {"floor": {"gate": {"policy": policy, "scaled_fraction": 0.3, "horizon_min": 15}}})
+        policy_seconds, policy_engine, _ = run_engine(from_data(data), setup, stream)
+        per_policy[policy] = {"events_per_s": round(len(stream) / policy_seconds),
+                              "break_queue_at_end": len(policy_engine.floor.break_queue)}
+        print(f"engine ({policy} gate): {len(stream) / policy_seconds:,.0f} events/s", file=sys.stderr)
+
     floor_day = REPO / "sample_data" / "floor_day.jsonl"
     replay_rate = None
     if floor_day.exists():
@@ -206,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         "parse_engine_events_per_s": round(len(stream) / parse_seconds),
         "engine_log_events_per_s": round(len(stream) / log_seconds) if log_seconds else None,
         "engine_us_per_event": round(seconds / len(stream) * 1e6, 2),
+        "engine_events_per_s_by_gate": {"fixed": round(rate), **{k: v["events_per_s"] for k, v in per_policy.items()}},
+        "break_queue_at_end_scaled_30pct": per_policy["scaled"]["break_queue_at_end"],
         "floor_view_ms": round(view_ms, 1),
         "replay_floor_day_lines_per_s": round(replay_rate) if replay_rate else None,
         "agent_budget_us": round(budget_us, 1),

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rules_kit import Floor, at
 
-from wfm.events import ON_POST_STATES, AgentState, AgentStateEvent, CallEvent
+from wfm.events import ON_POST_STATES, AgentState, AgentStateEvent, BreakRequestEvent, CallEvent
 from wfm.floor.dedup import Deduplicator
 from wfm.floor.timers import DeadlineHeap
 
@@ -86,6 +86,9 @@ def test_incremental_counts_equal_a_recount(steps):
     t = at("08:00").timestamp()
     for agent, state, gap in steps:
         t += gap
+        if gap % 3 == 0:  # some agents ask first (allowed requests hold reservations)
+            f.feed(BreakRequestEvent(ts=f.engine.floor.dt(t), agent=f"a{agent}", kind="short" if gap % 2 else "meal",
+                                     queue=True))
         f.feed(AgentStateEvent(ts=f.engine.floor.dt(t), agent=f"a{agent}", state=state))
     floor = f.engine.floor
     recount = Counter(rec.state for rec in floor.agents.values())
@@ -100,5 +103,10 @@ def test_incremental_counts_equal_a_recount(steps):
         assert (rec.off_post_since is not None) == (rec.state in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
         used = floor.short_used_s(floor.budget_bucket(rec, t), rec, t)
         assert used >= 0
+    pending = [r for r in floor.agents.values() if r.pending is not None]
+    assert floor.pending_on_post == sum(r.state in ON_POST_STATES for r in pending)
+    assert floor.pending_team["A"] == len(pending)
+    for kind in set(r.pending for r in pending):
+        assert floor.pending_ready[kind] == sum(r.pending is kind and r.state is AgentState.READY for r in pending)
     view = f.engine.floor_view(floor.dt(t))
     assert view.agents_on_post == floor.on_post and len(view.agents) == 6

@@ -328,6 +328,7 @@ class FloorEngine:
             entry[0] = t
             today.offered += 1
             queue.record(t, OFFERED, 0.0, False)
+            floor.traffic.offered(t)
         elif kind is CallEventKind.ANSWERED:
             wait = ev.wait_s if ev.wait_s is not None else (t - entry[0] if entry[1] & 1 else 0.0)
             in_target = wait <= floor.answer_s
@@ -343,6 +344,7 @@ class FloorEngine:
             today.completed += 1
             today.talk_sum += talk
             queue.record(t, COMPLETED, talk, False)
+            floor.traffic.completed(t, talk)
 
     def _roll_day(self, t: float) -> None:
         floor = self.floor
@@ -450,7 +452,7 @@ class FloorEngine:
                     log.info("break queue: %s's %s request dropped (%s)", rec.id, req.kind.value, verdict.rule)
                 continue
             if team_cap:
-                reserved = sum(1 for a in floor.pending_agents if floor.agents[a].team == rec.team)
+                reserved = floor.pending_team[rec.team]
                 if floor.team_breaks[rec.team] + reserved >= team_cap:
                     continue
             floor.dequeue(rec.id)

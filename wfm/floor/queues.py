@@ -102,3 +102,39 @@ class QueueRecord:
                 tally.completed += 1
                 tally.talk_sum += seconds
         return tally
+
+
+class Traffic:
+    """Floor-wide arrivals and handle times over a sliding horizon, kept in O(1) per call event
+    (the service-level gate reads it at every request and every break-queue check)."""
+
+    __slots__ = ("horizon_s", "_offered", "_completed", "_talk_sum")
+
+    def __init__(self, horizon_s: float) -> None:
+        self.horizon_s = horizon_s
+        self._offered: deque[float] = deque()
+        self._completed: deque[tuple[float, float]] = deque()
+        self._talk_sum = 0.0
+
+    def offered(self, t: float) -> None:
+        self._offered.append(t)
+
+    def completed(self, t: float, talk_s: float) -> None:
+        if talk_s > 0:
+            self._completed.append((t, talk_s))
+            self._talk_sum += talk_s
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.horizon_s
+        offered, completed = self._offered, self._completed
+        while offered and offered[0] <= horizon:
+            offered.popleft()
+        while completed and completed[0][0] <= horizon:
+            self._talk_sum -= completed.popleft()[1]
+
+    def rate_and_aht(self, now: float, default_aht_s: float) -> tuple[float, float]:
+        """Calls per second over the horizon and mean talk time of the calls completed in it."""
+        self._prune(now)
+        n = len(self._completed)
+        aht = self._talk_sum / n if n and self._talk_sum > 0 else default_aht_s
+        return len(self._offered) / self.horizon_s, aht

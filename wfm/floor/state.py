@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from wfm.config import Config
 from wfm.events import ON_POST_STATES, AgentState, BreakKind, ShiftEvent
 from wfm.floor.model import OFF_POST_SPELL_STATES, AgentRecord, BreakRecord, BreakRequest, ShiftRecord
-from wfm.floor.queues import QueueRecord
+from wfm.floor.queues import QueueRecord, Traffic
 from wfm.floor.timers import DeadlineHeap
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,12 @@ class FloorState:
         self.total_waiting = 0
         self.break_queue: list[BreakRequest] = []  # fair queue, oldest first
         self.pending_agents: set[str] = set()  # allowed, not yet taken
-        self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags, queue]
+        # reservations held by allowed-not-taken breaks, kept incrementally (the break queue reads them often)
+        self.pending_ready: Counter[BreakKind] = Counter()
+        self.pending_on_post = 0
+        self.pending_team: Counter[str] = Counter()
+        self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags]
+        self.traffic = Traffic(config.floor.gate.horizon_min * 60.0)
         self._break_seq = 0
         self._posts_by_team = {t.name: (t.name if t.queues else FLOOR_POST) for t in config.teams}
 
@@ -150,6 +155,8 @@ class FloorState:
         if t < rec.since:
             t = rec.since  # a reordered event never ends a state before it began
         old = rec.state
+        if rec.pending is not None:
+            self._reserve(rec, -1)
         if rec.brk is not None:
             self.end_break(rec, t)
         self._account_slot(rec, old, rec.since, t)
@@ -190,7 +197,16 @@ class FloorState:
         rec.state = new
         rec.since = t
         rec.gen += 1
+        if rec.pending is not None:
+            self._reserve(rec, +1)
         return old
+
+    def _reserve(self, rec: AgentRecord, sign: int) -> None:
+        if rec.state is AgentState.READY:
+            self.pending_ready[rec.pending] += sign
+        if rec.state in ON_POST_STATES:
+            self.pending_on_post += sign
+        self.pending_team[rec.team] += sign
 
     def _account_slot(self, rec: AgentRecord, state: AgentState, start: float, end: float) -> None:
         """Off-post time inside meal slots (MEAL_STATE_MISSING), for the interval just closed."""
@@ -252,24 +268,26 @@ class FloorState:
         return brk
 
     def set_pending(self, rec: AgentRecord, kind: BreakKind | None, *, override: bool = False) -> None:
+        if rec.pending is not None:
+            self._reserve(rec, -1)
         rec.pending = kind
         rec.pending_override = override and kind is not None
         if kind is None:
             self.pending_agents.discard(rec.id)
         else:
             self.pending_agents.add(rec.id)
+            self._reserve(rec, +1)
 
     def reserved_ready(self, kind: BreakKind, exclude: str) -> int:
         """Ready agents holding an allowed, not yet taken break of `kind` (break-queue reservations)."""
-        agents = self.agents
-        return sum(
-            1 for a in self.pending_agents
-            if a != exclude and agents[a].pending is kind and agents[a].state is AgentState.READY
-        )
+        rec = self.agents.get(exclude)
+        own = 1 if rec is not None and rec.pending is kind and rec.state is AgentState.READY else 0
+        return self.pending_ready[kind] - own
 
     def reserved_on_post(self, exclude: str) -> int:
-        agents = self.agents
-        return sum(1 for a in self.pending_agents if a != exclude and agents[a].state in ON_POST_STATES)
+        rec = self.agents.get(exclude)
+        own = 1 if rec is not None and rec.pending is not None and rec.state in ON_POST_STATES else 0
+        return self.pending_on_post - own
 
     # --- break queue ------------------------------------------------------
     def enqueue(self, request: BreakRequest) -> int:

@@ -69,16 +69,4 @@ class QueueNearFull(Rule):
 
 def floor_traffic(floor, t: float, horizon_s: float) -> tuple[float, float]:
     """Arrival rate (calls/s) over the last horizon_s and the mean handle time of calls completed then."""
-    offered = completed = 0
-    talk = 0.0
-    since = t - horizon_s
-    for queue in floor.queues.values():
-        for when, kind, seconds, _ in queue.window:
-            if when > since:
-                if kind == 0:
-                    offered += 1
-                elif kind == 3:
-                    completed += 1
-                    talk += seconds
-    aht = talk / completed if completed and talk > 0 else floor.config.service.default_aht_s
-    return offered / horizon_s, aht
+    return floor.traffic.rate_and_aht(t, floor.config.service.default_aht_s)
