@@ -294,3 +294,28 @@ def test_from_feed_needs_a_device_and_reads_port_settings(config):
 
     adapter = SerialAdapter.from_feed(config, msgspec.structs.replace(msgspec_feed, device="/dev/ttyS9"))
     assert adapter.settings["baudrate"] == 19200 and adapter.settings["parity"] == "E" and adapter.profile == "smdr"
+
+
+async def test_live_terminal_server_over_tcp(config):
+    """`wfm ingest --protocol serial --connect HOST:PORT` reads a serial-to-TCP terminal server."""
+    import argparse
+
+    from telephony.serial.offline import live
+
+    data = (CAPTURES / "noisy_feed.txt").read_bytes()
+
+    async def serve(reader, writer):
+        for i in range(0, len(data), 97):  # odd chunks: lines and characters cut across reads
+            writer.write(data[i:i + 97])
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    got: list = []
+    await asyncio.wait_for(live(argparse.Namespace(connect_host="127.0.0.1", connect_port=port), config, got.append), 10)
+    server.close()
+    await server.wait_closed()
+    expected = (CAPTURES / "noisy_feed.expected.jsonl").read_text(encoding="utf-8").splitlines()
+    rendered = [line.replace(f'"source": "127.0.0.1:{port}"', '"source": "noisy_feed.txt"') for line in _render(got)]
+    assert rendered == expected
