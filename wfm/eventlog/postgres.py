@@ -91,8 +91,11 @@ CREATE OR REPLACE TRIGGER wfm_eventlog_head_no_truncate BEFORE TRUNCATE ON wfm_e
 _COLUMNS = "seq, ts, kind, body, prev_hash, hash"
 _LOCK_HEAD = "SELECT seq, hash FROM wfm_eventlog_head WHERE id = 1 FOR UPDATE"
 _COPY = f"COPY wfm_eventlog ({_COLUMNS}) FROM STDIN"
-_SET_HEAD = "UPDATE wfm_eventlog_head SET seq = %s, hash = %s WHERE id = 1"
-_NOTIFY = "SELECT pg_notify(%s, %s)"
+# Move the head and announce it in one round trip; the NOTIFY is delivered at COMMIT.
+_SET_HEAD_AND_NOTIFY = (
+    "WITH head AS (UPDATE wfm_eventlog_head SET seq = %s, hash = %s WHERE id = 1 RETURNING seq) "
+    "SELECT pg_notify(%s, seq::text) FROM head"
+)
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -185,8 +188,7 @@ class PostgresEventLog(EventLog):
                 with cur.copy(_COPY) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cur.execute(_SET_HEAD, (rows[-1][0], rows[-1][5]))
-                cur.execute(_NOTIFY, (CHANNEL, str(rows[-1][0])))
+                cur.execute(_SET_HEAD_AND_NOTIFY, (rows[-1][0], rows[-1][5], CHANNEL))
             committing = True
             conn.commit()
         except _TRANSIENT as exc:
