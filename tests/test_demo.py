@@ -112,10 +112,14 @@ def test_demo_refuses_bad_flags_with_one_line(tmp_path):
 def test_serve_names_a_protocol_whose_adapter_is_absent(monkeypatch):
     from wfm.commands import CliError, serve
 
-    monkeypatch.setitem(serve.ADAPTERS, "esl", ("telephony.esl.no_such_client", "EslAdapter"))
+    monkeypatch.setitem(serve.ADAPTERS, "esl", (("telephony.esl.no_such_client", "EslAdapter"),
+                                                ("telephony.esl.client", "NoSuchAdapter")))
     with pytest.raises(CliError) as info:
         serve.adapter_class("esl")
     assert "no adapter for protocol 'esl'" in str(info.value) and info.value.exit_code == 2
+    assert "NoSuchAdapter" in str(info.value)
+    for protocol in ("ami", "serial"):  # adapters this build has (esl is patched away above)
+        assert serve.adapter_class(protocol).__name__.lower().startswith(protocol)
 
 
 @pytest.fixture

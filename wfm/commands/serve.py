@@ -23,12 +23,14 @@ from wfm.commands import CliError, load_config
 
 logger = logging.getLogger(__name__)
 
-# protocol → (module, adapter class); the class offers from_feed(config, feed, clock=...)
-ADAPTERS: dict[str, tuple[str, str]] = {
-    "ami": ("telephony.ami.client", "AmiAdapter"),
-    "esl": ("telephony.esl.client", "EslAdapter"),
-    "sip": ("telephony.sip.client", "SipAdapter"),
-    "serial": ("telephony.serial.client", "SerialAdapter"),
+# protocol → where its adapter may live (module, class); the class offers
+# from_feed(config, feed, clock=...). The first importable one is used.
+ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ami": (("telephony.ami.client", "AmiAdapter"),),
+    "esl": (("telephony.esl.client", "EslAdapter"),),
+    "sip": (("telephony.sip.client", "SipAdapter"), ("telephony.sip.adapter", "SipAdapter"),
+            ("telephony.sip.ua", "SipAdapter")),
+    "serial": (("telephony.serial.client", "SerialAdapter"),),
 }
 STOP_BUDGET_S = 1.8
 PAGES = ("/wall", "/me", "/supervisor", "/roster", "/reports", "/login")
@@ -44,19 +46,18 @@ def adapter_class(protocol: str) -> type:
 
     if protocol not in ADAPTERS:
         raise CliError(f"pbx.feeds: unknown protocol {protocol!r} (known: {', '.join(ADAPTERS)})", 2)
-    module_name, class_name = ADAPTERS[protocol]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CliError(f"pbx.feeds: no adapter for protocol {protocol!r} in this build ({module_name}: {exc})", 2) from None
-    cls = getattr(module, class_name, None)
-    if cls is None:  # tolerate another class name: the module's one Adapter subclass with from_feed
-        candidates = [v for v in vars(module).values()
-                      if isinstance(v, type) and issubclass(v, Adapter) and v is not Adapter and hasattr(v, "from_feed")]
-        if len(candidates) != 1:
-            raise CliError(f"pbx.feeds: {module_name} offers no {class_name}", 2)
-        cls = candidates[0]
-    return cls
+    reasons = []
+    for module_name, class_name in ADAPTERS[protocol]:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            reasons.append(f"{module_name}: {exc}")
+            continue
+        cls = getattr(module, class_name, None)
+        if isinstance(cls, type) and issubclass(cls, Adapter) and hasattr(cls, "from_feed"):
+            return cls
+        reasons.append(f"{module_name} offers no {class_name}")
+    raise CliError(f"pbx.feeds: no adapter for protocol {protocol!r} in this build ({'; '.join(reasons)})", 2)
 
 
 def build_adapters(config, clock) -> list:
