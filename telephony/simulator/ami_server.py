@@ -155,6 +155,8 @@ class FloorSimulation:
                 await task
             except asyncio.CancelledError:
                 pass
+            except Exception:  # the step that failed was logged when it happened
+                log.debug("simulated floor task had failed before stop", exc_info=True)
 
 
 class _Session:
