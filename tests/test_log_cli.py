@@ -170,3 +170,13 @@ def test_installed_cli_verify_exit_codes(floor_log):
     bad = subprocess.run([*wfm, "log", "verify"], capture_output=True, text=True, cwd=floor_log.parent.parent)
     assert bad.returncode == 1
     assert "first bad record: seq 30" in bad.stderr and "truncated" in bad.stderr
+
+
+def test_not_an_event_log_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("garbage.sqlite").write_bytes(b"not a database at all" * 10)
+    sqlite3.connect("other.sqlite").execute("CREATE TABLE x (a)")
+    assert main(["log", "verify", "--db", "sqlite:///garbage.sqlite"]) == 2
+    assert "garbage.sqlite" in capsys.readouterr().err
+    assert main(["log", "verify", "--db", "sqlite:///other.sqlite"]) == 2
+    assert "other.sqlite is not an event log" in capsys.readouterr().err

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args, log)
         return _export(args, log, config)
     except EventLogError as exc:
-        raise CliError(f"{log.url_for_humans()}: {exc}", 2) from None
+        raise CliError(str(exc), 2) from None
     finally:
         log.close()
 

@@ -114,6 +114,14 @@ class SQLiteEventLog(EventLog):
             if not self.path.is_file():
                 raise EventLogError(f"no event log at {self.path}")
             self._conn = self._connect()
+            try:
+                tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.DatabaseError as exc:
+                self._conn.close()
+                raise EventLogError(f"event log {self.path}: cannot open: {_describe(exc)}") from None
+            if "log" not in tables:
+                self._conn.close()
+                raise EventLogError(f"{self.path} is not an event log (it has no 'log' table)")
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
