@@ -145,6 +145,15 @@ def login(driver, base: str, user: str, next_page: str) -> None:
     wait_for(lambda: urlparse(driver.current_url).path == next_page)
 
 
+def set_field(element, value: str) -> None:
+    """Replace a React-controlled input's value (Selenium's clear() is undone by React)."""
+    from selenium.webdriver.common.keys import Keys
+
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(Keys.BACKSPACE)
+    element.send_keys(value)
+
+
 def screenshot(driver, artifacts: Path, name: str, docs: bool = False, full_page: bool = False) -> Path:
     """The viewport (or the whole page) as PNG under tests/artifacts/, copied to docs/screenshots/."""
     import base64
@@ -294,8 +303,7 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     login(browser, demo, "supervisor", "/reports")
     floor_day = requests.get(demo + "/api/wall", timeout=5).json()["ts"][:10]
     field = wait_for(lambda: browser.find_element(By.ID, "rep-period"))
-    field.clear()
-    field.send_keys(floor_day)
+    set_field(field, floor_day)
     browser.find_element(By.ID, "rep-compute").click()
     wait_for(lambda: "agent rows" in text_of(browser, "#rep-status"), timeout=30)
     table = text_of(browser, "#rep-floor")
@@ -305,11 +313,41 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     assert dash_errors(browser) == []
 
 
-def test_roster_page_is_for_schedulers_and_shows_its_inputs(demo, browser, artifacts):
+def test_roster_page_solves_publishes_and_decides_a_swap(demo, browser, artifacts, tmp_path):
+    from selenium.webdriver.common.by import By
+
     login(browser, demo, "supervisor", "/supervisor")
     browser.get(demo + "/roster")  # the API lets readers in; the page itself refuses a supervisor
     wait_for(lambda: "403" in text_of(browser, "#page-notice"))
+
+    agents = tmp_path / "agents.csv"
+    agents.write_text("agent_id,name\n" + "".join(f"{2000 + i},Agent {i}\n" for i in range(8)), encoding="utf-8")
+    demand = tmp_path / "demand.csv"
+    demand.write_text("date,interval_start,required\n" + "".join(
+        f"2027-02-{d:02d},{slot},2\n" for d in range(1, 29) for slot in ("09:00", "09:30", "16:30")), encoding="utf-8")
     login(browser, demo, "scheduler", "/roster")
-    wait_for(lambda: browser.find_elements("id", "roster-solve"))
-    assert "sample_data/roster" in browser.find_element("id", "roster-source").text
-    screenshot(browser, artifacts, "roster")
+    wait_for(lambda: browser.find_elements(By.ID, "roster-solve"))
+    browser.find_element(By.CSS_SELECTOR, "#roster-source input[value=upload]").click()
+    browser.find_element(By.CSS_SELECTOR, "#roster-agents input[type=file]").send_keys(str(agents))
+    browser.find_element(By.CSS_SELECTOR, "#roster-demand input[type=file]").send_keys(str(demand))
+    set_field(browser.find_element(By.ID, "roster-month"), "2027-02")
+    set_field(browser.find_element(By.ID, "roster-time"), "3")
+    browser.find_element(By.ID, "roster-solve").click()
+    wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed")
+             or text_of(browser, "#roster-error"), timeout=90)
+    assert text_of(browser, "#roster-done"), text_of(browser, "#roster-failed")
+    summary = text_of(browser, "#roster-summary")
+    assert "FEASIBLE" in summary or "OPTIMAL" in summary
+    for graph in ("roster-grid", "roster-coverage", "roster-fairness"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"#{graph} .main-svg"), graph
+    browser.find_element(By.ID, "roster-publish").click()
+    wait_for(lambda: "published" in text_of(browser, "#roster-published"))
+    assert "published" in text_of(browser, "#roster-versions")
+    screenshot(browser, artifacts, "roster", full_page=True)
+    # a swap between two agents on a day both are OFF changes nothing useful but must be judged by R7
+    for field, value in (("swap-a", "2000"), ("swap-b", "2001"), ("swap-day", "2027-02-10")):
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.find_element(By.ID, "swap-approve").click()
+    verdict = wait_for(lambda: text_of(browser, "#swap-applied") or text_of(browser, "#swap-refused"), timeout=30)
+    assert "version" in verdict or "Refused" in verdict
+    assert dash_errors(browser) == []

@@ -307,3 +307,12 @@ def test_preview_and_decision_texts():
     assert "idle agents 3" in box.reason
     allowed = decision_box({"type": "break_decision", "allowed": True, "rule": None, "detail": "ok", "next_window": None}, TZ)
     assert allowed.allowed and allowed.headline.startswith("Allowed") and allowed.next_window == ""
+
+
+def test_agent_grid_rows_are_compact_and_carry_the_state_start():
+    view = floor_with({"1002": (AgentState.SHORT_BREAK, 700.0), "1001": (AgentState.READY, 5.0)})
+    rows = wall_model.agent_grid_data(wall_model.agent_cards(view), view)
+    assert [r[0] for r in rows] == ["1001", "1002"]
+    agent, state, text, since_ms, level = rows[1]
+    assert (state, text, level) == ("short_break", "小休", "alarm")
+    assert since_ms == round((T0 - timedelta(seconds=700)).timestamp() * 1000)

@@ -171,7 +171,7 @@ def start(_n, source, agents, demand, history, month, time_limit, seed):
             demand_csv=demand_csv, history_csv=history_csv, time_limit=float(time_limit or 30), seed=int(seed or 0),
         )
     except roster_jobs.JobError as exc:
-        return no_update, True, html.Div(str(exc), className="level-alarm")
+        return no_update, True, html.Div(str(exc), className="level-alarm", id="roster-error")
     return job_id, False, html.Div(f"solving 求解中… run {job_id}", id="roster-running")
 
 
@@ -344,3 +344,22 @@ def decide_swap(_n, month, agent_a, agent_b, day, day2):
         return html.Div([html.B("Refused 未批准"), html.Ul(items)], className="level-alarm", id="swap-refused"), no_update
     return (html.Div(f"Swap applied as version {outcome.version} 已生效 ({len(outcome.changes)} changes)",
                      className="level-ok", id="swap-applied"), _versions_table(month))
+
+
+def _upload_label(name: str | None, what: str) -> html.Div:
+    return html.Div(f"{what}: {name} ✓" if name else f"{what}: drop or click 拖放或点击")
+
+
+@callback(Output("roster-agents", "children"), Input("roster-agents", "filename"), prevent_initial_call=True)
+def show_agents_file(name):
+    return _upload_label(name, label("agents_csv"))
+
+
+@callback(Output("roster-demand", "children"), Input("roster-demand", "filename"), prevent_initial_call=True)
+def show_demand_file(name):
+    return _upload_label(name, label("demand_csv"))
+
+
+@callback(Output("roster-history", "children"), Input("roster-history", "filename"), prevent_initial_call=True)
+def show_history_file(name):
+    return _upload_label(name, label("history_csv"))
