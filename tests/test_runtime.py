@@ -87,6 +87,18 @@ async def wait_for(predicate, timeout=3.0):
         await asyncio.sleep(0.01)
 
 
+def _open_files() -> list[str]:
+    import os
+
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return names
+
+
 @pytest.fixture
 def config(tmp_path):
     return make_config(tmp_path)
@@ -187,6 +199,7 @@ async def test_stop_leaves_no_task_and_closes_log_and_feeds(config):
     await runtime.start()
     adapter.push(state("1001", AgentState.READY))
     await asyncio.sleep(0.05)
+    assert any("wfm.sqlite" in f for f in _open_files())  # the check below can fail
     loop = asyncio.get_running_loop()
     started = loop.time()
     await runtime.stop()
@@ -194,6 +207,7 @@ async def test_stop_leaves_no_task_and_closes_log_and_feeds(config):
     assert asyncio.all_tasks() - before == set()
     assert adapter.closed
     assert log._closed
+    assert not [f for f in _open_files() if "wfm.sqlite" in f]
     with pytest.raises(RuntimeStopped):
         await runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
 
