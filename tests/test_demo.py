@@ -90,6 +90,10 @@ def test_demo_serves_wall_first_line_and_stops_cleanly_on_sigint(tmp_path):
         floor = wait_for_agents(base, token)
         assert floor["feeds"] and floor["feeds"][0]["source"] == "ami:simulator"
         assert floor["feeds"][0]["connected"] is True
+        import websocket  # websocket-client (selenium's dependency)
+
+        live = websocket.create_connection(base.replace("http://", "ws://") + f"/ws?token={token}", timeout=5)
+        assert json.loads(live.recv())["audience"] == "full"  # an open socket must not delay the stop
     finally:
         took = stop(proc)
     assert proc.returncode == 0
