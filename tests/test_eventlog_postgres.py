@@ -314,3 +314,31 @@ def test_bad_record_refused_without_touching_the_chain(pg_url):
             log.append("event", {"x": float("inf")}, T0)
         assert log.append("event", body(1), T0).seq == 2
         assert log.verify().ok
+
+
+@pytest.mark.parametrize("committed", [True, False])
+async def test_connection_lost_during_commit_never_duplicates(pg_url, committed):
+    # The network dying exactly at COMMIT cannot be staged with a real server, so the writer's
+    # connection is wrapped at that one edge: the commit either went through or not, then the link drops.
+    import psycopg
+
+    log = open_log(pg_url, batch_max_records=10, batch_max_delay_ms=1)
+    log.retry_max_s = 0.05
+    await log.append_async("event", body(0), T0)
+    conn = log._conn
+    real_commit = conn.commit
+
+    def commit_then_drop():
+        if committed:
+            real_commit()
+        conn.close()
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    conn.commit = commit_then_drop
+    records = await asyncio.wait_for(asyncio.gather(*(log.append_async("event", body(i), T0) for i in range(1, 4))), 30)
+    await log.aclose()
+    assert [r.seq for r in records] == [2, 3, 4]
+    with open_log(pg_url, readonly=True) as reader:
+        stored = [r.body["i"] for r in reader.read()]
+        assert reader.verify().ok
+    assert stored == [0, 1, 2, 3]  # written exactly once either way
