@@ -106,6 +106,8 @@ def test_incremental_counts_equal_a_recount(steps):
     pending = [r for r in floor.agents.values() if r.pending is not None]
     assert floor.pending_on_post == sum(r.state in ON_POST_STATES for r in pending)
     assert floor.pending_team["A"] == len(pending)
+    for kind in floor.queued_kinds:
+        assert floor.queued_kinds[kind] == sum(r.kind is kind for r in floor.break_queue)
     for kind in set(r.pending for r in pending):
         assert floor.pending_ready[kind] == sum(r.pending is kind and r.state is AgentState.READY for r in pending)
     view = f.engine.floor_view(floor.dt(t))

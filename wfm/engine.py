@@ -439,8 +439,11 @@ class FloorEngine:
             return
         team_cap = self.config.floor.break_queue.max_on_break_per_team
         blocked: set[BreakKind] = set()
+        kinds = floor.queued_kinds
         for req in list(floor.break_queue):
             if req.kind in blocked:
+                if all(kinds[k] == 0 or k in blocked for k in kinds):
+                    break  # the oldest of every waiting kind waits: nobody younger may pass it
                 continue
             rec = floor.agents[req.agent]
             verdict = self._judge(rec, BreakRequest(rec.id, req.kind, t, req.minutes, True, "queue"), reserve=True)

@@ -54,6 +54,7 @@ class FloorState:
         self.team_breaks: Counter[str] = Counter()
         self.total_waiting = 0
         self.break_queue: list[BreakRequest] = []  # fair queue, oldest first
+        self.queued_kinds: Counter[BreakKind] = Counter()
         self.pending_agents: set[str] = set()  # allowed, not yet taken
         # reservations held by allowed-not-taken breaks, kept incrementally (the break queue reads them often)
         self.pending_ready: Counter[BreakKind] = Counter()
@@ -294,6 +295,7 @@ class FloorState:
         """Queue a refused request (replacing the agent's older one); returns its 1-based position."""
         self.dequeue(request.agent)
         self.break_queue.append(request)
+        self.queued_kinds[request.kind] += 1
         self.agents[request.agent].queued = request
         return len(self.break_queue)
 
@@ -303,6 +305,7 @@ class FloorState:
             return None
         request = rec.queued
         rec.queued = None
+        self.queued_kinds[request.kind] -= 1
         self.break_queue = [r for r in self.break_queue if r.agent != agent]
         return request
 
