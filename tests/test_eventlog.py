@@ -549,3 +549,37 @@ def test_anchor_beyond_a_truncated_log(filled):
         assert log.verify().ok  # a clean cut with a matching head looks whole ...
         result = log.verify(anchors={19: anchor})
     assert not result.ok and result.first_bad_seq == 15 and "anchored seq 19" in result.reason  # ... unless anchored
+
+
+async def test_follow_from_another_process_polls_the_file(url):
+    open_log(url).close()
+    follower = textwrap.dedent("""
+        import asyncio, sys
+        from wfm.eventlog import open_log
+
+        async def main():
+            log = open_log(sys.argv[1], readonly=True)
+            print("ready", flush=True)
+            seen = 0
+            async for record in log.follow(after_seq=0, poll_s=0.05):
+                print(record.seq, record.body["i"], flush=True)
+                seen += 1
+                if seen == 4:
+                    return
+
+        asyncio.run(main())
+    """)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", follower, url, cwd=REPO,
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
+        log = open_log(url, batch_max_delay_ms=1)
+        for i in range(4):
+            await log.append_async("event", body(i), T0)
+        await log.aclose()
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert [line.split() for line in out.decode().splitlines()] == [[str(i + 1), str(i)] for i in range(4)]

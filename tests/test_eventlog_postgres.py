@@ -342,3 +342,19 @@ async def test_connection_lost_during_commit_never_duplicates(pg_url, committed)
         stored = [r.body["i"] for r in reader.read()]
         assert reader.verify().ok
     assert stored == [0, 1, 2, 3]  # written exactly once either way
+
+
+def test_cli_export_from_postgres(pg_url, tmp_path, capsys):
+    import json
+
+    from wfm.cli import main
+
+    with open_log(pg_url) as log:
+        log.append_many([("event" if i % 2 else "decision", body(i), T0 + timedelta(minutes=i)) for i in range(10)])
+    out = tmp_path / "pg.jsonl"
+    assert main(["log", "export", "--db", pg_url, "--since", "2027-01-04T08:03:00+08:00",
+                 "--until", "2027-01-04T08:07:00+08:00", "--kinds", "event", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exported"] == 2
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["seq"], r["ts"], r["body"]["reason"]) for r in lines] == [
+        (4, "2027-01-04T08:03:00+08:00", "用餐"), (6, "2027-01-04T08:05:00+08:00", "用餐")]
