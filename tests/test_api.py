@@ -389,3 +389,13 @@ async def test_logins_and_logouts_are_audited_in_the_log_without_secrets(floor):
     assert "not-the-password" not in text and body["token"] not in text and body["csrf_token"] not in text
     status, verdict = await call("GET", floor.base + "/api/log/verify", await bearer(floor.base, "admin"))
     assert verdict["ok"] is True
+
+
+async def test_request_the_log_cannot_record_is_503_and_not_acted_on(floor):
+    sup = await bearer(floor.base, "supervisor")
+    floor.log.close()  # the storage goes away under the running floor
+    # acted on, this would be refused (idle 3 <= 3) and queued at position 1
+    status, body = await call("POST", floor.base + "/api/agents/1002/breaks", sup, json={"kind": "short", "queue": True})
+    assert status == 503 and body["error"] == "event log unavailable"
+    status, budget = await call("GET", floor.base + "/api/agents/1002/budget", sup)
+    assert status == 200 and budget["queue_position"] is None and budget["on_break"] is None

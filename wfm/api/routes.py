@@ -147,10 +147,16 @@ def _known_agent(runtime: Runtime, agent: str) -> None:
 
 
 async def _submit(runtime: Runtime, event) -> Any:
+    from wfm.eventlog import EventLogError
+
     try:
         return await runtime.submit(event)
     except RuntimeStopped as exc:
         raise ApiError(503, "floor not running", str(exc)) from None
+    except EventLogError as exc:
+        # not durable, so not acted on: the caller may retry
+        logger.error("request for agent %s not logged: %s", getattr(event, "agent", "?"), exc)
+        raise ApiError(503, "event log unavailable", "the request was not recorded and not acted on; retry") from None
 
 
 def _outputs(result: Any) -> list[dict]:
