@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dash
 import flask
-from dash import dcc, html
+from dash import html
 
 from dashboard.client import ApiClient, Transport
 from dashboard.i18n import label

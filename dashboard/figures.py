@@ -97,7 +97,8 @@ def _lane_state_name(state: str) -> str:
     return state_label(state)
 
 
-def adherence_timeline(segments: pd.DataFrame, tz: tzinfo) -> go.Figure:
+def adherence_timeline(segments: pd.DataFrame, tz: tzinfo, now: datetime | None = None,
+                       window: tuple[float, float] = (120.0, 60.0)) -> go.Figure:
     """Scheduled vs actual per agent: one row pair per agent, bars coloured by state.
 
     `segments` columns: agent, lane ("scheduled" or "actual"), state, start, end
@@ -137,6 +138,11 @@ def adherence_timeline(segments: pd.DataFrame, tz: tzinfo) -> go.Figure:
         )
     fig.update_layout(barmode="overlay")
     _dark_layout(fig, height=max(240, 28 * len(order) + 80))
+    if now is not None:
+        # show the recent past and the next hour around a "now" line, not the whole shift
+        local_now = now.astimezone(tz)
+        fig.add_vline(x=local_now, line={"color": RED, "width": 2})
+        fig.update_xaxes(range=[local_now - pd.Timedelta(minutes=window[0]), local_now + pd.Timedelta(minutes=window[1])])
     fig.update_layout(
         xaxis={"type": "date", "tickformat": "%H:%M", "gridcolor": "#2a333d"},
         yaxis={"categoryorder": "array", "categoryarray": list(reversed(order)), "automargin": True},

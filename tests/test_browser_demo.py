@@ -8,7 +8,6 @@ are also copied to docs/screenshots/ for the README.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

@@ -1,7 +1,7 @@
 """Pure builders of the pages: wall tiles, agent cards, break countdowns, figures, adherence."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -316,3 +316,12 @@ def test_agent_grid_rows_are_compact_and_carry_the_state_start():
     agent, state, text, since_ms, level = rows[1]
     assert (state, text, level) == ("short_break", "小休", "alarm")
     assert since_ms == round((T0 - timedelta(seconds=700)).timestamp() * 1000)
+
+
+def test_adherence_timeline_centres_on_now_when_given():
+    segments = pd.DataFrame([{"agent": "1001", "lane": "actual", "state": "ready", "start": T0, "end": T0 + timedelta(minutes=5)}])
+    fig = figures.adherence_timeline(segments, TZ, now=T0 + timedelta(minutes=5), window=(60, 30))
+    start, end = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    assert end - start == pd.Timedelta(minutes=90)
+    assert fig.layout.shapes[0].x0 == fig.layout.shapes[0].x1  # the "now" line
+    assert figures.adherence_timeline(segments, TZ).layout.xaxis.range is None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import date, datetime
-from io import StringIO
+from datetime import date
 from pathlib import Path
 
 import dash

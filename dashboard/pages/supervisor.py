@@ -13,7 +13,7 @@ from dashboard import adherence, wall_model
 from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.figures import adherence_timeline
-from dashboard.i18n import label, state_label
+from dashboard.i18n import label
 
 dash.register_page(__name__, path="/supervisor", title="Supervisor 主管", name="Supervisor", order=2)
 
@@ -95,8 +95,9 @@ def layout(**_query) -> html.Div:
     Input("sup-interval", "n_intervals"),
     State("sup-adherence", "data"),
     State("sup-adherence-agents", "value"),
+    State("sup-agent", "options"),
 )
-def refresh(_n, store, chosen):
+def refresh(_n, store, chosen, known_options):
     app = context()
     try:
         view = api().floor()
@@ -105,8 +106,9 @@ def refresh(_n, store, chosen):
         return message, no_update, no_update, no_update, no_update, no_update, no_update, no_update
     store = adherence.observe(store, view, app.config.dashboard.occupancy_history_min * 4)
     agent_ids = sorted((a.agent for a in view.agents), key=lambda a: (len(a), a))
-    options = [{"label": f"{a.agent} · {state_label(a.state.value)}", "value": a.agent}
-               for a in sorted(view.agents, key=lambda a: (len(a.agent), a.agent))]
+    options = [{"label": agent, "value": agent} for agent in agent_ids]
+    if options == known_options:
+        options = no_update  # an open list is not redrawn under the supervisor's cursor
     if not chosen:
         flagged = [a.agent for a in view.alerts if a.agent]
         chosen = list(dict.fromkeys(flagged + agent_ids))[:DEFAULT_AGENTS_SHOWN]
@@ -119,7 +121,8 @@ def refresh(_n, store, chosen):
     ] or [html.Div(label("no_alerts"), className="muted")]
     queue = [html.Div(f"#{q.position} {q.agent} · {q.kind.value} · {q.requested_at.astimezone(app.wall.tz):%H:%M:%S}")
              for q in view.break_queue] or [html.Div("—", className="muted")]
-    figure = adherence_timeline(adherence.segments_frame(store, view, chosen, app.config.floor.meal_slot_min), app.wall.tz)
+    figure = adherence_timeline(adherence.segments_frame(store, view, chosen, app.config.floor.meal_slot_min),
+                                app.wall.tz, now=view.ts)
     return summary, alerts, queue, options, options, chosen, store, figure
 
 

@@ -1,0 +1,171 @@
+"""The Dash app's callbacks over HTTP (stand-in API harness on a real port): what they hand
+over, and that callbacks touching disk enforce roles themselves (Dash's own update route is
+open to anyone, so the API alone cannot guard them)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from test_dashboard_harness import Floor, start_harness
+from wfm.config import default_data, from_data, merge
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dash")
+    config = from_data(merge(default_data(), {
+        "storage": {"url": f"sqlite:///{folder / 'wfm.sqlite'}"},
+        "dashboard": {"roster_jobs_dir": str(folder / "jobs"), "roster_dir": str(folder / "roster")},
+    }))
+    harness, stop = start_harness(Floor.sample(), config=config)
+    harness.folder = folder
+    yield harness
+    stop()
+
+
+def session_for(site, user: str | None) -> requests.Session:
+    session = requests.Session()
+    if user:
+        session.post(site.url + "/api/login", json={"username": user, "password": user}, timeout=5).raise_for_status()
+    return session
+
+
+def callback(site, session: requests.Session, first_output: str, inputs: list[dict], state: list[dict]) -> dict:
+    """POST /_dash-update-component for the callback whose outputs start with `first_output`."""
+    deps = session.get(site.url + "/_dash-dependencies", timeout=5).json()
+    dep = next(d for d in deps if d["output"].strip(".").startswith(first_output))
+    parts = dep["output"].strip(".").split("...")
+    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
+    body = {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0], "inputs": inputs,
+            "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"], "state": state}
+    response = session.post(site.url + "/_dash-update-component", json=body, timeout=30)
+    if response.status_code == 204:
+        return {}
+    response.raise_for_status()
+    return response.json()["response"]
+
+
+def wall_call(site, digest=None):
+    return callback(site, requests.Session(), "wall-tiles.children",
+                    [{"id": "wall-interval", "property": "n_intervals", "value": 1}],
+                    [{"id": "wall-token", "property": "data", "value": None},
+                     {"id": "wall-history", "property": "data", "value": []},
+                     {"id": "wall-digest", "property": "data", "value": digest or {}}])
+
+
+def test_wall_sends_only_sections_that_changed(site):
+    first = wall_call(site)
+    assert {"wall-tiles", "wall-grid", "wall-breaks", "wall-alerts", "wall-feeds", "wall-gauge"} <= set(first)
+    tiles = first["wall-tiles"]["children"]
+    assert [t["props"]["id"] for t in tiles][:3] == ["tile-calls_waiting", "tile-longest_wait", "tile-idle_agents"]
+    assert len(first["wall-grid"]["data"]) == 24
+    again = wall_call(site, first["wall-digest"]["data"])
+    assert "wall-tiles" not in again and "wall-grid" not in again  # nothing changed: nothing re-sent
+    assert "wall-now" in again and "wall-clock" in again
+    site.floor.set_state("1001", site.floor.states["1001"][0].__class__("on_call"), 3.0)
+    changed = wall_call(site, first["wall-digest"]["data"])
+    assert "wall-grid" in changed and "wall-tiles" in changed  # idle agents went down by one
+    row = next(r for r in changed["wall-grid"]["data"] if r[0] == "1001")
+    assert row[1] == "on_call"
+
+
+def test_wall_says_stale_when_a_feed_is_stale(site):
+    site.floor.stale = True
+    try:
+        response = wall_call(site)
+        assert "STALE" in response["wall-status"]["children"]
+        assert "level-alarm" in response["wall-status"]["className"]
+        feeds = str(response["wall-feeds"]["children"])
+        assert "STALE" in feeds
+    finally:
+        site.floor.stale = False
+
+
+def report_call(site, session):
+    return callback(site, session, "rep-floor.children",
+                    [{"id": "rep-compute", "property": "n_clicks", "value": 1}],
+                    [{"id": "rep-kind", "property": "value", "value": "daily"},
+                     {"id": "rep-period", "property": "value", "value": "2027-01-04"}])
+
+
+def test_reports_callback_refuses_without_a_reader_session(site):
+    anonymous = report_call(site, session_for(site, None))
+    assert "401" in str(anonymous["rep-status"]["children"])
+    assert "rep-floor" not in anonymous
+    agent = report_call(site, session_for(site, "1001"))
+    assert "403" in str(agent["rep-status"]["children"])
+
+
+def test_reports_callback_computes_for_a_supervisor(site):
+    from wfm.eventlog import open_log
+
+    log = open_log(f"sqlite:///{site.folder / 'wfm.sqlite'}")
+    try:
+        t = Floor().now
+        log.append("event", {"type": "call", "ts": t.isoformat(), "queue": "general", "call_id": "a",
+                             "event": "answered", "wait_s": 5, "agent": "1001"}, t)
+        log.append("event", {"type": "call", "ts": (t + timedelta(minutes=1)).isoformat(), "queue": "general",
+                             "call_id": "b", "event": "abandoned", "wait_s": 50}, t + timedelta(minutes=1))
+    finally:
+        log.close()
+    result = report_call(site, session_for(site, "supervisor"))
+    table = str(result["rep-floor"]["children"])
+    assert "2027-01-04" in table and "50.0%" in table  # 1 of 2 within target
+    assert "agent rows" in result["rep-status"]["children"]
+
+
+def test_bad_report_period_is_named(site):
+    result = callback(site, session_for(site, "supervisor"), "rep-floor.children",
+                      [{"id": "rep-compute", "property": "n_clicks", "value": 1}],
+                      [{"id": "rep-kind", "property": "value", "value": "monthly"},
+                       {"id": "rep-period", "property": "value", "value": "2027-1"}])
+    assert "period '2027-1': expected YYYY-MM" in str(result["rep-status"]["children"])
+
+
+def test_roster_solve_callback_refuses_non_schedulers_and_starts_nothing(site):
+    for user in (None, "1001", "supervisor"):
+        result = callback(site, session_for(site, user), "roster-job.data",
+                          [{"id": "roster-solve", "property": "n_clicks", "value": 1}],
+                          [{"id": "roster-source", "property": "value", "value": "sample"},
+                           {"id": "roster-agents", "property": "contents", "value": None},
+                           {"id": "roster-demand", "property": "contents", "value": None},
+                           {"id": "roster-history", "property": "contents", "value": None},
+                           {"id": "roster-month", "property": "value", "value": "2027-01"},
+                           {"id": "roster-time", "property": "value", "value": 1},
+                           {"id": "roster-seed", "property": "value", "value": 0}])
+        assert "roster-job" not in result
+        assert ("401" if user is None else "403") in str(result["roster-status"]["children"])
+    assert not Path(site.folder / "jobs").exists() or not any(Path(site.folder / "jobs").iterdir())
+
+
+def test_override_callback_needs_a_reason_and_forwards_the_cookie(site):
+    supervisor = session_for(site, "supervisor")
+    state = [{"id": "sup-agent", "property": "value", "value": "1002"},
+             {"id": "sup-action", "property": "value", "value": "end_break"},
+             {"id": "sup-note", "property": "value", "value": "  "}]
+    inputs = [{"id": "sup-send", "property": "n_clicks", "value": 1}]
+    refused = callback(site, supervisor, "sup-result.children", inputs, state)
+    assert "reason is required" in str(refused)
+    state[2]["value"] = "meal relief 用餐替班"
+    done = callback(site, supervisor, "sup-result.children", inputs, state)
+    assert "OK" in str(done)
+    assert site.floor.overrides[-1] == {"agent": "1002", "action": "end_break", "note": "meal relief 用餐替班"}
+    agent = callback(site, session_for(site, "1001"), "sup-result.children", inputs, state)
+    assert "403" in str(agent)  # the API refused the agent's cookie
+    assert len(site.floor.overrides) == 1
+
+
+def test_break_request_callback_carries_the_csrf_token(site):
+    agent = session_for(site, "1001")
+    result = callback(site, agent, "me-decision.children",
+                      [{"id": "me-request-short", "property": "n_clicks", "value": 1},
+                       {"id": "me-request-meal", "property": "n_clicks", "value": None},
+                       {"id": "me-cancel", "property": "n_clicks", "value": None}],
+                      [{"id": "me-agent", "property": "data", "value": "1001"},
+                       {"id": "me-queue", "property": "value", "value": ["queue"]}])
+    text = str(result["me-decision"]["children"])
+    assert "Allowed" in text or "Refused" in text  # not "403 csrf token missing"
+    assert site.floor.requests[-1] == {"agent": "1001", "kind": "short", "queue": True}
