@@ -372,6 +372,7 @@ def test_read_time_range_across_offsets_and_kinds(url):
         assert [r.body["n"] for r in log.read(kinds=["event", "action"])] == [1, 3, 4]
         assert [r.body["n"] for r in log.read(kinds=[])] == []
         assert [r.body["n"] for r in log.read(after_seq=2)] == [3, 4]
+        assert [r.body["n"] for r in log.read(after_seq=1, limit=2)] == [2, 3]
         assert log.count(since=since) == 3
         with pytest.raises(ValueError, match="kind"):
             list(log.read(kinds=["nope"]))

@@ -128,6 +128,7 @@ def test_append_read_verify_and_resume(pg_url):
         since, until = T0 + timedelta(minutes=2), T0 + timedelta(minutes=5)
         assert [r.seq for r in log.read(since=since, until=until)] == [3, 4, 5]
         assert [r.seq for r in log.read(kinds=["decision"])] == [11]
+        assert [r.seq for r in log.read(after_seq=4, limit=3)] == [5, 6, 7]
         assert log.count(since=since) == 9
         result = log.verify()
     assert result.ok and result.records == 11

@@ -36,6 +36,7 @@ import msgspec
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("event", "decision", "action", "audit")
+_FOLLOW_CHUNK = 5000  # records read per step while following
 
 
 class LogRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -197,8 +198,10 @@ class EventLog(abc.ABC):
         return checker.finish(head_seq, head_hash)
 
     def read(self, since: datetime | None = None, until: datetime | None = None,
-             kinds: Iterable[str] | None = None, *, after_seq: int | None = None) -> Iterator[LogRecord]:
-        """Records in seq order with since <= ts < until, of the given kinds, after seq `after_seq`."""
+             kinds: Iterable[str] | None = None, *, after_seq: int | None = None,
+             limit: int | None = None) -> Iterator[LogRecord]:
+        """Records in seq order with since <= ts < until, of the given kinds, after seq `after_seq`
+        (at most `limit` of them)."""
         from wfm.eventlog.chain import canonical_ts, check_kind
 
         kind_list = sorted({check_kind(k) for k in kinds}) if kinds is not None else None
@@ -207,6 +210,7 @@ class EventLog(abc.ABC):
             canonical_ts(until) if until is not None else None,
             kind_list,
             after_seq,
+            limit,
         )
 
     def count(self, since: datetime | None = None, until: datetime | None = None,
@@ -242,10 +246,12 @@ class EventLog(abc.ABC):
         unsubscribe = self.subscribe(lambda _seq: loop.call_soon_threadsafe(news.set))
         try:
             while True:
-                batch = await asyncio.to_thread(lambda: list(self.read(after_seq=last)))
+                batch = await asyncio.to_thread(lambda: list(self.read(after_seq=last, limit=_FOLLOW_CHUNK)))
                 for record in batch:
                     last = record.seq
                     yield record
+                if len(batch) == _FOLLOW_CHUNK:
+                    continue  # a backlog: keep reading before waiting
                 news.clear()
                 await self._wait_for_news(news, poll_s)
         finally:
@@ -422,7 +428,7 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def _read(self, since: str | None, until: str | None, kinds: list[str] | None,
-              after_seq: int | None) -> Iterator[LogRecord]:
+              after_seq: int | None, limit: int | None) -> Iterator[LogRecord]:
         ...
 
     @abc.abstractmethod

@@ -259,10 +259,14 @@ class PostgresEventLog(EventLog):
             params.append(after_seq)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def _read(self, since, until, kinds, after_seq) -> Iterator[LogRecord]:
+    def _read(self, since, until, kinds, after_seq, limit) -> Iterator[LogRecord]:
         where, params = self._where(since, until, kinds, after_seq)
+        where += " ORDER BY seq"
+        if limit is not None:
+            where += " LIMIT %s"
+            params.append(int(limit))
         for seq, ts, kind, body, prev_hash, digest in self._query(
-                f"SELECT {_COLUMNS} FROM wfm_eventlog{where} ORDER BY seq", params, name="wfm_eventlog_read"):
+                f"SELECT {_COLUMNS} FROM wfm_eventlog{where}", params, name="wfm_eventlog_read"):
             yield row_to_record(seq, canonical_ts(ts), kind, body, prev_hash, digest)
 
     def _count(self, since, until, kinds) -> int:

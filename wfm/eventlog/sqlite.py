@@ -238,9 +238,14 @@ class SQLiteEventLog(EventLog):
             params.append(after_seq)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def _read(self, since, until, kinds, after_seq) -> Iterator[LogRecord]:
+    def _read(self, since, until, kinds, after_seq, limit) -> Iterator[LogRecord]:
         where, params = self._where(since, until, kinds, after_seq)
-        for row in self._query(f"SELECT {_COLUMNS} FROM log{where} ORDER BY seq", params):
+        if limit is not None:
+            where += " ORDER BY seq LIMIT ?"
+            params.append(int(limit))
+        else:
+            where += " ORDER BY seq"
+        for row in self._query(f"SELECT {_COLUMNS} FROM log{where}", params):
             yield row_to_record(*row)
 
     def _count(self, since, until, kinds) -> int:
