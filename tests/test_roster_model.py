@@ -223,3 +223,14 @@ def test_soft_wishes_are_granted_when_the_floor_allows(tmp_path):
     assert {s for s in w1.values() if s != OFF} == {"evening"}
     assert {l.shift for l in lines_of(result, "w2") if l.works} == {"day"}
     assert result.penalties["rest_request"]["count"] == 0 and result.penalties["preferred_shift"]["count"] == 0
+
+
+def test_evaluate_prices_a_given_roster_like_the_solver(stressed):
+    from optimizer.roster.solve import evaluate
+
+    problem, result, _, _ = stressed
+    priced = evaluate(problem, result.assignments)
+    assert priced.status == "EDITED"
+    assert priced.objective <= result.objective + 1e-6  # same shifts and meals; slack the search left is priced out
+    assert priced.penalties["under_cover"]["count"] <= result.penalties["under_cover"]["count"]
+    assert priced.unmet_agent_intervals == result.unmet_agent_intervals

@@ -188,3 +188,15 @@ def test_published_roster_stays_until_its_successor_is_published(tmp_path):
     versions.publish(third.version, by="scheduler")
     assert [(v.version, v.status) for v in versions.list()] == [(1, "withdrawn"), (2, "withdrawn"), (3, "published")]
     assert draft.changes == 0
+
+
+def test_republish_after_swap_rewrites_report_with_the_model_objective(tmp_path, repo):
+    folder = roster_dir(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "wfm.cli", "swap", "--roster-dir", str(folder), "--a", "A", "--b", "B",
+                           "--date", "2027-02-08", "--approved-by", "supervisor", "--json"], capture_output=True, text=True, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "EDITED" and isinstance(report["objective"], float)
+    assert report["hard_violations"] == 0
+    assert report["unmet_agent_intervals"] == 0  # two on post at 10:00 every day, as before the swap
+    assert (folder / "ics" / "A.ics").read_text(encoding="utf-8").count("20270208T160000") == 1  # A's evening of the 8th

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ortools.sat.python import cp_model
 
@@ -267,3 +267,35 @@ def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tup
         }
     return summary
 
+
+
+def evaluate(problem: RosterProblem, assignments: Sequence[Assignment], time_limit: float = 10.0) -> RosterResult:
+    """The model's objective and penalty counts of a given roster (e.g. after a swap): every shift and meal fixed.
+
+    Returns a RosterResult with status EDITED (or INVALID when the roster breaks a hard rule of the model).
+    """
+    shift_of = {(a.agent_id, problem.day_index(a.day)): a for a in assignments if a.works}
+    greedy_like = {key: item.shift for key, item in shift_of.items()}
+    rm = build_model(problem, fair_totals=_fair_totals(problem, greedy_like))
+    fixed = _fix_to_greedy(rm, greedy_like)
+    meals: dict[tuple[int, str, int], int] = {}
+    for (agent_id, day), item in shift_of.items():
+        if item.meal_start_min is not None:
+            key = (day, item.shift, item.meal_start_min - item.start_min)
+            meals[key] = meals.get(key, 0) + 1
+    for key, var in rm.vars.meals.items():
+        fixed.add(fixed.get_int_var_from_proto_index(var.index) == meals.get(key, 0))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = min(2, os.cpu_count() or 1)
+    status = solver.solve(fixed)
+    ok = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    penalties = {}
+    if ok:
+        penalties = {p.rule: {"weight": p.weight, "count": int(solver.value(p.expr)), "cost": p.weight * int(solver.value(p.expr))}
+                     for p in rm.penalties}
+    return RosterResult(status="EDITED" if ok else "INVALID", assignments=tuple(assignments),
+                        objective=float(solver.objective_value) if ok else None, bound=None, gap=None,
+                        seconds=round(solver.wall_time, 3), unmet_agent_intervals=unmet_agent_intervals(problem, assignments),
+                        fairness=fairness_summary(problem, assignments), penalties=penalties,
+                        explanation=tuple(explain_shortage(problem, assignments)))

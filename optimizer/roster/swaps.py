@@ -157,6 +157,7 @@ def republish(roster_dir: str | Path, config) -> None:
     from optimizer.checker import check_files
     from optimizer.publish import publish
     from optimizer.roster.io import load_problem
+    from optimizer.roster.solve import evaluate
 
     versions = RosterVersions(roster_dir)
     current = versions.current()
@@ -169,4 +170,5 @@ def republish(roster_dir: str | Path, config) -> None:
     month = f"{min(a.day for a in assignments):%Y-%m}"
     problem = load_problem(config, month, agents_csv, demand_csv, versions.input_path("previous"))
     check = check_files(versions.path(current.version), config, agents_csv, demand_csv, versions.input_path("previous"))
-    publish(problem, assignments, roster_dir, config, check=check, version=str(current.version))
+    result = evaluate(problem, assignments)
+    publish(problem, assignments, roster_dir, config, result=result, check=check, version=str(current.version))
