@@ -86,6 +86,11 @@ def add_shift_limits(v: NrpVars) -> list[PenaltyTerm]:
                 v.model.add(sum(v.x[(p.id, d, s.id)] for d in range(ins.horizon)) <= limit)
         minutes = sum(s.minutes * v.x[(p.id, d, s.id)] for d in range(ins.horizon) for s in ins.shifts)
         v.model.add_linear_constraint(minutes, p.min_minutes, p.max_minutes)
+        # integer rounding of the minutes limits into working-day limits: tightens the LP
+        usable = [s.minutes for s in ins.shifts if p.max_shifts.get(s.id, ins.horizon) > 0]
+        if usable:
+            days = sum(v.work(p.id, d) for d in range(ins.horizon))
+            v.model.add_linear_constraint(days, math.ceil(p.min_minutes / max(usable)), p.max_minutes // min(usable))
     return []
 
 
@@ -100,19 +105,21 @@ def add_max_consecutive(v: NrpVars) -> list[PenaltyTerm]:
 
 
 def _forbid_short_runs(v: NrpVars, staff_id: str, minimum: int, working: bool) -> None:
-    """No interior run of `working` days shorter than `minimum` (edge runs exempt)."""
+    """No interior run of `working` days shorter than `minimum` (edge runs exempt).
+
+    Minimum up/down-time form: a run starting on day d >= 1 (day d-1 has the
+    other value) keeps its value on d+1 .. d+minimum-1 as far as the horizon
+    goes; a run cut by the last day is thus allowed, one cut by an opposite
+    day is not. Linear and LP-tight (facets in unit commitment), unlike the
+    equivalent forbidden-pattern clauses.
+    """
     ins = v.instance
     work = {d: sum(v.x[(staff_id, d, s.id)] for s in ins.shifts) for d in range(ins.horizon)}
-    for length in range(1, minimum):
-        for start in range(1, ins.horizon - length):
-            end = start + length  # first day after the run
-            if end >= ins.horizon:
-                continue
-            # literals of the pattern: boundary days have the opposite value, run days the value
-            if working:
-                v.model.add(work[start - 1] + work[end] + sum(1 - work[d] for d in range(start, end)) >= 1)
-            else:
-                v.model.add((1 - work[start - 1]) + (1 - work[end]) + sum(work[d] for d in range(start, end)) >= 1)
+    value = work if working else {d: 1 - w for d, w in work.items()}
+    for start in range(1, ins.horizon):
+        began = value[start] - value[start - 1]
+        for later in range(start + 1, min(start + minimum, ins.horizon)):
+            v.model.add(began <= value[later])
 
 
 def add_min_consecutive(v: NrpVars) -> list[PenaltyTerm]:
