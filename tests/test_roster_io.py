@@ -106,4 +106,4 @@ def test_cli_exit_1_when_demand_is_left_unmet(tmp_path, repo):
     summary = json.loads(run.stdout)
     assert summary["unmet_agent_intervals"] == 3 and summary["hard_violations"] == 0  # two agents on post at most
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert any("2027-02-01" in line and "agents short" in line for line in report["explanation"])
+    assert any("2027-02-01" in line and " short; " in line for line in report["explanation"])

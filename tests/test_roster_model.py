@@ -144,7 +144,7 @@ def test_unmet_demand_is_explained_in_words(stressed):
     problem, result, _, _ = stressed
     assert result.explanation
     assert "agent-intervals" in result.explanation[0]
-    assert any("agents short" in line and "2027-02-" in line for line in result.explanation[1:])
+    assert any(" short; " in line and "2027-02-" in line for line in result.explanation[1:])
 
 
 def test_lunch_cover_staggers_meals_of_two_agents(tmp_path):

@@ -71,7 +71,7 @@ def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], 
         lines.append(
             f"{when} ({when:%a}): {sum(s for s, _, _ in rows)} agent-intervals short; worst {min_to_hhmm(start)}–"
             f"{min_to_hhmm(start + problem.rules.interval_min)} needs {required} on post, {required - short} rostered "
-            f"— {short} agents short; {reason} [{rule}]"
+            f"— {short} agent{'s' if short != 1 else ''} short; {reason} [{rule}]"
         )
     if len(ranked) > limit_days:
         lines.append(f"… and {len(ranked) - limit_days} more short day(s)")

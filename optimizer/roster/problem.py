@@ -197,7 +197,7 @@ class RosterResult:
     bound: float | None
     gap: float | None
     seconds: float
-    unmet_agent_intervals: int
+    unmet_agent_intervals: int | None  # None when no roster was found
     fairness: dict
     penalties: dict
     explanation: tuple[str, ...] = ()

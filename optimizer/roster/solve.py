@@ -167,7 +167,7 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
             reasons = explain_infeasible(problem, seconds_left=max(1.0, time_limit - seconds)) if name == "INFEASIBLE" else (
                 f"no roster found within {time_limit:g} s (status {name}); allow more time with --time-limit",)
             return RosterResult(status=name, assignments=(), objective=None, bound=None, gap=None, seconds=round(seconds, 3),
-                                unmet_agent_intervals=-1, fairness={}, penalties={}, explanation=tuple(reasons),
+                                unmet_agent_intervals=None, fairness={}, penalties={}, explanation=tuple(reasons),
                                 progress=tuple(tracker.points), seed=seed, workers=workers)
         return _result(problem, rm, best, status_name, bound, tracker, seed, workers)
     finally:
