@@ -205,6 +205,7 @@ class _Call:
 @dataclass
 class _Agent:
     plan: AgentPlan
+    index: int = 0  # roster order, the routing tie-break
     state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
     idle_since: float = 0.0
@@ -290,6 +291,7 @@ class FloorModel:
         self._outbox: list[Happening] = []
         self._current: list[Happening] = self._outbox  # where happenings go while handling
         self._agents: dict[str, _Agent] = {}
+        self._ready: dict[str, _Agent] = {}  # agents in `ready` now: routing looks only here
         self._waiting: dict[str, list[_Call]] = {q: [] for q in self.queues}
         self._call_seq = itertools.count(1)
         self.stats = {q: {"offered": 0, "answered": 0, "abandoned": 0, "completed": 0,
@@ -312,8 +314,8 @@ class FloorModel:
             )
             for p in self.plans
         )
-        for plan in self.plans:
-            self._agents[plan.agent] = _Agent(plan=plan)
+        for index, plan in enumerate(self.plans):
+            self._agents[plan.agent] = _Agent(plan=plan, index=index)
             self._push(plan.sign_in, _SIGN_IN, plan.agent)
             self._push(plan.sign_out, _SIGN_OUT, plan.agent)
             for start, length in plan.short_breaks:
@@ -693,6 +695,10 @@ class FloorModel:
         agent.state = state
         agent.reason = reason
         agent.state_since = now
+        if state is AgentState.READY:
+            self._ready[agent.plan.agent] = agent
+        else:
+            self._ready.pop(agent.plan.agent, None)
         self._emit(MemberChanged(self._dt(now), agent.plan.agent, state, previous, reason, agent.plan.queues))
 
     def _sign_in(self, agent: _Agent, now: float) -> None:
@@ -841,13 +847,13 @@ class FloorModel:
             self._ring(agent, call, now)
 
     def _longest_idle(self, queue: str, exclude: _Agent | None) -> _Agent | None:
+        """The ready member of `queue` idle longest (ties: roster order), as Asterisk's leastrecent."""
         best = None
-        for agent in self._agents.values():
-            if agent is exclude:
+        for agent in self._ready.values():
+            if agent is exclude or queue not in agent.plan.queues:
                 continue
-            if agent.state is AgentState.READY and queue in agent.plan.queues:
-                if best is None or agent.idle_since < best.idle_since:
-                    best = agent
+            if best is None or (agent.idle_since, agent.index) < (best.idle_since, best.index):
+                best = agent
         return best
 
     def _longest_wait(self, queue: str, now: float) -> float:
