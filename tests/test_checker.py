@@ -219,3 +219,12 @@ def test_cli_exit_codes_and_json(tmp_path, repo):
     (tmp_path / "broken.csv").write_text("nope\n", encoding="utf-8")
     broken = subprocess.run(wfm + [str(tmp_path / "broken.csv")], capture_output=True, text=True, cwd=repo)
     assert broken.returncode == 2 and "broken.csv:1" in broken.stderr
+
+
+def test_agent_missing_from_agents_csv_is_flagged(tmp_path, config):
+    lines = base_lines()
+    agents = tmp_path / "a.csv"
+    agents.write_text("agent_id,name\nA,Agent A\nB,Agent B\n", encoding="utf-8")
+    report = check_files(write(tmp_path / "r.csv", lines), config, agents)
+    assert [(v.rule, v.agent) for v in report.violations if v.rule == "UNKNOWN_AGENT"] == [("UNKNOWN_AGENT", "C")]
+    assert "UNKNOWN_AGENT" not in rules_of(check_files(write(tmp_path / "r.csv", lines), config, agents_csv(tmp_path / "b.csv")))

@@ -68,6 +68,8 @@ def complete_month(lines: list[RosterLine], rules: CheckRules, agents: list[Agen
         if item.day not in month:
             out.append(Violation("ROSTER_INCOMPLETE", item.agent, str(item.day), f"line {item.line} is outside the month"))
         days_of[item.agent].add(item.day)
+    for agent in sorted(set(days_of) - names):
+        out.append(Violation("UNKNOWN_AGENT", agent, None, "rostered but not in agents.csv"))
     for agent in sorted(names):
         missing = sorted(month - days_of.get(agent, set()))
         if missing:
