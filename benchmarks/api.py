@@ -4,9 +4,9 @@ Real parts: the rules engine, the SQLite event log (group commit, storage
 defaults), the aiohttp server on a localhost port, aiohttp clients. The PBX
 is a queue-fed adapter (the one edge that cannot run here).
 
-    .venv/bin/python benchmarks/load.py [--agents 60] [--events 20000] [--grants 40] [--requests 300]
+    .venv/bin/python benchmarks/api.py [--agents 60] [--events 20000] [--grants 40] [--requests 300]
 
-Writes benchmarks/results/load.json.
+Writes benchmarks/results/api.json.
 """
 from __future__ import annotations
 
@@ -224,7 +224,7 @@ async def main_async(args) -> dict:
             await runtime.stop()
         stop_s = time.perf_counter() - started
     return {
-        "benchmark": "load",
+        "benchmark": "api",
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "agents": args.agents,
@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
-    out = ROOT / "benchmarks" / "results" / "load.json"
+    out = ROOT / "benchmarks" / "results" / "api.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
