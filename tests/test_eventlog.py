@@ -584,3 +584,24 @@ async def test_follow_from_another_process_polls_the_file(url):
             proc.kill()
             await proc.wait()
     assert [line.split() for line in out.decode().splitlines()] == [[str(i + 1), str(i)] for i in range(4)]
+
+
+async def test_verify_while_appending_never_reports_tampering(url):
+    # A live floor keeps logging while a supervisor verifies: appends made meanwhile are not findings.
+    log = open_log(url, batch_max_records=20, batch_max_delay_ms=0)
+    stop = False
+
+    async def keep_appending():
+        i = 0
+        while not stop:
+            await log.append_async("event", body(i), T0)
+            i += 1
+
+    writers = [asyncio.create_task(keep_appending()) for _ in range(4)]
+    await asyncio.sleep(0.05)
+    results = [await asyncio.to_thread(log.verify) for _ in range(10)]
+    stop = True
+    await asyncio.gather(*writers)
+    await log.aclose()
+    assert all(r.ok for r in results), [r.message() for r in results if not r.ok]
+    assert results[-1].records > results[0].records > 0

@@ -359,3 +359,24 @@ def test_cli_export_from_postgres(pg_url, tmp_path, capsys):
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(r["seq"], r["ts"], r["body"]["reason"]) for r in lines] == [
         (4, "2027-01-04T08:03:00+08:00", "用餐"), (6, "2027-01-04T08:05:00+08:00", "用餐")]
+
+
+async def test_verify_while_other_writers_append(pg_url):
+    log = open_log(pg_url, batch_max_records=20, batch_max_delay_ms=0)
+    stop = False
+
+    async def keep_appending():
+        i = 0
+        while not stop:
+            await log.append_async("event", body(i), T0)
+            i += 1
+
+    writers = [asyncio.create_task(keep_appending()) for _ in range(4)]
+    await asyncio.sleep(0.1)
+    with open_log(pg_url, readonly=True) as reader:
+        results = [await asyncio.to_thread(reader.verify) for _ in range(5)]
+    stop = True
+    await asyncio.gather(*writers)
+    await log.aclose()
+    assert all(r.ok for r in results), [r.message() for r in results if not r.ok]
+    assert results[-1].records > results[0].records > 0

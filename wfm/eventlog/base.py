@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import AbstractContextManager
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -184,15 +185,17 @@ class EventLog(abc.ABC):
         from wfm.eventlog.chain import ChainChecker
 
         checker = ChainChecker(anchors)
-        head_seq, head_hash = self._head()
         count = 0
-        for row in self._raw_rows():
-            finding = checker.check(*row)
-            if finding is not None:
-                return finding
-            count += 1
-            if progress is not None and count % 10_000 == 0:
-                progress(10_000)
+        # Head and rows come from one read snapshot, so appends made meanwhile are not mistaken for tampering.
+        with self._snapshot() as (head, rows):
+            head_seq, head_hash = head
+            for row in rows:
+                finding = checker.check(*row)
+                if finding is not None:
+                    return finding
+                count += 1
+                if progress is not None and count % 10_000 == 0:
+                    progress(10_000)
         if progress is not None:
             progress(count % 10_000)
         return checker.finish(head_seq, head_hash)
@@ -419,12 +422,13 @@ class EventLog(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _raw_rows(self) -> Iterator[tuple[int, str, str, str, str, str]]:
-        """Every stored row as (seq, ts text, kind, body json, prev_hash, hash), by seq."""
+    def _snapshot(self) -> AbstractContextManager[tuple[tuple[int | None, str | None], Iterator[tuple]]]:
+        """One consistent read snapshot: ((head seq, head hash), rows).
 
-    @abc.abstractmethod
-    def _head(self) -> tuple[int | None, str | None]:
-        """The chain-head marker (seq, hash) kept beside the records; (-1, None) when it is missing."""
+        The head is the chain-head marker kept beside the records ((-1, None)
+        when it is missing); rows are every stored row as (seq, ts text, kind,
+        body json, prev_hash, hash) in seq order.
+        """
 
     @abc.abstractmethod
     def _read(self, since: str | None, until: str | None, kinds: list[str] | None,

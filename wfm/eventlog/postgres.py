@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -227,20 +228,35 @@ class PostgresEventLog(EventLog):
         except psycopg.Error as exc:
             raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
 
-    def _raw_rows(self) -> Iterator[tuple]:
-        for seq, ts, kind, body, prev_hash, digest in self._query(
-                f"SELECT {_COLUMNS} FROM wfm_eventlog ORDER BY seq", name="wfm_eventlog_verify"):
-            yield seq, canonical_ts(ts), kind, body, prev_hash, digest
-
-    def _head(self) -> tuple[int | None, str | None]:
+    @contextmanager
+    def _snapshot(self):
+        # REPEATABLE READ: head and rows from one snapshot while other processes keep appending.
         try:
-            row = next(self._query("SELECT seq, hash FROM wfm_eventlog_head WHERE id = 1"), None)
-        except EventLogError:
-            exists = next(self._query("SELECT to_regclass('wfm_eventlog_head') IS NOT NULL"))[0]
-            if exists:
-                raise
-            row = None
-        return (row[0], row[1]) if row else (-1, None)
+            conn = self._connect(autocommit=False)
+        except psycopg.Error as exc:
+            raise LogUnavailableError(f"event log {self._masked} unreachable: {_one_line(exc)}") from None
+        try:
+            with conn:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                exists = conn.execute("SELECT to_regclass('wfm_eventlog_head') IS NOT NULL").fetchone()[0]
+                row = conn.execute("SELECT seq, hash FROM wfm_eventlog_head WHERE id = 1").fetchone() if exists else None
+                head = (row[0], row[1]) if row else (-1, None)
+                cursor = conn.cursor(name="wfm_eventlog_verify")
+                cursor.execute(f"SELECT {_COLUMNS} FROM wfm_eventlog ORDER BY seq")
+                yield head, self._iter_rows(cursor)
+        except psycopg.Error as exc:
+            raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
+
+    def _iter_rows(self, cursor) -> Iterator[tuple]:
+        try:
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    return
+                for seq, ts, kind, body, prev_hash, digest in rows:
+                    yield seq, canonical_ts(ts), kind, body, prev_hash, digest
+        except psycopg.Error as exc:
+            raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
 
     @staticmethod
     def _where(since, until, kinds, after_seq=None) -> tuple[str, list]:

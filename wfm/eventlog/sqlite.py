@@ -25,6 +25,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -133,9 +134,9 @@ class SQLiteEventLog(EventLog):
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise EventLogError(f"event log {self.path}: cannot open: {_describe(exc)}") from None
-        head_seq, _ = self._head()
+        head_seq = self._conn.execute("SELECT seq FROM log_head WHERE id = 1").fetchone()[0]
         last = self._last_seq()
-        if head_seq is not None and head_seq != last:
+        if head_seq != last:
             log.warning("event log %s: chain head says seq %d but last record is seq %d; run `wfm log verify`",
                         self.path, head_seq, last)
         log.debug("event log %s opened at seq %d (synchronous=%s)", self.path, last, self.synchronous)
@@ -209,17 +210,31 @@ class SQLiteEventLog(EventLog):
         finally:
             conn.close()
 
-    def _raw_rows(self) -> Iterator[tuple]:
-        return self._query(f"SELECT {_COLUMNS} FROM log ORDER BY seq")
-
-    def _head(self) -> tuple[int | None, str | None]:
+    @contextmanager
+    def _snapshot(self):
+        # One read transaction: under WAL it sees one committed state, however many writers append meanwhile.
+        conn = self._connect()
         try:
-            row = next(self._query("SELECT seq, hash FROM log_head WHERE id = 1"), None)
-        except EventLogError:
-            if next(self._query("SELECT count(*) FROM sqlite_master WHERE name = 'log_head'"))[0]:
-                raise
-            row = None
-        return (row[0], row[1]) if row else (-1, None)
+            conn.execute("BEGIN")
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = conn.execute("SELECT seq, hash FROM log_head WHERE id = 1").fetchone() if "log_head" in tables else None
+            head = (row[0], row[1]) if row else (-1, None)
+            yield head, self._iter_rows(conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY seq"))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise EventLogError(f"event log {self.path}: read failed: {_describe(exc)}") from None
+        finally:
+            conn.close()
+
+    def _iter_rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple]:
+        try:
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    return
+                yield from rows
+        except sqlite3.Error as exc:
+            raise EventLogError(f"event log {self.path}: read failed: {_describe(exc)}") from None
 
     @staticmethod
     def _where(since, until, kinds, after_seq=None) -> tuple[str, list]:
