@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from optimizer.checker.coverage import on_post_at
 from optimizer.checker.reader import REST, AgentLine, RosterLine
 
 
@@ -163,8 +164,6 @@ def meal_slot(lines: list[RosterLine], rules: CheckRules, **_) -> list[Violation
 
 def lunch_cover(lines: list[RosterLine], rules: CheckRules, previous: list[RosterLine] | None = None, **_) -> list[Violation]:
     """F8: during every interval in which someone is at a meal, at least the minimum stay on post."""
-    from optimizer.checker.coverage import on_post_at
-
     if rules.lunch_cover_min_agents <= 0:
         return []
     worked = [i for i in lines if i.shift != REST] + [p for p in (previous or []) if p.shift != REST]
