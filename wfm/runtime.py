@@ -368,7 +368,13 @@ class Runtime:
             batch = [await self._inbox.get()]
             while len(batch) < _BATCH_MAX and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
-            await self._process(batch)
+            try:
+                await self._process(batch)
+            except asyncio.CancelledError:
+                for item in batch:  # nobody may wait forever on a batch cut short by stop()
+                    if item.future is not None and not item.future.done():
+                        item.future.set_exception(RuntimeStopped("the floor stopped before this was decided"))
+                raise
 
     def _tick_marker(self, ts: datetime):
         return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
@@ -430,30 +436,42 @@ class Runtime:
             steps.append((item, result))
         # 3. every output durable before it is published or enforced; a tick that decided
         #    something is marked in the log before its outputs
-        outputs: list = []
+        appended: list[tuple[int, Any]] = []  # (step index or -1 for a marker, output)
         output_appends: list = []
-        for item, result in steps:
+        for index, (item, result) in enumerate(steps):
             produced = getattr(result, "outputs", None) or ()
             if item.tick and produced and not item.marked:
                 item.marked = True
+                appended.append((-1, None))
                 output_appends.append(self._tick_marker(item.now))
                 if self._clock_ahead == item.now:
                     self._clock_ahead = None
             for output in produced:
-                outputs.append(output)
+                appended.append((index, output))
                 output_appends.append(self.log.append_async(DECISION_KIND, msgspec.to_builtins(output), output.ts))
+        durable: list = []
+        undurable: dict[int, BaseException] = {}
         if output_appends:
             acks = await asyncio.gather(*output_appends, return_exceptions=True)
-            for ack in acks:
+            for (index, output), ack in zip(appended, acks):
                 if isinstance(ack, BaseException):
-                    logger.error("decision or tick marker not logged: %r", ack)
-        # 4. publish, enforce, answer the callers
-        for output in outputs:
+                    logger.error("%s not logged, so not published or enforced: %r",
+                                 "tick marker" if output is None else type(output).__name__, ack)
+                    if index >= 0:
+                        undurable.setdefault(index, ack)
+                elif output is not None:
+                    durable.append(output)
+        # 4. publish, enforce, answer the callers (only what the log holds)
+        for output in durable:
             self._publish(OutputPublished(output))
         if steps:
             self._publish(FloorChanged(self.now()))
         assert self._actions is not None
-        for item, result in steps:
+        for index, (item, result) in enumerate(steps):
+            if index in undurable:
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(undurable[index])
+                continue
             for action in getattr(result, "actions", None) or ():
                 self._actions.put_nowait((action, item.adapter))
             if item.future is not None and not item.future.done():
