@@ -605,3 +605,14 @@ async def test_verify_while_appending_never_reports_tampering(url):
     await log.aclose()
     assert all(r.ok for r in results), [r.message() for r in results if not r.ok]
     assert results[-1].records > results[0].records > 0
+
+
+def test_newer_schema_is_refused(url):
+    with open_log(url) as log:
+        path = log.path
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(EventLogError, match="schema version 99"):
+        open_log(url)

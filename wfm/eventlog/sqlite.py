@@ -130,6 +130,10 @@ class SQLiteEventLog(EventLog):
             raise LogWriteError(f"event log {self.path}: cannot create folder {self.path.parent}: {exc.strerror}") from None
         self._conn = self._connect(write=True)
         try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                self._conn.close()
+                raise EventLogError(f"event log {self.path} has schema version {version}; this build knows {SCHEMA_VERSION}: upgrade wfm")
             self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
