@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from optimizer.checker.reader import REST, AgentLine, DemandLine, RosterLine
 
 
-class _ByDay:
+class ShiftIndex:
     """Worked lines indexed by start date, so a window only looks at shifts that could span it."""
 
     def __init__(self, worked: list[RosterLine]) -> None:
@@ -24,7 +24,7 @@ class _ByDay:
 
 def on_post_at(worked, window: datetime, interval: timedelta, meal_length: timedelta) -> int:
     """Agents on post over [window, window+interval): shift covers it whole, meal does not overlap it."""
-    pool = worked.around(window.date()) if isinstance(worked, _ByDay) else worked
+    pool = worked.around(window.date()) if isinstance(worked, ShiftIndex) else worked
     count = 0
     close = window + interval
     for item in pool:
@@ -37,7 +37,7 @@ def on_post_at(worked, window: datetime, interval: timedelta, meal_length: timed
 def coverage(lines: list[RosterLine], demand: list[DemandLine], interval: timedelta, meal_length: timedelta,
              previous: list[RosterLine] | None = None) -> list[dict]:
     """One entry per demand row: required, on post, short, over."""
-    worked = _ByDay([i for i in lines if i.shift != REST] + [p for p in (previous or []) if p.shift != REST])
+    worked = ShiftIndex([i for i in lines if i.shift != REST] + [p for p in (previous or []) if p.shift != REST])
     rows = []
     for need in demand:
         present = on_post_at(worked, need.start, interval, meal_length)

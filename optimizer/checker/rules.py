@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from optimizer.checker.coverage import on_post_at
+from optimizer.checker.coverage import ShiftIndex, on_post_at
 from optimizer.checker.reader import REST, AgentLine, RosterLine
 
 
@@ -177,8 +177,9 @@ def lunch_cover(lines: list[RosterLine], rules: CheckRules, previous: list[Roste
             windows.add(t)
             t += rules.interval
     out = []
+    index = ShiftIndex(worked)
     for window in sorted(windows):
-        present = on_post_at(worked, window, rules.interval, rules.meal_length)
+        present = on_post_at(index, window, rules.interval, rules.meal_length)
         if present < rules.lunch_cover_min_agents:
             out.append(Violation("F8_LUNCH_COVER", None, str(window.date()),
                                  f"{window:%H:%M}: {present} on post while others eat (minimum {rules.lunch_cover_min_agents})"))
