@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -30,7 +29,6 @@ from wfm.eventlog.chain import GENESIS_HASH, canonical_record, canonical_ts, enc
 from wfm.eventlog.sqlite import parse_sqlite_url
 from wfm.events import decode_event, event_from_builtins
 from wfm.decisions import BreakDecision
-from wfm.timeutil import NaiveDatetimeError
 
 REPO = Path(__file__).resolve().parent.parent
 SHANGHAI = timezone(timedelta(hours=8))

@@ -22,7 +22,6 @@ never after a cached one, so the chain stays single.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -282,7 +281,3 @@ class SQLiteEventLog(EventLog):
             except sqlite3.Error as exc:
                 log.warning("event log %s: close failed: %s", self.path, exc)
 
-
-def file_size(path: Path) -> int:
-    """Bytes used by the log file and its WAL (for benchmarks and status pages)."""
-    return sum(os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if os.path.exists(p))
