@@ -128,13 +128,14 @@ def test_serve_names_a_protocol_whose_adapter_is_absent(monkeypatch):
 
 @pytest.fixture
 def ami_simulator():
-    """The simulator's AMI server on its own loop in a thread: the PBX `wfm serve` connects to."""
+    """The simulator's AMI and ESL servers (one floor) on their own loop in a thread: the PBXs `wfm serve` connects to."""
     import asyncio
     import threading
     from datetime import datetime
 
     from telephony.simulator.ami_server import AmiServer, FloorSimulation
     from telephony.simulator.clock import SimClock
+    from telephony.simulator.esl_server import EslServer
     from wfm.config import load_config
 
     config = load_config()
@@ -144,27 +145,32 @@ def ami_simulator():
 
     async def main():
         clock = SimClock(datetime.now(config.floor.tz).replace(hour=10, minute=0), 30)
-        server = AmiServer(FloorSimulation(config, clock, agents=12), users={"wfm": "s3cret-ami"})
+        simulation = FloorSimulation(config, clock, agents=12)
+        server = AmiServer(simulation, users={"wfm": "s3cret-ami"})
         await server.start()
-        holder["server"] = server
+        esl = EslServer(simulation, password="s3cret-ami")
+        await esl.start()
+        holder["server"], holder["esl"] = server, esl
         ready.set()
 
     thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True)
     thread.start()
     assert ready.wait(20)
-    yield holder["server"].port
+    yield {"ami": holder["server"].port, "esl": holder["esl"].port}
+    asyncio.run_coroutine_threadsafe(holder["esl"].close(), loop).result(10)
     asyncio.run_coroutine_threadsafe(holder["server"].close(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
 
 
 @pytest.mark.timeout(90)
-def test_serve_against_an_ami_pbx(tmp_path, ami_simulator):
+@pytest.mark.parametrize("protocol", ["ami", "esl"])
+def test_serve_against_a_pbx(tmp_path, ami_simulator, protocol):
     config = tmp_path / "serve.toml"
     config.write_text(
         f'[storage]\nurl = "sqlite:///{tmp_path / "s.sqlite"}"\n'
-        '[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\n'
-        f'port = {ami_simulator}\nusername = "wfm"\nsecret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\n'
+        f'[[pbx.feeds]]\nprotocol = "{protocol}"\nhost = "127.0.0.1"\n'
+        f'port = {ami_simulator[protocol]}\nusername = "wfm"\nsecret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\n'
         'device = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\n'
         'transport = "udp"\n', encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1", WFM_TEST_AMI_SECRET="s3cret-ami")
@@ -175,7 +181,7 @@ def test_serve_against_an_ami_pbx(tmp_path, ami_simulator):
         assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first
         base = first[: -len("/wall")]
         floor = wait_for_agents(base, login(base, "admin"))
-        assert floor["feeds"][0]["connected"] is True
+        assert floor["feeds"][0]["connected"] is True and floor["feeds"][0]["source"].startswith(protocol)
     finally:
         took = stop(proc, signal.SIGTERM)
     stderr = proc.stderr.read()

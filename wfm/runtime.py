@@ -48,6 +48,7 @@ DECISION_KIND = "decision"  # every §2 record: break_decision, violation, alert
 _INBOX_MAX = 10_000
 _BATCH_MAX = 256
 _STOP_TIMEOUT_S = 1.5
+_MIN_TICK_WALL_S = 0.02
 
 
 class RuntimeStopped(RuntimeError):
@@ -353,7 +354,8 @@ class Runtime:
     async def _ticker(self) -> None:
         assert self._inbox is not None
         speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
-        interval = self.config.floor.tick_s / speed
+        # floor.tick_s of the runtime's clock, but never busier than _MIN_TICK_WALL_S of wall time
+        interval = max(self.config.floor.tick_s / speed, min(self.config.floor.tick_s, _MIN_TICK_WALL_S))
         while True:
             await asyncio.sleep(interval)
             if not self._tick_pending:
