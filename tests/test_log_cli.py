@@ -180,3 +180,28 @@ def test_not_an_event_log_exits_2(tmp_path, monkeypatch, capsys):
     assert "garbage.sqlite" in capsys.readouterr().err
     assert main(["log", "verify", "--db", "sqlite:///other.sqlite"]) == 2
     assert "other.sqlite is not an event log" in capsys.readouterr().err
+
+
+def test_follow_prints_new_records_from_another_process(floor_log):
+    cwd = floor_log.parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "wfm.cli", "log", "follow", "--json", "--kinds", "audit",
+                             "--after-seq", "30", "--max-records", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        with open_log(f"sqlite:///{floor_log}") as log:
+            log.append("event", {"type": "agent_state", "agent": "1001", "state": "ready"}, T0)
+            log.append("audit", {"type": "login", "user": "supervisor"}, T0 + timedelta(hours=1))
+            log.append("audit", {"type": "override", "user": "supervisor"}, T0 + timedelta(hours=2))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(r["seq"], r["kind"], r["body"]["type"]) for r in lines] == [(32, "audit", "login"), (33, "audit", "override")]
+    assert lines[0]["ts"] == "2027-01-04T09:00:00+08:00"
+
+
+def test_follow_after_seq_human_output(floor_log, capsys):
+    assert main(["log", "follow", "--after-seq", "28", "--max-records", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].split()[0] == "29" and "2027-01-04T08:28:00+08:00" in out[0]

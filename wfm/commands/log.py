@@ -1,7 +1,8 @@
-"""`wfm log verify | export`: check and export the tamper-evident event log (rule L1).
+"""`wfm log verify | export | follow`: check, export and watch the tamper-evident event log (rule L1).
 
     wfm log verify [--db URL] [--json] [--anchor SEQ:HASH ...]
     wfm log export --since TS --until TS --format jsonl|csv --out FILE [--kinds event,decision]
+    wfm log follow [--after-seq N] [--kinds K,K] [--max-records N] [--json]
 
 The log is the config's `storage.url` (default sqlite:///data/wfm.sqlite,
 relative to the working directory) unless `--db URL` names another. The log
@@ -27,7 +28,8 @@ CSV_COLUMNS = ["seq", "ts", "kind", "type", "agent", "body", "prev_hash", "hash"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (("verify", "walk the hash chain and name the first bad record"),
-                       ("export", "write the records of a time range as JSON lines or CSV")):
+                       ("export", "write the records of a time range as JSON lines or CSV"),
+                       ("follow", "print records as they are committed, by any process, until Ctrl-C")):
         sub = actions.add_parser(name, help=text, description=text)
         sub.add_argument("--db", metavar="URL", help="log URL (sqlite:///file.sqlite or postgresql://...); default storage.url")
         # Common flags again so they work after the action too (wfm log verify --json).
@@ -36,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "verify":
             sub.add_argument("--anchor", metavar="SEQ:HASH", action="append", default=[],
                              help="a record hash noted earlier (e.g. from a printed report); repeatable")
+        if name == "follow":
+            sub.add_argument("--after-seq", type=int, metavar="N", help="start after record N (default: only new records)")
+            sub.add_argument("--kinds", metavar="K,K", help="only these record kinds (event, decision, action, audit)")
+            sub.add_argument("--max-records", type=int, metavar="N", help="stop after N records")
         if name == "export":
             sub.add_argument("--since", metavar="TS", help="first instant included (RFC 3339, or a date / local time in the floor zone)")
             sub.add_argument("--until", metavar="TS", help="first instant excluded")
@@ -83,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "verify":
             return _verify(args, log)
+        if args.action == "follow":
+            return _follow(args, log, config)
         return _export(args, log, config)
     except EventLogError as exc:
         raise CliError(str(exc), 2) from None
@@ -118,24 +126,62 @@ def _verify(args: argparse.Namespace, log) -> int:
     return 0
 
 
+def _parse_kinds(text: str | None) -> list[str] | None:
+    from wfm.eventlog import KINDS
+
+    if not text:
+        return None
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise CliError(f"--kinds: unknown kind {unknown[0]!r} (use {', '.join(KINDS)})", 2)
+    return kinds
+
+
+def _follow(args: argparse.Namespace, log, config) -> int:
+    import asyncio
+
+    import msgspec
+
+    kinds = set(_parse_kinds(args.kinds) or ())
+    tz = config.floor.tz
+    encoder = msgspec.json.Encoder()
+    as_json = getattr(args, "json", False)
+
+    async def follow() -> None:
+        shown = 0
+        async for record in log.follow(after_seq=args.after_seq):
+            if kinds and record.kind not in kinds:
+                continue
+            local_ts = record.ts.astimezone(tz).isoformat()
+            if as_json:
+                line = encoder.encode({"seq": record.seq, "ts": local_ts, "kind": record.kind, "body": record.body,
+                                       "prev_hash": record.prev_hash, "hash": record.hash}).decode("utf-8")
+            else:
+                body = record.body
+                line = (f"{record.seq:>8} {local_ts} {record.kind:<8} {body.get('type', '')} {body.get('agent') or ''} "
+                        f"{encoder.encode(body).decode('utf-8')}")
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            shown += 1
+            if args.max_records is not None and shown >= args.max_records:
+                return
+
+    asyncio.run(follow())
+    return 0
+
+
 def _export(args: argparse.Namespace, log, config) -> int:
     import csv
 
     import msgspec
-
-    from wfm.eventlog import KINDS
 
     tz = config.floor.tz
     since = parse_instant(args.since, tz, "--since") if args.since else None
     until = parse_instant(args.until, tz, "--until") if args.until else None
     if since is not None and until is not None and until <= since:
         raise CliError(f"--until {args.until} is not after --since {args.since}", 2)
-    kinds = None
-    if args.kinds:
-        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown:
-            raise CliError(f"--kinds: unknown kind {unknown[0]!r} (use {', '.join(KINDS)})", 2)
+    kinds = _parse_kinds(args.kinds)
     to_stdout = args.out == "-"
     if to_stdout and getattr(args, "json", False) is True and args.format == "csv":
         raise CliError("--json with CSV on stdout would mix formats; give --out FILE", 2)
