@@ -5,8 +5,6 @@ import asyncio
 import logging
 import random
 
-import pytest
-
 from telephony.adapter import ConnectionState
 from telephony.reconnect import AuthFailed, Backoff, Reconnector
 from wfm.config import ReconnectConfig

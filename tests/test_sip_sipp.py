@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
@@ -164,7 +163,8 @@ async def test_dialog_notifies_from_sipp_map_to_agent_states(tmp_path, transport
     steps = FLOOR_STEPS + truncated
     proc, errors = await run_sipp(tmp_path, scenario(steps + "", tail=UNSUBSCRIBE + FINAL), transport, 2, port)
     items: list = []
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001", "1002"], items.append, transport=transport)
+    capture = tmp_path / "live.sip"
+    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001", "1002"], items.append, transport=transport, capture_path=str(capture))
     runner = asyncio.get_running_loop().create_task(subscriber.run())
     try:
         expected_skips = 2 if truncated else 0
@@ -185,6 +185,15 @@ async def test_dialog_notifies_from_sipp_map_to_agent_states(tmp_path, transport
     skipped = [i for i in items if isinstance(i, BadLine)]
     assert len(skipped) == expected_skips and all("cut off" in s.reason for s in skipped)
     assert len({s.call_id for s in subscriber.subscriptions.values()}) == 2
+    # the tee replays to the same floor: `wfm ingest --protocol sip` on what was received
+    from telephony.capture import read_capture
+    from telephony.sip.offline import parse_capture
+
+    replayed = list(parse_capture(read_capture(capture), config(), str(capture)))
+    live_states = [(i.agent, i.state) for i in items if isinstance(i, AgentStateEvent)]
+    assert [(e.agent, e.state) for e in replayed if isinstance(e, AgentStateEvent)] == live_states
+    bad = [e for e in replayed if isinstance(e, BadLine)]
+    assert (len(bad) >= 1) if truncated else (bad == [])
 
 
 async def test_refresh_comes_before_expiry_and_481_makes_a_new_subscription(tmp_path):

@@ -21,8 +21,8 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from telephony.capture import CaptureWriter
 from telephony.sip.mapping import SipMapper, SipMappingError
 from telephony.sip.protocol import (
     SipError,
@@ -124,6 +124,7 @@ class SipSubscriber:
         expires: int = 3600,
         clock: Clock | None = None,
         source: str = "sip",
+        capture_path: str | None = None,
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -150,6 +151,7 @@ class SipSubscriber:
         self._done = asyncio.Event()
         self.notifies = 0
         self.skipped = 0
+        self._capture = CaptureWriter(capture_path) if capture_path else None  # raw bytes as received, for `wfm ingest FILE`
 
     # ---- lifecycle ----------------------------------------------------------------
     async def run(self) -> None:
@@ -221,6 +223,8 @@ class SipSubscriber:
             self._writer.close()
             with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+        if self._capture is not None:
+            self._capture.close()
         self._done.set()
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
@@ -329,6 +333,7 @@ class SipSubscriber:
         while True:
             data = await self._queue.get()
             line += 1
+            self._tee(data)
             self._handle(parse_datagram(data, line))
 
     async def _read_tcp(self, reader: asyncio.StreamReader) -> None:
@@ -342,8 +347,13 @@ class SipSubscriber:
                     self._failure = ConnectionResetError(f"{self.label}: SIP server closed the TCP connection")
                 self._done.set()
                 return
+            self._tee(data)
             for item in parser.feed(data):
                 self._handle(item)
+
+    def _tee(self, data: bytes) -> None:
+        if self._capture is not None:
+            self._capture.write(data, self.clock.now())
 
     def _emit(self, item: Event | BadLine) -> None:
         """Hand an item to the caller; if the caller stops us (e.g. --max-events), stop emitting
