@@ -50,14 +50,32 @@ def _dark_layout(fig: go.Figure, height: int | None = None) -> go.Figure:
     return fig
 
 
+def gauge_value(occupancy: float | None) -> float:
+    return 0.0 if occupancy is None else round(occupancy * 100, 1)
+
+
+def gauge_colour(occupancy: float | None, cap: float) -> str:
+    """Green up to the occupancy cap, amber above it, grey when unknown."""
+    return MUTED if occupancy is None else (AMBER if occupancy > cap else GREEN)
+
+
+def occupancy_series(history: Sequence[Sequence], tz: tzinfo) -> tuple[list[str], list[float]]:
+    """The occupancy line's x (floor-local wall time, as Plotly shows dates) and y (percent)."""
+    times = [datetime.fromisoformat(p[0]).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") for p in history]
+    return times, [round(p[1] * 100, 2) for p in history]
+
+
 def occupancy_gauge(occupancy: float | None, cap: float) -> go.Figure:
-    """A 0–100 % gauge with the occupancy cap marked; amber above the cap."""
-    value = None if occupancy is None else round(occupancy * 100, 1)
-    colour = MUTED if value is None else (AMBER if occupancy > cap else GREEN)
+    """A 0–100 % gauge with the occupancy cap marked; amber above the cap.
+
+    The wall updates it in place with gauge_value/gauge_colour (a data patch,
+    no new figure)."""
+    value = gauge_value(occupancy)
+    colour = gauge_colour(occupancy, cap)
     fig = go.Figure(
         go.Indicator(
             mode="gauge+number",
-            value=value if value is not None else 0,
+            value=value,
             number={"suffix": "%", "font": {"size": 44, "color": TEXT}, "valueformat": ".0f"},
             gauge={
                 "axis": {"range": [0, 100], "tickcolor": MUTED, "tickfont": {"size": 12}},
@@ -74,9 +92,10 @@ def occupancy_gauge(occupancy: float | None, cap: float) -> go.Figure:
 
 
 def occupancy_line(history: Sequence[Sequence], cap: float, tz: tzinfo) -> go.Figure:
-    """Occupancy over the kept window (points [iso ts, fraction]) with the cap as a line."""
-    times = [datetime.fromisoformat(p[0]).astimezone(tz) for p in history]
-    values = [p[1] * 100 for p in history]
+    """Occupancy over the kept window (points [iso ts, fraction]) with the cap as a line.
+
+    The wall replaces only its x/y (occupancy_series) as points arrive."""
+    times, values = occupancy_series(history, tz)
     fig = go.Figure(
         go.Scatter(x=times, y=values, mode="lines", line={"color": BLUE, "width": 3}, name=label("occupancy"))
     )

@@ -47,11 +47,15 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     config = write_config(folder)
     env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+    stderr = (folder / "demo.stderr").open("w", encoding="utf-8")
     proc = subprocess.Popen([*WFM, "demo", "--port", "0", "--no-browser", "--config", str(config)],
-                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         first = proc.stdout.readline().strip()
-        assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first
+        if not (first.startswith("http://127.0.0.1:") and first.endswith("/wall")):
+            proc.wait(timeout=10)
+            tail = (folder / "demo.stderr").read_text(encoding="utf-8")[-2000:]
+            pytest.fail(f"wfm demo printed {first!r} first (exit {proc.returncode}); stderr:\n{tail}")
         base = first[: -len("/wall")]
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
         deadline = time.monotonic() + 30
@@ -70,6 +74,7 @@ def demo(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stderr.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Pure builders of the pages: wall tiles, agent cards, break countdowns, figures, adherence."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -176,13 +176,17 @@ def test_occupancy_gauge_marks_cap_and_turns_amber_above_it():
     assert low.data[0].gauge.bar.color == figures.GREEN
     assert high.data[0].gauge.bar.color == figures.AMBER
     assert figures.occupancy_gauge(None, 0.85).data[0].gauge.bar.color == figures.MUTED
+    assert figures.gauge_value(0.923) == 92.3 and figures.gauge_value(None) == 0.0
+    assert figures.gauge_colour(0.9, 0.85) == figures.AMBER and figures.gauge_colour(0.85, 0.85) == figures.GREEN
 
 
 def test_occupancy_line_plots_history_in_floor_time():
     history = [[(T0 + timedelta(minutes=m)).isoformat(), 0.5 + m / 100] for m in range(3)]
     fig = figures.occupancy_line(history, 0.85, TZ)
     assert list(fig.data[0].y) == [50.0, 51.0, 52.0]
-    assert fig.data[0].x[0].hour == 9  # Asia/Shanghai
+    assert fig.data[0].x[0] == "2027-01-04 09:30:00"  # floor-local wall time (Asia/Shanghai)
+    utc_history = [[(T0 + timedelta(minutes=1)).astimezone(timezone.utc).isoformat(), 0.5]]
+    assert figures.occupancy_series(utc_history, TZ) == (["2027-01-04 09:31:00"], [50.0])
     assert fig.layout.shapes[0].y0 == pytest.approx(85.0)
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 
 import dash
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, Patch, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import wall_model
 from dashboard.app import api, context
 from dashboard.client import ApiError
-from dashboard.figures import occupancy_gauge, occupancy_line
+from dashboard.figures import gauge_colour, gauge_value, occupancy_gauge, occupancy_line, occupancy_series
 from dashboard.i18n import label
 
 dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
@@ -123,6 +123,22 @@ def render_feeds(rows: list[wall_model.FeedRow]) -> list:
     ]
 
 
+def gauge_patch(occupancy: float | None, cap: float) -> Patch:
+    """Only the gauge's number and bar colour change: no new figure is built or sent."""
+    patch = Patch()
+    patch["data"][0]["value"] = gauge_value(occupancy)
+    patch["data"][0]["gauge"]["bar"]["color"] = gauge_colour(occupancy, cap)
+    return patch
+
+
+def line_patch(history, tz) -> Patch:
+    patch = Patch()
+    xs, ys = occupancy_series(history, tz)
+    patch["data"][0]["x"] = xs
+    patch["data"][0]["y"] = ys
+    return patch
+
+
 @callback(
     Output("wall-tiles", "children"),
     Output("wall-grid", "data"),
@@ -184,8 +200,8 @@ def refresh(_n, token, history, digests):
         render_breaks(models["breaks"]) if changed("breaks") else no_update,
         render_alerts(models["alerts"]) if changed("alerts") else no_update,
         render_feeds(models["feeds"]) if changed("feeds") else no_update,
-        occupancy_gauge(view.occupancy, settings.occupancy_cap) if changed("gauge") else no_update,
-        occupancy_line(history, settings.occupancy_cap, settings.tz) if changed("line") else no_update,
+        gauge_patch(view.occupancy, settings.occupancy_cap) if changed("gauge") else no_update,
+        line_patch(history, settings.tz) if changed("line") else no_update,
         f"{label('floor_time')} {wall_model.floor_time(view, settings.tz)}",
         status[0],
         status[1],
