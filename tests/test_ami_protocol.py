@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,36 @@ def test_samples_exist():
     assert {p.name for p in CAPTURES} >= {"asterisk18_floor.ami", "asterisk11_floor.ami", "asterisk18_damaged.ami"}
 
 
+def message_boundaries(data: bytes) -> list[int]:
+    """Byte offsets where a message (or the banner) starts: 0, after the banner line, after each blank line."""
+    starts = {0, len(data)}
+    if data.startswith(b"Asterisk Call Manager/"):
+        starts.add(data.index(b"\n") + 1)
+    starts.update(m.end() for m in re.finditer(rb"\n\r?\n", data))
+    return sorted(starts)
+
+
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name)
 def test_every_two_way_split_gives_the_same_items(capture):
+    """Every byte boundary of every sample: the message it falls in (with the next one) parses the same split as whole."""
     data = capture.read_bytes()
     whole = parse_all([data])
     assert any(isinstance(i, AmiMessage) for i in whole)
+    bounds = message_boundaries(data)
+    rebuilt = []
+    for index in range(len(bounds) - 1):
+        start, end = bounds[index], bounds[min(index + 2, len(bounds) - 1)]
+        line = data.count(b"\n", 0, start) + 1
+        window = parse_all([data[start:end]], AmiParser(first_line=line))
+        rebuilt += parse_all([data[start : bounds[index + 1]]], AmiParser(first_line=line))
+        for cut in range(start + 1, bounds[index + 1] + 1):
+            assert parse_all([data[start:cut], data[cut:end]], AmiParser(first_line=line)) == window, f"split at byte {cut}"
+    assert rebuilt == whole  # the windows cover the whole stream
+
+
+def test_every_two_way_split_of_the_whole_stream_for_a_small_sample():
+    data = (SAMPLES / "asterisk18_damaged.ami").read_bytes()
+    whole = parse_all([data])
     for cut in range(1, len(data)):
         assert parse_all([data[:cut], data[cut:]]) == whole, f"split at byte {cut}"
 

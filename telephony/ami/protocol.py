@@ -207,13 +207,13 @@ class AmiParser:
 
     __slots__ = ("_buffer", "_scan_from", "_line", "_state", "max_message_bytes", "messages", "errors")
 
-    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, *, first_line: int = 1) -> None:
         if max_message_bytes < 64:
             raise ValueError("max_message_bytes must be at least 64")
         self.max_message_bytes = max_message_bytes
         self._buffer = bytearray()
         self._scan_from = 0  # bytes of the buffer already searched for a blank line
-        self._line = 1  # line number (1-based) where the buffer starts
+        self._line = first_line  # line number (1-based) where the buffer starts (resume mid-stream: >1)
         self._state = ParserState.START
         self.messages = 0
         self.errors = 0
