@@ -61,7 +61,7 @@ def test_report_has_the_contract_keys_and_matches_the_checker(published):
     check = check_files(out_dir / "roster.csv", load_config(), agents, demand)
     assert report["hard_violations"] == check.hard_violations == 0
     assert report["unmet_agent_intervals"] == check.unmet_agent_intervals
-    for category in ("evenings", "weekends", "holidays"):
+    for category in ("evenings", "weekends", "holidays", "workdays"):
         assert report["fairness"][category]["spread"] == check.fairness[category]["spread"]
 
 

@@ -96,7 +96,7 @@ def test_unmet_and_fairness_match_the_checker(stressed):
     problem, result, check, _ = stressed
     assert result.unmet_agent_intervals > 0  # demand is beyond capacity on purpose
     assert result.unmet_agent_intervals == check.unmet_agent_intervals
-    for category in ("evenings", "weekends", "holidays"):
+    for category in ("evenings", "weekends", "holidays", "workdays"):
         assert result.fairness[category]["per_agent"] == check.fairness[category]["per_agent"]
         assert result.fairness[category]["spread"] == check.fairness[category]["spread"]
 
@@ -211,7 +211,7 @@ def test_fairness_ledger_carries_evenings_across_months(tmp_path):
 def test_soft_wishes_are_granted_when_the_floor_allows(tmp_path):
     """Rest requests and preferred shifts are honoured when nothing outweighs them, and cost when they are not."""
     config = make_config(weights={"under_cover": 1000, "over_cover": 1, "rest_request": 50, "preferred_shift": 5,
-                                  "fair_evenings": 0, "fair_weekends": 0, "fair_holidays": 0, "stability": 0})
+                                  "fair_evenings": 0, "fair_weekends": 0, "fair_holidays": 0, "fair_workdays": 0, "stability": 0})
     agents = write_agents(tmp_path / "agents.csv", [("w1", "", "2027-02-10;2027-02-11", "evening"), ("w2", "", "", "day")]
                           + [(f"w{i}", "", "", "") for i in range(3, 9)])
     # two on each shift cover one on post through every meal (F8); 8 agents have room to spare

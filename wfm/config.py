@@ -121,6 +121,7 @@ class RosterWeights(_Section):
     fair_evenings: Minutes
     fair_weekends: Minutes
     fair_holidays: Minutes
+    fair_workdays: Minutes
     stability: Minutes
 
 

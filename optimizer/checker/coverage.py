@@ -48,7 +48,7 @@ def coverage(lines: list[RosterLine], demand: list[DemandLine], interval: timede
 
 def fairness(lines: list[RosterLine], month_days: tuple[date, ...], evening_from: time, holidays: set[date],
              agents: list[AgentLine] | None, rest_days_per_month: int, previous: list[RosterLine] | None = None) -> dict:
-    """R5: evenings, weekend days and holidays per agent; spread and fair share over the compared agents.
+    """R5: evenings, weekend days, holidays and days worked per agent; spread and fair share over the compared agents.
 
     Compared agents: those whose unavailable dates fit inside their monthly rest days.
     """
@@ -58,17 +58,18 @@ def fairness(lines: list[RosterLine], month_days: tuple[date, ...], evening_from
         compared = [a.agent for a in agents if len(a.unavailable & month) <= rest_days_per_month]
     else:
         compared = list(everyone)
-    tallies = {k: {a: 0 for a in compared} for k in ("evenings", "weekends", "holidays")}
+    tallies = {k: {a: 0 for a in compared} for k in ("evenings", "weekends", "holidays", "workdays")}
     for i in lines:
         if i.shift == REST or i.agent not in tallies["evenings"] or i.day not in month:
             continue
         tallies["evenings"][i.agent] += i.start.time() >= evening_from
         tallies["weekends"][i.agent] += i.day.isoweekday() in (6, 7)
         tallies["holidays"][i.agent] += i.day in holidays
+        tallies["workdays"][i.agent] += 1
     carried = {k: defaultdict(int) for k in tallies}
     for p in previous or []:
         if p.shift == REST:
-            continue
+            continue  # workdays are a monthly load: nothing carried
         carried["evenings"][p.agent] += p.start.time() >= evening_from
         carried["weekends"][p.agent] += p.day.isoweekday() in (6, 7)
         carried["holidays"][p.agent] += p.day in holidays

@@ -30,7 +30,7 @@ def build_report(problem: RosterProblem, assignments: Sequence[Assignment], resu
         "status": result.status if result else "EDITED",
         "objective": result.objective if result else None,
         "bound": result.bound if result else None,
-        "gap": result.gap if result else None,
+        "gap": None if not result or result.gap is None else round(result.gap, 4),
         "seconds": result.seconds if result else None,
         "seed": result.seed if result else None,
         "workers": result.workers if result else None,
@@ -97,7 +97,7 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
         coverage_rows.append({"date": key[0], "interval_start": key[1], "required": slot.required, "on_post": present,
                               "short": max(0, slot.required - present), "over": max(0, present - slot.required)})
     summary = {k: report[k] for k in ("status", "objective", "bound", "gap", "hard_violations", "unmet_agent_intervals", "seconds")}
-    for cat in ("evenings", "weekends", "holidays"):
+    for cat in ("evenings", "weekends", "holidays", "workdays"):
         summary[f"{cat} spread"] = report["fairness"][cat]["spread"]
     shift_names = [s.name for s in problem.shifts]
     agents = [(a.agent_id, a.name) for a in problem.agents]

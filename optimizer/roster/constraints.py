@@ -343,6 +343,9 @@ def add_fairness(rv: RosterVars) -> list[PenaltyTerm]:
     if holiday_days:
         counts = {a: sum(rv.work(a, d) for d in holiday_days) for a in members}
         terms += add_fair_spread(rv, "holidays", weights.fair_holidays, counts, problem.ledger.holidays)
+    # workload: days worked in the month (no carry-over: each month's load stands alone)
+    counts = {a: sum(rv.work(a, d) for d in range(rv.n_days)) for a in members}
+    terms += add_fair_spread(rv, "workdays", weights.fair_workdays, counts, {})
     return terms
 
 

@@ -250,7 +250,7 @@ def rules_from_config(config) -> Rules:
         weights=Weights(
             under_cover=w.under_cover, over_cover=w.over_cover, rest_request=w.rest_request,
             preferred_shift=w.preferred_shift, fair_evenings=w.fair_evenings, fair_weekends=w.fair_weekends,
-            fair_holidays=w.fair_holidays, stability=w.stability,
+            fair_holidays=w.fair_holidays, fair_workdays=w.fair_workdays, stability=w.stability,
         ),
     )
 

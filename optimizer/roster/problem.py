@@ -97,6 +97,7 @@ class Weights:
     fair_evenings: int
     fair_weekends: int
     fair_holidays: int
+    fair_workdays: int
     stability: int
 
 

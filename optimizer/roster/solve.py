@@ -178,7 +178,7 @@ def _fair_totals(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> 
     """Evenings, weekend and holiday days the greedy roster needs among the fairness agents: the fair-share basis."""
     members = set(problem.fairness_agents())
     evening = {s.name for s in problem.shifts if s.evening}
-    totals = {"evenings": 0, "weekends": 0, "holidays": 0}
+    totals = {"evenings": 0, "weekends": 0, "holidays": 0, "workdays": 0}
     for (agent_id, day), name in roster.items():
         if agent_id not in members:
             continue
@@ -186,6 +186,7 @@ def _fair_totals(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> 
         totals["evenings"] += name in evening
         totals["weekends"] += problem.is_weekend(when)
         totals["holidays"] += when in problem.rules.holidays
+        totals["workdays"] += 1
     return totals
 
 
@@ -239,10 +240,10 @@ def _result(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, 
 
 
 def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tuple[Assignment, ...]) -> dict:
-    """Per category (evenings, weekends, holidays): per-agent counts this month, spread, fair share, and with carry-over."""
+    """Per category (evenings, weekends, holidays, workdays): per-agent counts this month, spread, fair share, with carry-over."""
     members = problem.fairness_agents()
     evening = {s.name for s in problem.shifts if s.evening}
-    counts = {cat: {a: 0 for a in members} for cat in ("evenings", "weekends", "holidays")}
+    counts = {cat: {a: 0 for a in members} for cat in ("evenings", "weekends", "holidays", "workdays")}
     member_set = set(members)
     for item in assignments:
         if not item.works or item.agent_id not in member_set:
@@ -253,7 +254,9 @@ def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tup
             counts["weekends"][item.agent_id] += 1
         if item.day in problem.rules.holidays:
             counts["holidays"][item.agent_id] += 1
-    carried = {"evenings": problem.ledger.evenings, "weekends": problem.ledger.weekends, "holidays": problem.ledger.holidays}
+        counts["workdays"][item.agent_id] += 1
+    carried = {"evenings": problem.ledger.evenings, "weekends": problem.ledger.weekends, "holidays": problem.ledger.holidays,
+               "workdays": {}}
     summary: dict = {"agents": len(members), "excluded": sorted({a.agent_id for a in problem.agents} - member_set)}
     for cat, per_agent in counts.items():
         values = list(per_agent.values()) or [0]

@@ -38,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"unmet agent-intervals: {report.unmet_agent_intervals}; over: {report.over_agent_intervals}")
         fair = report.fairness
         print(f"fairness spread over {fair['agents']} agents — evenings {fair['evenings']['spread']}, "
-              f"weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}")
+              f"weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}, days worked {fair['workdays']['spread']}")
     return 1 if report.hard_violations else 0

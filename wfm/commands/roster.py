@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"roster {report['month']}: {report['status']}, objective {report['objective']:g}, bound {report['bound']}, "
               f"gap {gap}, {report['seconds']} s")
         print(f"hard violations (independent check): {report['hard_violations']}; unmet agent-intervals: {report['unmet_agent_intervals']}")
-        print(f"fairness spread — evenings {fair['evenings']['spread']}, weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}")
+        print(f"fairness spread — evenings {fair['evenings']['spread']}, weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}, days worked {fair['workdays']['spread']}")
         for line in report["explanation"]:
             print(f"  {line}")
         print(f"written to {out}: roster.csv, report.json, {paths['xlsx'].name}, {paths['html'].name}, ics/")
