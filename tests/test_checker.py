@@ -228,3 +228,16 @@ def test_agent_missing_from_agents_csv_is_flagged(tmp_path, config):
     report = check_files(write(tmp_path / "r.csv", lines), config, agents)
     assert [(v.rule, v.agent) for v in report.violations if v.rule == "UNKNOWN_AGENT"] == [("UNKNOWN_AGENT", "C")]
     assert "UNKNOWN_AGENT" not in rules_of(check_files(write(tmp_path / "r.csv", lines), config, agents_csv(tmp_path / "b.csv")))
+
+
+def test_fairness_counts_evenings_weekends_holidays_workdays(tmp_path):
+    config = from_data(merge(default_data(), {"roster": {"holidays": ["2027-02-11"]}}))
+    lines = base_lines()
+    lines[("A", FEB[5])] = ["A", "2027-02-06", "evening", "16:00", "23:30", "18:00"]  # a Saturday evening
+    report = check_files(write(tmp_path / "r.csv", lines), config, agents_csv(tmp_path / "a.csv"))
+    fair = report.fairness
+    assert fair["evenings"]["per_agent"] == {"A": 1, "B": 0, "C": 0} and fair["evenings"]["spread"] == 1
+    # Feb 2027 weekends: 6,7,13,14,20,21,27,28; the pattern rests on the 7th, 14th, 21st, 28th
+    assert fair["weekends"]["per_agent"] == {"A": 4, "B": 4, "C": 4}
+    assert fair["holidays"]["per_agent"] == {"A": 1, "B": 1, "C": 1}
+    assert fair["workdays"]["per_agent"] == {"A": 24, "B": 24, "C": 24} and fair["workdays"]["spread"] == 0
