@@ -234,3 +234,19 @@ def test_evaluate_prices_a_given_roster_like_the_solver(stressed):
     assert priced.objective <= result.objective + 1e-6  # same shifts and meals; slack the search left is priced out
     assert priced.penalties["under_cover"]["count"] <= result.penalties["under_cover"]["count"]
     assert priced.unmet_agent_intervals == result.unmet_agent_intervals
+
+
+def test_template_without_room_for_a_meal_is_never_used_and_explained(tmp_path):
+    """R8: a 2-hour template cannot hold a meal 1 h from both ends; it is never rostered and the shortage says why."""
+    from optimizer.roster.explain import explain_infeasible
+
+    config = make_config(shifts=[{"name": "day", "start": "08:30", "end": "16:00"}, {"name": "short", "start": "17:00", "end": "19:00"}])
+    agents = write_agents(tmp_path / "agents.csv", [(f"s{i}", "", "", "") for i in range(4)])
+    demand = write_demand(tmp_path / "demand.csv", {"10:00": 1, "17:30": 1}, days=FEB[:3])
+    problem = load_problem(config, "2027-02", agents, demand)
+    result = solve(problem, config, time_limit=2, seed=1, show_progress=False)
+    assert all(l.shift != "short" for l in result.assignments)
+    assert result.unmet_agent_intervals == 3  # 17:30 on three days
+    assert any("'short'" in line and "R8" in line for line in result.explanation)
+    words = explain_infeasible(problem, seconds_left=2)
+    assert any("'short'" in line for line in words)
