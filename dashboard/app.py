@@ -57,13 +57,20 @@ NAV = [
 ]
 
 
-def nav(active: str) -> html.Nav:
-    """The top bar of the non-wall pages (the wall stays full-screen)."""
+def nav(active: str, me=None) -> html.Nav:
+    """The top bar of the non-wall pages (the wall stays full-screen): who is signed in, and sign out
+    (assets/session.js posts /api/logout with the CSRF token)."""
+    if me is None:
+        account = [html.A("Sign in 登录", href=f"/login?next={active}", className="signin")]
+    else:
+        who = f"{me.username} · {me.role}" + (f" · {me.agent}" if me.agent and me.agent != me.username else "")
+        account = [html.Span(who, className="signin muted", id="nav-user"),
+                   html.A("Sign out 退出", href="/login", id="nav-signout")]
     return html.Nav(
         className="topnav",
         children=[html.Span("WFM 话务", className="brand")]
         + [html.A(text, href=href, className="active" if href == active else "") for href, text in NAV]
-        + [html.A("Sign in 登录", href=f"/login?next={active}", className="signin")],
+        + account,
     )
 
 

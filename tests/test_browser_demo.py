@@ -256,6 +256,7 @@ def test_agent_page_shows_budget_and_a_break_request_round_trips(demo, browser, 
             assert text_of(browser, "#me-decision-text").strip()
         screenshot(browser, artifacts, "me", docs=True, full_page=True)
         assert dash_errors(browser) == []
+        assert "1001" in text_of(browser, "#nav-user")
     finally:
         wall_size(browser)
 
@@ -315,6 +316,10 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     assert "1001" in text_of(browser, "#rep-agents")
     screenshot(browser, artifacts, "reports")
     assert dash_errors(browser) == []
+    browser.find_element(By.ID, "nav-signout").click()  # sign out ends the session at the API
+    wait_for(lambda: urlparse(browser.current_url).path == "/login")
+    status = browser.execute_script("return fetch('/api/me', {credentials: 'same-origin'}).then(r => r.status);")
+    assert status == 401
 
 
 def test_roster_page_solves_publishes_and_decides_a_swap(demo, browser, artifacts, tmp_path):

@@ -110,3 +110,15 @@ def test_a_stale_running_marker_from_a_dead_process_is_cleared(tmp_path):
     job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand,
                                    history_csv=None, time_limit=2, seed=0)
     assert wait_done(tmp_path, job_id).state in ("done", "failed")
+
+
+def test_a_run_can_forecast_its_demand_from_call_history(tmp_path, repo):
+    agents, _ = small_inputs(6)
+    history = (repo / "sample_data" / "history" / "bank_calls.csv").read_bytes()
+    job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=None,
+                                   history_csv=history, time_limit=2, seed=0)
+    status = wait_done(tmp_path, job_id, timeout=120)
+    assert status.state == "done", status.error
+    demand = (roster_jobs.job_dir(tmp_path, job_id) / "demand.csv").read_text(encoding="utf-8").splitlines()
+    assert demand[0] == "date,interval_start,required" and len(demand) > 28
+    assert status.result["unmet_agent_intervals"] > 0  # six agents cannot staff a bank's call centre

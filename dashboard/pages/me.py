@@ -32,14 +32,14 @@ def layout(agent: str | None = None, **_query) -> html.Div:
     own = me.agent or None
     target = agent or own
     if me.role == "agent" and agent and agent != own:
-        return html.Div([nav("/me"), forbidden(f"Agent {own} may only see their own breaks. 座席只能查看本人数据。")])
+        return html.Div([nav("/me", me), forbidden(f"Agent {own} may only see their own breaks. 座席只能查看本人数据。")])
     if me.role not in ("agent",) + VIEW_ROLES or not target:
-        return html.Div([nav("/me"), forbidden("This page shows an agent's own breaks. 此页面仅供座席使用。")])
+        return html.Div([nav("/me", me), forbidden("This page shows an agent's own breaks. 此页面仅供座席使用。")])
     can_request = me.role == "agent" and target == own
     return html.Div(
         className="page me",
         children=[
-            nav("/me"),
+            nav("/me", me),
             dcc.Interval(id="me-interval", interval=1000, n_intervals=0),
             dcc.Store(id="me-agent", data=target),
             html.H1(f"{label('my_breaks')} · {target}"),

@@ -41,12 +41,12 @@ def layout(**_query) -> html.Div:
             return html.Div([nav("/reports"), api_down(exc.detail or exc.error)])
         return html.Div([nav("/reports"), sign_in_needed("/reports")])
     if me.role not in ROLES:
-        return html.Div([nav("/reports"), forbidden("Supervisors, schedulers and admins only. 仅限主管、排班员。")])
+        return html.Div([nav("/reports", me), forbidden("Supervisors, schedulers and admins only. 仅限主管、排班员。")])
     today = datetime.now(context().config.floor.tz).date()
     return html.Div(
         className="page reports",
         children=[
-            nav("/reports"),
+            nav("/reports", me),
             html.H1(label("reports")),
             html.Div(
                 className="panel",

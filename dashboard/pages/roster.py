@@ -54,14 +54,14 @@ def layout(**_query) -> html.Div:
             return html.Div([nav("/roster"), api_down(exc.detail or exc.error)])
         return html.Div([nav("/roster"), sign_in_needed("/roster")])
     if me.role not in ROLES:
-        return html.Div([nav("/roster"), forbidden("Schedulers and admins only. 仅限排班员。")])
+        return html.Div([nav("/roster", me), forbidden("Schedulers and admins only. 仅限排班员。")])
     config = context().config
     sample = SAMPLE_DIR / "roster"
     upload_style = {"border": "1px dashed #5a6877", "borderRadius": "8px", "padding": "10px", "margin": "6px 0"}
     return html.Div(
         className="page roster",
         children=[
-            nav("/roster"),
+            nav("/roster", me),
             dcc.Store(id="roster-job"),
             dcc.Interval(id="roster-interval", interval=1000, disabled=True),
             html.H1(label("roster")),
@@ -72,6 +72,9 @@ def layout(**_query) -> html.Div:
                                    className="radio",
                                    options=[{"label": " sample_data/roster (2027-01) 示例", "value": "sample",
                                              "disabled": not sample.exists()},
+                                            {"label": " sample agents + forecast from sample_data/history 历史预测",
+                                             "value": "sample-forecast",
+                                             "disabled": not (SAMPLE_DIR / "history" / "bank_calls.csv").exists()},
                                             {"label": " Upload 上传", "value": "upload"}]),
                     dcc.Upload(id="roster-agents", children=html.Div(f"{label('agents_csv')}: drop or click 拖放或点击"),
                                style=upload_style),
@@ -160,6 +163,9 @@ def start(_n, source, agents, demand, history, month, time_limit, seed):
     if source == "sample":
         agents_csv = (SAMPLE_DIR / "roster" / "agents.csv").read_bytes()
         demand_csv, history_csv = (SAMPLE_DIR / "roster" / "demand.csv").read_bytes(), None
+    elif source == "sample-forecast":
+        agents_csv = (SAMPLE_DIR / "roster" / "agents.csv").read_bytes()
+        demand_csv, history_csv = None, (SAMPLE_DIR / "history" / "bank_calls.csv").read_bytes()
     else:
         agents_csv, demand_csv, history_csv = _upload_bytes(agents), _upload_bytes(demand), _upload_bytes(history)
         if agents_csv is None:

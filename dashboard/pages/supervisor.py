@@ -29,11 +29,11 @@ def layout(**_query) -> html.Div:
             return html.Div([nav("/supervisor"), api_down(exc.detail or exc.error)])
         return html.Div([nav("/supervisor"), sign_in_needed("/supervisor")])
     if me.role not in ROLES:
-        return html.Div([nav("/supervisor"), forbidden("Supervisors only. 仅限主管。")])
+        return html.Div([nav("/supervisor", me), forbidden("Supervisors only. 仅限主管。")])
     return html.Div(
         className="page supervisor",
         children=[
-            nav("/supervisor"),
+            nav("/supervisor", me),
             dcc.Interval(id="sup-interval", interval=1000, n_intervals=0),
             dcc.Store(id="sup-adherence", data={}),
             html.H1("Supervisor 主管"),
