@@ -157,7 +157,12 @@ class EventLog(abc.ABC):
         return records
 
     async def append_async(self, kind: str, body: dict, ts: datetime) -> LogRecord:
-        """Append through the group-commit writer; resolves once the record's batch committed."""
+        """Append through the group-commit writer; resolves once the record's batch committed.
+
+        Records are logged in the order their append_async calls were made.
+        Cancelling the awaiting coroutine does not withdraw a record already
+        handed to the writer: it may still be stored, just not acknowledged.
+        """
         self._check_open()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
