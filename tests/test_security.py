@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/login"): PUBLIC,
     ("GET", "/static/{name}"): PUBLIC,
     ("GET", "/wall/basic"): KIOSK,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/wall"): KIOSK,  # the basic wall when the dashboard is absent
     # the Dash pages and Dash's own resources (when the dashboard is installed)
     ("*", "/wall"): KIOSK,

@@ -122,6 +122,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app.router.add_get("/login", pages.login_page)
     app.router.add_get("/static/{name}", pages.static_asset)
     app.router.add_get("/wall/basic", pages.wall_page)
+    app.router.add_get("/favicon.ico", pages.favicon)
 
     factory = _load_dash_factory() if dashboard else None
     if factory is not None:
@@ -134,7 +135,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
         for path, level in DASH_PAGES.items():
             app.router.add_route("*", path, _dash_handler(bridge, level))
         for path in DASH_INTERNAL:
-            app.router.add_route("*", path, _dash_handler(bridge, Access.PUBLIC))
+            name = "dash_favicon" if path == "/_favicon.ico" else None
+            app.router.add_route("*", path, _dash_handler(bridge, Access.PUBLIC), name=name)
     else:
         app.router.add_get("/wall", pages.wall_page)
 

@@ -148,6 +148,14 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/wall")
 
 
+@requires(Access.PUBLIC)
+async def favicon(request: web.Request) -> web.Response:
+    """Browsers ask for /favicon.ico: Dash's icon when the dashboard is there, else nothing."""
+    if request.app.router.get("dash_favicon") is not None:
+        raise web.HTTPFound("/_favicon.ico")
+    return web.Response(status=204)
+
+
 _ASSETS = {
     "wfm.css": (_CSS, "text/css"),
     "wall.js": (_WALL_JS, "application/javascript"),
