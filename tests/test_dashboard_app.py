@@ -48,10 +48,10 @@ def callback(site, session: requests.Session, first_output: str, inputs: list[di
     return response.json()["response"]
 
 
-def wall_call(site, digest=None):
+def wall_call(site, digest=None, token=None):
     return callback(site, requests.Session(), "wall-tiles.children",
                     [{"id": "wall-interval", "property": "n_intervals", "value": 1}],
-                    [{"id": "wall-token", "property": "data", "value": None},
+                    [{"id": "wall-token", "property": "data", "value": token},
                      {"id": "wall-history", "property": "data", "value": []},
                      {"id": "wall-digest", "property": "data", "value": digest or {}}])
 
@@ -169,3 +169,37 @@ def test_break_request_callback_carries_the_csrf_token(site):
     text = str(result["me-decision"]["children"])
     assert "Allowed" in text or "Refused" in text  # not "403 csrf token missing"
     assert site.floor.requests[-1] == {"agent": "1001", "kind": "short", "queue": True}
+
+
+def test_wall_passes_the_kiosk_token_and_says_when_it_is_missing(site):
+    site.floor.kiosk_token = "wall-7f3a"
+    try:
+        refused = wall_call(site)
+        assert refused["wall-status"]["children"] == "Kiosk token required 需要大屏令牌"
+        assert "wall-tiles" not in refused  # the last good picture stays up
+        wrong = wall_call(site, token="guess")
+        assert "Kiosk token" in wrong["wall-status"]["children"]
+        shown = wall_call(site, token="wall-7f3a")
+        assert "wall-tiles" in shown and shown["wall-status"]["children"] == ""
+    finally:
+        site.floor.kiosk_token = ""
+
+
+def test_wall_says_so_when_the_api_is_down(tmp_path):
+    from dashboard.app import create_dash
+    from werkzeug.serving import make_server
+    import threading
+
+    app = create_dash("http://127.0.0.1:9")  # nothing listens on the discard port
+    http = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        class Site:
+            url = f"http://127.0.0.1:{http.server_port}"
+        result = wall_call(Site)
+        assert "No floor data" in result["wall-status"]["children"]
+        assert "unreachable" in result["wall-status"]["children"]
+    finally:
+        http.shutdown()
+        thread.join(timeout=5)

@@ -49,6 +49,7 @@ class Floor:
     states: dict[str, tuple[AgentState, float]] = field(default_factory=dict)
     waiting: int = 2
     stale: bool = False
+    kiosk_token: str = ""  # as api.kiosk_token: when set, /api/wall needs ?token= or a session
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[dict] = field(default_factory=list)
     overrides: list[dict] = field(default_factory=list)
@@ -155,6 +156,9 @@ def build_api(server: flask.Flask, floor: Floor) -> None:
     @server.get("/api/wall")
     def wall():
         from wfm.api.projections import wall_floor
+
+        if floor.kiosk_token and session() is None and flask.request.args.get("token") != floor.kiosk_token:
+            return error(401, "kiosk token required", "this wall display needs ?token= (api.kiosk_token)")
 
         return flask.Response(msgspec.json.encode(wall_floor(floor.view())), mimetype="application/json")
 
