@@ -399,3 +399,35 @@ async def test_request_the_log_cannot_record_is_503_and_not_acted_on(floor):
     assert status == 503 and body["error"] == "event log unavailable"
     status, budget = await call("GET", floor.base + "/api/agents/1002/budget", sup)
     assert status == 200 and budget["queue_position"] is None and budget["on_break"] is None
+
+
+def test_accounts_refuse_inconsistent_users_naming_the_entry():
+    from wfm.auth import AccountConfigError, Accounts, hash_password
+    from wfm.config import UserConfig
+
+    good = hash_password("pw")
+    with pytest.raises(AccountConfigError, match=r"users\[1\]\.username: duplicate"):
+        Accounts([UserConfig(username="a", role="admin", agent="", password_hash=good)] * 2)
+    with pytest.raises(AccountConfigError, match=r"users\[0\]\.agent"):
+        Accounts([UserConfig(username="x", role="agent", agent="", password_hash=good)])
+    with pytest.raises(AccountConfigError, match=r"users\[0\]\.password_hash: not an argon2 hash"):
+        Accounts([UserConfig(username="x", role="admin", agent="", password_hash="plaintext")])
+    accounts = Accounts([UserConfig(username="x", role="agent", agent="1009", password_hash=good)])
+    assert accounts.verify_sync("x", "pw").agent == "1009"
+    assert accounts.verify_sync("x", "wrong") is None and accounts.verify_sync("nobody", "pw") is None
+
+
+def test_serve_with_a_plaintext_password_in_users_is_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "b.sqlite"}"\n'
+                      '[[users]]\nusername = "boss"\nrole = "admin"\nagent = ""\npassword_hash = "hunter2"\n',
+                      encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "wfm.cli", "demo", "--port", "0", "--no-browser",
+                             "--config", str(config)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "wfm demo: config: users[0].password_hash: not an argon2 hash"
+    assert "hunter2" not in result.stderr

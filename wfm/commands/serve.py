@@ -141,7 +141,13 @@ async def host_floor(
         if report is not None and report.events:
             sys.stderr.write(f"resumed from the event log: {report.events} events replayed "
                              f"(last {report.last_ts.isoformat() if report.last_ts else '-'})\n")
-        server = ApiServer(create_app(runtime, config), config.api.host, port)
+        from wfm.auth import AccountConfigError
+
+        try:
+            app = create_app(runtime, config)
+        except AccountConfigError as exc:
+            raise CliError(f"config: {exc}", 2) from None
+        server = ApiServer(app, config.api.host, port)
         try:
             await server.start()
         except OSError as exc:
