@@ -314,6 +314,12 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     table = text_of(browser, "#rep-floor")
     assert floor_day in table and "service_level" in table
     assert "1001" in text_of(browser, "#rep-agents")
+    # on-post minutes cannot exceed the simulated time the demo has run (the floor clock, not the wall clock)
+    agents_table = browser.find_elements(By.CSS_SELECTOR, "#rep-agents tbody tr")
+    header = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#rep-agents th")]
+    column = header.index("on_post_min")
+    on_post = [float(row.find_elements(By.TAG_NAME, "td")[column].text) for row in agents_table]
+    assert max(on_post) < 60, on_post
     screenshot(browser, artifacts, "reports")
     assert dash_errors(browser) == []
     browser.find_element(By.ID, "nav-signout").click()  # sign out ends the session at the API

@@ -82,6 +82,9 @@ def refresh_budget(_n, agent):
     except ApiError as exc:
         if exc.status == 403:
             return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), ""
+        if exc.status == 404:
+            return html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
+                            className="level-warn", id="me-unknown"), ""
         return html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"), no_update
     preview = html.Div(
         [

@@ -101,7 +101,10 @@ def _build(kind: str, period: str) -> tuple[reports.KpiReport, str]:
         records = list(event_log.read(since=start - timedelta(days=1), until=end))
     finally:
         event_log.close()
-    clip_until = min(end, datetime.now(config.floor.tz))
+    # states still running are counted up to the log's own latest time (the floor's clock,
+    # which in a simulation is not the wall clock), never past the period's end
+    latest = max((r.ts for r in records), default=None)
+    clip_until = end if latest is None else min(end, latest)
     compute = reports.compute_monthly if kind == "monthly" else reports.compute_daily
     report = compute(records, settings, until=clip_until)
     key = period.strip()
