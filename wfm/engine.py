@@ -12,8 +12,11 @@ floor.reorder_window_s (a feed's small reordering) keeps its own time for its
 agent's durations and budget (never before that agent's previous change);
 an older one is applied at the clock's time and logged. Durations never run
 backwards, the clock never moves back, and no finding already made is
-revisited. Both kinds are counted in `late_events`. Identical events within
-floor.duplicate_window_s are dropped (`duplicates_dropped`).
+revisited. Both kinds are counted in `late_events`. Identical feed events
+(agent_state, queue_status, call: a PBX resend or reconnect overlap) within
+floor.duplicate_window_s are dropped (`duplicates_dropped`); a break request,
+cancel, override or shift is a person's act and is never dropped (§2: one
+break_request gets exactly one break_decision).
 
 Resync. Between ResyncEvent begin/end from a source, the agent_state and
 queue_status events are that source's full snapshot: at `end`, agents last
@@ -60,6 +63,7 @@ log = logging.getLogger(__name__)
 BREAK_KIND = {AgentState.SHORT_BREAK: BreakKind.SHORT, AgentState.MEAL: BreakKind.MEAL}
 _CALL_BITS = {CallEventKind.OFFERED: 1, CallEventKind.ANSWERED: 2, CallEventKind.ABANDONED: 4, CallEventKind.COMPLETED: 8}
 RECENT_FINDINGS = 50
+_FEED_EVENTS = frozenset({AgentStateEvent, QueueStatusEvent, CallEvent})  # deduplicated (PBX resends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,7 @@ class FloorEngine:
                 t = floor.now
             # within the reorder window the event keeps its own time for its agent's accounting
             # (never before that agent's last change); findings already made stay made
-        if self._dedup.is_duplicate(event, ts.timestamp()):
+        if type(event) in _FEED_EVENTS and self._dedup.is_duplicate(event, ts.timestamp()):
             return StepResult(tuple(out)) if out else EMPTY
         self._handlers[type(event)](event, t, out, actions)
         for rule in self._after:
