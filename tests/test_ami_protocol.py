@@ -83,7 +83,7 @@ def test_banner_then_message_and_line_numbers():
     assert items[0] == AmiBanner("Asterisk Call Manager/5.0.1", 1)
     assert items[0].version == "5.0.1"
     assert isinstance(items[1], AmiMessage) and items[1].line == 2
-    assert items[1].response == "Success" and items[1].get("MESSAGE") == "Authentication accepted"
+    assert items[1].response == "Success" and items[1].get("Message") == "Authentication accepted" and items[1].get("MESSAGE") is None
 
 
 def test_banner_alone_is_delivered_before_any_blank_line():
@@ -101,7 +101,7 @@ def test_a_message_starting_with_A_is_not_mistaken_for_a_banner():
 def test_bare_newlines_and_mixed_endings_are_tolerated():
     items = parse_all([b"Event: A\nQueue: q\n\nEvent: B\r\nQueue: r\n\r\nEvent: C\r\nQueue: s\r\n\nEvent: D\nQueue: t\r\n\r\n"])
     assert [m.event for m in items] == ["A", "B", "C", "D"]
-    assert [m.get("queue") for m in items] == ["q", "r", "s", "t"]
+    assert [m.get("Queue") for m in items] == ["q", "r", "s", "t"]
 
 
 def test_utf8_character_split_across_reads_survives():
@@ -111,6 +111,11 @@ def test_utf8_character_split_across_reads_survives():
     assert parser.feed(data[:cut]) == []
     (message,) = parser.feed(data[cut:])
     assert message.get("PausedReason") == "小休"
+
+
+def test_older_spellings_are_found_under_the_asterisk_18_name():
+    (message,) = parse_all([b"Event: AgentConnect\r\nHoldtime: 6\r\nRingtime: 5\r\nActionId: x\r\n\r\n"])
+    assert (message.get("HoldTime"), message.get("RingTime"), message.action_id) == ("6", "5", "x")
 
 
 def test_repeated_keys_are_all_kept_in_order():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from telephony.ami.protocol import AmiMessage
 from wfm.config import PbxConfig
@@ -107,6 +107,7 @@ class AmiMapper:
         self.source = source
         self.members: dict[str, MemberState] = {}
         self._name_to_agent: dict[str, str] = {}
+        self._agent_ids: dict[tuple[str | None, str | None], str] = {}  # (interface, name) -> id, resolved once
         self._snapshot_queues: dict[str, _QueueSnapshot] = {}
         self._snapshot_members: dict[str, MemberState] = {}
         self._wrap_up = timedelta(seconds=pbx.wrap_up_s)
@@ -117,7 +118,7 @@ class AmiMapper:
         stamp = msg.get("Timestamp")
         if stamp:
             try:
-                return datetime.fromtimestamp(float(stamp), tz=timezone.utc).astimezone(self.tz)
+                return datetime.fromtimestamp(float(stamp), tz=self.tz)
             except (ValueError, OverflowError, OSError):
                 raise AmiMappingError(f"Timestamp is not epoch seconds: {stamp!r}") from None
         if received.tzinfo is None:
@@ -149,6 +150,10 @@ class AmiMapper:
         if not interface and msg.event == "AgentCalled":
             interface = msg.get("AgentCalled")  # Asterisk 11
         name = msg.get("MemberName") or msg.get("Name") or msg.get("AgentName")
+        key = (interface, name)
+        agent = self._agent_ids.get(key)
+        if agent is not None:
+            return agent, interface
         aliases = self.pbx.agent_aliases
         if interface and interface in aliases:
             agent = aliases[interface]
@@ -165,6 +170,9 @@ class AmiMapper:
             raise AmiMappingError(f"{msg.event} has an empty member id")
         if name and interface:
             self._name_to_agent[name] = agent
+            self._agent_ids[key] = agent  # only pairs with an interface: a bare name may be learned later
+        elif interface:
+            self._agent_ids[key] = agent
         return agent, interface
 
     def interface_of(self, agent: str) -> str | None:

@@ -71,33 +71,48 @@ class AmiBanner(msgspec.Struct, frozen=True, gc=False):
         return self.text.rpartition("/")[2]
 
 
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    # the spellings Asterisk versions (and AMI proxies) use for the same header
+    "HoldTime": ("Holdtime", "holdtime"),
+    "RingTime": ("Ringtime", "ringtime"),
+    "TalkTime": ("Talktime", "talktime"),
+    "ActionID": ("ActionId", "Actionid", "actionid"),
+    "Uniqueid": ("UniqueID", "UniqueId", "uniqueid"),
+    "MemberName": ("Membername", "membername"),
+    "PausedReason": ("Pausedreason", "pausedreason"),
+    "InCall": ("Incall", "incall"),
+    "EventList": ("Eventlist", "eventlist"),
+    "Event": ("event",),
+    "Response": ("response",),
+}
+
+
 class AmiMessage:
     """One AMI message: its headers in order (repeated keys kept) and its first line number.
 
-    Lookups by key are exact first, then case-insensitive (Asterisk 11 writes
-    `Holdtime`, Asterisk 18 `HoldTime`); a repeated key answers its first value.
-    Treat instances as immutable.
+    `get` looks a key up as Asterisk spells it, then the spellings other
+    versions use (Asterisk 11 writes `Holdtime`, Asterisk 18 `HoldTime`);
+    `get_all` is fully case-insensitive. A repeated key answers its first
+    value. Treat instances as immutable.
     """
 
-    __slots__ = ("headers", "fields", "line", "_lower")
+    __slots__ = ("headers", "fields", "line")
 
     def __init__(self, headers: tuple[tuple[str, str], ...], line: int) -> None:
         self.headers = headers
         self.fields: dict[str, str] = dict(reversed(headers))  # exact key -> first value (earlier ones win)
         self.line = line
-        self._lower: dict[str, str] | None = None
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        value = self.fields.get(key)
+        fields = self.fields
+        value = fields.get(key)
         if value is not None:
             return value
-        lower = self._lower
-        if lower is None:
-            lower = {}
-            for name, value in self.headers:
-                lower.setdefault(name.lower(), value)
-            self._lower = lower
-        return lower.get(key.lower(), default)
+        for spelling in _SPELLINGS.get(key, ()):
+            value = fields.get(spelling)
+            if value is not None:
+                return value
+        return default
 
     def get_all(self, key: str) -> list[str]:
         """Every value of a repeated key (e.g. ChanVariable), in order."""
@@ -106,15 +121,15 @@ class AmiMessage:
 
     @property
     def event(self) -> str | None:
-        return self.fields.get("Event") or self.get("Event")
+        return self.get("Event")
 
     @property
     def response(self) -> str | None:
-        return self.fields.get("Response") or self.get("Response")
+        return self.get("Response")
 
     @property
     def action_id(self) -> str | None:
-        return self.fields.get("ActionID") or self.get("ActionID")
+        return self.get("ActionID")
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
