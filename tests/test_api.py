@@ -431,3 +431,20 @@ def test_serve_with_a_plaintext_password_in_users_is_a_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == \
         "wfm demo: config: users[0].password_hash: not an argon2 hash"
     assert "hunter2" not in result.stderr
+
+
+def test_password_hash_helper_makes_a_usable_hash():
+    import subprocess
+    import sys
+
+    from wfm.auth import Accounts
+    from wfm.config import UserConfig
+
+    result = subprocess.run([sys.executable, "-m", "wfm.auth"], input="s3cret pass\n", capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0 and "s3cret" not in result.stdout
+    digest = result.stdout.strip()
+    accounts = Accounts([UserConfig(username="new", role="supervisor", agent="", password_hash=digest)])
+    assert accounts.verify_sync("new", "s3cret pass") is not None
+    empty = subprocess.run([sys.executable, "-m", "wfm.auth"], input="\n", capture_output=True, text=True, timeout=30)
+    assert empty.returncode == 2

@@ -110,3 +110,29 @@ class Accounts:
 def hash_password(password: str) -> str:
     """An argon2id hash for `[[users]].password_hash`."""
     return PasswordHasher().hash(password)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m wfm.auth`: print an argon2 hash for a `[[users]]` entry's password_hash.
+
+    The password is read without echo from the terminal, or as one line from stdin.
+    """
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            sys.stderr.write("wfm.auth: the two passwords differ\n")
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        sys.stderr.write("wfm.auth: empty password refused\n")
+        return 2
+    sys.stdout.write(hash_password(password) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
