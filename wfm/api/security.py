@@ -183,7 +183,7 @@ async def error_middleware(request: web.Request, handler):
                       413: "the request body is too large"}.get(exc.status, exc.text or "")
             raise ApiError(exc.status, exc.reason.lower(), detail) from None
         raise
-    except (ConnectionResetError, web.HTTPException):
+    except ConnectionResetError:  # the client went away; nothing to answer
         raise
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
