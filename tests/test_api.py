@@ -448,3 +448,16 @@ def test_password_hash_helper_makes_a_usable_hash():
     assert accounts.verify_sync("new", "s3cret pass") is not None
     empty = subprocess.run([sys.executable, "-m", "wfm.auth"], input="\n", capture_output=True, text=True, timeout=30)
     assert empty.returncode == 2
+
+
+async def test_unexpected_error_is_a_500_without_internals_and_the_server_goes_on(floor, monkeypatch):
+    sup = await bearer(floor.base, "supervisor")
+
+    def broken(now, **kwargs):
+        raise ZeroDivisionError("secret internals")
+
+    monkeypatch.setattr(floor.runtime.engine, "floor_view", broken)
+    status, body = await call("GET", floor.base + "/api/floor", sup)
+    assert status == 500 and body == {"error": "internal error", "detail": "the error was logged on the server"}
+    monkeypatch.undo()
+    assert (await call("GET", floor.base + "/api/floor", sup))[0] == 200
