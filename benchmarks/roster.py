@@ -81,7 +81,7 @@ def run_case(name: str, config, agents_csv: Path, demand_csv: Path, limit: float
         "gap": None if result.gap is None else round(result.gap, 4),
         "hard_violations_checker": check.hard_violations, "unmet_agent_intervals_solver": result.unmet_agent_intervals,
         "unmet_agent_intervals_checker": check.unmet_agent_intervals,
-        "spread": {k: fair[k]["spread"] for k in ("evenings", "weekends", "holidays")},
+        "spread": {k: fair[k]["spread"] for k in ("evenings", "weekends", "holidays", "workdays")},
         "first_solution_s": next((p.elapsed_s for p in result.progress if p.objective is not None), None),
         "checkpoints": [at(result.progress, s) for s in checkpoints],
         "penalties": {k: v["count"] for k, v in result.penalties.items()},

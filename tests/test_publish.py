@@ -143,3 +143,16 @@ def test_ledger_json_counts_this_month(published):
     for category in ("evenings", "weekends", "holidays"):
         for agent, count in report["fairness"][category]["per_agent"].items():
             assert ledger[category][agent] == count
+
+
+def test_vtimezone_of_a_zone_with_daylight_saving():
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    item = Assignment(agent_id="9", day=date(2027, 3, 28), shift="day", start_min=8 * 60 + 30, end_min=16 * 60, meal_start_min=12 * 60)
+    text = agent_calendar("9", "B", [item], "Europe/Berlin", ZoneInfo("Europe/Berlin"), datetime(2027, 3, 1, tzinfo=timezone.utc))
+    block = text.split("BEGIN:VTIMEZONE")[1].split("END:VTIMEZONE")[0]
+    # spring forward at 02:00 CET, fall back at 03:00 CEST (local time in the offset being left)
+    assert "BEGIN:DAYLIGHT\r\nDTSTART:20270328T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200" in block
+    assert "BEGIN:STANDARD\r\nDTSTART:20271031T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100" in block
+    assert "DTSTART;TZID=Europe/Berlin:20270328T083000" in text

@@ -60,11 +60,11 @@ def _vtimezone(tz_name: str, tz, year: int) -> list[str]:
             t += timedelta(hours=1)
             cur = t.astimezone(tz).utcoffset()
             if cur != prev:
-                marks.append((t.astimezone(tz), prev, cur))
+                marks.append((t + prev, prev, cur))  # RFC 5545: local time of the change in the offset it leaves
                 prev = cur
         for when, before, after in marks:
             kind = "DAYLIGHT" if after > before else "STANDARD"
-            lines += [f"BEGIN:{kind}", f"DTSTART:{when.replace(tzinfo=None):%Y%m%dT%H%M%S}", f"TZOFFSETFROM:{offset(before)}",
+            lines += [f"BEGIN:{kind}", f"DTSTART:{when:%Y%m%dT%H%M%S}", f"TZOFFSETFROM:{offset(before)}",
                       f"TZOFFSETTO:{offset(after)}", f"END:{kind}"]
     lines.append("END:VTIMEZONE")
     return lines

@@ -138,7 +138,7 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
 
         # Phase 1: the greedy roster with its best meal slots — a quick, complete first answer.
         tracker.phase = "first"
-        first_limit = min(max(1.0, 0.1 * time_limit), 10.0)
+        first_limit = min(max(1.0, 0.1 * time_limit), 10.0, max(0.2, 0.5 * time_limit))
         first_solver = _solver(first_limit, seed, workers, tracker, "first")
         first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
         first_ok = first_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
