@@ -48,6 +48,10 @@ class WallSettings:
         )
 
 
+TILE_KEYS = ("calls_waiting", "longest_wait", "idle_agents", "short_break", "meal", "service_level",
+             "occupancy", "abandon_rate")
+
+
 @dataclass(frozen=True)
 class Tile:
     key: str  # stable id: calls_waiting, longest_wait, idle_agents, short_break, meal, service_level, occupancy, abandon_rate

@@ -194,6 +194,8 @@ def test_wall_renders_every_tile_without_login(demo, browser, artifacts):
         assert wait_for(lambda key=key: text_of(browser, f"#tile-{key} .tile-value").strip()), key
     wait_for(lambda: len(browser.find_elements("css selector", "#wall-agents .agent")) == 24)
     assert "Floor time" in text_of(browser, "#wall-clock")
+    age = text_of(browser, "#wall-agents .agent .age")
+    wait_for(lambda: text_of(browser, "#wall-agents .agent .age") != age, timeout=5)  # time in state ticks
     assert "ami" in text_of(browser, "#wall-feeds").lower()
     assert browser.find_elements("css selector", "#wall-gauge .main-svg")
     time.sleep(1.5)  # let the occupancy line gather a few points for the picture
@@ -206,6 +208,8 @@ def test_wall_idle_tile_follows_the_floor_within_two_seconds(demo, browser):
     browser.delete_all_cookies()
     browser.get(demo + "/wall")
     wait_for(lambda: text_of(browser, "#tile-idle_agents .tile-value").strip().isdigit())
+    tile_node = browser.find_element("id", "tile-idle_agents-value")
+    card_node = browser.find_element("css selector", "#wall-agents .agent")
     delays: list[float] = []
     inconclusive = 0
     deadline = time.monotonic() + 45
@@ -232,6 +236,9 @@ def test_wall_idle_tile_follows_the_floor_within_two_seconds(demo, browser):
                         f"{text_of(browser, '#tile-idle_agents .tile-value')!r} after 2 s")
     assert len(delays) >= 3, f"too few idle-agent changes observed ({delays}, {inconclusive} inconclusive)"
     assert max(delays) <= 2.0
+    # updated in place, not re-rendered: the very same DOM nodes still hold the new values
+    assert tile_node.text == text_of(browser, "#tile-idle_agents .tile-value")
+    assert card_node.get_attribute("data-agent") == "1001"
 
 
 def test_agent_page_shows_budget_and_a_break_request_round_trips(demo, browser, artifacts):
@@ -315,10 +322,12 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     assert floor_day in table and "service_level" in table
     assert "1001" in text_of(browser, "#rep-agents")
     # on-post minutes cannot exceed the simulated time the demo has run (the floor clock, not the wall clock)
-    agents_table = browser.find_elements(By.CSS_SELECTOR, "#rep-agents tbody tr")
-    header = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#rep-agents th")]
+    header, rows = browser.execute_script(
+        "const t = document.querySelector('#rep-agents table');"
+        "return [[...t.querySelectorAll('th')].map(e => e.textContent),"
+        "        [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(e => e.textContent))];")
     column = header.index("on_post_min")
-    on_post = [float(row.find_elements(By.TAG_NAME, "td")[column].text) for row in agents_table]
+    on_post = [float(row[column]) for row in rows]
     assert max(on_post) < 60, on_post
     screenshot(browser, artifacts, "reports")
     assert dash_errors(browser) == []

@@ -49,7 +49,7 @@ def callback(site, session: requests.Session, first_output: str, inputs: list[di
 
 
 def wall_call(site, digest=None, token=None):
-    return callback(site, requests.Session(), "wall-tiles.children",
+    return callback(site, requests.Session(), "tile-calls_waiting.className",
                     [{"id": "wall-interval", "property": "n_intervals", "value": 1}],
                     [{"id": "wall-token", "property": "data", "value": token},
                      {"id": "wall-history", "property": "data", "value": []},
@@ -58,16 +58,20 @@ def wall_call(site, digest=None, token=None):
 
 def test_wall_sends_only_sections_that_changed(site):
     first = wall_call(site)
-    assert {"wall-tiles", "wall-grid", "wall-breaks", "wall-alerts", "wall-feeds", "wall-gauge"} <= set(first)
-    tiles = first["wall-tiles"]["children"]
-    assert [t["props"]["id"] for t in tiles][:3] == ["tile-calls_waiting", "tile-longest_wait", "tile-idle_agents"]
+    assert {"wall-grid", "wall-breaks", "wall-alerts", "wall-feeds", "wall-gauge"} <= set(first)
+    for key in ("calls_waiting", "idle_agents", "short_break", "meal", "service_level", "occupancy"):
+        assert f"tile-{key}-value" in first and f"tile-{key}" in first
+    idle = int(first["tile-idle_agents-value"]["children"])
+    assert idle == site.floor.view().idle_agents
     assert len(first["wall-grid"]["data"]) == 24
     again = wall_call(site, first["wall-digest"]["data"])
-    assert "wall-tiles" not in again and "wall-grid" not in again  # nothing changed: nothing re-sent
+    assert not any(k.startswith("tile-") for k in again) and "wall-grid" not in again  # nothing changed: nothing sent
     assert "wall-now" in again and "wall-clock" in again
     site.floor.set_state("1001", site.floor.states["1001"][0].__class__("on_call"), 3.0)
     changed = wall_call(site, first["wall-digest"]["data"])
-    assert "wall-grid" in changed and "wall-tiles" in changed  # idle agents went down by one
+    assert "wall-grid" in changed
+    assert changed["tile-idle_agents-value"]["children"] == str(idle - 1)  # only the tiles that changed
+    assert "tile-service_level-value" not in changed
     row = next(r for r in changed["wall-grid"]["data"] if r[0] == "1001")
     assert row[1] == "on_call"
 
@@ -176,11 +180,11 @@ def test_wall_passes_the_kiosk_token_and_says_when_it_is_missing(site):
     try:
         refused = wall_call(site)
         assert refused["wall-status"]["children"] == "Kiosk token required 需要大屏令牌"
-        assert "wall-tiles" not in refused  # the last good picture stays up
+        assert "tile-idle_agents-value" not in refused  # the last good picture stays up
         wrong = wall_call(site, token="guess")
         assert "Kiosk token" in wrong["wall-status"]["children"]
         shown = wall_call(site, token="wall-7f3a")
-        assert "wall-tiles" in shown and shown["wall-status"]["children"] == ""
+        assert "tile-idle_agents-value" in shown and shown["wall-status"]["children"] == ""
     finally:
         site.floor.kiosk_token = ""
 

@@ -45,7 +45,15 @@ def layout(token: str | None = None, **_query) -> html.Div:
                     html.Div(id="wall-clock", className="wall-clock"),
                 ],
             ),
-            html.Div(id="wall-tiles", className="wall-tiles"),
+            # drawn once; each tile's value, detail and colour are then updated in place
+            html.Div(id="wall-tiles", className="wall-tiles", children=[
+                html.Div(id=f"tile-{key}", className="tile level-neutral", children=[
+                    html.Div(label(key), className="tile-title", id=f"tile-{key}-title"),
+                    html.Div("—", className="tile-value", id=f"tile-{key}-value"),
+                    html.Div("", className="tile-detail", id=f"tile-{key}-detail"),
+                ])
+                for key in wall_model.TILE_KEYS
+            ]),
             html.Div(
                 className="wall-figures",
                 children=[
@@ -73,21 +81,6 @@ def layout(token: str | None = None, **_query) -> html.Div:
 
 def _digest(items) -> str:
     return hashlib.blake2b(repr(items).encode("utf-8"), digest_size=12).hexdigest()
-
-
-def render_tiles(tiles: list[wall_model.Tile]) -> list:
-    return [
-        html.Div(
-            id=f"tile-{t.key}",
-            className=f"tile level-{t.level}",
-            children=[
-                html.Div(t.title, className="tile-title"),
-                html.Div(t.value, className="tile-value"),
-                html.Div(t.detail, className="tile-detail"),
-            ],
-        )
-        for t in tiles
-    ]
 
 
 def render_breaks(rows: list[wall_model.BreakRow]) -> list:
@@ -139,8 +132,16 @@ def line_patch(history, tz) -> Patch:
     return patch
 
 
+TILE_OUTPUTS = [
+    output
+    for key in wall_model.TILE_KEYS
+    for output in (Output(f"tile-{key}", "className"), Output(f"tile-{key}-value", "children"),
+                   Output(f"tile-{key}-detail", "children"))
+]
+
+
 @callback(
-    Output("wall-tiles", "children"),
+    *TILE_OUTPUTS,
     Output("wall-grid", "data"),
     Output("wall-now", "data"),
     Output("wall-breaks", "children"),
@@ -168,15 +169,16 @@ def refresh(_n, token, history, digests):
         text = label("no_feed_data") + f" — {exc.status or ''} {exc.error}".rstrip()
         if exc.status in (401, 403):
             text = "Kiosk token required 需要大屏令牌" if exc.status == 401 else "Kiosk token refused 大屏令牌无效"
-        return (*([no_update] * 9), text, "wall-status level-alarm", no_update, no_update)
+        return (*([no_update] * (len(TILE_OUTPUTS) + 8)), text, "wall-status level-alarm", no_update, no_update)
 
     history = wall_model.append_history(
         history or [], view.ts, view.occupancy, settings.occupancy_history_min,
         min_step_s=settings.occupancy_history_min * 60 / 240,
     )
     cards = wall_model.agent_cards(view)
+    tiles = {tile.key: tile for tile in wall_model.tiles(view, settings)}
     models = {
-        "tiles": wall_model.tiles(view, settings),
+        **{f"tile-{key}": tiles[key] for key in wall_model.TILE_KEYS},
         # the time in state ticks in the browser: only states, starts and overruns count as change
         "agents": [(c.agent, c.state, c.level) for c in cards] + [(a.agent, a.since) for a in view.agents],
         "breaks": wall_model.break_rows(view, settings),
@@ -193,8 +195,13 @@ def refresh(_n, token, history, digests):
 
     stale = any(f.stale or not f.connected for f in view.feeds)
     status = (label("feed_stale"), "wall-status level-alarm") if stale else ("", "wall-status")
+    tile_values = []
+    for key in wall_model.TILE_KEYS:
+        tile = tiles[key]
+        fresh = changed(f"tile-{key}")
+        tile_values += [f"tile level-{tile.level}", tile.value, tile.detail] if fresh else [no_update] * 3
     return (
-        render_tiles(models["tiles"]) if changed("tiles") else no_update,
+        *tile_values,
         wall_model.agent_grid_data(cards, view) if changed("agents") else no_update,
         round(view.ts.timestamp() * 1000),
         render_breaks(models["breaks"]) if changed("breaks") else no_update,
