@@ -247,3 +247,75 @@ async def test_cli_ctrl_c_stops_within_5_s_and_prints_nothing_for_its_own_unsubs
     assert cli.returncode == 0, err.decode()
     code = await asyncio.wait_for(proc_sipp.wait(), 20)
     assert code == 0, errors.read_text() if errors.exists() else "sipp failed"
+
+
+async def test_digest_challenge_is_answered_with_valid_credentials(tmp_path):
+    port = free_port()
+    challenge_then_verify = f"""<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="digest notifier">
+  <recv request="SUBSCRIBE"/>
+  <send><![CDATA[
+SIP/2.0 401 Unauthorized
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+WWW-Authenticate: Digest realm="floor", nonce="4f2a9c1e", algorithm=MD5, qop="auth"
+Content-Length: 0
+
+]]></send>
+  <recv request="SUBSCRIBE" rrs="true">
+    <action>
+      <verifyauth assign_to="authvalid" username="wfm" password="floor-secret"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="subscriber"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="notifier"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+  <recv request="INFO" timeout="300"/>
+  <label id="good"/>
+{ok_response(3600)}{notify(1, body(0, "full"))}{UNSUBSCRIBE}{FINAL}  <Reference variables="zero"/>
+</scenario>
+"""
+    proc, errors = await run_sipp(tmp_path, challenge_then_verify, "udp", 1, port)
+    items: list = []
+    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], items.append, transport="udp", username="wfm", password="floor-secret")
+    runner = asyncio.get_running_loop().create_task(subscriber.run())
+    try:
+        await wait_for(lambda: any(isinstance(i, AgentStateEvent) for i in items))
+        await subscriber.close()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    code = await asyncio.wait_for(proc.wait(), 20)
+    assert code == 0, errors.read_text() if errors.exists() else "sipp failed"
+    assert [(i.agent, i.state.value) for i in items] == [("1001", "ready")]
+
+
+async def test_digest_challenge_without_a_secret_stops_with_auth_failed(tmp_path):
+    from telephony.sip.ua import SipAuthFailed
+
+    port = free_port()
+    refuse = """<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="refuser">
+  <recv request="SUBSCRIBE"/>
+  <send><![CDATA[
+SIP/2.0 407 Proxy Authentication Required
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Proxy-Authenticate: Digest realm="floor", nonce="77", algorithm=MD5
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+    proc, _ = await run_sipp(tmp_path, refuse, "udp", 1, port)
+    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], lambda item: None, transport="udp")
+    with pytest.raises(SipAuthFailed, match="407"):
+        await asyncio.wait_for(subscriber.run(), 10)
+    await subscriber.close(unsubscribe=False)
+    await asyncio.wait_for(proc.wait(), 20)
