@@ -319,3 +319,34 @@ Content-Length: 0
         await asyncio.wait_for(subscriber.run(), 10)
     await subscriber.close(unsubscribe=False)
     await asyncio.wait_for(proc.wait(), 20)
+
+
+def presence_notify(cseq: int, activity: str, sub_state: str = "active;expires=3600") -> str:
+    acts = f"<rpid:{activity}/>" if activity else ""
+    pidf = ('<?xml version="1.0"?>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+            'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="pres:[service]@[local_ip]"><tuple id="t1"><status><basic>open</basic>'
+            f'</status></tuple><dm:person id="p1"><rpid:activities>{acts}</rpid:activities></dm:person></presence>\n')
+    return (notify(cseq, pidf, sub_state=sub_state).replace("Event: dialog", "Event: presence")
+            .replace("application/dialog-info+xml", "application/pidf+xml"))
+
+
+async def test_presence_activities_from_sipp(tmp_path):
+    port = free_port()
+    xml = scenario(presence_notify(1, "") + presence_notify(2, "meal") + presence_notify(3, "away") + presence_notify(4, ""),
+                   tail=UNSUBSCRIBE + presence_notify(5, "", sub_state="terminated;reason=timeout"))
+    xml = xml.replace('<ereg regexp="dialog" search_in="hdr" header="Event:"', '<ereg regexp="presence" search_in="hdr" header="Event:"')
+    xml = xml.replace('regexp="application/dialog-info\\+xml"', 'regexp="application/pidf\\+xml"')
+    proc, errors = await run_sipp(tmp_path, xml, "udp", 1, port)
+    items: list = []
+    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], items.append, transport="udp", packages=("presence",))
+    runner = asyncio.get_running_loop().create_task(subscriber.run())
+    try:
+        await wait_for(lambda: len(items) >= 4)
+        await asyncio.sleep(0.1)
+        await subscriber.close()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    code = await asyncio.wait_for(proc.wait(), 20)
+    assert code == 0, errors.read_text() if errors.exists() else "sipp failed"
+    assert [(i.state.value, i.reason) for i in items] == [("ready", None), ("meal", "meal"), ("not_ready", "away"), ("ready", None)]

@@ -96,8 +96,9 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
     transport = args.transport or (feed.transport if feed else "udp")
     username = args.username if args.username is not None else (feed.username if feed and feed.username else "wfm")
     secret = args.secret if args.secret is not None else (feed.resolved_secret() if feed else "")
+    packages = ("dialog", "presence") if getattr(args, "presence", False) else ("dialog",)
     subscriber = SipSubscriber(config, host, port, agents, emit, transport=transport, username=username, password=secret,
-                               source=EVENT_SOURCE, capture_path=getattr(args, "capture", None))
+                               packages=packages, source=EVENT_SOURCE, capture_path=getattr(args, "capture", None))
     try:
         await subscriber.run()
     except SipAuthFailed as exc:

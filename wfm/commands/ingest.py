@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secret", help="with --connect: secret (default: from the config's feed / its environment variable)")
     parser.add_argument("--agents", help="with --connect (SIP): comma-separated agents to subscribe to")
     parser.add_argument("--transport", choices=("udp", "tcp"), help="with --connect (SIP): transport (default udp)")
+    parser.add_argument("--presence", action="store_true",
+                        help="with --connect (SIP): also subscribe to presence (PIDF, RFC 4480 activities: meal, away, busy)")
     parser.add_argument("--capture", metavar="PATH", help="with --connect: tee the raw bytes to PATH (receive times in PATH.times)")
 
 
