@@ -18,12 +18,12 @@ from wfm.api import projections
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.security import (
     COOKIE_NAME,
-    CSRF_COOKIE,
     REQUEST_ACCOUNT,
     REQUEST_SESSION,
     Access,
     ApiError,
     requires,
+    same_origin,
 )
 from wfm.api.sessions import SessionStore
 from wfm.auth import Account, Accounts
@@ -220,11 +220,6 @@ async def login(request: web.Request) -> web.Response:
         COOKIE_NAME, issued.cookie_token, httponly=True, samesite="Strict", path="/",
         max_age=int(config.api.session_hours * 3600), secure=config.api.cookie_secure,
     )
-    # double-submit copy of the CSRF token for same-origin pages (readable by them, not a credential)
-    response.set_cookie(
-        CSRF_COOKIE, session.csrf_token, httponly=False, samesite="Strict", path="/",
-        max_age=int(config.api.session_hours * 3600), secure=config.api.cookie_secure,
-    )
     return response
 
 
@@ -238,7 +233,6 @@ async def logout(request: web.Request) -> web.Response:
         await runtime.audit({"type": "logout", "user": session.account.username, "session": session.session_id})
     response = json_response({"logged_out": True})
     response.del_cookie(COOKIE_NAME, path="/")
-    response.del_cookie(CSRF_COOKIE, path="/")
     return response
 
 
@@ -377,18 +371,10 @@ async def websocket_wall(request: web.Request) -> web.StreamResponse:
 
 
 def _check_origin(request: web.Request) -> None:
-    # Cross-site WebSocket hijacking: a browser always sends Origin; it must be this host.
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    from yarl import URL
-
-    try:
-        host = URL(origin).host
-    except ValueError:
-        host = None
-    if host is None or host != request.url.host:
-        raise ApiError(403, "cross-origin WebSocket refused", f"origin {origin} is not this server")
+    # Cross-site WebSocket hijacking: a browser always sends Origin; it must be this server.
+    if not same_origin(request):
+        raise ApiError(403, "cross-origin WebSocket refused",
+                       f"origin {request.headers.get('Origin')} is not this server")
 
 
 @requires(Access.PUBLIC)

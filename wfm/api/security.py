@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from yarl import URL
 
 from wfm.auth import FLOOR_ACTORS, FLOOR_READERS, Account
 from wfm.timeutil import utcnow
@@ -27,7 +28,6 @@ from wfm.timeutil import utcnow
 logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "wfm_session"
-CSRF_COOKIE = "wfm_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -101,6 +101,26 @@ def resolve_session(request: web.Request, sessions, *, allow_query_token: bool):
     return None, None
 
 
+def same_origin(request: web.Request) -> bool:
+    """No Origin header (not a browser), or an Origin naming exactly this host and port.
+
+    Cookies are shared by every port of a host, so another service on the same
+    machine is "same-site"; only the origin tells it apart.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        url = URL(origin)
+        authority = f"{url.host}:{url.explicit_port or url.port}" if url.host else None
+    except (ValueError, TypeError):
+        return False
+    host = request.host or ""
+    if ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:{443 if request.secure else 80}"
+    return authority is not None and authority.lower() == host.lower()
+
+
 def kiosk_ok(request: web.Request, kiosk_token: str) -> bool:
     if not kiosk_token:
         return True
@@ -158,6 +178,9 @@ def make_auth_middleware(sessions, kiosk_token: str):
             raise ApiError(403, "forbidden", f"role {account.role.value!r} may not {request.method} {request.path}")
         uses_session = level not in (Access.PUBLIC, Access.KIOSK)
         if uses_session and kind == "cookie" and request.method not in SAFE_METHODS and not is_ws:
+            if not same_origin(request):
+                raise ApiError(403, "cross-origin request refused",
+                               f"origin {request.headers.get('Origin')} is not this server")
             if not session.csrf_ok(request.headers.get(CSRF_HEADER)):
                 raise ApiError(403, "CSRF token missing or wrong",
                                f"send the csrf_token from the login response in the {CSRF_HEADER} header")
