@@ -250,3 +250,29 @@ def test_template_without_room_for_a_meal_is_never_used_and_explained(tmp_path):
     assert any("'short'" in line and "R8" in line for line in result.explanation)
     words = explain_infeasible(problem, seconds_left=2)
     assert any("'short'" in line for line in words)
+
+
+def test_greedy_first_roster_is_hard_feasible_and_balanced(tmp_path):
+    """The first roster (greedy + evening trades) keeps every hard rule by itself: the checker finds nothing."""
+    from optimizer.roster.greedy import greedy_roster
+    from optimizer.roster.problem import Assignment
+
+    config = make_config()
+    agents = write_agents(tmp_path / "agents.csv", [(f"g{i}", "2027-02-0{}".format(i % 9 + 1) if i % 3 == 0 else "", "", "")
+                                                    for i in range(12)])
+    demand = write_demand(tmp_path / "demand.csv", all_intervals(need=3))
+    problem = load_problem(config, "2027-02", agents, demand)
+    roster = greedy_roster(problem)
+    lines = []
+    for agent in problem.agents:
+        for day, when in enumerate(problem.days):
+            name = roster.get((agent.agent_id, day))
+            if name is None:
+                lines.append(Assignment(agent.agent_id, when, OFF))
+            else:
+                shift = problem.shift(name)
+                # any meal inside the margins: F8 is not the greedy's job (the first phase places meals)
+                lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min, shift.start_min + shift.meal_offsets[0]))
+    check = check_files(write_roster_csv(lines, tmp_path / "g.csv"), config, agents)
+    assert {v.rule for v in check.violations} <= {"F8_LUNCH_COVER"}
+    assert check.fairness["evenings"]["spread"] <= 1

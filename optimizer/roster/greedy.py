@@ -132,4 +132,75 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
             else:
                 consec[a] = 0
                 rests[a] += 1
+    balance_evenings(problem, roster)
     return roster
+
+
+def _rest_ok(problem: RosterProblem, roster: dict[tuple[str, int], str], agent_id: str, day: int, shift: Shift,
+             previous_ends: dict[str, list]) -> bool:
+    """Would `shift` on `day` keep R4's minimum rest to the agent's neighbouring shifts (and last month's)?"""
+    rest = problem.rules.min_rest_between_shifts_min * 60
+    longest = max(s.length_min for s in problem.shifts)
+    reach = (longest + problem.rules.min_rest_between_shifts_min) // DAY_MIN + 1
+    start = problem.abs_datetime(day * DAY_MIN + shift.start_min).timestamp()
+    end = problem.abs_datetime(day * DAY_MIN + shift.end_min).timestamp()
+    for delta in range(1, reach + 1):
+        before = roster.get((agent_id, day - delta))
+        if before is not None:
+            other = problem.shift(before)
+            if start - problem.abs_datetime((day - delta) * DAY_MIN + other.end_min).timestamp() < rest:
+                return False
+        after = roster.get((agent_id, day + delta))
+        if after is not None:
+            other = problem.shift(after)
+            if problem.abs_datetime((day + delta) * DAY_MIN + other.start_min).timestamp() - end < rest:
+                return False
+    return all(start - past_end >= rest for past_end in previous_ends.get(agent_id, ()))
+
+
+def balance_evenings(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> int:
+    """Local repair of the greedy roster (R5): trade an evening for a day shift between the agents with the most and
+    the fewest evenings on a day both work, while R4 rest allows. Coverage and meals per template stay the same.
+    Returns the number of trades made."""
+    evening = {s.name for s in problem.shifts if s.evening}
+    if not evening or len(evening) == len(problem.shifts):
+        return 0
+    members = list(problem.fairness_agents())
+    first = problem.first_day
+    previous_ends: dict[str, list] = {}
+    for past in problem.previous:
+        end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min).timestamp()
+        previous_ends.setdefault(past.agent_id, []).append(end)
+    count = {a: 0 for a in members}
+    for (agent_id, _), name in roster.items():
+        if agent_id in count and name in evening:
+            count[agent_id] += 1
+    days = range(len(problem.days))
+    trades = 0
+    stuck: set[str] = set()
+    while True:
+        ranked = sorted((a for a in members if a not in stuck), key=lambda a: count[a])
+        if len(ranked) < 2 or count[ranked[-1]] - count[ranked[0]] <= 1:
+            return trades
+        high = ranked[-1]
+        traded = False
+        for low in ranked:
+            if count[high] - count[low] <= 1:
+                break
+            for day in days:
+                mine, theirs = roster.get((high, day)), roster.get((low, day))
+                if mine not in evening or theirs is None or theirs in evening:
+                    continue
+                roster[(high, day)], roster[(low, day)] = theirs, mine
+                if (_rest_ok(problem, roster, high, day, problem.shift(theirs), previous_ends)
+                        and _rest_ok(problem, roster, low, day, problem.shift(mine), previous_ends)):
+                    count[high] -= 1
+                    count[low] += 1
+                    trades += 1
+                    traded = True
+                    break
+                roster[(high, day)], roster[(low, day)] = mine, theirs
+            if traded:
+                break
+        if not traded:
+            stuck.add(high)
