@@ -350,3 +350,18 @@ async def test_presence_activities_from_sipp(tmp_path):
     code = await asyncio.wait_for(proc.wait(), 20)
     assert code == 0, errors.read_text() if errors.exists() else "sipp failed"
     assert [(i.state.value, i.reason) for i in items] == [("ready", None), ("meal", "meal"), ("not_ready", "away"), ("ready", None)]
+
+
+async def test_tcp_server_closing_the_connection_ends_the_run_normally():
+    async def notifier(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")  # the SUBSCRIBE
+        writer.close()
+
+    server = await asyncio.start_server(notifier, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], lambda item: None, transport="tcp")
+    await asyncio.wait_for(subscriber.run(), 10)  # returns, does not raise
+    assert subscriber.ended_by_peer
+    await subscriber.close()
+    server.close()
+    await server.wait_closed()

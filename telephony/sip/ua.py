@@ -151,6 +151,7 @@ class SipSubscriber:
         self._done = asyncio.Event()
         self.notifies = 0
         self.skipped = 0
+        self.ended_by_peer = False
         self._capture = CaptureWriter(capture_path) if capture_path else None  # raw bytes as received, for `wfm ingest FILE`
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -344,7 +345,8 @@ class SipSubscriber:
                 for error in parser.close():
                     self._handle(error)
                 if not self._closing:
-                    self._failure = ConnectionResetError(f"{self.label}: SIP server closed the TCP connection")
+                    log.warning("%s: SIP server closed the TCP connection", self.label)
+                    self.ended_by_peer = True  # the PBX ended the feed: a normal end for `wfm ingest`
                 self._done.set()
                 return
             self._tee(data)
