@@ -365,3 +365,38 @@ async def test_tcp_server_closing_the_connection_ends_the_run_normally():
     await subscriber.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_sip_adapter_streams_a_snapshot_between_resync_markers_then_changes(tmp_path):
+    from telephony.adapter import ConnectionState
+    from telephony.sip.client import SipAdapter
+    from wfm.events import ResyncEvent
+
+    port = free_port()
+    steps = notify(1, body(0, "full")) + notify(2, body(1, "full", ("c1", "early", "recipient")))
+    proc, errors = await run_sipp(tmp_path, scenario(steps, tail=UNSUBSCRIBE + FINAL), "udp", 2, port)
+    adapter = SipAdapter(config(), host="127.0.0.1", port=port, agents=["1001", "1002"], source="sip-test")
+    events = []
+
+    async def consume():
+        async for event in adapter.stream():
+            events.append(event)
+            if sum(isinstance(e, AgentStateEvent) and e.state.value == "ringing" for e in events) == 2:
+                return
+
+    await asyncio.wait_for(consume(), 15)
+    health = adapter.health(adapter.clock.now())
+    refused = await adapter.set_paused("1001", True, "小休")
+    await adapter.close()
+    code = await asyncio.wait_for(proc.wait(), 20)
+    assert code == 0, errors.read_text() if errors.exists() else "sipp failed"
+    assert isinstance(events[0], ResyncEvent) and events[0].phase == "begin"
+    end = next(i for i, e in enumerate(events) if isinstance(e, ResyncEvent) and e.phase == "end")
+    snapshot = events[1:end]
+    assert {e.agent for e in snapshot} == {"1001", "1002"}  # each agent's first NOTIFY is inside the snapshot
+    for agent in ("1001", "1002"):
+        states = [e.state.value for e in events if isinstance(e, AgentStateEvent) and e.agent == agent]
+        assert states == ["ready", "ringing"]
+    assert health.connected and health.state is ConnectionState.CONNECTED and not health.stale
+    assert not refused.ok and "cannot pause" in refused.detail
+    assert adapter.health(adapter.clock.now()).state is ConnectionState.CLOSED

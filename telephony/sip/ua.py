@@ -125,6 +125,7 @@ class SipSubscriber:
         clock: Clock | None = None,
         source: str = "sip",
         capture_path: str | None = None,
+        on_active: Callable[[str], None] | None = None,
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -152,6 +153,7 @@ class SipSubscriber:
         self.notifies = 0
         self.skipped = 0
         self.ended_by_peer = False
+        self._on_active = on_active  # called with the agent id when a subscription is accepted (2xx)
         self._capture = CaptureWriter(capture_path) if capture_path else None  # raw bytes as received, for `wfm ingest FILE`
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -452,6 +454,8 @@ class SipSubscriber:
                 sub.expires = int(expires.strip())
             sub.active, sub.failures, sub.auth_tries = True, 0, 0
             self._schedule_refresh(sub)
+            if self._on_active is not None:
+                self._on_active(sub.agent)
         elif status in (401, 407):
             header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
             challenge = response.get(header)
