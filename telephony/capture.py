@@ -4,10 +4,12 @@ The capture file holds the bytes exactly as the PBX sent them, nothing added,
 so `wfm ingest FILE` reads what a live adapter read. The side file
 `<capture>.times` has one line per received chunk:
 
-    <byte offset> <receive time, RFC 3339 UTC>[ connect]
+    <byte offset> <receive time, RFC 3339 UTC>[ connect][ datagram]
 
 `connect` marks the first chunk of a new connection (after a reconnect), so a
-replay can tell a message cut off by a dropped connection from garbage.
+replay can tell a message cut off by a dropped connection from garbage;
+`datagram` marks a chunk that was one whole UDP datagram (SIP over UDP), whose
+boundaries frame the message where no Content-Length does.
 """
 from __future__ import annotations
 
@@ -38,11 +40,13 @@ class TimedChunk(bytes):
 
     received: datetime | None
     new_connection: bool
+    datagram: bool
 
-    def __new__(cls, data: bytes, received: datetime | None = None, new_connection: bool = False) -> "TimedChunk":
+    def __new__(cls, data: bytes, received: datetime | None = None, new_connection: bool = False, datagram: bool = False) -> "TimedChunk":
         chunk = super().__new__(cls, data)
         chunk.received = received
         chunk.new_connection = new_connection
+        chunk.datagram = datagram
         return chunk
 
 
@@ -65,11 +69,12 @@ class CaptureWriter:
         """The next chunk is the first of a new connection."""
         self._new_connection = True
 
-    def write(self, data: bytes, received: datetime) -> None:
+    def write(self, data: bytes, received: datetime, *, datagram: bool = False) -> None:
+        """Append one read (or, with datagram=True, one whole UDP datagram) as received."""
         if not data:
             return
         require_aware(received)
-        marker = " connect" if self._new_connection else ""
+        marker = (" connect" if self._new_connection else "") + (" datagram" if datagram else "")
         self._new_connection = False
         self._times.write(f"{self._offset} {received.isoformat()}{marker}\n")
         self._data.write(data)
@@ -91,8 +96,8 @@ class CaptureWriter:
         self.close()
 
 
-def _read_side(path: Path, size: int) -> list[tuple[int, datetime, bool]]:
-    marks: list[tuple[int, datetime, bool]] = []
+def _read_side(path: Path, size: int) -> list[tuple[int, datetime, frozenset[str]]]:
+    marks: list[tuple[int, datetime, frozenset[str]]] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.split()
@@ -105,7 +110,10 @@ def _read_side(path: Path, size: int) -> list[tuple[int, datetime, bool]]:
                 raise CaptureError(f"{path}:{number}: not '<offset> <time>': {exc}") from None
             if offset < 0 or offset > size or (marks and offset < marks[-1][0]):
                 raise CaptureError(f"{path}:{number}: offset {offset} out of order or past the capture's end")
-            marks.append((offset, received, len(parts) > 2 and parts[2] == "connect"))
+            flags = frozenset(parts[2:])
+            if not flags <= {"connect", "datagram"}:
+                raise CaptureError(f"{path}:{number}: unknown marker {' '.join(sorted(flags - {'connect', 'datagram'}))!r}")
+            marks.append((offset, received, flags))
     return marks
 
 
@@ -125,7 +133,7 @@ def read_capture(path: str | Path, *, block: int = READ_BLOCK) -> Iterator[Timed
         marks = _read_side(side, size)
         if marks and marks[0][0] > 0:
             yield TimedChunk(handle.read(marks[0][0]), None, True)
-        for index, (offset, received, connect) in enumerate(marks):
+        for index, (offset, received, flags) in enumerate(marks):
             end = marks[index + 1][0] if index + 1 < len(marks) else size
             if end > offset:
-                yield TimedChunk(handle.read(end - offset), received, connect)
+                yield TimedChunk(handle.read(end - offset), received, "connect" in flags, "datagram" in flags)

@@ -192,3 +192,16 @@ def test_receive_times_stamp_untimed_messages_and_reconnects_report_cut_messages
 def test_timed_chunk_is_plain_bytes_to_other_parsers():
     chunk = TimedChunk(b"abc", T0, True)
     assert chunk == b"abc" and bytearray(b"x") + chunk == b"xabc" and chunk.received == T0
+
+
+def test_datagram_marker_round_trips_and_unknown_markers_are_refused(tmp_path):
+    path = tmp_path / "udp.sip"
+    with CaptureWriter(path) as writer:
+        writer.write(b"one", T0, datagram=True)
+        writer.write(b"two", T0, datagram=True)
+    read = list(read_capture(path))
+    assert [bytes(c) for c in read] == [b"one", b"two"] and all(c.datagram for c in read)
+    assert read[0].new_connection and not read[1].new_connection
+    side_path(path).write_text(f"0 {T0.isoformat()} connect sideways\n")
+    with pytest.raises(CaptureError, match=r"udp.sip.times:1: unknown marker 'sideways'"):
+        list(read_capture(path))

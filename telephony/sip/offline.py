@@ -1,8 +1,8 @@
 """SIP for `wfm ingest`: a capture of SIP messages → agent states, and a live `--connect` subscriber.
 
-A capture is SIP messages back to back as they crossed the wire (a TCP
-stream, or UDP datagrams written one after the other; each carries its
-Content-Length). Only NOTIFYs carry floor state: the agent is the user part
+A capture is SIP messages back to back as they crossed the wire: a TCP
+stream framed by Content-Length, or UDP datagrams whose boundaries the side
+file marks (`datagram`), so a datagram cut short stays one skipped message. Only NOTIFYs carry floor state: the agent is the user part
 of the notifier's From URI (the subscribed `sip:AGENT@HOST`), the
 subscription is the Call-ID. Time of each event: the capture's receive time
 (side file), else the NOTIFY's Date header, else `fallback_time`.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from telephony.sip.mapping import SipMapper, SipMappingError, parse_dialog_info
-from telephony.sip.protocol import SipError, SipMessage, SipParser, uri_user
+from telephony.sip.protocol import SipError, SipMessage, SipParser, parse_datagram, uri_user
 from wfm.config import Config
 from wfm.events import BadLine, Event
 
@@ -72,8 +72,17 @@ def parse_capture(
         except SipMappingError as exc:
             yield BadLine(source, item.line, f"NOTIFY for {agent}: {exc}")
 
+    line = 1  # line of the capture where the next datagram starts
     for chunk in chunks:
         received = getattr(chunk, "received", None)
+        if getattr(chunk, "datagram", False):  # one whole UDP datagram: its own boundaries frame it
+            for error in parser.close():
+                yield BadLine(source, error.line, error.reason)
+            yield from handle(parse_datagram(bytes(chunk), line), received)
+            line += chunk.count(b"\n")
+            parser = SipParser(first_line=line)
+            continue
+        line += chunk.count(b"\n")
         for item in parser.feed(chunk):
             yield from handle(item, received)
     for error in parser.close():

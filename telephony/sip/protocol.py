@@ -169,10 +169,10 @@ def parse_datagram(data: bytes, line: int = 1) -> SipMessage | SipError:
 class SipParser:
     """Stream framing by Content-Length (TCP, or a capture file). `feed` never raises."""
 
-    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, *, first_line: int = 1) -> None:
         self.max_message_bytes = max_message_bytes
         self._buffer = bytearray()
-        self._line = 1
+        self._line = first_line
 
     def feed(self, data: bytes) -> list[SipMessage | SipError]:
         items: list[SipMessage | SipError] = []

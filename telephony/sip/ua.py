@@ -336,7 +336,7 @@ class SipSubscriber:
         while True:
             data = await self._queue.get()
             line += 1
-            self._tee(data)
+            self._tee(data, datagram=True)
             self._handle(parse_datagram(data, line))
 
     async def _read_tcp(self, reader: asyncio.StreamReader) -> None:
@@ -355,9 +355,9 @@ class SipSubscriber:
             for item in parser.feed(data):
                 self._handle(item)
 
-    def _tee(self, data: bytes) -> None:
+    def _tee(self, data: bytes, datagram: bool = False) -> None:
         if self._capture is not None:
-            self._capture.write(data, self.clock.now())
+            self._capture.write(data, self.clock.now(), datagram=datagram)
 
     def _emit(self, item: Event | BadLine) -> None:
         """Hand an item to the caller; if the caller stops us (e.g. --max-events), stop emitting
