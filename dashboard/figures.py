@@ -91,13 +91,25 @@ def occupancy_gauge(occupancy: float | None, cap: float) -> go.Figure:
     return fig
 
 
-def occupancy_line(history: Sequence[Sequence], cap: float, tz: tzinfo) -> go.Figure:
+def occupancy_window(history: Sequence[Sequence], tz: tzinfo, window_min: int) -> list[str] | None:
+    """The x range of the occupancy line: the last `window_min` minutes up to the newest point,
+    so the line grows from the right and the axis reads in clock hours from the start."""
+    if not history:
+        return None
+    newest = datetime.fromisoformat(history[-1][0]).astimezone(tz)
+    oldest = newest - pd.Timedelta(minutes=window_min)
+    edge = newest + pd.Timedelta(minutes=window_min / 40)  # the newest point is not clipped at the edge
+    return [oldest.strftime("%Y-%m-%d %H:%M:%S"), edge.strftime("%Y-%m-%d %H:%M:%S")]
+
+
+def occupancy_line(history: Sequence[Sequence], cap: float, tz: tzinfo, window_min: int = 120) -> go.Figure:
     """Occupancy over the kept window (points [iso ts, fraction]) with the cap as a line.
 
-    The wall replaces only its x/y (occupancy_series) as points arrive."""
+    The wall replaces only its x/y (occupancy_series) and x range (occupancy_window) as points arrive."""
     times, values = occupancy_series(history, tz)
     fig = go.Figure(
-        go.Scatter(x=times, y=values, mode="lines", line={"color": BLUE, "width": 3}, name=label("occupancy"))
+        go.Scatter(x=times, y=values, mode="lines+markers", line={"color": BLUE, "width": 3},
+                   marker={"size": 5}, name=label("occupancy"))
     )
     fig.add_hline(y=cap * 100, line={"color": AMBER, "dash": "dash", "width": 2})
     _dark_layout(fig, height=230)
@@ -105,7 +117,8 @@ def occupancy_line(history: Sequence[Sequence], cap: float, tz: tzinfo) -> go.Fi
         title={"text": label("occupancy_2h"), "font": {"size": 18, "color": MUTED}},
         showlegend=False,
         yaxis={"range": [0, 100], "ticksuffix": "%", "gridcolor": "#2a333d"},
-        xaxis={"gridcolor": "#2a333d", "tickformat": "%H:%M"},
+        xaxis={"gridcolor": "#2a333d", "tickformat": "%H:%M", "type": "date",
+               "range": occupancy_window(history, tz, window_min)},
     )
     return fig
 

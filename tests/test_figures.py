@@ -188,6 +188,8 @@ def test_occupancy_line_plots_history_in_floor_time():
     utc_history = [[(T0 + timedelta(minutes=1)).astimezone(timezone.utc).isoformat(), 0.5]]
     assert figures.occupancy_series(utc_history, TZ) == (["2027-01-04 09:31:00"], [50.0])
     assert fig.layout.shapes[0].y0 == pytest.approx(85.0)
+    assert tuple(fig.layout.xaxis.range) == ("2027-01-04 07:32:00", "2027-01-04 09:35:00")  # the last 2 h
+    assert figures.occupancy_window([], TZ, 120) is None
 
 
 def test_adherence_timeline_has_scheduled_and_actual_lanes():

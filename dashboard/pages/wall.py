@@ -17,7 +17,14 @@ from dash import ClientsideFunction, Input, Output, Patch, State, callback, clie
 from dashboard import wall_model
 from dashboard.app import api, context
 from dashboard.client import ApiError
-from dashboard.figures import gauge_colour, gauge_value, occupancy_gauge, occupancy_line, occupancy_series
+from dashboard.figures import (
+    gauge_colour,
+    gauge_value,
+    occupancy_gauge,
+    occupancy_line,
+    occupancy_series,
+    occupancy_window,
+)
 from dashboard.i18n import label
 
 dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
@@ -60,7 +67,8 @@ def layout(token: str | None = None, **_query) -> html.Div:
                     dcc.Graph(id="wall-gauge", config={"displayModeBar": False, "staticPlot": True},
                               figure=occupancy_gauge(None, ctx.wall.occupancy_cap)),
                     dcc.Graph(id="wall-line", config={"displayModeBar": False, "staticPlot": True},
-                              figure=occupancy_line([], ctx.wall.occupancy_cap, ctx.wall.tz)),
+                              figure=occupancy_line([], ctx.wall.occupancy_cap, ctx.wall.tz,
+                                                    ctx.wall.occupancy_history_min)),
                     html.Div(
                         className="wall-panel",
                         children=[html.H2(label("on_break_now")), html.Div(id="wall-breaks")],
@@ -124,11 +132,12 @@ def gauge_patch(occupancy: float | None, cap: float) -> Patch:
     return patch
 
 
-def line_patch(history, tz) -> Patch:
+def line_patch(history, tz, window_min: int) -> Patch:
     patch = Patch()
     xs, ys = occupancy_series(history, tz)
     patch["data"][0]["x"] = xs
     patch["data"][0]["y"] = ys
+    patch["layout"]["xaxis"]["range"] = occupancy_window(history, tz, window_min)
     return patch
 
 
@@ -208,7 +217,7 @@ def refresh(_n, token, history, digests):
         render_alerts(models["alerts"]) if changed("alerts") else no_update,
         render_feeds(models["feeds"]) if changed("feeds") else no_update,
         gauge_patch(view.occupancy, settings.occupancy_cap) if changed("gauge") else no_update,
-        line_patch(history, settings.tz) if changed("line") else no_update,
+        line_patch(history, settings.tz, settings.occupancy_history_min) if changed("line") else no_update,
         f"{label('floor_time')} {wall_model.floor_time(view, settings.tz)}",
         status[0],
         status[1],
