@@ -1,11 +1,13 @@
 """/wall — the floor's wall board: 1920×1080, read from five metres, no login.
 
 One dcc.Interval (dashboard.wall_refresh_ms, 500 ms by default) fetches
-GET /api/wall (with ?token= when a kiosk token is configured). Each section
-(tiles, agent grid, breaks, alerts, feeds, gauge, occupancy line) is re-sent
-only when its content changed: a digest per section is kept in the browser's
-dcc.Store, so an unchanged section costs nothing and nothing flickers. The
-2-hour occupancy line is kept client-side in another dcc.Store.
+GET /api/wall (with ?token= when a kiosk token is configured) and hands over
+only what changed, judged by a digest per section kept in the browser
+(dcc.Store): the eight tiles are drawn once and each tile's value, detail and
+colour are updated in place; the gauge and the 2-hour occupancy line get data
+patches (the line's points live in the browser's store); the agent grid goes
+over as compact rows and is drawn by assets/wall.js, which also ticks each
+agent's time in state. Nothing is re-mounted, so nothing flickers.
 """
 from __future__ import annotations
 
@@ -28,9 +30,6 @@ from dashboard.figures import (
 from dashboard.i18n import label
 
 dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
-
-SECTIONS = ("tiles", "agents", "breaks", "alerts", "feeds", "gauge", "line")
-
 
 def layout(token: str | None = None, **_query) -> html.Div:
     ctx = context()
