@@ -328,3 +328,48 @@ def test_ingest_missing_protocol_argument_or_unknown_protocol_is_exit_2(tmp_path
     path.write_text("")
     proc = subprocess.run([*WFM, "ingest", "--protocol", "telex", str(path)], capture_output=True, timeout=60)
     assert proc.returncode == 2
+
+
+# ---------------------------------------------------------------- SIP dialog-info (offline capture)
+
+
+def sip_notify(n: int, version: int, state: str, dialogs, agent="2001") -> bytes:
+    body = (f'<?xml version="1.0"?>\n<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" '
+            f'state="{state}" entity="sip:{agent}@pbx.example">')
+    for did, st, direction in dialogs:
+        body += f'<dialog id="{did}" call-id="{did}-cid" direction="{direction}"><state>{st}</state></dialog>'
+    raw = (body + "</dialog-info>").encode()
+    head = (f"NOTIFY sip:wfm@10.0.0.5:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-{n}\r\n"
+            f"From: <sip:{agent}@pbx.example>;tag=pbx{agent}\r\nTo: <sip:wfm@pbx.example>;tag=wfm{agent}\r\n"
+            f"Call-ID: sub-{agent}@10.0.0.5\r\nCSeq: {n} NOTIFY\r\nDate: Mon, 04 Jan 2027 00:25:{10 + n:02d} GMT\r\n"
+            f"Event: dialog\r\nSubscription-State: active;expires=3600\r\n"
+            f"Content-Type: application/dialog-info+xml\r\nContent-Length: {len(raw)}\r\n\r\n")
+    return head.encode() + raw
+
+
+def test_sip_dialog_info_partial_merge_priorities_and_stale_versions(tmp_path):
+    data = b"".join([
+        sip_notify(1, 0, "full", []),                                        # ready
+        sip_notify(2, 1, "partial", [("d1", "early", "recipient")]),         # ringing
+        sip_notify(3, 2, "partial", [("d2", "trying", "initiator")]),        # still ringing (merge)
+        sip_notify(4, 3, "partial", [("d1", "terminated", "recipient")]),    # only the outgoing: not_ready
+        sip_notify(5, 3, "partial", [("d2", "confirmed", "initiator")]),     # stale version: ignored
+        sip_notify(6, 4, "partial", [("d2", "confirmed", "initiator")]),     # on_call
+        sip_notify(7, 5, "full", []),                                        # full replaces all: ready
+    ])
+    proc, objs, _ = ingest(tmp_path, "sip", data)
+    assert proc.returncode == 0, proc.stderr.decode()
+    evs = events_of(objs, "agent_state")
+    assert [(e["agent"], e["state"]) for e in evs] == [
+        ("2001", "ready"), ("2001", "ringing"), ("2001", "not_ready"), ("2001", "on_call"), ("2001", "ready")]
+    assert datetime.fromisoformat(evs[2]["ts"]).timestamp() == datetime.fromisoformat(
+        "2027-01-04T00:25:14+00:00").timestamp()
+
+
+def test_sip_cut_off_notify_is_reported_and_skipped(tmp_path):
+    full = sip_notify(1, 0, "full", [])
+    cut = sip_notify(2, 1, "partial", [("d1", "confirmed", "recipient")])[:-40]
+    proc, objs, _ = ingest(tmp_path, "sip", full + cut)
+    assert proc.returncode == 1
+    assert [e["state"] for e in events_of(objs)] == ["ready"]
+    assert len([o for o in objs if o["type"] == "skipped"]) == 1
