@@ -187,7 +187,8 @@ async def test_ticks_on_the_runtime_clock(tmp_path):
     runtime = Runtime(config, engine, log, [], FixedClock(T0))
     await runtime.start()
     await wait_for(lambda: len(engine.ticks) >= 3)
-    assert all(t == T0 for t in engine.ticks)
+    # the tick is a watermark: the runtime clock less the reorder window
+    assert all(t == T0 - timedelta(seconds=config.floor.reorder_window_s) for t in engine.ticks)
     await runtime.stop()
 
 
@@ -275,13 +276,13 @@ async def test_tick_ahead_of_a_late_event_is_marked_so_replay_matches_live(tmp_p
     records = [(r.kind, r.body.get("type"), r.ts) for r in open_log_from_config(config).read()]
     kinds = [(k, t) for k, t, _ in records]
     assert kinds == [("audit", "tick"), ("event", "agent_state"), ("event", "agent_state")]
-    assert records[0][2] == T0 + timedelta(seconds=10)
+    assert records[0][2] == T0 + timedelta(seconds=8)  # the tick: clock less the 2 s reorder window
 
     replayed = SpyEngine(open_log_from_config(config))
     again = Runtime(config, replayed, open_log_from_config(config), [], FixedClock(T0 + timedelta(seconds=30)))
     report = await again.replay_log()
     assert report.events == 2
-    assert replayed.ticks == [T0 + timedelta(seconds=10)]  # the tick came back, before the late event
+    assert replayed.ticks == [T0 + timedelta(seconds=8)]  # the tick came back, before the late event
     await again.log.aclose()
 
 
@@ -296,3 +297,36 @@ async def test_replay_starts_at_the_previous_floor_day(config):
     assert [e.agent for e in engine.handled] == ["201", "200"]  # yesterday and today, not 3 days ago
     assert report.events == 2 and report.last_ts == T0
     log.close()
+
+
+async def test_floor_follows_a_pbx_clock_that_runs_behind(config):
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    adapter = QueueAdapter()
+    clock = FixedClock(T0 + timedelta(seconds=30))  # ours runs 30 s ahead of the PBX
+    runtime = Runtime(config, engine, log, [adapter], clock)
+    await runtime.start()
+    assert runtime.now() == T0 + timedelta(seconds=30)
+    for i in range(24):
+        adapter.push(state(f"1{i:03d}", AgentState.READY, i / 600))  # PBX ts: T0 + i/10 s
+    await wait_for(lambda: len(engine.handled) == 24)
+    assert runtime.pbx_skew_s == pytest.approx(-30 + 1.2, abs=1.5)
+    assert abs((runtime.now() - T0).total_seconds()) < 3  # ticks and API events now on the PBX's time
+    result = await runtime.submit(BreakRequestEvent(ts=runtime.now(), agent="1000", kind=BreakKind.SHORT))
+    assert abs((result.outputs[0].ts - T0).total_seconds()) < 3
+    await runtime.stop()
+
+
+async def test_small_clock_differences_are_jitter_not_skew(config):
+    log = open_log_from_config(config)
+    engine = SpyEngine(log)
+    adapter = QueueAdapter()
+    clock = FixedClock(T0)
+    runtime = Runtime(config, engine, log, [adapter], clock)
+    await runtime.start()
+    for i in range(24):
+        adapter.push(AgentStateEvent(ts=T0 - timedelta(milliseconds=300 * (i % 3)), agent=f"1{i:03d}",
+                                     state=AgentState.READY))
+    await wait_for(lambda: len(engine.handled) == 24)
+    assert runtime.pbx_skew_s == 0.0 and runtime.now() == T0
+    await runtime.stop()

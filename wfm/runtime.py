@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import statistics
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol, Union
@@ -49,6 +51,12 @@ _INBOX_MAX = 10_000
 _BATCH_MAX = 256
 _STOP_TIMEOUT_S = 1.5
 _MIN_TICK_WALL_S = 0.02
+# following the PBX clock: median of the last _SKEW_WINDOW feed events' (ts - our clock),
+# re-estimated every _SKEW_EVERY events once _SKEW_MIN_SAMPLES are in; under _SKEW_MIN_S is jitter
+_SKEW_WINDOW = 101
+_SKEW_EVERY = 8
+_SKEW_MIN_SAMPLES = 16
+_SKEW_MIN_S = 1.0
 
 
 class RuntimeStopped(RuntimeError):
@@ -150,6 +158,7 @@ class Runtime:
         self.adapters: list[Adapter] = list(adapters)
         self.clock = clock
         self._tz = config.floor.tz
+        self._reorder_window = timedelta(seconds=config.floor.reorder_window_s)
         self._inbox: asyncio.Queue[_Item] | None = None
         self._actions: asyncio.Queue[tuple[Any, Adapter | None]] | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -159,6 +168,10 @@ class Runtime:
         self._stopped = False
         self._tick_pending = False
         self._clock_ahead: datetime | None = None  # latest tick time not yet marked in the log
+        self._offsets: deque[float] = deque(maxlen=_SKEW_WINDOW)
+        self._offset_count = 0
+        self._skew_s = 0.0
+        self._skew_reported = False
         self.events_processed = 0
         self.events_failed = 0
         self.replay: ReplayReport | None = None
@@ -312,8 +325,35 @@ class Runtime:
     # ── inputs ─────────────────────────────────────────────────────────────
 
     def now(self) -> datetime:
-        """The runtime clock's time in the floor's zone."""
-        return self.clock.now().astimezone(self._tz)
+        """The floor's time in its zone: the runtime clock, following the PBX's own clock.
+
+        Feeds stamp events with the PBX's time (pbx-mapping.md); when that runs
+        steadily apart from ours (no NTP on the PBX, or a fast simulator's
+        latency), ticks and API events follow the PBX so the floor has one timeline.
+        """
+        now = self.clock.now()
+        if self._skew_s:
+            now += timedelta(seconds=self._skew_s)
+        return now.astimezone(self._tz)
+
+    @property
+    def pbx_skew_s(self) -> float:
+        """How far the feeds' event times run from the runtime clock (median, 0 when negligible)."""
+        return self._skew_s
+
+    def _observe_feed_time(self, event: Event) -> None:
+        offsets = self._offsets
+        offsets.append((event.ts - self.clock.now()).total_seconds())
+        self._offset_count += 1
+        if len(offsets) < _SKEW_MIN_SAMPLES or self._offset_count % _SKEW_EVERY:
+            return
+        skew = statistics.median(offsets)
+        skew = skew if abs(skew) >= _SKEW_MIN_S else 0.0
+        if abs(skew) > self.config.floor.reorder_window_s and not self._skew_reported:
+            self._skew_reported = True
+            logger.warning("the PBX clock runs %.1f s %s ours; the floor follows the PBX's event times",
+                           abs(skew), "behind" if skew < 0 else "ahead of")
+        self._skew_s = skew
 
     async def submit(self, event: Event) -> Any:
         """Run an API event (break request, cancel, override, shift) through the consumer.
@@ -343,6 +383,7 @@ class Runtime:
         assert self._inbox is not None
         try:
             async for event in adapter.stream():
+                self._observe_feed_time(event)
                 await self._inbox.put(_Item(event, adapter))
         except asyncio.CancelledError:
             raise
@@ -389,7 +430,8 @@ class Runtime:
         ahead, ahead_item = self._clock_ahead, None
         for item in batch:
             if item.tick:
-                item.now = self.now()
+                # a watermark: events may still arrive up to the reorder window late
+                item.now = self.now() - self._reorder_window
                 if ahead is None or item.now > ahead:
                     ahead, ahead_item = item.now, item
             elif ahead is not None and item.event.ts < ahead:
