@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
 from ortools.sat.python import cp_model
 
 from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift

@@ -128,11 +128,11 @@ class RosterProblem:
     rules: Rules
     previous: tuple[PastShift, ...] = ()
     ledger: FairnessLedger = FairnessLedger()
+    days: tuple[date, ...] = field(init=False, repr=False, compare=False)  # every date of the month
 
-    @property
-    def days(self) -> tuple[date, ...]:
+    def __post_init__(self) -> None:
         count = calendar.monthrange(self.year, self.month)[1]
-        return tuple(date(self.year, self.month, d) for d in range(1, count + 1))
+        object.__setattr__(self, "days", tuple(date(self.year, self.month, d) for d in range(1, count + 1)))
 
     @property
     def first_day(self) -> date:
