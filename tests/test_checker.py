@@ -241,3 +241,14 @@ def test_fairness_counts_evenings_weekends_holidays_workdays(tmp_path):
     assert fair["weekends"]["per_agent"] == {"A": 4, "B": 4, "C": 4}
     assert fair["holidays"]["per_agent"] == {"A": 1, "B": 1, "C": 1}
     assert fair["workdays"]["per_agent"] == {"A": 24, "B": 24, "C": 24} and fair["workdays"]["spread"] == 0
+
+
+def test_checker_shares_no_code_with_the_model(repo):
+    """style.md: the checker is independent — no module of optimizer/checker imports optimizer.roster."""
+    import ast
+
+    for path in (repo / "optimizer" / "checker").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith("optimizer.roster") or n.startswith("optimizer.publish") for n in names), path
