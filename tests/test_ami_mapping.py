@@ -292,3 +292,38 @@ def test_interface_is_remembered_for_queue_pause(mapper):
     mapper.map(member(iface="PJSIP/1001"), T0)
     assert mapper.interface_of("1001") == "PJSIP/1001"
     assert mapper.interface_of("9999") is None
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from telephony.ami.mapping import _HANDLERS  # noqa: E402
+
+_KEYS = ["Queue", "Interface", "Location", "Member", "MemberName", "Name", "AgentCalled", "Uniqueid", "Status", "Paused",
+         "PausedReason", "Reason", "InCall", "Count", "Calls", "Wait", "HoldTime", "Holdtime", "TalkTime", "Timestamp", "EventList"]
+_VALUES = st.one_of(st.sampled_from(["", "0", "1", "2", "5", "6", "-1", "1e309", "nan", "inf", "小休", "PJSIP/1001", "x", " 3 ", "1799022300.5"]),
+                    st.text(max_size=12))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_HANDLERS)), st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=10)), max_size=12))
+def test_any_field_values_give_events_or_a_mapping_error_never_a_crash(sequence):
+    config = load_config()
+    mapper = AmiMapper(config.pbx, config.floor.tz)
+    for event, fields in sequence:
+        message = msg(("Event", event), *fields.items())
+        try:
+            events = mapper.map(message, T0)
+        except AmiMappingError:
+            continue
+        for produced in events:
+            assert produced.ts.utcoffset() is not None
+            from wfm.events import decode_event, encode_event
+
+            assert decode_event(encode_event(produced)) == produced  # valid §1 output
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e309", "soon"])
+def test_non_finite_or_negative_seconds_are_mapping_errors(mapper, value):
+    with pytest.raises(AmiMappingError, match="HoldTime"):
+        mapper.map(caller("QueueCallerAbandon", HoldTime=value), T0)

@@ -11,6 +11,7 @@ events. A wrap-up that ends between messages is emitted by `advance(now)`
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -86,8 +87,8 @@ def _seconds(msg: AmiMessage, *keys: str) -> float | None:
                 seconds = float(value.strip())
             except ValueError:
                 raise AmiMappingError(f"{key} is not a number of seconds: {value!r}") from None
-            if seconds < 0 or seconds != seconds:
-                raise AmiMappingError(f"{key} is negative: {value!r}")
+            if not math.isfinite(seconds) or seconds < 0:
+                raise AmiMappingError(f"{key} is not a finite, non-negative number of seconds: {value!r}")
             return seconds
     return None
 
