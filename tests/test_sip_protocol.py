@@ -202,3 +202,22 @@ def test_digest_authorization_rfc2617_example():
     challenge = 'Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
     header = digest_authorization(challenge, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", cnonce="0a4f113b")
     assert 'response="6629fae49393a05397450978507c4ef1"' in header and "qop=auth" in header
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode),
+                 st.sampled_from([b'<?xml version="1.0" encoding="bogus"?><dialog-info/>', b"<dialog-info version='x'/>",
+                                  b"<dialog-info state='weird'/>", b"<presence><tuple><status><basic>open"])))
+def test_any_notify_body_gives_states_or_a_mapping_error(body):
+    mapper = SipMapper(load_config().pbx)
+    for notify in (mapper.dialog_notify, mapper.presence_notify):
+        try:
+            for event in notify("1001", "s", body, T0):
+                assert event.agent == "1001"
+        except SipMappingError:
+            pass
+
+
+def test_unknown_xml_encoding_is_a_mapping_error(mapper):
+    with pytest.raises(SipMappingError, match="cannot be decoded"):
+        mapper.dialog_notify("1001", "s", b'<?xml version="1.0" encoding="bogus"?><dialog-info/>', T0)

@@ -64,6 +64,8 @@ def _xml(body: bytes, what: str) -> ET.Element:
         return ET.fromstring(body)
     except ET.ParseError as exc:
         raise SipMappingError(f"{what} body is not well-formed XML ({exc})") from None
+    except (LookupError, ValueError) as exc:  # an unknown encoding in the XML declaration, bad characters
+        raise SipMappingError(f"{what} body cannot be decoded ({exc})") from None
 
 
 def parse_dialog_info(body: bytes) -> DialogInfo:
