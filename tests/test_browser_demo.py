@@ -289,7 +289,11 @@ def test_supervisor_page_overrides_and_verifies_the_log(demo, browser, artifacts
 
     login(browser, demo, "supervisor", "/supervisor")
     wait_for(lambda: "Idle agents" in text_of(browser, "#sup-summary"))
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#sup-adherence-figure .main-svg"))
+    traces = wait_for(lambda: browser.execute_script(
+        "const g = document.querySelector('#sup-adherence-figure .js-plotly-plot');"
+        "return g && g.data ? g.data.map(t => t.name) : null;") or None, timeout=12)
+    assert any("scheduled" in name for name in traces), traces  # the shift lane
+    assert len(traces) >= 2, traces  # and observed states
     wait_for(lambda: "records" in text_of(browser, "#sup-verify-result"))
     assert "intact" in text_of(browser, "#sup-verify-result")
     # an override without a reason is refused by the page itself

@@ -7,6 +7,7 @@ and why.
 from __future__ import annotations
 
 import dash
+import msgspec
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import adherence, wall_model
@@ -14,6 +15,7 @@ from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.figures import adherence_timeline
 from dashboard.i18n import label
+from wfm.views import FloorView
 
 dash.register_page(__name__, path="/supervisor", title="Supervisor 主管", name="Supervisor", order=2)
 
@@ -35,6 +37,7 @@ def layout(**_query) -> html.Div:
         children=[
             nav("/supervisor", me),
             dcc.Interval(id="sup-interval", interval=1000, n_intervals=0),
+            dcc.Interval(id="sup-draw-interval", interval=5000, n_intervals=0),  # the timeline is redrawn less often
             dcc.Store(id="sup-adherence", data={}),
             html.H1("Supervisor 主管"),
             html.Div(id="sup-summary", className="summary"),
@@ -91,7 +94,6 @@ def layout(**_query) -> html.Div:
     Output("sup-adherence-agents", "options"),
     Output("sup-adherence-agents", "value"),
     Output("sup-adherence", "data"),
-    Output("sup-adherence-figure", "figure"),
     Input("sup-interval", "n_intervals"),
     State("sup-adherence", "data"),
     State("sup-adherence-agents", "value"),
@@ -103,7 +105,7 @@ def refresh(_n, store, chosen, known_options):
         view = api().floor()
     except ApiError as exc:
         message = html.Div(f"{exc.status} {exc.error}: {exc.detail}", className="level-alarm")
-        return message, no_update, no_update, no_update, no_update, no_update, no_update, no_update
+        return message, no_update, no_update, no_update, no_update, no_update, no_update
     store = adherence.observe(store, view, app.config.dashboard.occupancy_history_min * 4)
     agent_ids = sorted((a.agent for a in view.agents), key=lambda a: (len(a), a))
     options = [{"label": agent, "value": agent} for agent in agent_ids]
@@ -121,9 +123,31 @@ def refresh(_n, store, chosen, known_options):
     ] or [html.Div(label("no_alerts"), className="muted")]
     queue = [html.Div(f"#{q.position} {q.agent} · {q.kind.value} · {q.requested_at.astimezone(app.wall.tz):%H:%M:%S}")
              for q in view.break_queue] or [html.Div("—", className="muted")]
-    figure = adherence_timeline(adherence.segments_frame(store, view, chosen, app.config.floor.meal_slot_min),
-                                app.wall.tz, now=view.ts)
-    return summary, alerts, queue, options, options, chosen, store, figure
+    store = {**store, "view": msgspec.to_builtins(_schedule_only(view, chosen))}
+    return summary, alerts, queue, options, options, chosen, store
+
+
+def _schedule_only(view, chosen):
+    """The few fields the timeline needs of the chosen agents (kept with the observed states)."""
+    keep = set(chosen or [])
+    return msgspec.structs.replace(view, agents=[a for a in view.agents if a.agent in keep], alerts=[],
+                                   queues=[], break_queue=[], feeds=[])
+
+
+@callback(
+    Output("sup-adherence-figure", "figure"),
+    Input("sup-draw-interval", "n_intervals"),
+    Input("sup-adherence-agents", "value"),
+    State("sup-adherence", "data"),
+)
+def draw_adherence(_n, chosen, store):
+    """Scheduled vs actual for the chosen agents, from what this browser has observed."""
+    app = context()
+    if not store or "view" not in store:
+        return no_update
+    view = msgspec.convert(store["view"], FloorView)
+    frame = adherence.segments_frame(store, view, chosen or [], app.config.floor.meal_slot_min)
+    return adherence_timeline(frame, app.wall.tz, now=view.ts)
 
 
 @callback(
