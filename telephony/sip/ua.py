@@ -95,11 +95,20 @@ def digest_authorization(challenge: str, method: str, uri: str, username: str, p
     return "Digest " + ", ".join(fields)
 
 
+MAX_QUEUED_DATAGRAMS = 10_000
+
+
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, queue: asyncio.Queue) -> None:
         self.queue = queue
+        self.dropped = 0
 
     def datagram_received(self, data: bytes, addr) -> None:
+        if self.queue.qsize() >= MAX_QUEUED_DATAGRAMS:  # a flood must not grow memory without bound
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("SIP UDP: more than %d datagrams waiting; dropping", MAX_QUEUED_DATAGRAMS)
+            return
         self.queue.put_nowait(data)  # parsed by the UA's reader task, not here
 
     def error_received(self, exc: Exception) -> None:
