@@ -156,3 +156,25 @@ def test_vtimezone_of_a_zone_with_daylight_saving():
     assert "BEGIN:DAYLIGHT\r\nDTSTART:20270328T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200" in block
     assert "BEGIN:STANDARD\r\nDTSTART:20271031T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100" in block
     assert "DTSTART;TZID=Europe/Berlin:20270328T083000" in text
+
+
+def test_fairness_sheet_and_figure(published):
+    _, out_dir, _, _ = published
+    wb = load_workbook(out_dir / "roster-2027-02.xlsx")
+    fair = wb["Fairness 公平"]
+    assert [c.value for c in fair[1]] == ["agent_id", "evenings", "weekends", "holidays", "workdays"]
+    report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    rows = {r[0].value: [c.value for c in r[1:]] for r in fair.iter_rows(min_row=2)}
+    assert rows["1003"][0] == report["fairness"]["evenings"]["per_agent"]["1003"]
+    assert "(per agent)" in (out_dir / "roster-2027-02.html").read_text(encoding="utf-8")  # the fairness figure
+
+
+def test_calendar_file_names_are_safe(tmp_path):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from optimizer.publish.ics import write_calendars
+
+    item = Assignment(agent_id="../x/1", day=date(2027, 2, 1), shift="day", start_min=510, end_min=960, meal_start_min=720)
+    paths = write_calendars([item], {}, "Asia/Shanghai", ZoneInfo("Asia/Shanghai"), tmp_path, datetime(2027, 1, 1, tzinfo=timezone.utc))
+    assert paths[0].parent == tmp_path and paths[0].name == "_x_1.ics"

@@ -69,7 +69,7 @@ def write_ledger(problem: RosterProblem, assignments: Sequence[Assignment], path
 def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: str | Path, config,
             result: RosterResult | None = None, check=None, version: str = "1") -> dict[str, Path]:
     """Write every format into out_dir (created if missing); returns {format: path}."""
-    from optimizer.publish.figures import coverage_heatmap, month_grid
+    from optimizer.publish.figures import coverage_heatmap, fairness_bars, month_grid
     from optimizer.publish.html import write_page
     from optimizer.publish.ics import write_calendars
     from optimizer.publish.xlsx import write_workbook
@@ -103,14 +103,16 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
     agents = [(a.agent_id, a.name) for a in problem.agents]
     month = report["month"]
     paths["xlsx"] = write_workbook(out / f"roster-{month}.xlsx", month=month, agents=agents, days=days, codes=codes,
-                                   meals=meals, shift_names=shift_names, coverage_rows=coverage_rows, summary=summary)
+                                   meals=meals, shift_names=shift_names, coverage_rows=coverage_rows, summary=summary,
+                                   fairness={k: report["fairness"][k]["per_agent"] for k in ("evenings", "weekends", "holidays", "workdays")})
     ics_dir = out / "ics"
     write_calendars(assignments, dict(agents), config.floor.timezone, config.floor.tz, ics_dir,
                     datetime.now(timezone.utc), version, problem.rules.meal_len_min)
     paths["ics"] = ics_dir
     intervals = sorted({k[1] for k in required})
     figures = [coverage_heatmap(days, intervals, required, on_post),
-               month_grid([a for a, _ in agents], days, codes, shift_names)]
+               month_grid([a for a, _ in agents], days, codes, shift_names),
+               fairness_bars({k: report["fairness"][k]["per_agent"] for k in ("evenings", "weekends", "holidays", "workdays")})]
     paths["html"] = write_page(out / f"roster-{month}.html", title=f"Roster 排班 {month}", summary=summary,
                                explanation=report["explanation"], figures=figures)
     log.info("roster published to %s", out)

@@ -30,6 +30,18 @@ def coverage_heatmap(days: Sequence[str], intervals: Sequence[str], required: di
     return fig
 
 
+def fairness_bars(per_category: dict[str, dict[str, int]]) -> go.Figure:
+    """Per agent: evenings, weekend days, holidays and days worked this month (R5), one bar group each."""
+    fig = go.Figure()
+    labels = {"evenings": "Evenings 晚班", "weekends": "Weekend days 周末", "holidays": "Holidays 节假日", "workdays": "Days worked 出勤天数"}
+    for category, per_agent in per_category.items():
+        agents = list(per_agent)
+        fig.add_trace(go.Bar(name=labels.get(category, category), x=agents, y=[per_agent[a] for a in agents]))
+    fig.update_layout(title="Fairness 公平性 (per agent)", barmode="group", xaxis={"type": "category"},
+                      margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
 def month_grid(agents: Sequence[str], days: Sequence[str], codes: dict[tuple[str, str], str], shift_names: Sequence[str]) -> go.Figure:
     """Agent × day grid of shift codes (OFF blank)."""
     palette = {name: i + 1 for i, name in enumerate(shift_names)}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
@@ -97,6 +98,12 @@ def agent_calendar(agent_id: str, name: str, items: Iterable[Assignment], tz_nam
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
 
 
+def safe_name(agent_id: str) -> str:
+    """A file name for an agent id (ids come from agents.csv and may hold any character)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", agent_id).lstrip(".")
+    return cleaned or hashlib.sha1(agent_id.encode()).hexdigest()[:12]
+
+
 def write_calendars(assignments: Iterable[Assignment], names: dict[str, str], tz_name: str, tz, out_dir: str | Path,
                     stamp: datetime, version: str = "1", meal_min: int = 30) -> list[Path]:
     out = Path(out_dir)
@@ -106,7 +113,7 @@ def write_calendars(assignments: Iterable[Assignment], names: dict[str, str], tz
         per_agent[item.agent_id].append(item)
     paths = []
     for agent_id, items in sorted(per_agent.items()):
-        path = out / f"{agent_id}.ics"
+        path = out / f"{safe_name(agent_id)}.ics"
         path.write_bytes(agent_calendar(agent_id, names.get(agent_id, ""), items, tz_name, tz, stamp, version, meal_min).encode("utf-8"))
         paths.append(path)
     return paths

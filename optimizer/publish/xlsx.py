@@ -15,7 +15,7 @@ FILLS = ["FFD166", "118AB2", "06D6A0", "EF476F", "8338EC"]
 
 def write_workbook(path: str | Path, *, month: str, agents: Sequence[tuple[str, str]], days: Sequence[str],
                    codes: dict[tuple[str, str], str], meals: dict[tuple[str, str], str], shift_names: Sequence[str],
-                   coverage_rows: Sequence[dict], summary: dict) -> Path:
+                   coverage_rows: Sequence[dict], summary: dict, fairness: dict[str, dict[str, int]] | None = None) -> Path:
     wb = Workbook()
     grid = wb.active
     grid.title = "Roster 排班"
@@ -59,6 +59,16 @@ def write_workbook(path: str | Path, *, month: str, agents: Sequence[tuple[str, 
     cov.freeze_panes = "A2"
     for cell in cov[1]:
         cell.font = Font(bold=True)
+
+    if fairness:
+        fair = wb.create_sheet("Fairness 公平")
+        categories = list(fairness)
+        fair.append(["agent_id"] + categories)
+        for agent_id, _ in agents:
+            if agent_id in fairness[categories[0]]:
+                fair.append([agent_id] + [fairness[c].get(agent_id, 0) for c in categories])
+        for cell in fair[1]:
+            cell.font = Font(bold=True)
 
     info = wb.create_sheet("Summary 汇总")
     info.append(["month", month])
