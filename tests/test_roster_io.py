@@ -51,6 +51,7 @@ def test_good_inputs_load(tmp_path, config):
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,23:30,1\n", "demand.csv:2", "outside opening hours"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-03-01,09:00,1\n", "demand.csv:2", "outside the month"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,two\n", "demand.csv:2", "field 'required'"),
+    (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,2.5\n", "demand.csv:2", "not a whole number"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,-1\n", "demand.csv:2", "negative"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,1\n2027-02-01,09:00,2\n", "demand.csv:3", "duplicate interval"),
     (GOOD_AGENTS, "date,start,required\n", "demand.csv:1", "interval_start"),

@@ -144,8 +144,11 @@ def read_demand(path: str | Path, tz: tzinfo) -> list[DemandLine]:
         day = _day(name, number, "date", day_text)
         start = datetime.combine(day, _clock(name, number, "interval_start", start_text), tzinfo=tz)
         try:
-            required = int(req_text)
-        except ValueError:
+            value = float(req_text)
+            if not value.is_integer():
+                raise ValueError
+            required = int(value)
+        except (ValueError, OverflowError):
             raise CheckInputError(f"{name}:{number}: field 'required': {req_text!r} is not a whole number") from None
         out.append(DemandLine(number, day, start, required))
     return out

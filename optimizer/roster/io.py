@@ -167,8 +167,11 @@ def read_demand(path: str | Path, year: int, month: int, shifts: Iterable[Shift]
             )
         text = row.values["required"]
         try:
-            required = int(text)
-        except ValueError:
+            number = float(text)
+            if number != int(number):
+                raise ValueError
+            required = int(number)  # "12" or "12.0" (spreadsheets) — but never a fraction of an agent
+        except (ValueError, OverflowError):
             raise RosterInputError(source, row.line, f"field 'required': {text!r} is not a whole number") from None
         if required < 0:
             raise RosterInputError(source, row.line, f"field 'required': {required} is negative")
