@@ -401,7 +401,8 @@ async def test_queue_pause_refused_or_unknown_agent_is_not_ok():
     assert not refused.ok and refused.detail == "Interface not found"
     assert not unknown.ok and "7777" in unknown.detail
     assert not injected.ok and "line break" in injected.detail
-    assert not any(a.get("Action") == "Logoff" for a in server.actions)
+    logoffs = [i for i, a in enumerate(server.actions) if a.get("Action") == "Logoff"]
+    assert logoffs == [len(server.actions) - 1]  # only the adapter's own goodbye at close, nothing injected
     assert [a.get("Interface") for a in server.actions if a.get("Action") == "QueuePause"] == ["PJSIP/1003"]
 
 
@@ -469,3 +470,24 @@ async def test_live_ingest_with_a_wrong_secret_is_exit_2():
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and out == b""
     assert "login refused" in err.decode() and len(err.decode().strip().splitlines()) == 1
+
+
+async def test_live_ingest_ctrl_c_is_clean_and_logs_off():
+    import signal
+    import time
+
+    async with FakeAsterisk() as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wfm.cli", "ingest", "--protocol", "ami", "--connect", f"127.0.0.1:{server.port}",
+            "--username", "wfm", "--secret", SECRET, "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO))
+        first = await asyncio.wait_for(proc.stdout.readline(), 15)
+        assert first.startswith(b'{"type":"agent_state"')
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        assert time.monotonic() - started < 5
+        await asyncio.sleep(0.1)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert server.actions[-1].get("Action") == "Logoff"

@@ -145,8 +145,11 @@ class AmiConnection:
                 pending.future.set_exception(ConnectionResetError(reason))
         self.pending.clear()
 
-    async def close(self) -> None:
+    async def close(self, logoff: bool = False) -> None:
         self.fail_pending("connection closed")
+        if logoff and not self.writer.is_closing():
+            with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+                self.writer.write(encode_action({"Action": "Logoff", "ActionID": self.adapter._next_action_id()}))  # a polite goodbye
         self.writer.close()
         with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
@@ -347,7 +350,7 @@ class AmiAdapter(Adapter):
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
-            await conn.close()
+            await conn.close(logoff=self._closed or not self._reconnect)
 
     async def _await_or_fail(self, awaitable, read_task: asyncio.Task):
         """Await a login/resync step, but fail at once if the read loop dies meanwhile."""
