@@ -47,27 +47,28 @@ def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], 
         if not shift.meal_offsets:
             lines.append(f"shift template {shift.name!r} ({shift.start_text}–{shift.end_text}) leaves no room for a "
                          f"{problem.rules.meal_len_min}-min meal {problem.rules.meal_margin_min} min from both ends (R8): it cannot be rostered")
+    worked = {(a.agent_id, problem.day_index(a.day)) for a in assignments if a.works}
+    for agent_id, days in before.items():
+        worked |= {(agent_id, d) for d in days}
+    limit = problem.rules.max_consecutive_days
     ranked = sorted(by_day.items(), key=lambda item: -sum(s for s, _, _ in item[1]))
     for day, rows in ranked[:limit_days]:
         when = problem.days[day]
         short, start, required = max(rows)
         on_leave = sum(1 for a in problem.agents if when in a.unavailable)
-        available = len(problem.agents) - on_leave
-        blocked = 0
-        if day < problem.rules.max_consecutive_days:
-            limit = problem.rules.max_consecutive_days
-            for agent in problem.agents:
-                past = before.get(agent.agent_id, set())
-                if all(d in past for d in range(day - limit, 0)) and day - limit < 0:
-                    blocked += 1
-        if required > available - blocked:
-            reason = (f"only {available - blocked} agents can work that day ({on_leave} unavailable"
-                      + (f", {blocked} must rest under R2 after last month" if blocked else "") + ")")
-            rule = "unavailable dates" if on_leave else "R2 consecutive days"
+        working = sum(1 for a in problem.agents if (a.agent_id, day) in worked)
+        # off that day because the `limit` days before were all worked (R2, 做六休一)
+        forced = sum(1 for a in problem.agents if when not in a.unavailable and (a.agent_id, day) not in worked
+                     and all((a.agent_id, d) in worked for d in range(day - limit, day)))
+        resting = len(problem.agents) - on_leave - working - forced
+        breakdown = f"{working} working, {on_leave} unavailable, {forced} resting under R2 (做六休一), {resting} on other rest days (R3/R4)"
+        if required > len(problem.agents) - on_leave - forced:
+            rule = "unavailable dates" if on_leave >= forced else "R2 consecutive days"
+            reason = f"only {len(problem.agents) - on_leave - forced} agents could work that day: {breakdown}"
         else:
-            reason = (f"{available} agents are available, but R3 rest days, R2 (做六休一), R4 minimum rest and "
-                      f"staggered meals (R8/F8) leave too few on post at that time")
             rule = "R2/R3/R4/R8"
+            reason = (f"{breakdown}; putting more of them on this shift would break a rest rule (R2/R3/R4) "
+                      f"or leave a meal without cover (R8/F8) elsewhere")
         lines.append(
             f"{when} ({when:%a}): {sum(s for s, _, _ in rows)} agent-intervals short; worst {min_to_hhmm(start)}–"
             f"{min_to_hhmm(start + problem.rules.interval_min)} needs {required} on post, {required - short} rostered "
