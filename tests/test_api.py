@@ -471,3 +471,27 @@ async def test_unexpected_error_is_a_500_without_internals_and_the_server_goes_o
     assert status == 500 and body == {"error": "internal error", "detail": "the error was logged on the server"}
     monkeypatch.undo()
     assert (await call("GET", floor.base + "/api/floor", sup))[0] == 200
+
+
+async def test_a_dashboard_that_cannot_start_leaves_the_basic_wall(tmp_path, monkeypatch):
+    import wfm.api.app as api_app
+
+    def broken_dash(api_base):
+        raise RuntimeError("dash import exploded")
+
+    monkeypatch.setattr(api_app, "_load_dash_factory", lambda: broken_dash)
+    config = make_config(tmp_path)
+    log = open_log_from_config(config)
+    runtime = Runtime(config, FloorEngine(config), log, [], FixedClock(T0))
+    await runtime.start()
+    server = ApiServer(create_app(runtime, config), "127.0.0.1", 0)
+    await server.start()
+    try:
+        status, page = await call("GET", server.base_url + "/wall")
+        assert status == 200 and "话务空闲数" in page
+        status, body = await call("GET", server.base_url + "/me", await bearer(server.base_url, "1001"))
+        assert status == 503 and body["error"] == "dashboard unavailable"
+        assert (await call("GET", server.base_url + "/api/wall"))[0] == 200
+    finally:
+        await server.stop()
+        await runtime.stop()

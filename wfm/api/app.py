@@ -33,6 +33,7 @@ from wfm.api.security import (
     REQUEST_ACCOUNT,
     REQUEST_DASH,
     Access,
+    ApiError,
     RedactingAccessLogger,
     error_middleware,
     make_auth_middleware,
@@ -71,17 +72,27 @@ def _load_dash_factory() -> Callable[[str], Any] | None:
 
 
 class LazyDash:
-    """Builds the Dash app on first use, once the server knows its own URL (port 0 binds late)."""
+    """Builds the Dash app once the server knows its own URL (port 0 binds late)."""
 
     def __init__(self, factory: Callable[[str], Any], api_base: dict) -> None:
         self._factory = factory
         self._api_base = api_base
         self._server = None
+        self.failed: str | None = None
 
     def build(self) -> None:
-        """Create the Dash app (on the event loop's thread: Dash registers pages in context variables)."""
-        if self._server is None:
+        """Create the Dash app (on the event loop's thread: Dash registers pages in context variables).
+
+        A dashboard that cannot start must not take the floor down: the basic wall
+        is served at /wall instead and the other pages answer 503.
+        """
+        if self._server is not None or self.failed:
+            return
+        try:
             self._server = self._factory(self._api_base["url"]).server
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            logger.error("dashboard failed to start (%s); serving the basic wall page", self.failed, exc_info=True)
 
     def __call__(self, environ, start_response):
         if self._server is None:
@@ -89,8 +100,12 @@ class LazyDash:
         return self._server(environ, start_response)
 
 
-def _dash_handler(bridge, level: Access):
+def _dash_handler(bridge, lazy: LazyDash, level: Access):
     async def handler(request: web.Request) -> web.StreamResponse:
+        if lazy.failed:
+            if request.path == "/wall":
+                return await pages.wall_page(request)
+            raise ApiError(503, "dashboard unavailable", "the page server failed to start; see the server log")
         request[REQUEST_DASH] = True
         return await bridge(request)
 
@@ -133,10 +148,10 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
         app[WSGI_BRIDGE] = bridge
         app[DASH_APP] = lazy
         for path, level in DASH_PAGES.items():
-            app.router.add_route("*", path, _dash_handler(bridge, level))
+            app.router.add_route("*", path, _dash_handler(bridge, lazy, level))
         for path in DASH_INTERNAL:
             name = "dash_favicon" if path == "/_favicon.ico" else None
-            app.router.add_route("*", path, _dash_handler(bridge, Access.PUBLIC), name=name)
+            app.router.add_route("*", path, _dash_handler(bridge, lazy, Access.PUBLIC), name=name)
     else:
         app.router.add_get("/wall", pages.wall_page)
 
