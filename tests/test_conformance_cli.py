@@ -415,3 +415,54 @@ def test_nrp_bad_instance_is_exit_2_with_line(tmp_path):
     bad.write_text("SECTION_HORIZON\nfourteen\n")
     proc = wfm("nrp", bad, "--time-limit", 1, "--json")
     assert proc.returncode == 2 and f"{bad}:2" in proc.stderr.decode() and proc.stdout == b""
+
+
+def _roster_file(path, offs_by_agent):
+    meals = {"A1": "10:00", "A2": "11:00", "A3": "12:00"}
+    rows = ["agent_id,date,shift,start,end,meal_start"]
+    for agent, offs in offs_by_agent.items():
+        for i in range(28):
+            d = dt.date(2027, 2, 1) + dt.timedelta(days=i)
+            rows.append(f"{agent},{d},OFF,,," if i in offs else f"{agent},{d},day,08:30,16:00,{meals[agent]}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_check_roster_rest_days_and_six_in_a_row(tmp_path):
+    ok = tmp_path / "ok.csv"
+    _roster_file(ok, {"A1": {6, 13, 20, 27}, "A2": {5, 12, 19, 26}, "A3": {4, 11, 18, 25}})
+    agents = tmp_path / "agents.csv"
+    agents.write_text("agent_id,name,unavailable\nA1,a,2027-02-07;2027-02-14\nA2,b,\nA3,c,\n")
+    proc = wfm("check-roster", ok, "--agents", agents, "--json")
+    [report] = json_lines(proc.stdout)
+    assert (proc.returncode, report["hard_violations"]) == (0, 0), report["violations"][:3]
+    bad = tmp_path / "bad.csv"
+    _roster_file(bad, {"A1": {6, 13, 20}, "A2": {5, 12, 19, 26}, "A3": {4, 11, 18, 25}})  # A1: 7 in a row, 3 rest
+    proc = wfm("check-roster", bad, "--json")
+    [report] = json_lines(proc.stdout)
+    assert proc.returncode == 1
+    rules = {(v["rule"].split("_")[0], v["agent"]) for v in report["violations"]}
+    assert ("R2", "A1") in rules and ("R3", "A1") in rules
+    assert not any(agent in ("A2", "A3") for _, agent in rules)
+
+
+def test_roster_from_forecast_history(tmp_path):
+    rows = ["timestamp,calls,aht_s"]
+    t = dt.datetime(2026, 12, 28)
+    while t < dt.datetime(2027, 2, 1):
+        h = t.hour + t.minute / 60
+        calls = 0 if h < 8.5 or h >= 23 else 2 + (t.toordinal() % 2)
+        rows.append(f"{t:%Y-%m-%d %H:%M},{calls},120")
+        t += dt.timedelta(minutes=30)
+    history = tmp_path / "history.csv"
+    history.write_text("\n".join(rows) + "\n")
+    agents = tmp_path / "agents.csv"
+    agents.write_text("agent_id,name\n" + "".join(f"B{i},n{i}\n" for i in range(6)))
+    out = tmp_path / "out"
+    proc = wfm("roster", "--month", "2027-02", "--agents", agents, "--forecast", history, "--out", out,
+               "--time-limit", 3, "--json", timeout=180)
+    [summary] = json_lines(proc.stdout)
+    report = json.loads((out / "report.json").read_text())
+    assert proc.returncode == (1 if report["unmet_agent_intervals"] else 0)
+    assert summary["unmet_agent_intervals"] == report["unmet_agent_intervals"]
+    assert (out / "roster.csv").read_text().splitlines()[0] == "agent_id,date,shift,start,end,meal_start"
+    assert len((out / "roster.csv").read_text().splitlines()) == 1 + 6 * 28
