@@ -26,6 +26,9 @@
   function drawGrid(rows, now) {
     var root = document.getElementById("wall-agents");
     if (!root || !rows) { return window.dash_clientside.no_update; }
+    // a big floor still fits one 1080p screen: smaller cards, then colour and id only
+    var size = rows.length > 260 ? "dense" : (rows.length > 90 ? "compact" : "normal");
+    if (root.dataset.size !== size) { root.dataset.size = size; }
     var existing = {};
     Array.prototype.forEach.call(root.children, function (el) { existing[el.dataset.agent] = el; });
     var wanted = {};

@@ -27,7 +27,7 @@ from dashboard.figures import (
     occupancy_series,
     occupancy_window,
 )
-from dashboard.i18n import label
+from dashboard.i18n import label, state_label
 
 dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
 
@@ -80,10 +80,19 @@ def layout(token: str | None = None, **_query) -> html.Div:
             ),
             html.Div(className="wall-panel wall-agents-panel",
                      # drawn in the browser (assets/wall.js) from the compact rows in wall-grid
-                     children=[html.H2(label("agents")), html.Div(id="wall-agents", className="agent-grid")]),
+                     children=[html.Div(className="agents-head", children=[html.H2(label("agents")), state_legend()]),
+                               html.Div(id="wall-agents", className="agent-grid")]),
             html.Div(id="wall-feeds", className="wall-feeds"),
         ],
     )
+
+
+def state_legend() -> html.Div:
+    """What each card colour means (big floors show colour and id only)."""
+    return html.Div(className="legend", children=[
+        html.Span(state_label(state), className=f"agent s-{state} legend-chip")
+        for state in ("ready", "ringing", "on_call", "wrap_up", "short_break", "meal", "not_ready", "logged_out")
+    ])
 
 
 def _digest(items) -> str:
