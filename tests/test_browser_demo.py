@@ -311,6 +311,9 @@ def test_supervisor_page_overrides_and_verifies_the_log(demo, browser, artifacts
     assert result.startswith("OK — allow_break 1002"), result
     screenshot(browser, artifacts, "supervisor")
     assert dash_errors(browser) == []
+    browser.get(demo + "/me?agent=1002")  # a supervisor may look at an agent's budget, not ask for them
+    wait_for(lambda: "min" in text_of(browser, "#me-short_break_left"))
+    assert not browser.find_element(By.ID, "me-request-short").is_displayed()
 
 
 def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
