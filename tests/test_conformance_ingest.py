@@ -373,3 +373,84 @@ def test_sip_cut_off_notify_is_reported_and_skipped(tmp_path):
     assert proc.returncode == 1
     assert [e["state"] for e in events_of(objs)] == ["ready"]
     assert len([o for o in objs if o["type"] == "skipped"]) == 1
+
+
+# ---------------------------------------------------------------- live AMI: --connect, credentials, --max-events
+
+
+def _ami_server(live: list[dict]):
+    """A one-connection localhost AMI stand-in: answers Challenge/Login/QueueStatus, then sends `live`."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    seen: list[dict] = []
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.sendall(b"Asterisk Call Manager/5.0.1\r\n")
+        buf = b""
+        conn.settimeout(20)
+        try:
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\r\n\r\n" in buf:
+                    raw, buf = buf.split(b"\r\n\r\n", 1)
+                    action = dict(line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line)
+                    seen.append(action)
+                    aid = action.get("ActionID", "")
+                    name = action.get("Action", "").lower()
+                    if name == "challenge":
+                        conn.sendall(ami({"Response": "Error", "ActionID": aid, "Message": "no"}, banner="")[2:])
+                    elif name == "login":
+                        ok = action.get("Secret") == "s3cret" and action.get("Username") == "wfmuser"
+                        conn.sendall(ami({"Response": "Success" if ok else "Error", "ActionID": aid,
+                                          "Message": "Authentication accepted" if ok else "Authentication failed"},
+                                         banner="")[2:])
+                    elif name == "queuestatus":
+                        conn.sendall(ami(
+                            {"Response": "Success", "ActionID": aid, "EventList": "start",
+                             "Message": "Queue status will follow"},
+                            {"Event": "QueueParams", "Queue": "q", "Calls": "1", "ActionID": aid, "Timestamp": at(0)},
+                            {"Event": "QueueMember", "Queue": "q", "Name": "E", "Location": "PJSIP/4001",
+                             "Status": "1", "Paused": "0", "ActionID": aid, "Timestamp": at(0)},
+                            {"Event": "QueueStatusComplete", "ActionID": aid, "EventList": "Complete",
+                             "Timestamp": at(0)}, *live, banner="")[2:])
+                    else:
+                        conn.sendall(ami({"Response": "Success", "ActionID": aid}, banner="")[2:])
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return srv, seen
+
+
+def test_ami_live_connect_with_credentials_and_max_events(tmp_path):
+    live = [{"Event": "QueueMemberPause", "Queue": "q", "MemberName": "E", "Interface": "PJSIP/4001",
+             "Paused": "1", "PausedReason": "小休", "Status": "1", "Timestamp": at(5)}] * 1 + [
+        {"Event": "QueueCallerJoin", "Queue": "q", "Position": "2", "Count": "2", "Uniqueid": f"7.{i}",
+         "Timestamp": at(6 + i)} for i in range(20)]
+    srv, seen = _ami_server(live)
+    port = srv.getsockname()[1]
+    try:
+        proc = subprocess.run([*WFM, "ingest", "--protocol", "ami", "--connect", f"127.0.0.1:{port}",
+                               "--username", "wfmuser", "--secret", "s3cret", "--max-events", "4", "--json"],
+                              capture_output=True, timeout=60)
+    finally:
+        srv.close()
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 4  # --max-events counts every JSON object printed
+    objs = [json.loads(line) for line in lines]
+    assert objs[0]["type"] == "agent_state" and objs[0]["agent"] == "4001"
+    assert any(o["type"] == "queue_status" and o["waiting"] == 1 for o in objs)
+    assert b"s3cret" not in proc.stderr and b"s3cret" not in proc.stdout  # never printed
+    assert any(a.get("Action", "").lower() == "login" and a.get("Username") == "wfmuser" for a in seen)
