@@ -200,3 +200,12 @@ def test_republish_after_swap_rewrites_report_with_the_model_objective(tmp_path,
     assert report["hard_violations"] == 0
     assert report["unmet_agent_intervals"] == 0  # two on post at 10:00 every day, as before the swap
     assert (folder / "ics" / "A.ics").read_text(encoding="utf-8").count("20270208T160000") == 1  # A's evening of the 8th
+
+
+def test_a_change_made_on_a_stale_version_is_refused(tmp_path):
+    folder = roster_dir(tmp_path)
+    versions = RosterVersions(folder)
+    versions.record_new(folder / "versions" / "v0001" / "roster.csv", author="scheduler", based_on=1)  # v2 from v1: fine
+    with pytest.raises(VersionError, match="changed meanwhile"):
+        versions.record_new(folder / "versions" / "v0001" / "roster.csv", author="scheduler", based_on=1)
+    assert [v.version for v in versions.list()] == [1, 2]

@@ -144,7 +144,7 @@ def apply_swap(roster_dir: str | Path, request: SwapRequest, config) -> SwapOutc
                 Refusal(rule_names.get(v.rule, v.rule), f"checker: {v.agent or ''} {v.day or ''} {v.detail}".strip()) for v in new))
         swap = {"month": month, "a": request.agent_a, "b": request.agent_b, "days": [d.isoformat() for d in request.days],
                 "approved_by": request.approved_by}
-        info = versions.record_new(candidate, author=request.approved_by, status="published",
+        info = versions.record_new(candidate, author=request.approved_by, status="published", based_on=current.version,
                                    note=f"swap {request.agent_a}↔{request.agent_b} on {', '.join(swap['days'])}", swap=swap)
     log.info("swap applied as version %d: %s", info.version, swap)
     return SwapOutcome(applied=True, refusals=(), version=info.version, changes=tuple(versions.diff(info.version)))

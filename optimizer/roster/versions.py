@@ -125,12 +125,20 @@ class RosterVersions:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
     def record_new(self, roster_csv: str | Path, author: str, note: str = "", inputs: dict[str, str | None] | None = None,
-                   swap: dict | None = None, status: str = "draft") -> VersionInfo:
-        """Store roster_csv as the next version (with its diff); the version it replaces is marked withdrawn."""
+                   swap: dict | None = None, status: str = "draft", based_on: int | None = None) -> VersionInfo:
+        """Store roster_csv as the next version (with its diff); the version it replaces is marked withdrawn.
+
+        `based_on`: the version the change was made from; if another version was recorded meanwhile,
+        VersionError is raised and nothing is stored (no edit is silently lost).
+        """
         if status not in STATUSES:
             raise VersionError(f"unknown status {status!r}")
         with self._locked():
             versions = self._load()
+            live = next((v for v in reversed(versions) if v.status != "withdrawn"), None)
+            if based_on is not None and (live is None or live.version != based_on):
+                raise VersionError(f"the roster changed meanwhile (now version {live.version if live else '-'}, "
+                                   f"this change was made on version {based_on}); try again")
             number = (versions[-1].version + 1) if versions else 1
             folder = self.dir / f"v{number:04d}"
             folder.mkdir(parents=True, exist_ok=False)

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from optimizer.roster.io import RosterInputError
     from optimizer.roster.swaps import SwapRequest, apply_swap, republish
+    from optimizer.roster.versions import VersionError
 
     config = load_config(args)
     if not (Path(args.roster_dir) / "versions" / "index.json").exists():
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             republish(args.roster_dir, config)
     except RosterInputError as exc:
         raise CliError(str(exc), 2) from None
+    except VersionError as exc:
+        raise CliError(f"{args.roster_dir}: {exc}", 1) from None
     if args.json:
         sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
     elif outcome.applied:
