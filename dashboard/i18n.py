@@ -68,7 +68,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "break_ends": ("Break limit at", "休息截止"),
     "would_be": ("If you asked now", "若现在申请"),
     "login_needed": ("Please sign in", "请先登录"),
-    "forbidden": ("403 — not allowed", "403 — 无权访问"),
+    "forbidden": ("403 — not allowed", "无权访问"),
     "api_down": ("The floor service is not answering", "服务暂不可用"),
     # supervisor page
     "override": ("Override", "主管干预"),
