@@ -387,9 +387,20 @@ def _ami_server(live: list[dict]):
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
     seen: list[dict] = []
+    sent = bytearray()
 
     def serve():
-        conn, _ = srv.accept()
+        raw_conn, _ = srv.accept()
+
+        class Tap:  # records every byte the PBX sends
+            def sendall(self, data: bytes) -> None:
+                sent.extend(data)
+                raw_conn.sendall(data)
+
+            def __getattr__(self, name):
+                return getattr(raw_conn, name)
+
+        conn = Tap()
         conn.sendall(b"Asterisk Call Manager/5.0.1\r\n")
         buf = b""
         conn.settimeout(20)
@@ -430,7 +441,7 @@ def _ami_server(live: list[dict]):
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return srv, seen
+    return srv, seen, sent
 
 
 def test_ami_live_connect_with_credentials_and_max_events(tmp_path):
@@ -438,11 +449,12 @@ def test_ami_live_connect_with_credentials_and_max_events(tmp_path):
              "Paused": "1", "PausedReason": "小休", "Status": "1", "Timestamp": at(5)}] * 1 + [
         {"Event": "QueueCallerJoin", "Queue": "q", "Position": "2", "Count": "2", "Uniqueid": f"7.{i}",
          "Timestamp": at(6 + i)} for i in range(20)]
-    srv, seen = _ami_server(live)
+    srv, seen, sent = _ami_server(live)
+    capture = tmp_path / "tee.ami"
     port = srv.getsockname()[1]
     try:
         proc = subprocess.run([*WFM, "ingest", "--protocol", "ami", "--connect", f"127.0.0.1:{port}",
-                               "--username", "wfmuser", "--secret", "s3cret", "--max-events", "4", "--json"],
+                               "--username", "wfmuser", "--secret", "s3cret", "--max-events", "4", "--json", "--capture", str(capture)],
                               capture_output=True, timeout=60)
     finally:
         srv.close()
@@ -454,3 +466,11 @@ def test_ami_live_connect_with_credentials_and_max_events(tmp_path):
     assert any(o["type"] == "queue_status" and o["waiting"] == 1 for o in objs)
     assert b"s3cret" not in proc.stderr and b"s3cret" not in proc.stdout  # never printed
     assert any(a.get("Action", "").lower() == "login" and a.get("Username") == "wfmuser" for a in seen)
+    # the tee holds the bytes exactly as the PBX sent them (a prefix: the client stopped reading), nothing added
+    teed = capture.read_bytes()
+    assert teed and bytes(sent).startswith(teed)
+    # ... and ingesting the tee offline tells the same story
+    offline = subprocess.run([*WFM, "ingest", "--protocol", "ami", str(capture), "--json"], capture_output=True,
+                             timeout=60)
+    again = [json.loads(line) for line in offline.stdout.decode().splitlines()]
+    assert [o for o in again if o["type"] != "skipped"][:4] == objs
