@@ -2,8 +2,8 @@
 
 The Dash process keeps no state of its own: a run's inputs, its live progress
 (progress.jsonl, one line per improvement: elapsed, objective, bound, gap) and
-its results (roster.csv, coverage.csv, fairness.csv, result.json, and the
-roster engineer's published files when optimizer.publish offers them) live in
+its results (roster.csv, coverage.csv, fairness.csv, and publish/ with the
+checker-verified report.json, XLSX, ICS and HTML from optimizer.roster.publish) live in
 `dashboard.roster_jobs_dir/<job id>/`. The page polls `job_status` with a
 dcc.Interval. Only one solve runs at a time (a `running` marker file): the
 CPU is shared with the floor.
@@ -169,10 +169,9 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
 def _publish_files(result, problem, config, path: Path) -> list[str]:
     """roster.csv, report.json (with the independent checker's verdict), XLSX, ICS and HTML
     through the roster engineer's publisher."""
-    from optimizer.checker import check_files
-    from optimizer.publish import publish
+    from optimizer.roster import check as check_roster, publish
 
-    check = check_files(path / "roster.csv", config, path / "agents.csv", path / "demand.csv")
+    check = check_roster(path / "roster.csv", config, path / "agents.csv", path / "demand.csv")
     out = path / "publish"
     publish(problem, result.assignments, out, config, result=result, check=check)
     return sorted(p.relative_to(path).as_posix() for p in out.rglob("*") if p.is_file())

@@ -256,7 +256,7 @@ def download(_a, _b, _c, job_id):
 
 
 def _versions_table(month: str) -> html.Table:
-    from optimizer.roster.versions import RosterVersions
+    from optimizer.roster import RosterVersions
 
     folder = Path(context().config.dashboard.roster_dir) / month
     rows = RosterVersions(folder).list() if folder.exists() else []
@@ -280,7 +280,7 @@ def _versions_table(month: str) -> html.Table:
 def approve_and_publish(n_clicks, job_id, month, note):
     """Record the run's roster as the month's next version, approve it and publish it (R6);
     the version it replaces is withdrawn by optimizer.roster.versions."""
-    from optimizer.roster.versions import RosterVersions, VersionError
+    from optimizer.roster import RosterVersions, VersionError
 
     try:
         me = api().me()
@@ -303,10 +303,15 @@ def approve_and_publish(n_clicks, job_id, month, note):
         info = versions.record_new(run / "roster.csv", author=me.username, note=(note or f"run {job_id}").strip(),
                                    inputs={"agents": str(run / "agents.csv"), "demand": str(run / "demand.csv")})
         versions.approve(info.version, by=me.username)
-        info = versions.publish(info.version, by=me.username)
+        roster_rules = context().config.roster
+        info = versions.publish(info.version, by=me.username,
+                                holidays=tuple(date.fromisoformat(d) for d in roster_rules.holidays),
+                                days_ahead=roster_rules.holiday_publish_days_ahead)
     except (roster_jobs.JobError, VersionError, OSError) as exc:
         return html.Div(str(exc), className="level-alarm"), no_update
     text = f"version {info.version} published 已发布 by {me.username}; replaces {info.replaces or '—'} ({info.changes} changes)"
+    if info.extra.get("late_for_holiday"):
+        text += f" · late for a holiday (R6): {info.extra['late_for_holiday']}"
     return html.Div(text, className="level-ok", id="roster-published"), _versions_table(status.month)
 
 
@@ -323,7 +328,7 @@ def approve_and_publish(n_clicks, job_id, month, note):
 )
 def decide_swap(_n, month, agent_a, agent_b, day, day2):
     """Apply a swap to the month's published roster if R7 and the independent checker allow it."""
-    from optimizer.roster.swaps import SwapRequest, apply_swap
+    from optimizer.roster import SwapRequest, apply_swap
 
     try:
         me = api().me()
