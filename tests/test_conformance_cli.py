@@ -466,3 +466,32 @@ def test_roster_from_forecast_history(tmp_path):
     assert summary["unmet_agent_intervals"] == report["unmet_agent_intervals"]
     assert (out / "roster.csv").read_text().splitlines()[0] == "agent_id,date,shift,start,end,meal_start"
     assert len((out / "roster.csv").read_text().splitlines()) == 1 + 6 * 28
+
+
+def erlang_a_chain(n: int, lam: float, mu: float, theta: float):
+    """P(wait) and P(abandon) of M/M/n+M from its birth-death chain (abandon rate = theta * E[queue])."""
+    weights, w, k = [1.0], 1.0, 0
+    while True:
+        k += 1
+        w *= lam / (min(k, n) * mu + max(0, k - n) * theta)
+        weights.append(w)
+        if k > n and w < 1e-16 * sum(weights):
+            break
+    total = sum(weights)
+    pi = [x / total for x in weights]
+    p_wait = sum(pi[n:])
+    queue = sum((k - n) * p for k, p in enumerate(pi) if k > n)
+    return p_wait, theta * queue / lam
+
+
+@pytest.mark.parametrize("calls,aht,patience,agents_hint", [(100, 180, 120, None), (300, 240, 60, None)])
+def test_staffing_erlang_a_p_abandon_and_p_wait_match_the_chain(calls, aht, patience, agents_hint):
+    proc = wfm("staffing", "--calls", calls, "--interval-min", 30, "--aht-s", aht, "--target-sl", 0.8,
+               "--answer-s", 20, "--model", "erlang-a", "--patience-s", patience, "--json")
+    [obj] = json_lines(proc.stdout)
+    p_wait, p_abandon = erlang_a_chain(obj["agents"], calls / 1800, 1 / aht, 1 / patience)
+    assert obj["p_abandon"] == pytest.approx(p_abandon, abs=2e-4)
+    assert obj["p_wait"] == pytest.approx(p_wait, abs=2e-4)
+    # one agent fewer would miss the target (agents is the smallest that meets it)
+    fewer = erlang_a_chain(obj["agents"] - 1, calls / 1800, 1 / aht, 1 / patience)
+    assert fewer[0] > p_wait
