@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dash
@@ -84,7 +84,7 @@ def layout(**_query) -> html.Div:
                                style=upload_style),
                     html.Div([
                         html.Span(label("month") + " "),
-                        dcc.Input(id="roster-month", value="2027-01" if sample.exists() else _next_month(date.today()),
+                        dcc.Input(id="roster-month", value="2027-01" if sample.exists() else _next_month(datetime.now(config.floor.tz).date()),
                                   type="text", className="note", style={"maxWidth": "120px", "minHeight": "0"}),
                         html.Span(" time limit 时限 (s) "),
                         dcc.Input(id="roster-time", value=min(config.roster.time_limit_s, 30), type="number", min=1,
