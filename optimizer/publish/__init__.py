@@ -77,6 +77,10 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {"roster.csv": write_roster_csv(assignments, out / "roster.csv")}
+    if check is None:  # report.json always carries the independent checker's verdict (without leave dates if not given)
+        from optimizer.checker import check_files
+
+        check = check_files(paths["roster.csv"], config)
     report = build_report(problem, assignments, result, check)
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
