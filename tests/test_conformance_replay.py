@@ -617,3 +617,81 @@ def test_break_cancel_of_allowed_request_makes_next_pause_judged(tmp_path):
     _, recs = run_replay(tmp_path, events)
     ds = decisions(recs)
     assert [(d["ts"], d["allowed"]) for d in ds] == [(T("09:01"), True), (T("09:03"), False)]
+
+
+def test_granted_queued_request_then_pause_prints_no_new_decision(tmp_path):
+    events = ready_floor("09:00", "ABC") + [req("09:01", "A", queue=True), st("09:02", "D", "ready"),
+                                            st("09:03", "A", "short_break"), st("09:08", "A", "ready")]
+    _, recs = run_replay(tmp_path, events)
+    assert [(d["ts"], d["allowed"]) for d in decisions(recs)] == [(T("09:01"), False), (T("09:02"), True)]
+
+
+def test_next_window_not_null_when_the_budget_also_blocks(tmp_path):
+    """null only when *only* the floor stands in the way: an exhausted budget has a clock answer."""
+    day2 = "2027-01-05"
+    events = [shift("08:00", "A", "08:30", "16:00"), shift("08:00", "A", "08:30", "16:00", day=day2)]
+    events += ready_floor("08:25", "ABCDE") + [
+        st("09:00", "A", "short_break"), st("09:10", "A", "ready"), st("09:30", "A", "short_break"),
+        st("09:40", "A", "ready"), st("10:00", "A", "short_break"), st("10:10", "A", "ready"),
+        st("10:30", "D", "on_call"), st("10:30", "E", "on_call"),   # idle A B C = 3: floor blocks too
+        req("11:00", "A"),
+    ]
+    _, recs = run_replay(tmp_path, events)
+    d = decisions(recs)[-1]
+    assert d["allowed"] is False and d["rule"] in ("QUEUE_NEAR_FULL", "SHORT_BREAK_BUDGET")
+    assert d["next_window"] == T("08:30", day2)
+
+
+def test_allowed_meal_taken_outside_its_slot_is_a_violation(tmp_path):
+    events = [shift("08:00", "A", "08:30", "16:00", meal="11:30")] + ready_floor("08:25", "ABC") + [
+        req("11:45", "A", "meal"), st("12:10", "A", "meal"), st("12:30", "A", "ready")]
+    _, recs = run_replay(tmp_path, events)
+    assert decisions(recs)[0]["allowed"] is True
+    [v] = findings(recs, "MEAL_NOT_IN_SLOT")
+    assert v["type"] == "violation" and v["ts"] == T("12:10")
+
+
+def test_never_signed_in_agent_is_late_serious_and_post_empty(tmp_path):
+    events = [shift("08:00", "A", "08:30", "16:00"), qs("08:31", "q", 0), qs("08:50", "q", 0), qs("09:00", "q", 0)]
+    _, recs = run_replay(tmp_path, events)
+    assert [(r["rule"], r["ts"]) for r in recs] == sorted(
+        [("LATE_SIGN_IN", T("08:31")), ("POST_EMPTY", T("08:31")), ("SERIOUS_LATE", T("08:50"))],
+        key=lambda x: (x[1], [r["rule"] for r in recs].index(x[0])))
+    assert all(r["type"] == "violation" for r in recs)
+
+
+def test_override_on_a_refused_break_already_taken(tmp_path):
+    events = ready_floor("09:00", "ABC") + [st("09:01", "A", "short_break"),
+                                            override("09:02", "A", "allow_break"), st("09:08", "A", "ready")]
+    _, recs = run_replay(tmp_path, events)
+    assert [(d["ts"], d["allowed"]) for d in decisions(recs)] == [(T("09:01"), False), (T("09:02"), True)]
+    assert recs == decisions(recs)
+
+
+def test_repeated_same_state_changes_nothing(tmp_path):
+    events = ready_floor("09:00", "ABCDE") + [st("09:01", "A", "short_break"), st("09:03", "A", "short_break"),
+                                               st("09:05", "A", "short_break"), st("09:09", "A", "ready")]
+    _, recs = run_replay(tmp_path, events)
+    assert len(recs) == 1 and recs[0]["ts"] == T("09:01")
+
+
+def test_human_text_by_default(tmp_path):
+    events = ready_floor("09:00", "ABC") + [req("09:01", "A")]
+    proc, _ = run_replay(tmp_path, events, json_out=False)
+    text = proc.stdout.decode()
+    assert proc.returncode == 0 and "QUEUE_NEAR_FULL" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text.splitlines()[0])
+
+
+def test_numeric_agent_and_queue_ids_are_ids(tmp_path):
+    """§1: replay accepts any agent or queue id — a PBX export writing extensions as JSON numbers included."""
+    events = [{"type": "agent_state", "ts": T("09:00"), "agent": 1000 + i, "state": "ready", "queues": [8001]}
+              for i in range(4)]
+    events += [{"type": "queue_status", "ts": T("09:00"), "queue": 8001, "waiting": 0},
+               {"type": "break_request", "ts": T("09:01"), "agent": 1000, "kind": "short"},
+               {"type": "agent_state", "ts": T("09:02"), "agent": True, "state": "ready"}]  # not an id: skipped
+    proc, recs = run_replay(tmp_path, events)
+    [d] = decisions(recs)
+    assert (d["agent"], d["allowed"]) == ("1000", True)  # 4 idle: the numeric agents were counted
+    assert proc.stderr.decode().count("skipped") == 1

@@ -172,11 +172,46 @@ def encode_event(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
+_ID_KEYS = ("agent", "queue", "call_id", "supervisor")
+
+
+def _numeric_ids_as_text(line: bytes | str) -> dict | None:
+    """The object with numeric ids (`"agent": 1001`) as strings, or None when it has none.
+
+    §1: replay accepts any agent or queue id; a PBX export often writes extensions as numbers.
+    """
+    try:
+        obj = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    changed = False
+    for key in _ID_KEYS:
+        value = obj.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            obj[key] = str(value)
+            changed = True
+    queues = obj.get("queues")
+    if isinstance(queues, list) and any(isinstance(q, int) and not isinstance(q, bool) for q in queues):
+        obj["queues"] = [str(q) if isinstance(q, int) and not isinstance(q, bool) else q for q in queues]
+        changed = True
+    return obj if changed else None
+
+
 def decode_event(line: bytes | str) -> Event:
     """One JSON object to an event; raises EventDecodeError with the reason."""
     try:
         return _decoder.decode(line)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except msgspec.ValidationError as exc:  # (a subclass of DecodeError: caught first)
+        fixed = _numeric_ids_as_text(line)  # only on the error path: valid lines pay nothing
+        if fixed is None:
+            raise EventDecodeError(str(exc)) from None
+        try:
+            return msgspec.convert(fixed, Event)
+        except msgspec.ValidationError:
+            raise EventDecodeError(str(exc)) from None
+    except msgspec.DecodeError as exc:
         raise EventDecodeError(str(exc)) from None
 
 
