@@ -276,3 +276,17 @@ def test_greedy_first_roster_is_hard_feasible_and_balanced(tmp_path):
     check = check_files(write_roster_csv(lines, tmp_path / "g.csv"), config, agents)
     assert {v.rule for v in check.violations} <= {"F8_LUNCH_COVER"}
     assert check.fairness["evenings"]["spread"] <= 1
+
+
+def test_stop_event_ends_the_search_with_the_best_roster(tmp_path):
+    import threading
+
+    config = make_config()
+    agents = write_agents(tmp_path / "agents.csv", [(f"t{i}", "", "", "") for i in range(10)])
+    demand = write_demand(tmp_path / "demand.csv", all_intervals(need=3))
+    problem = load_problem(config, "2027-02", agents, demand)
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    result = solve(problem, config, time_limit=60, seed=1, show_progress=False, stop=stop)
+    assert result.seconds < 30  # ended long before its 60 s limit: the stop was honoured (not a speed test)
+    assert result.status in ("FEASIBLE", "OPTIMAL") and len(result.assignments) == 10 * 28

@@ -34,8 +34,10 @@ def _gap(objective: float | None, bound: float | None) -> float | None:
 class _Progress:
     """Fans search progress out to a tqdm bar on stderr and the caller's callback."""
 
-    def __init__(self, time_limit: float, callback: ProgressCallback | None, bar: bool) -> None:
+    def __init__(self, time_limit: float, callback: ProgressCallback | None, bar: bool, stop: threading.Event | None = None) -> None:
         self.callback = callback
+        self.stop_request = stop
+        self.solver: cp_model.CpSolver | None = None  # the search running now, stopped when `stop` is set
         self.points: list[ProgressPoint] = []
         self.started = time.monotonic()
         self.objective: float | None = None
@@ -57,7 +59,12 @@ class _Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
+            if self.stop_request is not None and self.stop_request.is_set() and self.solver is not None:
+                self.solver.stop_search()  # thread-safe: the search returns its best roster so far
             self._refresh()
+
+    def stopped(self) -> bool:
+        return self.stop_request is not None and self.stop_request.is_set()
 
     def _refresh(self) -> None:
         if self._bar is None:
@@ -123,14 +130,19 @@ def _fix_to_greedy(rm: RosterModel, roster: dict[tuple[str, int], str]) -> cp_mo
 
 
 def solve(problem: RosterProblem, config=None, time_limit: float | None = None, seed: int = 0,
-          progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True) -> RosterResult:
-    """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility."""
+          progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True,
+          stop: threading.Event | None = None) -> RosterResult:
+    """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility.
+
+    Setting `stop` (e.g. a Stop button) ends the search early with the best roster found so far;
+    Ctrl-C does the same on the command line (CP-SAT catches SIGINT).
+    """
     if time_limit is None:
         time_limit = config.roster.time_limit_s if config is not None else 60.0
     if workers is None:
         workers = config.roster.workers if config is not None else 0
     workers = workers or os.cpu_count() or 1
-    tracker = _Progress(time_limit, progress, show_progress)
+    tracker = _Progress(time_limit, progress, show_progress, stop)
     try:
         greedy = greedy_roster(problem)
         rm = build_model(problem, fair_totals=_fair_totals(problem, greedy))
@@ -140,6 +152,7 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         tracker.phase = "first"
         first_limit = min(max(1.0, 0.1 * time_limit), 10.0, max(0.2, 0.5 * time_limit))
         first_solver = _solver(first_limit, seed, workers, tracker, "first")
+        tracker.solver = first_solver
         first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
         first_ok = first_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if first_ok:
@@ -152,8 +165,9 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         # Phase 2: the full model, all workers, from the first roster.
         tracker.phase = "improve"
         tracker.bound = None  # the first phase's bound is for the fixed roster only
-        remaining = max(0.5, time_limit - tracker.elapsed())
+        remaining = max(0.5, time_limit - tracker.elapsed()) if not (tracker.stopped() and first_ok) else 0.01
         solver = _solver(remaining, seed, workers, tracker, "improve")
+        tracker.solver = solver
         status = solver.solve(rm.model, _SolutionStream(tracker))
         improved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if improved and (not first_ok or solver.objective_value <= first_solver.objective_value):
