@@ -212,3 +212,28 @@ def test_random_chunking_of_a_valid_stream_is_invisible(data):
     cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=40)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
     assert parse_all(chunks) == parse_all([stream])
+
+
+class _CarefulOnly(AmiParser):
+    """The message-by-message loop alone: the reference the bulk CRLF path must agree with."""
+
+    def _feed_complete_crlf(self, buffer, appended_at, items):
+        return None
+
+
+_PIECES = [b"Event: QueueMemberStatus\r\n", b"Queue: general\r\n", b"PausedReason: \xe5\xb0\x8f\xe4\xbc\x91\r\n", b"Value: a: b\r\n",
+           b"\r\n", b"\n", b"no separator\r\n", b"Asterisk Call Manager/5.0.1\r\n", b"Asterisk Call Manager\r\n", b"Key:\r\n",
+           b": v\r\n", b"Response: Follows\r\n", b"--END COMMAND--\r\n", b"\xff\r\n", b"Data: " + b"z" * 90 + b"\r\n", b"X: y\r"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.lists(st.integers(1, 50), max_size=12))
+def test_bulk_crlf_path_agrees_with_the_careful_loop(pieces, cuts):
+    stream = b"".join(pieces)
+    chunks, pos = [], 0
+    for step in cuts:
+        chunks.append(stream[pos : pos + step])
+        pos += step
+    chunks.append(stream[pos:])
+    assert parse_all(chunks, AmiParser(max_message_bytes=256)) == parse_all(chunks, _CarefulOnly(max_message_bytes=256))
+    assert parse_all([stream], AmiParser(max_message_bytes=256)) == parse_all([stream], _CarefulOnly(max_message_bytes=256))

@@ -170,6 +170,11 @@ def parse_block(block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         return AmiError(line, f"not UTF-8 (byte {exc.start} of the message)", _excerpt(block))
+    return parse_text(text, line)
+
+
+def parse_text(text: str, line: int) -> AmiMessage | AmiError:
+    """One decoded message (without the final blank line) to an AmiMessage, or the reason it is not one."""
     lines = text.split("\r\n")
     count = len(lines)
     if (
@@ -183,10 +188,10 @@ def parse_block(block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
         # fast path, all in C: turn line breaks into separators and pair up the pieces
         parts = text.replace("\r\n", ": ").split(": ")
         return AmiMessage(tuple(zip(parts[::2], parts[1::2])), line)
-    return _parse_lines(text, block, line)
+    return _parse_lines(text, line)
 
 
-def _parse_lines(text: str, block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
+def _parse_lines(text: str, line: int) -> AmiMessage | AmiError:
     """Line-by-line parse: legacy command output, stray carriage returns, precise errors."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
@@ -199,8 +204,8 @@ def _parse_lines(text: str, block: bytes | bytearray, line: int) -> AmiMessage |
                 output.append(raw)
                 continue
             if raw == "" and offset == 0:
-                return AmiError(line, "empty message", _excerpt(block))
-            return AmiError(line + offset, f"line {offset + 1} of the message is not 'Key: value'", _excerpt(block))
+                return AmiError(line, "empty message", _excerpt(text.encode("utf-8")))
+            return AmiError(line + offset, f"line {offset + 1} of the message is not 'Key: value'", _excerpt(text.encode("utf-8")))
         if value[:1] == " ":
             value = value[1:]
         if value[-1:] == "\r":
@@ -257,7 +262,10 @@ class AmiParser:
         """Add received bytes; return every banner, message and error they complete."""
         items: list[AmiItem] = []
         buffer = self._buffer
+        appended_at = len(buffer)
         buffer += data
+        if self._state is not ParserState.DISCARDING:
+            self._feed_complete_crlf(buffer, appended_at, items)
         size = len(buffer)
         pos = 0
         find_blank = _find_blank_line
@@ -324,6 +332,58 @@ class AmiParser:
             del buffer[:pos]
             self._scan_from = max(0, self._scan_from - pos)
         return items
+
+    def _feed_complete_crlf(self, buffer: bytearray, appended_at: int, items: list[AmiItem]) -> None:
+        """Bulk path for the common case: every complete message in the buffer uses CRLF and the
+        lot is valid UTF-8. Decode once, split once, parse each; anything else is left to the
+        message-by-message loop (which gives the same items, only slower)."""
+        last = buffer.rfind(b"\r\n\r\n", max(0, appended_at - 3))
+        if last < 0:
+            return
+        end = last + 4
+        if buffer.count(b"\n", 0, end) != buffer.count(b"\r\n", 0, end):
+            return  # a bare \n somewhere: the careful loop frames it
+        try:
+            text = buffer[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return  # the careful loop reports the bad message alone
+        limit = self.max_message_bytes
+        line = self._line
+        blocks = text.split("\r\n\r\n")
+        # "" — or CR/LFs of a run of blank lines the split paired differently: leave them in the
+        # buffer, where the careful loop would have left them
+        end -= len(blocks.pop())
+        char_pos = 0
+        done = 0
+        for block in blocks:
+            if block[:1] == "A" and block.startswith("Asterisk Call Manager"):
+                end = len(text[:char_pos].encode("utf-8"))  # a banner (new connection): the careful loop takes over
+                break
+            done += 1
+            char_pos += len(block) + 4
+            lines_here = block.count("\n") + 2
+            message_line = line
+            size = len(block) + 1 if len(block) * 4 + 1 <= limit else len(block.encode("utf-8")) + 1
+            if block[:1] in ("\r", "\n"):  # stray line breaks before the message
+                stripped = block.lstrip("\r\n")
+                message_line += block.count("\n") - stripped.count("\n")
+                block = stripped
+            if size > limit:
+                items.append(AmiError(message_line, f"message longer than {limit} bytes, discarded", _excerpt(block.encode("utf-8")[:60])))
+                self.errors += 1
+            elif block:
+                item = parse_text(block, message_line)
+                if type(item) is AmiMessage:
+                    self.messages += 1
+                else:
+                    self.errors += 1
+                items.append(item)
+            line += lines_here
+        self._line = line
+        if self._state is ParserState.START and done:
+            self._move(ParserState.STREAM)
+        del buffer[:end]
+        self._scan_from = 0
 
     @staticmethod
     def _banner_at(buffer: bytearray, pos: int, limit: int) -> bytes | None:
