@@ -34,6 +34,7 @@ import math
 import os
 import platform
 import random
+import resource
 import secrets
 import signal
 import subprocess
@@ -56,6 +57,7 @@ FIRST_AGENT = 1001
 SHORT_REASON = "小休"
 MEAL_REASON = "用餐"
 SECRET_ENV = "WFM_LOAD_AMI_SECRET"
+PROFILE_ENV = "WFM_LOAD_PROFILE"  # set to a file name: the product process runs under cProfile
 PUMP_S = 0.02  # the generator steps its model and writes every 20 ms of wall time
 STATUS_S = 1.0  # the product reports its counters this often
 TARGET_P99_MS = 100.0
@@ -592,6 +594,11 @@ async def run_generator(plan: LoadPlan, keys_path: Path) -> None:
 # ───────────────────────────────────────────────────────────── product process (adapter → runtime → log → API)
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_kb(pid: int | str = "self") -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
@@ -636,7 +643,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
                 "inbox": inbox.qsize() if inbox is not None else 0,
                 "feed_queue": feed_queue.qsize() if feed_queue is not None else 0,
                 "skipped": adapter.skipped, "reconnects": health.reconnects, "connected": health.connected,
-                "rss_kb": rss_kb()}
+                "rss_kb": rss_kb(), "cpu_s": cpu_seconds()}
 
     async def report_status() -> None:
         while True:
@@ -894,11 +901,9 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
     every = [ms for values in latencies.values() for ms in values]
     # events/s held, from the product's counters (10-s windows while the generator ran)
     running = [s for s in statuses if "processed" in s]
-    rates = []
-    for a, b in zip(running, running[10:]):
-        rates.append((b["processed"] - a["processed"]) / (b["t"] - a["t"]))
-    load_phase = running[: max(1, round(args.minutes * 60 / STATUS_S))]
-    steady = load_phase[len(load_phase) // 10:]  # skip the first tenth (snapshot, start-up) for RSS growth
+    load_phase = running[: max(1, round(args.minutes * 60 / STATUS_S))]  # while the generator ran
+    steady = load_phase[len(load_phase) // 10:]  # skip the first tenth (snapshot, start-up)
+    rates = [(b["processed"] - a["processed"]) / (b["t"] - a["t"]) for a, b in zip(steady, steady[10:])]
     rss_start = steady[0]["rss_kb"] if steady else None
     rss_end = load_phase[-1]["rss_kb"] if load_phase else None
     expected = Counter(gen["expected"])
@@ -908,6 +913,8 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
     extra = {kind: logged[kind] - expected.get(kind, 0) for kind in logged
              if kind != "resync" and logged[kind] > expected.get(kind, 0)}
     duration = (running[-1]["t"] - running[0]["t"]) if len(running) > 1 else 0.0
+    cpu_share = ((load_phase[-1]["cpu_s"] - load_phase[0]["cpu_s"]) / (load_phase[-1]["t"] - load_phase[0]["t"])
+                 if len(load_phase) > 1 else None)
     p99 = pct(every, 0.99)
     return {
         "benchmark": "load",
@@ -929,6 +936,8 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
                                 "outputs_received": len(received), "outputs_not_from_a_pbx_message": unmatched,
                                 "target_p99_ms": TARGET_P99_MS},
         "websocket_floor_pushes": dict(floor_pushes),
+        "product_cpu": {"cores_busy": _r(cpu_share), "note": "CPU seconds per wall second of the product process "
+                        "(one event loop: 1.0 means it is saturated)"},
         "memory": {"rss_start_mb": _r(rss_start / 1024 if rss_start else None),
                    "rss_end_mb": _r(rss_end / 1024 if rss_end else None),
                    "growth_mb": _r((rss_end - rss_start) / 1024 if rss_start and rss_end else None),
@@ -973,7 +982,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.role == "product":
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        asyncio.run(run_product(LoadPlan.from_json(args.plan), args.ami_port, args.log))
+        profile_to = os.environ.get(PROFILE_ENV)
+        if profile_to:  # where the product's time goes: python -m pstats FILE
+            import cProfile
+
+            cProfile.runctx("asyncio.run(run_product(plan, port, log))", globals(),
+                            {"plan": LoadPlan.from_json(args.plan), "port": args.ami_port, "log": args.log},
+                            filename=profile_to)
+        else:
+            asyncio.run(run_product(LoadPlan.from_json(args.plan), args.ami_port, args.log))
         return 0
     if args.minutes <= 0 or args.agents < 1 or args.queues < 1 or args.speed <= 0:
         parser.error("--minutes, --agents, --queues and --speed must be positive")
