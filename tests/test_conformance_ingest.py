@@ -474,3 +474,25 @@ def test_ami_live_connect_with_credentials_and_max_events(tmp_path):
                              timeout=60)
     again = [json.loads(line) for line in offline.stdout.decode().splitlines()]
     assert [o for o in again if o["type"] != "skipped"][:4] == objs
+
+
+def test_ami_computed_wrap_up_from_config_and_default_zero(tmp_path):
+    data = ami(
+        {"Event": "QueueMemberStatus", "Queue": "q", "MemberName": "F", "Interface": "PJSIP/5", "Status": "2",
+         "InCall": "1", "Paused": "0", "Timestamp": at(0)},
+        {"Event": "AgentComplete", "Queue": "q", "Uniqueid": "1.1", "MemberName": "F", "Interface": "PJSIP/5",
+         "HoldTime": "3", "TalkTime": "60", "Reason": "caller", "Timestamp": at(60)},
+        {"Event": "QueueMemberStatus", "Queue": "q", "MemberName": "F", "Interface": "PJSIP/5", "Status": "1",
+         "InCall": "0", "Paused": "0", "Timestamp": at(60.5)},
+        {"Event": "QueueCallerJoin", "Queue": "q", "Position": "1", "Count": "1", "Uniqueid": "1.2",
+         "Timestamp": at(200)},
+    )
+    _, objs, _ = ingest(tmp_path, "ami", data)
+    states = [(e["state"], e["ts"]) for e in events_of(objs, "agent_state")]
+    assert [s for s, _ in states] == ["on_call", "ready"] and same_instant(states[1][1], 60)
+    cfg = tmp_path / "wrap.toml"
+    cfg.write_text("[pbx]\nwrap_up_s = 30\n")
+    _, objs, _ = ingest(tmp_path, "ami", data, "w.raw", "--config", str(cfg))
+    states = [(e["state"], e["ts"]) for e in events_of(objs, "agent_state")]
+    assert [s for s, _ in states] == ["on_call", "wrap_up", "ready"]
+    assert same_instant(states[1][1], 60) and same_instant(states[2][1], 90)  # stamped with its own end time
