@@ -695,3 +695,16 @@ def test_numeric_agent_and_queue_ids_are_ids(tmp_path):
     [d] = decisions(recs)
     assert (d["agent"], d["allowed"]) == ("1000", True)  # 4 idle: the numeric agents were counted
     assert proc.stderr.decode().count("skipped") == 1
+
+
+def test_post_empty_per_post_when_config_maps_agents_to_queues(tmp_path):
+    config = ('[[teams]]\nname = "B"\nagents = ["A"]\nqueues = ["billing"]\n'
+              '[[teams]]\nname = "G"\nagents = ["G1"]\nqueues = ["general"]\n')
+    events = [shift("08:00", "A", "08:30", "16:00"), shift("08:00", "G1", "08:30", "16:00"),
+              st("08:20", "A", "ready"), st("08:20", "G1", "ready"),
+              st("09:10", "A", "logged_out"), st("09:11", "G1", "on_call")]
+    _, recs = run_replay(tmp_path, events, config=config)
+    [v] = findings(recs, "POST_EMPTY")
+    assert (v["ts"], v["agent"]) == (T("09:11"), None)
+    _, recs = run_replay(tmp_path, events)  # one floor: G1 still signed in, nothing empty
+    assert findings(recs, "POST_EMPTY") == []
