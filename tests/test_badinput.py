@@ -401,10 +401,6 @@ def test_site_toml_in_a_legacy_encoding_is_refused_in_one_line(tmp_path, encodin
     _assert_refused_naming(result, site.name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product gap (wfm/config.py load_config): the TOML is decoded as 'utf-8', not 'utf-8-sig', so a site.toml "
-    "saved by Windows Notepad with a BOM is refused as 'Invalid statement (at line 1, column 1)'. Fix: "
-    "raw.decode('utf-8-sig'); then remove this xfail."))
 def test_site_toml_with_a_utf8_bom_is_read(tmp_path):
     from wfm.config import load_config
 

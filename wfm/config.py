@@ -363,7 +363,7 @@ def load_config(path: str | Path | None = None) -> Config:
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")  # a BOM from Windows Notepad is not a TOML error
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{source}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
         try:
