@@ -67,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a folder", 2)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--out {out}: cannot create the folder: {exc.strerror}", 2) from None
     try:
         parse_month(args.month)
         if args.forecast:
