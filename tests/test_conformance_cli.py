@@ -386,7 +386,7 @@ def curtois_check(text: str, roster: dict[str, list[str]]):
     return hard, penalty
 
 
-@pytest.mark.parametrize("name", ["Instance1", "Instance2"])
+@pytest.mark.parametrize("name", ["Instance1", "Instance2", "Instance8"])
 def test_nrp_json_keys_and_objective_recomputed_independently(name):
     path = NRP_DIR / f"{name}.txt"
     if not path.exists():
