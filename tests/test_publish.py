@@ -178,3 +178,17 @@ def test_calendar_file_names_are_safe(tmp_path):
     item = Assignment(agent_id="../x/1", day=date(2027, 2, 1), shift="day", start_min=510, end_min=960, meal_start_min=720)
     paths = write_calendars([item], {}, "Asia/Shanghai", ZoneInfo("Asia/Shanghai"), tmp_path, datetime(2027, 1, 1, tzinfo=timezone.utc))
     assert paths[0].parent == tmp_path and paths[0].name == "_x_1.ics"
+
+
+def test_shift_events_for_the_floor(published):
+    from wfm.events import ShiftEvent, read_events
+
+    _, out_dir, _, _ = published
+    rows = [r for r in csv.DictReader(open(out_dir / "roster.csv", encoding="utf-8")) if r["shift"] != "OFF"]
+    lines = (out_dir / "shifts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(rows)
+    decoded = list(read_events(lines, "shifts.jsonl"))
+    assert all(isinstance(e, ShiftEvent) for e in decoded)  # every line a valid §1 shift event
+    first = json.loads(lines[0])
+    assert first["type"] == "shift" and first["ts"].endswith("+08:00") and first["start"].startswith(first["ts"][:10])
+    assert first["start"] < first["meal_start"] < first["end"]

@@ -1,4 +1,5 @@
-"""Publish a roster (R6): roster.csv, report.json, XLSX workbook, one ICS per agent, an HTML page.
+"""Publish a roster (R6): roster.csv, report.json, ledger.json, shifts.jsonl (§1 shift events for the floor),
+XLSX workbook, one ICS per agent, an HTML page.
 
 `publish(problem, assignments, out_dir, config, result=None, check=None)` writes every
 format and returns their paths; the report's `hard_violations` is the
@@ -86,6 +87,9 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     paths["report.json"] = report_path
     paths["ledger.json"] = write_ledger(problem, assignments, out / "ledger.json")
+    from optimizer.publish.shift_events import write_shift_events
+
+    paths["shifts.jsonl"] = write_shift_events(assignments, config.floor.tz, out / "shifts.jsonl")
 
     days = [d.isoformat() for d in problem.days]
     codes = {(a.agent_id, a.day.isoformat()): a.shift for a in assignments}
