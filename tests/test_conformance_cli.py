@@ -495,3 +495,24 @@ def test_staffing_erlang_a_p_abandon_and_p_wait_match_the_chain(calls, aht, pati
     # one agent fewer would miss the target (agents is the smallest that meets it)
     fewer = erlang_a_chain(obj["agents"] - 1, calls / 1800, 1 / aht, 1 / patience)
     assert fewer[0] > p_wait
+
+
+@pytest.mark.parametrize("args,where", [
+    (["--agents", "{bad_agents}", "--demand", "{demand}"], "{bad_agents}:1"),
+    (["--agents", "{agents}", "--demand", "{bad_demand}"], "{bad_demand}:2"),
+    (["--agents", "{agents}", "--demand", "{off_grid}"], "{off_grid}:2"),
+])
+def test_roster_bad_input_is_exit_2_naming_file_and_line(tmp_path, args, where):
+    files = {"agents": "agent_id,name\nA1,a\n", "bad_agents": "agent_id\nA1\n",
+             "demand": "date,interval_start,required\n2027-02-01,09:00,1\n",
+             "bad_demand": "date,interval_start,required\n2027-02-01,09:00,x\n",
+             "off_grid": "date,interval_start,required\n2027-02-01,09:15,1\n"}
+    paths = {}
+    for name, text in files.items():
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_text(text)
+    proc = wfm("roster", "--month", "2027-02", *[a.format(**paths) for a in args], "--out", tmp_path / "o",
+               "--time-limit", 1, "--json")
+    assert proc.returncode == 2 and proc.stdout == b""
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and where.format(**paths) in err[0]
