@@ -1,0 +1,109 @@
+"""Outside-in conformance of live SIP ingest (interfaces.md §3):
+`wfm ingest --protocol sip --connect HOST:PORT --agents 1001,1002 --json` against a
+plain-socket UDP stand-in for the PBX, checking the wire as the spec words it."""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+WFM = [sys.executable, "-m", "wfm.cli"]
+
+
+def parse(data: bytes):
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return lines[0], headers, body
+
+
+def one(headers, name):
+    return headers[name.lower()][0]
+
+
+def dialog_body(agent: str, version: int, dialogs: str = "") -> bytes:
+    return (f'<?xml version="1.0"?>\n<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" '
+            f'state="full" entity="sip:{agent}@127.0.0.1">{dialogs}</dialog-info>').encode()
+
+
+def test_sip_udp_subscribe_notify_and_200_ok(tmp_path):
+    pbx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    pbx.bind(("127.0.0.1", 0))
+    pbx.settimeout(20)
+    port = pbx.getsockname()[1]
+    proc = subprocess.Popen([*WFM, "ingest", "--protocol", "sip", "--connect", f"127.0.0.1:{port}",
+                             "--agents", "1001,1002", "--max-events", "3", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    subs, oks, problems = {}, [], []
+    try:
+        while len(subs) < 2:
+            data, addr = pbx.recvfrom(65535)
+            start, h, _ = parse(data)
+            if not start.startswith("SUBSCRIBE"):
+                continue
+            agent = re.search(r"sip:(\d+)@", start).group(1)
+            subs[agent] = (start, h, addr)
+            to_tag = f"pbx{agent}"
+            resp = ("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in h["via"]) +
+                    f"From: {one(h, 'from')}\r\nTo: {one(h, 'to')};tag={to_tag}\r\nCall-ID: {one(h, 'call-id')}\r\n"
+                    f"CSeq: {one(h, 'cseq')}\r\nExpires: 600\r\nContact: <sip:pbx@127.0.0.1:{port}>\r\n"
+                    "Content-Length: 0\r\n\r\n")
+            pbx.sendto(resp.encode(), addr)
+        notifies = [("1001", 0, ""), ("1002", 0, '<dialog id="x" direction="recipient"><state>confirmed</state>'
+                                                 '</dialog>'), ("1001", 1, '<dialog id="y" direction="recipient">'
+                                                                           '<state>early</state></dialog>')]
+        for n, (agent, version, dialogs) in enumerate(notifies, start=1):
+            start, h, addr = subs[agent]
+            contact = re.search(r"sip:[^@>]*@?([\d.]+):(\d+)", one(h, "contact") if "contact" in h else one(h, "m"))
+            target = (contact.group(1), int(contact.group(2)))
+            if target != addr:
+                problems.append(f"Contact {target} is not the socket the SUBSCRIBE came from {addr}")
+            body = dialog_body(agent, version, dialogs)
+            tag = re.search(r"tag=([^;>]+)", one(h, "from")).group(1)
+            notify = (f"NOTIFY {re.search(r'<([^>]+)>', one(h, 'contact')).group(1)} SIP/2.0\r\n"
+                      f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-n{n}\r\n"
+                      f"From: <sip:{agent}@127.0.0.1>;tag=pbx{agent}\r\n"
+                      f"To: <sip:{agent}@127.0.0.1>;tag={tag}\r\nCall-ID: {one(h, 'call-id')}\r\n"
+                      f"CSeq: {100 + n} NOTIFY\r\nEvent: dialog\r\nSubscription-State: active;expires=600\r\n"
+                      f"Content-Type: application/dialog-info+xml\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            pbx.sendto(notify, target)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                data, _ = pbx.recvfrom(65535)
+                rstart, rh, _ = parse(data)
+                if rstart.startswith("SIP/2.0") and "NOTIFY" in one(rh, "cseq"):
+                    oks.append((rstart, rh, notify))
+                    break
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pbx.close()
+    assert not problems, problems
+    # one SUBSCRIBE dialog per agent, as the spec lists its headers
+    assert len({one(h, "call-id") for _, h, _ in subs.values()}) == 2
+    for agent, (start, h, _) in subs.items():
+        assert start.split()[1].startswith(f"sip:{agent}@127.0.0.1")
+        assert f"sip:{agent}@127.0.0.1" in one(h, "to")
+        assert one(h, "event").split(";")[0] == "dialog"
+        assert "application/dialog-info+xml" in one(h, "accept")
+    # every NOTIFY answered 200 OK at once, copying Via, From, To, Call-ID and CSeq
+    assert len(oks) == 3
+    for rstart, rh, notify in oks:
+        _, nh, _ = parse(notify)
+        assert rstart.startswith("SIP/2.0 200")
+        for name in ("via", "from", "call-id", "cseq"):
+            assert one(rh, name) == one(nh, name), name
+        assert one(rh, "to").startswith(one(nh, "to"))
+    assert proc.returncode == 0, err.decode()
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(events) == 3
+    assert [(e["agent"], e["state"]) for e in events] == [("1001", "ready"), ("1002", "on_call"), ("1001", "ringing")]
