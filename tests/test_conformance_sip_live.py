@@ -107,3 +107,66 @@ def test_sip_udp_subscribe_notify_and_200_ok(tmp_path):
     events = [json.loads(line) for line in out.decode().splitlines()]
     assert len(events) == 3
     assert [(e["agent"], e["state"]) for e in events] == [("1001", "ready"), ("1002", "on_call"), ("1001", "ringing")]
+
+
+def _read_sip_messages(conn: socket.socket, want: int, buf: bytearray) -> list[bytes]:
+    msgs = []
+    while len(msgs) < want:
+        while b"\r\n\r\n" in buf:
+            head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head).group(1))
+            if len(rest) < length:
+                break
+            msgs.append(head + b"\r\n\r\n" + rest[:length])
+            del buf[: len(head) + 4 + length]
+            if len(msgs) == want:
+                return msgs
+        chunk = conn.recv(65535)
+        if not chunk:
+            break
+        buf.extend(chunk)
+    return msgs
+
+
+def test_sip_tcp_uses_its_connection_and_reads_several_messages_in_one_read():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(20)
+    port = srv.getsockname()[1]
+    proc = subprocess.Popen([*WFM, "ingest", "--protocol", "sip", "--connect", f"127.0.0.1:{port}",
+                             "--agents", "2001,2002", "--transport", "tcp", "--max-events", "2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        conn, _ = srv.accept()
+        conn.settimeout(20)
+        buf = bytearray()
+        subs = [parse(m) for m in _read_sip_messages(conn, 2, buf)]
+        burst = b""
+        for start, h, _ in subs:
+            agent = re.search(r"sip:(\d+)@", start).group(1)
+            burst += ("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in h["via"]) +
+                      f"From: {one(h, 'from')}\r\nTo: {one(h, 'to')};tag=p{agent}\r\nCall-ID: {one(h, 'call-id')}\r\n"
+                      f"CSeq: {one(h, 'cseq')}\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n").encode()
+            body = dialog_body(agent, 0, '<dialog id="z" direction="initiator"><state>trying</state></dialog>'
+                               if agent == "2002" else "")
+            tag = re.search(r"tag=([^;>]+)", one(h, "from")).group(1)
+            burst += (f"NOTIFY sip:wfm@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-{agent}\r\n"
+                      f"From: <sip:{agent}@127.0.0.1>;tag=p{agent}\r\nTo: <sip:{agent}@127.0.0.1>;tag={tag}\r\n"
+                      f"Call-ID: {one(h, 'call-id')}\r\nCSeq: 7 NOTIFY\r\nEvent: dialog\r\n"
+                      f"Subscription-State: active;expires=600\r\nContent-Type: application/dialog-info+xml\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        conn.sendall(burst)  # four messages in one write
+        replies = [parse(m) for m in _read_sip_messages(conn, 2, buf)]
+        out, err = proc.communicate(timeout=20)
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        srv.close()
+    assert [r[0].split()[:2] for r in replies] == [["SIP/2.0", "200"], ["SIP/2.0", "200"]]
+    assert all("NOTIFY" in one(r[1], "cseq") for r in replies)
+    assert proc.returncode == 0, err.decode()
+    events = sorted((json.loads(line)["agent"], json.loads(line)["state"]) for line in out.decode().splitlines())
+    assert events == [("2001", "ready"), ("2002", "not_ready")]
