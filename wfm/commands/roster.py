@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fairness spread — evenings {fair['evenings']['spread']}, weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}, days worked {fair['workdays']['spread']}")
         for line in report["explanation"]:
             print(f"  {line}")
-        print(f"written to {out}: roster.csv, report.json, {paths['xlsx'].name}, {paths['html'].name}, ics/")
+        print(f"written to {out}: roster.csv, report.json, ledger.json, shifts.jsonl, {paths['xlsx'].name}, {paths['html'].name}, ics/")
     if report["hard_violations"]:
         return 1
     return 1 if report["unmet_agent_intervals"] else 0
