@@ -170,3 +170,72 @@ def test_sip_tcp_uses_its_connection_and_reads_several_messages_in_one_read():
     assert proc.returncode == 0, err.decode()
     events = sorted((json.loads(line)["agent"], json.loads(line)["state"]) for line in out.decode().splitlines())
     assert events == [("2001", "ready"), ("2002", "not_ready")]
+
+
+def test_sip_ctrl_c_stops_within_5s_and_prints_nothing_for_its_own_unsubscribe():
+    import signal
+
+    pbx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    pbx.bind(("127.0.0.1", 0))
+    pbx.settimeout(1)
+    port = pbx.getsockname()[1]
+    proc = subprocess.Popen([*WFM, "ingest", "--protocol", "sip", "--connect", f"127.0.0.1:{port}",
+                             "--agents", "3001", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    version = 0
+
+    def answer(h, addr, agent="3001"):
+        resp = ("SIP/2.0 200 OK\r\n" + "".join(f"Via: {v}\r\n" for v in h["via"]) +
+                f"From: {one(h, 'from')}\r\nTo: {one(h, 'to')};tag=p{agent}\r\nCall-ID: {one(h, 'call-id')}\r\n"
+                f"CSeq: {one(h, 'cseq')}\r\nExpires: {one(h, 'expires') if 'expires' in h else '600'}\r\n"
+                "Content-Length: 0\r\n\r\n")
+        pbx.sendto(resp.encode(), addr)
+
+    def notify(h, addr, state, dialogs=""):
+        nonlocal version
+        body = dialog_body("3001", version, dialogs)
+        version += 1
+        tag = re.search(r"tag=([^;>]+)", one(h, "from")).group(1)
+        pbx.sendto((f"NOTIFY sip:wfm@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{version}\r\n"
+                    f"From: <sip:3001@127.0.0.1>;tag=p3001\r\nTo: <sip:3001@127.0.0.1>;tag={tag}\r\n"
+                    f"Call-ID: {one(h, 'call-id')}\r\nCSeq: {10 + version} NOTIFY\r\nEvent: dialog\r\n"
+                    f"Subscription-State: {state}\r\nContent-Type: application/dialog-info+xml\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body, addr)
+
+    try:
+        deadline = time.monotonic() + 20
+        sub = None
+        while sub is None and time.monotonic() < deadline:
+            try:
+                data, addr = pbx.recvfrom(65535)
+            except socket.timeout:
+                continue
+            start, h, _ = parse(data)
+            if start.startswith("SUBSCRIBE"):
+                sub = (h, addr)
+                answer(h, addr)
+                notify(h, addr, "active;expires=600",
+                       '<dialog id="c" direction="recipient"><state>confirmed</state></dialog>')
+        assert sub is not None
+        first = proc.stdout.readline()
+        assert json.loads(first)["state"] == "on_call"
+        proc.send_signal(signal.SIGINT)
+        stopped_at = time.monotonic()
+        while proc.poll() is None and time.monotonic() - stopped_at < 8:
+            try:
+                data, addr = pbx.recvfrom(65535)
+            except socket.timeout:
+                continue
+            start, h, _ = parse(data)
+            if start.startswith("SUBSCRIBE") and one(h, "expires") == "0":
+                answer(h, addr)
+                notify(h, addr, "terminated;reason=timeout")  # the PBX's final NOTIFY: an empty full set
+        proc.wait(timeout=10)
+        elapsed = time.monotonic() - stopped_at
+        rest = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pbx.close()
+    assert elapsed < 5
+    assert rest == b""  # no 'ready' for the end of its own subscription
