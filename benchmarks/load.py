@@ -78,6 +78,7 @@ class LoadPlan:
     occupancy: float = 0.80  # offered load as a share of the agents on post
     mean_patience_s: float = 120.0
     ring_s: float = 3.0
+    ws_floor_interval_ms: int | None = None  # None: the shipped api.ws_floor_interval_ms
 
     @property
     def start(self) -> datetime:
@@ -616,10 +617,11 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     from wfm.events import ShiftEvent
     from wfm.runtime import Runtime
 
-    config = from_data(merge(default_data(), {
-        "storage": {"url": f"sqlite:///{log_path}"},
-        "api": {"port": 0, "login_attempts_per_minute": 1000},
-    }), "load benchmark")
+    api = {"port": 0, "login_attempts_per_minute": 1000}
+    if plan.ws_floor_interval_ms is not None:
+        api["ws_floor_interval_ms"] = plan.ws_floor_interval_ms
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{log_path}"}, "api": api}),
+                       "load benchmark")
     clock = PlanClock(plan)
     log = open_log_from_config(config)
     adapter = AmiAdapter(config, host="127.0.0.1", port=ami_port, username="wfm", secret=os.environ[SECRET_ENV],
@@ -803,7 +805,7 @@ async def drive(args: argparse.Namespace) -> dict:
     today = datetime.now(tz).date()
     sim_start = datetime.combine(today, datetime.min.time(), tzinfo=tz).replace(hour=9, minute=25)
     plan = LoadPlan(agents=args.agents, queues=args.queues, speed=args.speed, sim_start=sim_start.isoformat(),
-                    wall_t0=time.time(), seed=args.seed)
+                    wall_t0=time.time(), seed=args.seed, ws_floor_interval_ms=args.ws_floor_interval_ms)
     workdir = Path(tempfile.mkdtemp(prefix="wfm-load-"))
     log_path, keys_path = workdir / "load.sqlite", workdir / "calls.txt"
     env = {**os.environ, SECRET_ENV: secrets.token_urlsafe(16), "PYTHONPATH": str(ROOT)}
@@ -922,7 +924,8 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_average_1m": round(os.getloadavg()[0], 2)},
         "floor": {"agents": plan.agents, "queues": plan.queues, "speed": plan.speed, "minutes": args.minutes,
-                  "sim_start": plan.sim_start, "model": gen["model"]},
+                  "sim_start": plan.sim_start, "model": gen["model"],
+                  "ws_floor_interval_ms": plan.ws_floor_interval_ms or "shipped default"},
         "pbx": {"messages": gen["messages"], "mb": round(gen["bytes"] / 1e6, 1),
                 "messages_per_s": round(gen["messages"] / max(1.0, args.minutes * 60), 1),
                 "sessions": gen["sessions"], "max_write_buffer_bytes": gen["max_write_buffer"],
@@ -966,6 +969,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", type=int, default=200)
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second (default 10)")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--ws-floor-interval-ms", type=int, default=None,
+                        help="product's api.ws_floor_interval_ms (default: the shipped value)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "load.json")
     parser.add_argument("--keep", action="store_true", help="keep the run's event log (path in the JSON)")
     parser.add_argument("--role", choices=("driver", "generator", "product"), default="driver", help=argparse.SUPPRESS)
