@@ -237,3 +237,13 @@ def test_bulk_crlf_path_agrees_with_the_careful_loop(pieces, cuts):
     chunks.append(stream[pos:])
     assert parse_all(chunks, AmiParser(max_message_bytes=256)) == parse_all(chunks, _CarefulOnly(max_message_bytes=256))
     assert parse_all([stream], AmiParser(max_message_bytes=256)) == parse_all([stream], _CarefulOnly(max_message_bytes=256))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["Event: A", "Key:x: y", "K : v", "V: a: b", "E:", "Sp:  two", ": v", "no sep", "K: v\r", "小休: 用餐",
+                                 "\tT: v", "Response: Follows", "X:y"]), min_size=1, max_size=8))
+def test_header_fast_path_reads_lines_exactly_as_the_line_by_line_parser(lines):
+    from telephony.ami.protocol import _parse_lines, parse_text
+
+    text = "\r\n".join(lines)
+    assert parse_text(text, 7) == _parse_lines(text, 7)

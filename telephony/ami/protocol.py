@@ -16,7 +16,6 @@ States of the parser (one table, `_TRANSITIONS`):
 from __future__ import annotations
 
 import enum
-import itertools
 import re
 from typing import Union
 
@@ -28,7 +27,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
 _BANNER_LINE = re.compile(rb"Asterisk Call Manager[^\r\n:]*/[^\r\n]*\r?\n")
 
 
-_REPEAT_SEP = itertools.repeat(": ")
+_TWO_SEPARATORS = re.compile(r": [^\r\n]*: ")  # a line holding ": " twice (a value with ": " in it)
 
 
 def _find_blank_line(buffer: bytearray, start: int) -> tuple[int, int] | None:
@@ -175,19 +174,20 @@ def parse_block(block: bytes | bytearray, line: int) -> AmiMessage | AmiError:
 
 def parse_text(text: str, line: int) -> AmiMessage | AmiError:
     """One decoded message (without the final blank line) to an AmiMessage, or the reason it is not one."""
-    lines = text.split("\r\n")
-    count = len(lines)
+    count = text.count("\r\n") + 1
     if (
-        text.count(": ") == count  # one separator a line (with the next check: exactly one in each)
-        and all(map(str.__contains__, lines, _REPEAT_SEP))
+        text.count(": ") == count  # as many separators as lines, and no line with two: exactly one a line
         and text.count("\n") == count - 1
         and text.count("\r") == count - 1
         and not text.startswith((": ", "Response: Follows"))
         and "\n: " not in text
+        and _TWO_SEPARATORS.search(text) is None
     ):
         # fast path, all in C: turn line breaks into separators and pair up the pieces
         parts = text.replace("\r\n", ": ").split(": ")
-        return AmiMessage(tuple(zip(parts[::2], parts[1::2])), line)
+        keys = parts[::2]
+        if ":" not in "".join(keys):  # "Key:x: y" means Key = "x: y", as Asterisk reads it: the careful path
+            return AmiMessage(tuple(zip(keys, parts[1::2])), line)
     return _parse_lines(text, line)
 
 
@@ -199,7 +199,7 @@ def _parse_lines(text: str, line: int) -> AmiMessage | AmiError:
     output: list[str] | None = None  # legacy "Response: Follows" command output lines
     for offset, raw in enumerate(text.split("\n")):
         key, sep, value = raw.partition(":")
-        if not sep or not key or key != key.strip() or "\r" in key:
+        if not sep or not key.strip() or "\r" in key:
             if output is not None and raw:
                 output.append(raw)
                 continue
@@ -364,14 +364,16 @@ class AmiParser:
             lines_here = block.count("\n") + 2
             message_line = line
             size = len(block) + 1 if len(block) * 4 + 1 <= limit else len(block.encode("utf-8")) + 1
+            if size > limit:  # as the careful loop: measured and reported with any stray line breaks in front
+                items.append(AmiError(message_line, f"message longer than {limit} bytes, discarded", _excerpt(block.encode("utf-8")[:60])))
+                self.errors += 1
+                line += lines_here
+                continue
             if block[:1] in ("\r", "\n"):  # stray line breaks before the message
                 stripped = block.lstrip("\r\n")
                 message_line += block.count("\n") - stripped.count("\n")
                 block = stripped
-            if size > limit:
-                items.append(AmiError(message_line, f"message longer than {limit} bytes, discarded", _excerpt(block.encode("utf-8")[:60])))
-                self.errors += 1
-            elif block:
+            if block:
                 item = parse_text(block, message_line)
                 if type(item) is AmiMessage:
                     self.messages += 1
