@@ -496,3 +496,30 @@ def test_ami_computed_wrap_up_from_config_and_default_zero(tmp_path):
     states = [(e["state"], e["ts"]) for e in events_of(objs, "agent_state")]
     assert [s for s, _ in states] == ["on_call", "wrap_up", "ready"]
     assert same_instant(states[1][1], 60) and same_instant(states[2][1], 90)  # stamped with its own end time
+
+
+def _sip_notify_raw(n: int, agent: str, event: str, ctype: str, body: str) -> bytes:
+    raw = body.encode()
+    return (f"NOTIFY sip:wfm@10.0.0.5:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-{n}\r\n"
+            f"From: <sip:{agent}@pbx.example>;tag=pbx{agent}{event}\r\nTo: <sip:wfm@pbx.example>;tag=wfm{agent}\r\n"
+            f"Call-ID: sub-{event}-{agent}@10.0.0.5\r\nCSeq: {n} NOTIFY\r\n"
+            f"Date: Mon, 04 Jan 2027 00:25:{10 + n:02d} GMT\r\nEvent: {event}\r\n"
+            f"Subscription-State: active;expires=3600\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+
+
+def test_sip_presence_activities_rfc4480(tmp_path):
+    def pidf(activity: str) -> str:
+        return ('<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+                'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+                f'entity="sip:4001@pbx.example"><dm:person id="p1"><rpid:activities>{activity}</rpid:activities>'
+                '</dm:person><tuple id="t1"><status><basic>open</basic></status></tuple></presence>')
+    empty = ('<?xml version="1.0"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" '
+             'state="full" entity="sip:4001@pbx.example"></dialog-info>')
+    data = (_sip_notify_raw(1, "4001", "dialog", "application/dialog-info+xml", empty)
+            + _sip_notify_raw(2, "4001", "presence", "application/pidf+xml", pidf("<rpid:meal/>"))
+            + _sip_notify_raw(3, "4001", "presence", "application/pidf+xml", pidf("<rpid:busy/>"))
+            + _sip_notify_raw(4, "4001", "presence", "application/pidf+xml", pidf("")))
+    proc, objs, _ = ingest(tmp_path, "sip", data)
+    assert proc.returncode == 0
+    assert [e["state"] for e in events_of(objs)] == ["ready", "meal", "not_ready", "ready"]
