@@ -491,3 +491,17 @@ async def test_live_ingest_ctrl_c_is_clean_and_logs_off():
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert server.actions[-1].get("Action") == "Logoff"
+
+
+async def test_concurrent_snapshot_requests_do_not_interleave():
+    async with FakeAsterisk() as server:
+        adapter, stream = await connected(server)
+        await asyncio.gather(adapter.snapshot(), adapter.snapshot())
+        markers = []
+        while len(markers) < 4:
+            event = await asyncio.wait_for(anext(stream), 10)
+            if isinstance(event, ResyncEvent):
+                markers.append(event.phase)
+        await adapter.close()
+    assert markers == ["begin", "end", "begin", "end"]
+    assert sum(a.get("Action") == "QueueStatus" for a in server.actions) == 3

@@ -74,6 +74,7 @@ class AmiConnection:
         self.pending: dict[str, _Pending] = {}
         self.syncing = False
         self.deferred: list[tuple[AmiMessage, datetime]] = []  # live events held while a snapshot is collected
+        self.resync_lock = asyncio.Lock()
 
     async def read_loop(self) -> None:
         """Read until EOF; raises ConnectionError when the peer goes away."""
@@ -393,6 +394,10 @@ class AmiAdapter(Adapter):
 
     async def _resync(self, conn: AmiConnection) -> None:
         """ResyncEvent begin → QueueStatus snapshot mapped → ResyncEvent end → held live events."""
+        async with conn.resync_lock:  # one snapshot at a time per connection
+            await self._resync_locked(conn)
+
+    async def _resync_locked(self, conn: AmiConnection) -> None:
         conn.syncing = True
         try:
             await self._put(ResyncEvent(ts=self._now_floor(), source=self.source, phase="begin"))

@@ -133,11 +133,23 @@ def _ingest_file(module, args: argparse.Namespace, config) -> int:
     kwargs = {}
     if "fallback_time" in inspect.signature(module.parse_capture).parameters:
         kwargs["fallback_time"] = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+    from tqdm import tqdm
+
+    progress = tqdm(total=stat.st_size, unit="B", unit_scale=True, desc=os.path.basename(path), file=sys.stderr,
+                    disable=None, leave=False)  # shown on a terminal only; stdout keeps only events
+
+    def chunks():
+        for chunk in read_capture(path):
+            progress.update(len(chunk))
+            yield chunk
+
     try:
-        for item in module.parse_capture(read_capture(path), config, path, **kwargs):
+        for item in module.parse_capture(chunks(), config, path, **kwargs):
             printer(item)
     except CaptureError as exc:
         raise CliError(str(exc), 2) from None
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror}", 2) from None
+    finally:
+        progress.close()
     return 1 if printer.skipped else 0
