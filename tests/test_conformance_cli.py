@@ -516,3 +516,25 @@ def test_roster_bad_input_is_exit_2_naming_file_and_line(tmp_path, args, where):
     assert proc.returncode == 2 and proc.stdout == b""
     err = proc.stderr.decode().strip().splitlines()
     assert len(err) == 1 and where.format(**paths) in err[0]
+
+
+def test_check_roster_min_rest_between_shifts_from_config(tmp_path):
+    rows = ["agent_id,date,shift,start,end,meal_start"]
+    for i in range(28):
+        d = dt.date(2027, 2, 1) + dt.timedelta(days=i)
+        for agent, rest, meal in (("A1", 6, "10:00"), ("A2", 5, "11:00"), ("A3", 4, "12:00")):
+            if i % 7 == rest:
+                rows.append(f"{agent},{d},OFF,,,")
+            elif agent == "A1" and i == 1:
+                rows.append(f"{agent},{d},evening,16:00,23:30,19:00")  # then day 08:30: 9 h of rest
+            else:
+                rows.append(f"{agent},{d},day,08:30,16:00,{meal}")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join(rows) + "\n")
+    [report] = json_lines(wfm("check-roster", roster, "--json").stdout)
+    r4 = [v for v in report["violations"] if v["rule"].startswith("R4")]
+    assert [(v["agent"], v["day"]) for v in r4] == [("A1", "2027-02-03")]
+    site = tmp_path / "site.toml"
+    site.write_text("[roster]\nmin_rest_between_shifts_h = 8\n")
+    [report] = json_lines(wfm("check-roster", roster, "--json", "--config", site).stdout)
+    assert not [v for v in report["violations"] if v["rule"].startswith("R4")]
