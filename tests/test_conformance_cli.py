@@ -538,3 +538,23 @@ def test_check_roster_min_rest_between_shifts_from_config(tmp_path):
     site.write_text("[roster]\nmin_rest_between_shifts_h = 8\n")
     [report] = json_lines(wfm("check-roster", roster, "--json", "--config", site).stdout)
     assert not [v for v in report["violations"] if v["rule"].startswith("R4")]
+
+
+def test_check_roster_previous_month_carries_consecutive_days(tmp_path):
+    prev = ["agent_id,date,shift,start,end,meal_start"]
+    for i in range(31):
+        d = dt.date(2027, 1, 1) + dt.timedelta(days=i)
+        prev.append(f"A1,{d},OFF,,," if i in (4, 11, 18, 25) else f"A1,{d},day,08:30,16:00,10:00")  # works 27-31
+    cur = ["agent_id,date,shift,start,end,meal_start"]
+    for i in range(28):
+        d = dt.date(2027, 2, 1) + dt.timedelta(days=i)
+        cur.append(f"A1,{d},OFF,,," if i in (2, 9, 16, 23) else f"A1,{d},day,08:30,16:00,10:00")  # works 1-2
+    previous, roster = tmp_path / "prev.csv", tmp_path / "cur.csv"
+    previous.write_text("\n".join(prev) + "\n")
+    roster.write_text("\n".join(cur) + "\n")
+    [alone] = json_lines(wfm("check-roster", roster, "--json").stdout)
+    assert not [v for v in alone["violations"] if v["rule"].startswith("R2")]
+    proc = wfm("check-roster", roster, "--previous", previous, "--json")
+    [carried] = json_lines(proc.stdout)
+    r2 = [(v["agent"], v["day"]) for v in carried["violations"] if v["rule"].startswith("R2")]
+    assert r2 == [("A1", "2027-02-02")] and proc.returncode == 1
