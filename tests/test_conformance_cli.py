@@ -558,3 +558,19 @@ def test_check_roster_previous_month_carries_consecutive_days(tmp_path):
     [carried] = json_lines(proc.stdout)
     r2 = [(v["agent"], v["day"]) for v in carried["violations"] if v["rule"].startswith("R2")]
     assert r2 == [("A1", "2027-02-02")] and proc.returncode == 1
+
+
+def test_common_options_may_come_before_the_command(tmp_path):
+    """§3: all commands take --config PATH and --json; `wfm --config X replay F` works like `wfm replay F --config X`."""
+    events = tmp_path / "e.jsonl"
+    events.write_text("".join(json.dumps({"type": "agent_state", "ts": f"2027-01-04T09:00:0{i}+08:00", "agent": a,
+                                          "state": "ready"}) + "\n" for i, a in enumerate("ABC"))
+                      + json.dumps({"type": "break_request", "ts": "2027-01-04T09:01:00+08:00", "agent": "A",
+                                    "kind": "short"}) + "\n")
+    site = tmp_path / "site.toml"
+    site.write_text("[floor]\nnear_full_idle_threshold = 2\n")
+    after = wfm("replay", events, "--config", site, "--json")
+    before = wfm("--config", site, "--json", "replay", events)
+    assert before.returncode == after.returncode == 0
+    assert before.stdout == after.stdout and json_lines(before.stdout)[0]["allowed"] is True
+    assert wfm("--json").returncode == 2

@@ -49,8 +49,28 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
 
 
+def _common_first(argv: list[str]) -> list[str]:
+    """`wfm --config X --json replay F` means `wfm replay F --config X --json`: §3 options every command
+    takes may also come before the command name."""
+    leading: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config" and i + 1 < len(argv):
+            leading += argv[i:i + 2]
+            i += 2
+        elif arg.startswith("--config=") or arg in ("--json", "-v", "-vv", "--verbose"):
+            leading.append(arg)
+            i += 1
+        else:
+            break
+    if not leading or i >= len(argv):
+        return argv
+    return [argv[i], *leading, *argv[i + 1:]]
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _common_first(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help"):
         _top_parser().print_help()
         return 0 if argv else 2
