@@ -221,3 +221,37 @@ def test_any_notify_body_gives_states_or_a_mapping_error(body):
 def test_unknown_xml_encoding_is_a_mapping_error(mapper):
     with pytest.raises(SipMappingError, match="cannot be decoded"):
         mapper.dialog_notify("1001", "s", b'<?xml version="1.0" encoding="bogus"?><dialog-info/>', T0)
+
+
+def test_configured_wrap_up_follows_a_sip_call_and_ends_on_time():
+    from datetime import timedelta
+
+    from wfm.config import default_data, from_data, merge
+
+    config = from_data(merge(default_data(), {"pbx": {"wrap_up_s": 20}}))
+    mapper = SipMapper(config.pbx)
+    mapper.dialog_notify("1001", "s", info(0, "full"), T0)
+    mapper.dialog_notify("1001", "s", info(1, "full", ("a", "confirmed", "recipient")), T0 + timedelta(seconds=5))
+    (wrap,) = mapper.dialog_notify("1001", "s", info(2, "full"), T0 + timedelta(seconds=65))
+    assert wrap.state is AgentState.WRAP_UP
+    assert mapper.advance(T0 + timedelta(seconds=84)) == []
+    (ready,) = mapper.advance(T0 + timedelta(seconds=90))
+    assert ready.state is AgentState.READY and ready.ts == T0 + timedelta(seconds=85)
+    # without wrap-up configured the same call ends in ready at once
+    plain = SipMapper(load_config().pbx)
+    plain.dialog_notify("1001", "s", info(0, "full"), T0)
+    plain.dialog_notify("1001", "s", info(1, "full", ("a", "confirmed", "recipient")), T0)
+    (after,) = plain.dialog_notify("1001", "s", info(2, "full"), T0)
+    assert after.state is AgentState.READY
+
+
+def test_a_new_call_ends_a_sip_wrap_up():
+    from datetime import timedelta
+
+    from wfm.config import default_data, from_data, merge
+
+    mapper = SipMapper(from_data(merge(default_data(), {"pbx": {"wrap_up_s": 20}})).pbx)
+    mapper.dialog_notify("1001", "s", info(0, "full", ("a", "confirmed", None)), T0)
+    mapper.dialog_notify("1001", "s", info(1, "full"), T0 + timedelta(seconds=1))
+    (ringing,) = mapper.dialog_notify("1001", "s", info(2, "full", ("b", "early", "recipient")), T0 + timedelta(seconds=3))
+    assert ringing.state is AgentState.RINGING and mapper.next_due() is None

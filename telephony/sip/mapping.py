@@ -5,7 +5,9 @@ dialog-info (RFC 4235): `state="full"` replaces the agent's dialog set,
 `confirmed` dialog (held or not) → on_call; else an `early` dialog with the
 agent as recipient → ringing; else any other live dialog (an outgoing attempt)
 → not_ready; none → ready. Versions increase per subscription; a stale one is
-ignored. Presence (PIDF, RFC 3863, with RFC 4480 activities): an activity is
+ignored. When a call ends and config `pbx.wrap_up_s` > 0, a computed wrap-up
+follows (as after any call), ended by `advance(now)` or a new call. Presence
+(PIDF, RFC 3863, with RFC 4480 activities): an activity is
 looked up in config `pbx.pause_reasons` (`meal` → meal; `away`, `busy` and other
 unknown activities → not_ready) and, like a PBX pause, wins over the dialogs.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from wfm.config import PbxConfig
 from wfm.events import AgentState, AgentStateEvent
@@ -120,6 +122,7 @@ class AgentDialogs:
     activity: str | None = None
     versions: dict[str, int] = field(default_factory=dict)  # subscription (Call-ID) -> last version
     emitted: tuple | None = None
+    wrap_until: datetime | None = None  # a computed wrap-up after a call (config pbx.wrap_up_s)
 
 
 class SipMapper:
@@ -129,8 +132,25 @@ class SipMapper:
         self.pbx = pbx
         self.source = source
         self.agents: dict[str, AgentDialogs] = {}
+        self._wrap_up = timedelta(seconds=pbx.wrap_up_s)
 
-    def derive(self, agent: AgentDialogs) -> tuple[AgentState, str | None]:
+    def next_due(self) -> datetime | None:
+        """When the next computed wrap-up ends, or None."""
+        due = [a.wrap_until for a in self.agents.values() if a.wrap_until is not None]
+        return min(due) if due else None
+
+    def advance(self, now: datetime) -> list[AgentStateEvent]:
+        """Emit every wrap-up that has ended by `now`, stamped with its own end time."""
+        out: list[AgentStateEvent] = []
+        ended = sorted(((a.wrap_until, agent_id) for agent_id, a in self.agents.items()
+                        if a.wrap_until is not None and a.wrap_until <= now))
+        for when, agent_id in ended:
+            agent = self.agents[agent_id]
+            agent.wrap_until = None
+            out += self._emit(agent_id, agent, when, force=False)
+        return out
+
+    def derive(self, agent: AgentDialogs, now: datetime | None = None) -> tuple[AgentState, str | None]:
         if agent.activity is not None:
             reasons = self.pbx.pause_reasons
             return AgentState(reasons.get(agent.activity, "not_ready")), agent.activity
@@ -141,10 +161,12 @@ class SipMapper:
             return AgentState.RINGING, None
         if live:
             return AgentState.NOT_READY, None
+        if agent.wrap_until is not None and (now is None or now < agent.wrap_until):
+            return AgentState.WRAP_UP, None
         return AgentState.READY, None
 
     def _emit(self, agent_id: str, agent: AgentDialogs, ts: datetime, force: bool) -> list[AgentStateEvent]:
-        state, reason = self.derive(agent)
+        state, reason = self.derive(agent, ts)
         if not force and agent.emitted == (state, reason):
             return []
         agent.emitted = (state, reason)
@@ -161,6 +183,7 @@ class SipMapper:
         if last is not None and info.version <= last:
             return []  # stale or repeated version: ignored
         agent.versions[subscription] = info.version
+        was_on_call = any(d.state == "confirmed" for d in agent.dialogs.values())
         if info.full:
             agent.dialogs = {}
         for dialog in info.dialogs:
@@ -168,7 +191,12 @@ class SipMapper:
                 agent.dialogs.pop(dialog.id, None)
             else:
                 agent.dialogs[dialog.id] = dialog
-        return self._emit(agent_id, agent, ts, force=first)
+        on_call = any(d.state == "confirmed" for d in agent.dialogs.values())
+        if on_call or any(d.state in LIVE_STATES for d in agent.dialogs.values()):
+            agent.wrap_until = None  # a new or ongoing call ends any wrap-up
+        elif was_on_call and self._wrap_up > timedelta(0) and not first:
+            agent.wrap_until = ts + self._wrap_up  # a call just ended: computed wrap-up, as after any call
+        return self.advance(ts) + self._emit(agent_id, agent, ts, force=first)
 
     def presence_notify(self, agent_id: str, subscription: str, body: bytes, ts: datetime) -> list[AgentStateEvent]:
         """Apply a PIDF NOTIFY body: the first activity (if any) overrides the dialogs."""
@@ -179,7 +207,7 @@ class SipMapper:
         first = subscription not in agent.versions
         agent.versions.setdefault(subscription, 0)
         agent.activity = presence.activities[0] if presence.activities else None
-        return self._emit(agent_id, agent, ts, force=first)
+        return self.advance(ts) + self._emit(agent_id, agent, ts, force=first)
 
     def forget_subscription(self, agent_id: str, subscription: str) -> None:
         """A subscription ended (481, terminated): its versions no longer apply."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import email.utils
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telephony.sip.mapping import SipMapper, SipMappingError, parse_dialog_info
 from telephony.sip.protocol import SipError, SipMessage, SipParser, parse_datagram, uri_user
@@ -87,6 +87,9 @@ def parse_capture(
             yield from handle(item, received)
     for error in parser.close():
         yield BadLine(source, error.line, error.reason)
+    due = mapper.next_due()
+    if due is not None:
+        yield from mapper.advance(due + timedelta(days=3650))  # wrap-ups still running when the capture ends
 
 
 async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:

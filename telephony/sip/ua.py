@@ -172,6 +172,8 @@ class SipSubscriber:
         for agent in self.agents:
             for package in self.packages:
                 self._subscribe_new(agent, package)
+        if self.config.pbx.wrap_up_s > 0:
+            self._spawn(self._wrap_up_timer(), f"sip-wrap:{self.label}")
         waiter = asyncio.ensure_future(self._done.wait())
         try:
             done, _ = await asyncio.wait({waiter, self._reader_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -338,6 +340,15 @@ class SipSubscriber:
                 self._send_subscribe(sub)
 
         sub.timer = self._spawn(refresh(), f"sip-refresh:{sub.agent}")
+
+    async def _wrap_up_timer(self) -> None:
+        """Emit the `ready` that ends a computed wrap-up when its time comes (short naps: clocks may be simulated)."""
+        while True:
+            due = self.mapper.next_due()
+            now = self.clock.now()
+            await asyncio.sleep(0.5 if due is None else max(0.0, min(0.1, (due - now).total_seconds())))
+            for event in self.mapper.advance(self.clock.now()):
+                self._emit(event)
 
     # ---- receiving ----------------------------------------------------------------------
     async def _read_udp(self) -> None:
