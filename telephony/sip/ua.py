@@ -419,7 +419,8 @@ class SipSubscriber:
         if sub is None or tag_of(request.get("To")) not in (sub.from_tag, None):
             self._write(encode_response(request, 481, "Subscription Does Not Exist"))
             return
-        self._write(encode_response(request, 200, "OK"))  # at once, before the body is read
+        # at once, before the body is read; Contact because the first NOTIFY may create the dialog (RFC 6665 §4.1.3)
+        self._write(encode_response(request, 200, "OK", [("Contact", self._contact())]))
         self.notifies += 1
         if sub.to_tag is None:
             sub.to_tag = tag_of(request.get("From"))
