@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"--month: {exc}", 2) from None
     holidays = _holidays(args.holidays)
-    steps = tqdm(total=3, desc="forecast", file=sys.stderr, disable=None, leave=False)
+    steps = tqdm(total=3, desc="forecast", file=sys.stderr, leave=False)
     try:
         steps.set_postfix_str("reading history, backtesting models")
         plan = plan_from_history(args.history, args.month, config, holidays=holidays, model=args.model)
