@@ -327,3 +327,26 @@ def test_any_field_values_give_events_or_a_mapping_error_never_a_crash(sequence)
 def test_non_finite_or_negative_seconds_are_mapping_errors(mapper, value):
     with pytest.raises(AmiMappingError, match="HoldTime"):
         mapper.map(caller("QueueCallerAbandon", HoldTime=value), T0)
+
+
+def test_a_live_change_inside_a_queuestatus_list_is_not_undone_by_it(mapper):
+    items = snapshot_messages()
+    events = []
+    for m in items[:3]:
+        events += mapper.map(m, T0)
+    # live events interleaved in the list (a proxy may do this): newer than the list
+    events += mapper.map(member(event="QueueMemberPause", iface="PJSIP/1002", name="Bo", paused=0), T0)  # back from 用餐
+    events += mapper.map(caller("QueueCallerJoin", uid="7.7", Count=3), T0)
+    for m in items[3:]:
+        events += mapper.map(m, T0)
+    final = {e.agent: e.state for e in events if isinstance(e, AgentStateEvent)}
+    waiting = [e.waiting for e in events if isinstance(e, QueueStatusEvent) and e.queue == "general"]
+    assert final["1002"] is AgentState.READY  # not put back on meal by the older list item
+    assert waiting[-1] == 3
+
+
+def test_without_interleaving_the_snapshot_stands(mapper):
+    events = []
+    for m in snapshot_messages():
+        events += mapper.map(m, T0)
+    assert {e.agent: e.state for e in events if isinstance(e, AgentStateEvent)}["1002"] is AgentState.MEAL

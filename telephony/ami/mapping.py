@@ -262,6 +262,9 @@ class AmiMapper:
         queue = self._queue(msg)
         member = self._member(msg)
         self._apply_member_fields(member, queue, msg)
+        collected = self._snapshot_members.get(member.agent)
+        if collected is not None:  # a live change inside a QueueStatus list is newer than the list
+            self._apply_member_fields(collected, queue, msg)
         self._emit(member, ts, out)
 
     def _apply_member_fields(self, member: MemberState, queue: str, msg: AmiMessage) -> None:
@@ -291,6 +294,9 @@ class AmiMapper:
         if not member.queues:
             member.wrap_until = None
             member.in_call = False
+        collected = self._snapshot_members.get(member.agent)
+        if collected is not None:
+            collected.queues.pop(queue, None)
         self._emit(member, ts, out)
 
     def _on_caller_join(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
@@ -315,6 +321,9 @@ class AmiMapper:
             if count < 0:
                 raise AmiMappingError(f"Count is negative: {count}")
             out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=count, source=self.source))
+            collected = self._snapshot_queues.get(queue)
+            if collected is not None:  # newer than the QueueParams being collected
+                collected.waiting = count
 
     def _known_member(self, msg: AmiMessage, queue: str) -> MemberState:
         member = self._member(msg)
@@ -326,12 +335,14 @@ class AmiMapper:
         member = self._known_member(msg, self._queue(msg))
         member.status = RINGING
         member.wrap_until = None
+        self._mirror_device(member)
         self._emit(member, ts, out)
 
     def _on_ring_no_answer(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
         member = self._known_member(msg, self._queue(msg))
         if member.status == RINGING:
             member.status = NOT_INUSE
+        self._mirror_device(member)
         self._emit(member, ts, out)
 
     def _on_agent_connect(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
@@ -343,6 +354,7 @@ class AmiMapper:
         member.in_call = True
         member.status = INUSE
         member.wrap_until = None
+        self._mirror_device(member)
         self._emit(member, ts, out)
 
     def _on_agent_complete(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
@@ -357,7 +369,14 @@ class AmiMapper:
         member.in_call = False
         member.status = NOT_INUSE
         member.wrap_until = ts + self._wrap_up if self._wrap_up > timedelta(0) else None
+        self._mirror_device(member)
         self._emit(member, ts, out)
+
+    def _mirror_device(self, member: MemberState) -> None:
+        """A call event inside a QueueStatus list is newer than the list: keep the collected record in step."""
+        collected = self._snapshot_members.get(member.agent)
+        if collected is not None:
+            collected.status, collected.in_call = member.status, member.in_call
 
     # ---- QueueStatus snapshot ------------------------------------------------
     def _on_queue_params(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
