@@ -176,10 +176,6 @@ def test_ami_utf8_split_nowhere_matters(tmp_path):
     assert events_of(objs)[-1]["state"] == "meal"
 
 
-@pytest.mark.xfail(strict=True, reason="AMI mapper: QueueStatusComplete replaces member state with the snapshot "
-                   "taken before a live QueueMemberPause that arrived inside the QueueStatus response; the agent is "
-                   "reported ready while paused (telephony/ami/mapping.py finish_snapshot). Asterisk itself writes a "
-                   "list response without interleaving, so this needs a proxy or a capture that interleaves: low risk")
 def test_ami_live_event_interleaved_in_a_queuestatus_response_is_not_undone(tmp_path):
     data = ami(
         {"Response": "Success", "ActionID": "s1", "Message": "Queue status will follow"},
