@@ -520,3 +520,16 @@ def test_sip_presence_activities_rfc4480(tmp_path):
     proc, objs, _ = ingest(tmp_path, "sip", data)
     assert proc.returncode == 0
     assert [e["state"] for e in events_of(objs)] == ["ready", "meal", "not_ready", "ready"]
+
+
+def test_serial_capture_saved_with_a_bom_and_crlf(tmp_path):
+    data = ("\ufeff2027-01-04 08:27:05 AGENT 5001 READY\r\n" + SMDR_DONE + "\r\n").encode("utf-8")
+    proc, objs, _ = ingest(tmp_path, "serial", data)
+    assert proc.returncode == 0, objs
+    assert [e["type"] for e in events_of(objs)] == ["agent_state", "call"]
+    from telephony.serial.offline import parse_capture
+    from wfm.config import load_config
+
+    split = [data[:1], data[1:2], data[2:5], data[5:]]  # the mark split across reads
+    items = list(parse_capture(split, load_config(None), "x"))
+    assert [type(i).__name__ for i in items] == ["AgentStateEvent", "CallEvent"]

@@ -51,11 +51,26 @@ class LineDecoder:
 def parse_capture(
     chunks: Iterable[bytes], config: Config, source: str, *, profile: Profile | None = None
 ) -> Iterator[Event | BadLine]:
-    """Events and skipped-line records of one serial capture, in line order."""
+    """Events and skipped-line records of one serial capture, in line order.
+
+    A UTF-8 byte-order mark at the very start of the file (a capture saved by a
+    Windows editor) is not part of the first line; the port itself never sends one.
+    """
     decoder = LineDecoder(config, source, profile)
+    head: bytes | None = b""
     for chunk in chunks:
+        if head is not None:
+            head += chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                continue  # too short to tell yet
+            chunk, head = (head[len(_BOM):] if head.startswith(_BOM) else head), None
         yield from decoder.feed(chunk)
+    if head:
+        yield from decoder.feed(head)
     yield from decoder.close()
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
