@@ -901,11 +901,24 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
             continue
         latencies.setdefault(client, []).append((at - when) * 1000)
     every = [ms for values in latencies.values() for ms in values]
+    by_minute: dict[int, list[float]] = {}
+    first_status = statuses[0]["t"] if statuses else 0.0
+    for client, output, at in received:
+        when = sent.get(latency_key(output.get("agent"), datetime.fromisoformat(output["ts"]).timestamp())) \
+            if output.get("agent") and output.get("ts") else None
+        if when is not None:
+            by_minute.setdefault(int((at - first_status) // 60), []).append((at - when) * 1000)
     # events/s held, from the product's counters (10-s windows while the generator ran)
     running = [s for s in statuses if "processed" in s]
     load_phase = running[: max(1, round(args.minutes * 60 / STATUS_S))]  # while the generator ran
     steady = load_phase[len(load_phase) // 10:]  # skip the first tenth (snapshot, start-up)
     rates = [(b["processed"] - a["processed"]) / (b["t"] - a["t"]) for a, b in zip(steady, steady[10:])]
+    timeline = []  # 10-s windows over the whole load phase: where a stall or a backlog happened
+    for a, b in zip(load_phase[::10], load_phase[10::10]):
+        window = load_phase[load_phase.index(a):load_phase.index(b) + 1]
+        timeline.append({"t_s": round(a["t"] - load_phase[0]["t"]), "events_per_s": round((b["processed"] - a["processed"]) / (b["t"] - a["t"])),
+                         "inbox_max": max(s["inbox"] for s in window), "feed_queue_max": max(s["feed_queue"] for s in window),
+                         "rss_mb": round(b["rss_kb"] / 1024), "cpu": round((b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"]), 2)})
     rss_start = steady[0]["rss_kb"] if steady else None
     rss_end = load_phase[-1]["rss_kb"] if load_phase else None
     expected = Counter(gen["expected"])
@@ -938,6 +951,9 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
                                 "per_client_p99": {c: _r(pct(v, 0.99)) for c, v in sorted(latencies.items())},
                                 "outputs_received": len(received), "outputs_not_from_a_pbx_message": unmatched,
                                 "target_p99_ms": TARGET_P99_MS},
+        "decision_latency_by_minute": [{"minute": m, "n": len(v), "p50_ms": _r(pct(v, 0.5)), "p99_ms": _r(pct(v, 0.99))}
+                                       for m, v in sorted(by_minute.items())],
+        "timeline_10s": timeline,
         "websocket_floor_pushes": dict(floor_pushes),
         "product_cpu": {"cores_busy": _r(cpu_share), "note": "CPU seconds per wall second of the product process "
                         "(one event loop: 1.0 means it is saturated)"},
