@@ -68,6 +68,8 @@ class FloorConfig(_Section):
     duplicate_window_s: Annotated[float, msgspec.Meta(ge=0)]
     tick_s: Annotated[float, msgspec.Meta(gt=0)]
     near_full_alert_rearm_min: Minutes
+    near_full_alert: bool
+    first_snapshot_wait_s: Annotated[float, msgspec.Meta(ge=0)]
     gate: GateConfig
     break_queue: BreakQueueConfig
     enforcement: EnforcementConfig

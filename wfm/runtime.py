@@ -34,6 +34,7 @@ from wfm.events import (
     AgentStateEvent,
     Event,
     EventDecodeError,
+    ResyncEvent,
     ShiftEvent,
     event_from_builtins,
     event_to_builtins,
@@ -175,6 +176,7 @@ class Runtime:
         self.events_processed = 0
         self.events_failed = 0
         self.replay: ReplayReport | None = None
+        self._first_snapshot: dict[int, asyncio.Event] = {}  # per adapter: its first ResyncEvent end is queued
 
     # ── lifecycle ──────────────────────────────────────────────────────────
 
@@ -188,8 +190,9 @@ class Runtime:
         replay: bool = True,
         prelude: Callable[[ReplayReport | None], Iterable[Event]] | None = None,
     ) -> ReplayReport | None:
-        """Replay the log into the engine, start the consumer and ticks, submit the
-        `prelude(report)` events (e.g. the day's shifts), then start the feeds."""
+        """Replay the log into the engine, start the consumer, submit the `prelude(report)`
+        events (e.g. the day's shifts) after the first snapshot of each feed that sends one,
+        then start the ticks and the other feeds."""
         if self._running or self._stopped:
             raise RuntimeError("a Runtime starts once")
         self._inbox = asyncio.Queue(maxsize=_INBOX_MAX)
@@ -199,12 +202,33 @@ class Runtime:
         self._running = True
         self._spawn(self._consume(), "wfm-runtime-consumer")
         self._spawn(self._enforce(), "wfm-runtime-enforcer")
+        # with a prelude, the feeds that snapshot (AMI, ESL, SIP) start first and the shifts follow
+        # their first snapshot (ResyncEvent end, floor.first_snapshot_wait_s at most): a shift that
+        # began before the floor started is judged from the state the floor first saw (F2)
+        early = [a for a in self.adapters if prelude is not None and getattr(a, "sends_snapshots", False)]
+        for adapter in early:
+            self._first_snapshot[id(adapter)] = asyncio.Event()
+            self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
         if prelude is not None:
+            await self._await_first_snapshots()
             await self.submit_many(prelude(self.replay))
         self._spawn(self._ticker(), "wfm-runtime-ticker")
         for adapter in self.adapters:
-            self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
+            if adapter not in early:
+                self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
         return self.replay
+
+    async def _await_first_snapshots(self) -> None:
+        waits = [e.wait() for e in self._first_snapshot.values() if not e.is_set()]
+        if not waits:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), self.config.floor.first_snapshot_wait_s)
+        except asyncio.TimeoutError:
+            late = [a.source for a in self.adapters
+                    if id(a) in self._first_snapshot and not self._first_snapshot[id(a)].is_set()]
+            logger.warning("no first snapshot from %s within %.1f s; the shifts go to the floor now",
+                           ", ".join(late), self.config.floor.first_snapshot_wait_s)
 
     async def stop(self) -> None:
         """Cancel and await every task, close adapters and the log (idempotent)."""
@@ -385,6 +409,8 @@ class Runtime:
             async for event in adapter.stream():
                 self._observe_feed_time(event)
                 await self._inbox.put(_Item(event, adapter))
+                if type(event) is ResyncEvent and event.phase == "end" and id(adapter) in self._first_snapshot:
+                    self._first_snapshot[id(adapter)].set()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -159,6 +159,8 @@ class AmiConnection:
 class AmiAdapter(Adapter):
     """Asterisk AMI feed: login, snapshot + live events, QueuePause, health."""
 
+    sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
+
     def __init__(
         self,
         config: Config,

@@ -128,6 +128,8 @@ class EslConnection:
 class EslAdapter(Adapter):
     """FreeSWITCH mod_callcenter feed: auth, snapshot + live events, agent status changes, health."""
 
+    sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
+
     def __init__(
         self,
         config: Config,

@@ -30,6 +30,8 @@ _CLOSED = object()
 class SipAdapter(Adapter):
     """Agent states from SIP dialog (and optionally presence) subscriptions."""
 
+    sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
+
     def __init__(
         self,
         config: Config,

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
 import msgspec
@@ -75,6 +76,47 @@ def resume_point(config, log, start: datetime) -> datetime:
     return start
 
 
+def forward_new_days(simulation, clock, config, submit_many) -> Callable[[], None]:
+    """Hand each rolled-over simulated day's roster to the floor.
+
+    `submit_many(shifts)` returns an awaitable (Runtime.submit_many) or None while the
+    floor is not up yet: then the shifts wait and `flush()` of the returned object's
+    `.flush` hands them over. Each shift is stamped no earlier than the simulated now.
+    """
+    loop = asyncio.get_running_loop()
+    held: list = []
+    tasks: set[asyncio.Task] = set()
+
+    def send(shifts: list) -> bool:
+        awaitable = submit_many(shifts)
+        if awaitable is None:
+            return False
+        task = loop.create_task(awaitable)
+        tasks.add(task)
+        task.add_done_callback(_submitted)
+        return True
+
+    def _submitted(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the new simulated day's shifts were not handed to the floor: %r", task.exception())
+
+    def listener(model) -> None:
+        now = clock.now().astimezone(config.floor.tz)
+        shifts = [msgspec.structs.replace(s, ts=max(s.ts, now)) for s in model.shifts]
+        logger.info("simulated day %s: %d shifts handed to the floor", model.day, len(shifts))
+        if held or not send(shifts):
+            held.extend(shifts)
+
+    def flush() -> None:
+        if held and send(list(held)):
+            held.clear()
+
+    unsubscribe = simulation.on_new_day(listener)
+    unsubscribe.flush = flush  # type: ignore[attr-defined]
+    return unsubscribe
+
+
 def _open_browser(url: str) -> None:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
         return
@@ -119,7 +161,16 @@ def run(args: argparse.Namespace) -> int:
             return [msgspec.structs.replace(s, ts=max(s.ts, now)) for s in simulation.model.shifts
                     if report is None or not report.has_shift(s)]
 
+        floor = {}
+        day_feed = forward_new_days(
+            simulation, clock, config,
+            lambda shifts: floor["runtime"].submit_many(shifts) if "runtime" in floor else None)
+
         def ready(server) -> None:
+            from wfm.api.routes import RUNTIME
+
+            floor["runtime"] = server.app[RUNTIME]
+            day_feed.flush()
             agents = len(simulation.model.agent_ids)
             print_urls(server.base_url, as_json=args.json,
                        info={"logins": [{"username": u, "password": u} for u in DEMO_USERS],

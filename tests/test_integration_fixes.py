@@ -1,0 +1,121 @@
+"""Integration fixes across finished parts: each test here failed before its fix."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from test_rules_kit import Floor, violations
+from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from wfm.decisions import Violation
+from wfm.engine import FloorEngine
+from wfm.eventlog import open_log_from_config
+from wfm.events import AgentState, AgentStateEvent, ResyncEvent, ShiftEvent
+from wfm.runtime import OutputPublished, Runtime
+
+
+# --- 1. a shift handed to the floor after its start (serve/demo started mid-shift) ----------
+
+def test_shift_received_after_its_start_does_not_make_an_agent_on_post_then_late():
+    f = Floor()
+    f.state("09:30:01", "a", "on_call")  # the first snapshot: already taking calls
+    f.shift("a", "08:30", "16:00", ts="09:30:02")
+    f.tick("09:31")
+    assert violations(f.outputs, "LATE_SIGN_IN") == []
+
+
+def test_shift_received_after_its_start_still_reports_an_agent_not_on_post_then():
+    f = Floor()
+    f.state("09:30:01", "a", "on_call")
+    f.state("09:30:01", "b", "logged_out")
+    f.shift("b", "08:30", "16:00", ts="09:30:02")
+    f.shift("c", "08:30", "16:00", ts="09:30:02")  # never seen by any feed
+    f.state("09:30:30", "b", "ready")  # signs in only after the floor had the shift
+    f.tick("09:31")
+    assert sorted(v.agent for v in violations(f.outputs, "LATE_SIGN_IN")) == ["b", "c"]
+
+
+class SnapshotAdapter(QueueAdapter):
+    sends_snapshots = True
+
+
+async def _wait(predicate, timeout=3.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_runtime_hands_the_shifts_over_after_the_first_snapshot(tmp_path):
+    config = make_config(tmp_path)
+    log = open_log_from_config(config)
+    engine = FloorEngine(config)
+    adapter = SnapshotAdapter()
+    now = T0 + timedelta(hours=1)  # 10:00, an hour into the 09:00 shifts
+    clock = FixedClock(now)
+    runtime = Runtime(config, engine, log, [adapter], clock)
+    outputs = []
+    runtime.subscribe(lambda u: outputs.append(u.output) if isinstance(u, OutputPublished) else None)
+    shifts = [ShiftEvent(ts=now, agent=a, start=T0, end=T0 + timedelta(hours=8)) for a in ("1001", "1002")]
+
+    async def snapshot_later():
+        await asyncio.sleep(0.2)  # the PBX answers after the floor is up
+        adapter.push(ResyncEvent(ts=now, source="test-pbx", phase="begin"))
+        adapter.push(AgentStateEvent(ts=now, agent="1001", state=AgentState.ON_CALL, source="test-pbx"))
+        adapter.push(ResyncEvent(ts=now, source="test-pbx", phase="end"))
+
+    feeder = asyncio.create_task(snapshot_later())
+    await runtime.start(prelude=lambda _report: shifts)
+    await feeder
+    clock.value = now + timedelta(seconds=10)
+    await _wait(lambda: any(isinstance(o, Violation) for o in outputs))
+    await asyncio.sleep(0.1)
+    late = sorted(o.agent for o in outputs if isinstance(o, Violation) and o.rule == "LATE_SIGN_IN")
+    await runtime.stop()
+    assert late == ["1002"]  # 1001 was on a call in the first snapshot; 1002 was nowhere
+
+
+async def test_runtime_gives_up_waiting_for_a_snapshot_after_the_configured_time(tmp_path, caplog):
+    from wfm.config import default_data, from_data, merge
+
+    config = from_data(merge(default_data(), {
+        "storage": {"url": f"sqlite:///{tmp_path / 'wfm.sqlite'}", "batch_max_delay_ms": 1},
+        "floor": {"first_snapshot_wait_s": 0.2}}), "test")
+    log = open_log_from_config(config)
+    engine = FloorEngine(config)
+    runtime = Runtime(config, engine, log, [SnapshotAdapter()], FixedClock(T0))
+    shift = ShiftEvent(ts=T0, agent="1001", start=T0, end=T0 + timedelta(hours=8))
+    with caplog.at_level("WARNING", logger="wfm.runtime"):
+        await asyncio.wait_for(runtime.start(prelude=lambda _r: [shift]), 2.0)
+    assert engine.known_agent("1001")
+    assert "no first snapshot from test-pbx" in caplog.text
+    await runtime.stop()
+
+
+async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
+    from telephony.simulator.ami_server import FloorSimulation
+    from telephony.simulator.clock import SimClock
+    from wfm.commands.demo import forward_new_days
+
+    config = make_config(tmp_path)
+    tz = config.floor.tz
+    mono = [0.0]
+    clock = SimClock(datetime(2027, 1, 4, 23, 50, tzinfo=tz), 1.0, monotonic=lambda: mono[0])
+    sim = FloorSimulation(config, clock, agents=6)
+    submitted: list[list] = []
+    floor_up = []
+
+    async def submit(shifts):
+        submitted.append(shifts)
+
+    feed = forward_new_days(sim, clock, config, lambda shifts: submit(shifts) if floor_up else None)
+    mono[0] = 30 * 60.0  # 00:20 the next day
+    sim.pump()
+    await asyncio.sleep(0)
+    assert submitted == []  # the floor is not up yet: held
+    floor_up.append(True)
+    feed.flush()
+    await asyncio.sleep(0.01)
+    assert len(submitted) == 1 and len(submitted[0]) == 6
+    assert all(s.start.astimezone(tz).date() == datetime(2027, 1, 5).date() for s in submitted[0])
+    assert all(s.ts >= clock.now() - timedelta(seconds=1) for s in submitted[0])
+    feed()
