@@ -128,13 +128,14 @@ async def host_floor(
     replay and before the feeds start.
     """
     from wfm.api.app import ApiServer, create_app
-    from wfm.runtime import Runtime
+    from wfm.scaleout import runtime_class
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runtime = Runtime(config, make_engine(config), log, adapters, clock)
+    # a PostgreSQL log may be shared with other `wfm serve` processes: follow them (wfm/scaleout.py)
+    runtime = runtime_class(getattr(log, "url", ""))(config, make_engine(config), log, adapters, clock)
     server = None
     try:
         report = await runtime.start(prelude=prelude)

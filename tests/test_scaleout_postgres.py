@@ -1,0 +1,214 @@
+"""Scale-out: several `wfm serve` processes share one PostgreSQL log; every wall board shows the whole centre.
+
+Real parts only: a throw-away PostgreSQL server (as in test_eventlog_postgres.py),
+two simulator AMI servers (disjoint agents: site B aliases 1001… to 2001…),
+two `wfm serve` subprocesses, their HTTP APIs.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+from test_eventlog_postgres import PgServer
+from wfm.scaleout import SharedRuntime, runtime_class, should_log
+
+REPO = Path(__file__).resolve().parent.parent
+WFM = [sys.executable, "-m", "wfm.cli"]
+SECRET = "s3cret-ami"
+AGENTS = 6
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    tools = require_tool("postgres")
+    server = PgServer(tools["postgres"])
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        try:
+            server.stop()
+        except subprocess.CalledProcessError:
+            pass
+        server.cleanup()
+
+
+@pytest.fixture
+def two_pbx():
+    """Two simulated floors (two AMI servers) on one loop in a thread."""
+    from telephony.simulator.ami_server import AmiServer, FloorSimulation
+    from telephony.simulator.clock import SimClock
+    from wfm.config import load_config
+
+    config = load_config()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    servers = []
+
+    async def main():
+        for seed in (11, 12):
+            clock = SimClock(datetime.now(config.floor.tz).replace(hour=10, minute=0), 30)
+            server = AmiServer(FloorSimulation(config, clock, agents=AGENTS, seed=seed), users={"wfm": SECRET})
+            await server.start()
+            servers.append(server)
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    yield [s.port for s in servers]
+    for server in servers:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def site_config(path: Path, url: str, port: int, aliases: dict[str, str]) -> Path:
+    text = (f'[storage]\nurl = "{url}"\n'
+            '[pbx.agent_aliases]\n' + "".join(f'"{k}" = "{v}"\n' for k, v in aliases.items()) +
+            f'[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\nport = {port}\nusername = "wfm"\n'
+            'secret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\ndevice = ""\nbaudrate = 9600\nbytesize = 8\n'
+            'parity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\ntransport = "udp"\n')
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def serve(config: Path, cwd: Path) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WFM_TEST_AMI_SECRET=SECRET)
+    proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd, env=env, text=True)
+    first = proc.stdout.readline().strip()
+    if not (first.startswith("http://127.0.0.1:") and first.endswith("/wall")):
+        proc.kill()
+        raise AssertionError(f"wfm serve did not start: {first!r} {proc.stderr.read()[-2000:]}")
+    return proc, first[: -len("/wall")]
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.stderr.read()
+
+
+def wall(base: str) -> dict:
+    with urllib.request.urlopen(base + "/api/wall", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for_whole_centre(base: str, timeout: float = 30.0) -> set[str]:
+    """The agent ids on this wall once it shows agents of both sites."""
+    deadline = time.monotonic() + timeout
+    while True:
+        agents = {a["agent"] for a in wall(base)["agents"]}
+        if any(a.startswith("10") for a in agents) and any(a.startswith("20") for a in agents):
+            return agents
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{base}/api/wall never showed both sites: {sorted(agents)}")
+        time.sleep(0.3)
+
+
+def stored(url: str):
+    from wfm.eventlog import open_log
+
+    with open_log(url, readonly=True) as log:
+        return log.verify(), list(log.read())
+
+
+def duplicates(records, kind: str) -> list:
+    bodies = Counter((r.ts, json.dumps(r.body, sort_keys=True)) for r in records if r.kind == kind)
+    return [body for body, n in bodies.items() if n > 1]
+
+
+@pytest.mark.timeout(150)
+def test_two_serve_processes_share_one_log_and_each_wall_shows_the_whole_centre(tmp_path, pg_server, two_pbx):
+    url = pg_server.new_database()
+    config_a = site_config(tmp_path / "a.toml", url, two_pbx[0], {})
+    config_b = site_config(tmp_path / "b.toml", url, two_pbx[1],
+                           {str(1001 + i): str(2001 + i) for i in range(AGENTS)})
+    proc_a, base_a = serve(config_a, tmp_path)
+    try:
+        proc_b, base_b = serve(config_b, tmp_path)
+        try:
+            on_a = wait_for_whole_centre(base_a)
+            on_b = wait_for_whole_centre(base_b)
+            time.sleep(2.0)  # some live traffic from both floors
+            on_a, on_b = wait_for_whole_centre(base_a), wait_for_whole_centre(base_b)
+            feeds_a = [f["source"] for f in wall(base_a)["feeds"]]
+            feeds_b = [f["source"] for f in wall(base_b)["feeds"]]
+        except Exception:
+            print("site B stderr:", stop(proc_b)[-3000:], file=sys.stderr)
+            raise
+        finally:
+            stderr_b = stop(proc_b) if proc_b.poll() is None else ""
+    except Exception:
+        print("site A stderr:", stop(proc_a)[-3000:], file=sys.stderr)
+        raise
+    finally:
+        stderr_a = stop(proc_a) if proc_a.poll() is None else ""
+    assert proc_a.returncode == 0 and proc_b.returncode == 0, stderr_a[-2000:] + stderr_b[-2000:]
+    assert SECRET not in stderr_a + stderr_b
+    # each process reports only its own feed, yet shows the other site's agents
+    assert feeds_a == [f"ami:127.0.0.1:{two_pbx[0]}"] and feeds_b == [f"ami:127.0.0.1:{two_pbx[1]}"]
+    assert {a for a in on_a if a.startswith("20")} and {a for a in on_b if a.startswith("10")}
+
+    result, records = stored(url)
+    assert result.ok, result.message()
+    events = [r for r in records if r.kind == "event"]
+    sources = Counter(r.body.get("source") for r in events if r.body.get("type") == "agent_state")
+    assert sources[feeds_a[0]] > 0 and sources[feeds_b[0]] > 0
+    # no process logged another's events, decisions or actions again
+    assert duplicates(records, "event") == []
+    assert duplicates(records, "decision") == []
+    assert duplicates(records, "action") == []
+    # each site's agents are reported by its own feed only
+    for r in events:
+        if r.body.get("type") == "agent_state" and r.body.get("source"):
+            assert r.body["agent"].startswith("10" if r.body["source"] == feeds_a[0] else "20"), r.body
+
+    # a restarted process rebuilds the whole centre from the shared log before its own feed speaks
+    proc_a, base_a = serve(config_a, tmp_path)
+    try:
+        agents = {a["agent"] for a in wall(base_a)["agents"]}
+        assert {a for a in agents if a.startswith("20")}, sorted(agents)
+    finally:
+        stop(proc_a)
+    result, after = stored(url)
+    assert result.ok and len(after) >= len(records)
+    assert duplicates(after, "event") == []
+
+
+def test_authority_rule_owner_then_leader():
+    owners = {"1001": "ami:a", "2001": "ami:b", "3001": None}
+    mine = frozenset({"ami:a"})
+    assert should_log("1001", owners, mine, leader=False)  # our feed reported the agent
+    assert not should_log("2001", owners, mine, leader=True)  # another site's feed owns it, even for the leader
+    assert should_log("3001", owners, mine, leader=True)  # no feed owns it: the leader logs
+    assert not should_log("3001", owners, mine, leader=False)
+    assert should_log(None, owners, mine, leader=True)  # floor-wide alert: the leader
+    assert not should_log(None, owners, mine, leader=False)
+    assert not should_log("9999", owners, mine, leader=False)
+
+
+def test_only_a_postgres_log_is_shared():
+    from wfm.runtime import Runtime
+
+    assert runtime_class("postgresql://u@h/db") is SharedRuntime
+    assert runtime_class("sqlite:///x.sqlite") is Runtime

@@ -1,0 +1,342 @@
+"""Several `wfm serve` processes, one whole-centre floor: scale-out over a shared PostgreSQL log.
+
+One process per site or PBX, all with the same `storage.url = postgresql://…`:
+
+    site A: feed ami:pbx-a ─► SharedRuntime A ─┐                ┌─► wall board A (whole centre)
+                                                ├─► one log ◄────┤
+    site B: feed ami:pbx-b ─► SharedRuntime B ─┘  (hash chain,   └─► wall board B (whole centre)
+                                                   NOTIFY)
+
+Each process logs its own feed's and API's events exactly as a single
+`Runtime` does. It also follows the log (`EventLog.follow()`, LISTEN/NOTIFY
+plus polling) from the last seq its start-up replay applied, and hands every
+event record committed by ANOTHER process to its own engine without logging
+it again. So every engine sees every agent and every wall board shows the
+whole centre.
+
+Own or foreign. Appends go through `_OwnRecords`, which notes the seq of each
+record this process committed. A followed record whose seq is not ours is
+foreign once no own append still in flight could own that seq (group-commit
+batches commit and are acknowledged in seq order, so once an own append with
+a later seq was acknowledged, or none is in flight, the question is settled).
+
+Who is authoritative (logs, publishes and enforces) — nothing is logged twice:
+
+- Outputs of an EVENT (break decisions, violations …): the process that
+  logged the event. A foreign event's outputs are computed (the engine's
+  state moves) but dropped; the author's decision records arrive through the
+  follower and are published to this process's subscribers as they are.
+- Outputs of a TICK (timers: overdue breaks, late sign-in, floor alerts):
+  the process owning the agent the output names, i.e. the one with a feed
+  whose `source` last reported that agent's state (seen live or in the
+  replay). Outputs naming no agent, or an agent no feed reported (e.g. only a
+  shift is known), are logged by the floor LEADER: the one process holding a
+  PostgreSQL advisory lock on its own connection (taken over by another
+  process within `lead_retry_s` when the leader dies).
+- PBX actions (QueuePause …): only the process owning the agent's feed sends
+  them, whichever process decided; the leader sends those for agents no feed
+  owns. Another site's PBX is never told twice, nor by the wrong process.
+
+Known limits: each engine applies foreign events when they arrive, so two
+engines can interleave the same events differently (seconds apart); a
+contested floor-wide limit (concurrent 小休) may then be judged differently
+by two processes, and the author's logged decision is the one that counts.
+Ticks are per process: another process's tick markers are not applied live.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from telephony.adapter import ActionResult
+from wfm.decisions import Output
+from wfm.events import AgentStateEvent, Event, EventDecodeError, event_from_builtins
+from wfm.runtime import (
+    ACTION_KIND,
+    DECISION_KIND,
+    EVENT_KIND,
+    ActionDone,
+    FloorChanged,
+    OutputPublished,
+    Runtime,
+    _Item,
+)
+
+logger = logging.getLogger(__name__)
+
+LEADER_LOCK = 0x5746_4D46  # advisory lock key ("WFMF"): the floor leader
+
+
+def should_log(agent: str | None, owners: dict[str, str | None], own_sources: frozenset[str],
+               leader: bool) -> bool:
+    """Whether this process is authoritative for a timer output or PBX action naming `agent`.
+
+    The owner is the process whose feed (by `source`) last reported the agent;
+    no agent, or an agent no feed reported, falls to the leader.
+    """
+    source = owners.get(agent) if agent else None
+    if source is None:
+        return leader
+    return source in own_sources
+
+
+class _OwnRecords:
+    """The event log as the runtime sees it, noting which seqs this process committed."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self.own: set[int] = set()
+        self.in_flight = 0
+        self.max_acked = 0
+        self.changed = asyncio.Event()
+        self.tracking = False  # while on, `read` notes the highest seq it yields (the start-up replay)
+        self.max_read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+    async def append_async(self, kind: str, body: dict, ts: datetime):
+        self.in_flight += 1
+        try:
+            record = await self._log.append_async(kind, body, ts)
+        finally:
+            self.in_flight -= 1
+            self.changed.set()
+        self.own.add(record.seq)
+        if record.seq > self.max_acked:
+            self.max_acked = record.seq
+        return record
+
+    def read(self, *args, **kwargs):
+        records = self._log.read(*args, **kwargs)
+        if not self.tracking:
+            return records
+        return self._noting(records)
+
+    def _noting(self, records: Iterable) -> Iterable:
+        for record in records:
+            if record.seq > self.max_read:
+                self.max_read = record.seq
+            yield record
+
+    async def is_own(self, seq: int) -> bool:
+        """Whether record `seq` was committed by this process (waits while that is still open)."""
+        while seq not in self.own and self.in_flight and self.max_acked < seq:
+            self.changed.clear()
+            await self.changed.wait()
+        if seq in self.own:
+            self.own.discard(seq)
+            return True
+        return False
+
+
+class _OwnedEngine:
+    """The engine, noting which feed reported each agent and keeping only the outputs and
+    actions this process is authoritative for (see the module docstring)."""
+
+    def __init__(self, engine: Any, own_sources: frozenset[str]) -> None:
+        self._engine = engine
+        self.own_sources = own_sources
+        self.owners: dict[str, str | None] = {}
+        self.leader = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def mine(self, agent: str | None) -> bool:
+        return should_log(agent, self.owners, self.own_sources, self.leader)
+
+    def _actions(self, result: Any) -> Any:
+        actions = getattr(result, "actions", None)
+        if not actions:
+            return result
+        kept = tuple(a for a in actions if self.mine(getattr(a, "agent", None)))
+        return result if len(kept) == len(actions) else dataclasses.replace(result, actions=kept)
+
+    def handle(self, event: Event) -> Any:
+        if type(event) is AgentStateEvent and event.source is not None:
+            self.owners[event.agent] = event.source
+        return self._actions(self._engine.handle(event))
+
+    def tick(self, now: datetime) -> Any:
+        result = self._actions(self._engine.tick(now))
+        outputs = getattr(result, "outputs", None)
+        if outputs:
+            kept = tuple(o for o in outputs if self.mine(getattr(o, "agent", None)))
+            if len(kept) != len(outputs):
+                result = dataclasses.replace(result, outputs=kept)
+        return result
+
+
+class _ForeignItem(_Item):
+    """An event another process logged: applied to the engine, never logged again."""
+
+    __slots__ = ("seq",)
+
+
+class SharedRuntime(Runtime):
+    """A Runtime that shares its PostgreSQL log (and so the whole floor) with other processes."""
+
+    def __init__(self, config, engine, log, adapters, clock, *, follow_poll_s: float = 2.0,
+                 lead_retry_s: float = 2.0) -> None:
+        adapters = list(adapters)
+        self._owned = _OwnedEngine(engine, frozenset(a.source for a in adapters))
+        self._records = _OwnRecords(log)
+        super().__init__(config, self._owned, self._records, adapters, clock)
+        self.follow_poll_s = follow_poll_s
+        self.lead_retry_s = lead_retry_s
+        self.follow_from: int | None = None
+        self.followed_seq = 0  # the last foreign or own record the follower has passed
+        self.foreign_events = 0
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process holds the floor-leader lock (logs what no feed owns)."""
+        return self._owned.leader
+
+    @property
+    def owners(self) -> dict[str, str | None]:
+        return self._owned.owners
+
+    async def start(self, *, replay: bool = True, prelude=None):
+        if not replay:
+            self.follow_from = await asyncio.to_thread(self._records.last_seq)
+        tried = asyncio.Event()
+        self._spawn(self._lead(tried), "wfm-scaleout-leader")
+        await tried.wait()  # the first try settles who logs the floor-wide outputs from the start
+        report = await super().start(replay=replay, prelude=prelude)
+        self._spawn(self._follow(), "wfm-scaleout-follower")
+        return report
+
+    async def replay_log(self, since=None):
+        before = await asyncio.to_thread(self._records.last_seq)
+        self._records.tracking, self._records.max_read = True, 0
+        try:
+            report = await super().replay_log(since)
+        finally:
+            self._records.tracking = False
+        self.follow_from = max(before, self._records.max_read)
+        return report
+
+    # ── following the other processes ─────────────────────────────────────
+
+    async def _follow(self) -> None:
+        follow = self._records.follow(after_seq=self.follow_from, poll_s=self.follow_poll_s)
+        try:
+            async for record in follow:
+                if not await self._records.is_own(record.seq):
+                    await self._apply_foreign(record)
+                self.followed_seq = record.seq
+        finally:
+            await _aclose(follow)
+
+    async def _apply_foreign(self, record: Any) -> None:
+        kind, body = record.kind, record.body
+        if kind == EVENT_KIND:
+            try:
+                event = event_from_builtins(body)
+            except (EventDecodeError, msgspec.DecodeError) as exc:
+                logger.warning("followed log record %s skipped: %s", record.seq, exc)
+                return
+            item = _ForeignItem(event)
+            item.seq = record.seq
+            assert self._inbox is not None
+            await self._inbox.put(item)
+        elif kind == DECISION_KIND:
+            try:
+                output = msgspec.convert(body, Output)
+            except msgspec.ValidationError as exc:
+                logger.warning("followed decision %s not published: %s", record.seq, exc)
+                return
+            self._publish(OutputPublished(output))
+        elif kind == ACTION_KIND:
+            try:
+                result = msgspec.convert({k: body[k] for k in ("action", "agent", "ok", "detail", "action_id")
+                                          if k in body}, ActionResult)
+            except (msgspec.ValidationError, TypeError) as exc:
+                logger.debug("followed action %s not published: %s", record.seq, exc)
+                return
+            self._publish(ActionDone(record.ts, result))
+
+    async def _process(self, batch: list[_Item]) -> None:
+        run: list[_Item] = []
+        foreign = False
+        for item in batch:
+            is_foreign = isinstance(item, _ForeignItem)
+            if run and is_foreign != foreign:
+                await self._process_run(run, foreign)
+                run = []
+            run.append(item)
+            foreign = is_foreign
+        if run:
+            await self._process_run(run, foreign)
+
+    async def _process_run(self, run: list[_Item], foreign: bool) -> None:
+        if not foreign:
+            await super()._process(run)
+            return
+        assert self._actions is not None
+        for item in run:
+            try:
+                result = self.engine.handle(item.event)
+            except Exception:
+                self.events_failed += 1
+                logger.exception("engine failed on followed record %s", getattr(item, "seq", "?"))
+                continue
+            self.foreign_events += 1
+            # outputs: the author logged them (they arrive as decision records); actions: ours only
+            for action in getattr(result, "actions", None) or ():
+                self._actions.put_nowait((action, None))
+        self._publish(FloorChanged(self.now()))
+
+    # ── the floor leader ──────────────────────────────────────────────────
+
+    async def _lead(self, tried: asyncio.Event) -> None:
+        import psycopg
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._records.url, autocommit=True, connect_timeout=5)
+                async with conn:
+                    while True:
+                        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+                        got = bool((await cursor.fetchone())[0])
+                        if got and not self._owned.leader:
+                            logger.info("this process is the floor leader (logs alerts and agents no feed owns)")
+                        self._owned.leader = got
+                        tried.set()
+                        if got:  # hold it: the lock lives as long as this connection
+                            while True:
+                                await asyncio.sleep(self.lead_retry_s)
+                                await conn.execute("SELECT 1")
+                        await asyncio.sleep(self.lead_retry_s)
+            except asyncio.CancelledError:
+                self._owned.leader = False
+                raise
+            except psycopg.Error as exc:
+                if self._owned.leader:
+                    logger.warning("floor leader lock lost: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
+                self._owned.leader = False
+                tried.set()
+                await asyncio.sleep(self.lead_retry_s)
+
+
+async def _aclose(agen: AsyncIterator) -> None:
+    closer = getattr(agen, "aclose", None)
+    if closer is not None:
+        try:
+            await closer()
+        except RuntimeError:
+            pass
+
+
+def runtime_class(url: str) -> type[Runtime]:
+    """SharedRuntime for a PostgreSQL log (other processes may share it), else Runtime."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    return SharedRuntime if scheme in ("postgresql", "postgres") else Runtime
