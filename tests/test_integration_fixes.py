@@ -4,12 +4,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from test_rules_kit import Floor, violations
+from test_rules_kit import Floor, at, violations
 from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 from wfm.decisions import Violation
 from wfm.engine import FloorEngine
 from wfm.eventlog import open_log_from_config
-from wfm.events import AgentState, AgentStateEvent, ResyncEvent, ShiftEvent
+from wfm.events import AgentState, AgentStateEvent, QueueStatusEvent, ResyncEvent, ShiftEvent
 from wfm.runtime import OutputPublished, Runtime
 
 
@@ -119,3 +119,47 @@ async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
     assert all(s.start.astimezone(tz).date() == datetime(2027, 1, 5).date() for s in submitted[0])
     assert all(s.ts >= clock.now() - timedelta(seconds=1) for s in submitted[0])
     feed()
+
+
+# --- 2. longest wait tracked live from call events -----------------------------------------
+
+def _view(f, clock):
+    return f.engine.floor_view(at(clock))
+
+
+def test_longest_wait_is_live_from_offered_calls():
+    f = Floor()
+    f.waiting("09:00", "sales", 0)
+    f.call("09:00:00", "sales", "c1", "offered")
+    f.waiting("09:00:00", "sales", 1)
+    f.call("09:00:20", "sales", "c2", "offered")
+    f.waiting("09:00:20", "sales", 2)
+    view = _view(f, "09:00:45")
+    assert view.longest_wait_s == 45.0 and view.queues[0].longest_wait_s == 45.0
+    f.call("09:00:50", "sales", "c1", "answered", agent="1001")
+    f.waiting("09:00:50", "sales", 1)
+    assert _view(f, "09:01:00").longest_wait_s == 40.0  # c2, offered 09:00:20
+    f.call("09:01:05", "sales", "c2", "abandoned")
+    f.waiting("09:01:05", "sales", 0)
+    assert _view(f, "09:01:10").longest_wait_s is None
+
+
+def test_longest_wait_from_a_snapshot_ages_and_yields_to_live_tracking():
+    f = Floor()
+    f.feed(QueueStatusEvent(ts=at("09:00"), queue="sales", waiting=1, longest_wait_s=30.0))
+    assert _view(f, "09:00:10").longest_wait_s == 40.0  # the snapshot's caller keeps waiting
+    f.call("09:00:05", "sales", "c9", "offered")
+    f.waiting("09:00:05", "sales", 2)
+    f.call("09:00:15", "sales", "c0", "answered", agent="1001")  # the snapshot's caller (never seen offered)
+    f.waiting("09:00:15", "sales", 1)
+    assert _view(f, "09:00:20").longest_wait_s == 15.0  # now c9, tracked live
+    f.waiting("09:00:30", "sales", 0)  # the PBX says nobody waits: a missed answer
+    assert _view(f, "09:00:31").longest_wait_s is None
+
+
+def test_queue_status_count_below_tracked_calls_drops_the_oldest():
+    f = Floor()
+    for i, clock in enumerate(("09:00:00", "09:00:10", "09:00:20")):
+        f.call(clock, "sales", f"c{i}", "offered")
+    f.waiting("09:00:25", "sales", 1)  # two answers missed: the newest caller is the one left
+    assert _view(f, "09:00:30").longest_wait_s == 10.0

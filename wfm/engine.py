@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 BREAK_KIND = {AgentState.SHORT_BREAK: BreakKind.SHORT, AgentState.MEAL: BreakKind.MEAL}
 _CALL_BITS = {CallEventKind.OFFERED: 1, CallEventKind.ANSWERED: 2, CallEventKind.ABANDONED: 4, CallEventKind.COMPLETED: 8}
+_LEFT_BITS = 2 | 4 | 8  # answered, abandoned or completed: the call no longer waits
 RECENT_FINDINGS = 50
 _FEED_EVENTS = frozenset({AgentStateEvent, QueueStatusEvent, CallEvent})  # deduplicated (PBX resends)
 
@@ -310,7 +311,7 @@ class FloorEngine:
             source = source or self._single_snapshot_source()
         if source is not None:
             queue.source = source
-        floor.set_waiting(queue, ev.waiting, ev.longest_wait_s)
+        floor.set_waiting(queue, ev.waiting, ev.longest_wait_s, t)
 
     def _call(self, ev: CallEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -326,7 +327,13 @@ class FloorEngine:
         bit = _CALL_BITS[kind]
         if entry[1] & bit:
             return  # the same outcome of the same call again
+        prior = entry[1]
         entry[1] |= bit
+        if not prior & _LEFT_BITS:  # live longest wait: the call waits from offered until it leaves
+            if kind is CallEventKind.OFFERED:
+                queue.offered(ev.call_id, t)
+            else:
+                queue.left(ev.call_id)
         today = queue.today
         if kind is CallEventKind.OFFERED:
             entry[0] = t
@@ -358,6 +365,8 @@ class FloorEngine:
         self._day_end = datetime.fromordinal(self._day + 1).replace(tzinfo=floor.tz).timestamp()
         horizon = midnight.timestamp() - 86400.0
         floor.calls = {cid: e for cid, e in floor.calls.items() if e[0] >= horizon}
+        for queue in floor.queues.values():  # a call still "waiting" after a day lost its end
+            queue.open_calls = {cid: at for cid, at in queue.open_calls.items() if at >= horizon}
 
     def _resync(self, ev: ResyncEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -374,7 +383,7 @@ class FloorEngine:
                 self._change_state(rec, AgentState.LOGGED_OUT, t, ev.ts, out, actions)
         for queue in floor.queues.values():
             if queue.source == ev.source and queue.id not in queues_seen:
-                floor.set_waiting(queue, 0, None)
+                floor.set_waiting(queue, 0, None, t)
 
     def _snapshot_for(self, source: str | None):
         if not self._snapshots:
@@ -515,10 +524,11 @@ class FloorEngine:
             q_today = queue.today if queue.day == day else Tally()
             today.add(q_today)
             window.add(queue.window_tally(t))
-            if queue.longest_wait_s is not None:
-                longest = max(longest or 0.0, queue.longest_wait_s)
+            longest_q = queue.longest_wait_s(t)
+            if longest_q is not None:
+                longest = max(longest or 0.0, longest_q)
             queue_views.append(QueueView(
-                queue=qid, waiting=queue.waiting, longest_wait_s=queue.longest_wait_s,
+                queue=qid, waiting=queue.waiting, longest_wait_s=longest_q,
                 offered=q_today.offered, answered=q_today.answered, answered_in_target=q_today.in_target,
                 abandoned=q_today.abandoned, service_level=q_today.service_level, asa_s=q_today.asa_s,
             ))

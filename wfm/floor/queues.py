@@ -1,5 +1,16 @@
 """Per-queue traffic: calls waiting now, and offered/answered/abandoned today and in the last 15 min.
 
+Longest wait (live): the calls offered and not yet answered or abandoned are
+tracked per queue (`open_calls`, from `call` events), so longest wait at any
+instant = now - the oldest one's offered time. A feed's queue_status
+`longest_wait_s` (a snapshot: AMI QueueStatus, ESL) covers the calls that were
+already waiting when the floor started; it ages with the clock and is dropped
+when the queue reports no calls waiting or a caller the floor never saw offered
+leaves the queue (answered or abandoned: FIFO, the snapshot's oldest goes first).
+The value shown is the larger of the two (a snapshot's callers joined earlier).
+A queue_status count below the tracked calls drops the oldest tracked ones
+(their answer was missed or is still on its way).
+
 "Today" is the floor-local calendar day (the counters restart at local
 midnight). The 15-min figures use a sliding window of call outcomes. Service
 level = answered within `service.service_level_answer_s` / (answered +
@@ -53,17 +64,52 @@ OFFERED, ANSWERED, ABANDONED, COMPLETED = 0, 1, 2, 3
 
 
 class QueueRecord:
-    __slots__ = ("id", "waiting", "longest_wait_s", "source", "today", "day", "window", "keep_s")
+    __slots__ = ("id", "waiting", "reported_wait_s", "reported_at", "open_calls", "source", "today", "day",
+                 "window", "keep_s")
 
     def __init__(self, queue: str, keep_s: float = WINDOW_S) -> None:
         self.keep_s = max(WINDOW_S, keep_s)  # outcomes kept: the 15-min figures and the gate's horizon
         self.id = queue
         self.waiting = 0
-        self.longest_wait_s: float | None = None
+        self.reported_wait_s: float | None = None  # a feed's longest wait (queue_status), at reported_at
+        self.reported_at = 0.0
+        self.open_calls: dict[str, float] = {}  # call_id -> offered time, offered but not answered/abandoned
         self.source: str | None = None
         self.today = Tally()
         self.day = -1  # floor-local date ordinal of `today`
         self.window: deque[tuple[float, int, float, bool]] = deque()  # (t, kind, seconds, in_target)
+
+    def report(self, t: float, waiting: int, longest: float | None) -> None:
+        """A feed's queue_status: calls waiting now, and its longest wait when it gives one."""
+        self.waiting = waiting
+        if waiting <= 0:
+            self.reported_wait_s = None
+            self.open_calls.clear()
+            return
+        if longest is not None:
+            self.reported_wait_s, self.reported_at = longest, t
+        extra = len(self.open_calls) - waiting
+        if extra > 0:
+            for call_id in sorted(self.open_calls, key=self.open_calls.__getitem__)[:extra]:
+                del self.open_calls[call_id]
+
+    def offered(self, call_id: str, t: float) -> None:
+        self.open_calls[call_id] = t
+
+    def left(self, call_id: str) -> None:
+        """The call was answered or abandoned: it no longer waits."""
+        if self.open_calls.pop(call_id, None) is None:
+            self.reported_wait_s = None  # a caller from before the floor's first knowledge left
+
+    def longest_wait_s(self, now: float) -> float | None:
+        """Longest wait of the calls waiting at `now` (None when nothing is known to wait)."""
+        best = None
+        if self.open_calls:
+            best = now - min(self.open_calls.values())
+        if self.reported_wait_s is not None:
+            aged = self.reported_wait_s + max(0.0, now - self.reported_at)
+            best = aged if best is None else max(best, aged)
+        return None if best is None else max(0.0, best)
 
     def roll_day(self, day: int) -> None:
         if day != self.day:

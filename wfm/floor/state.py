@@ -322,7 +322,6 @@ class FloorState:
             rec = self.queues[queue] = QueueRecord(queue, self.config.floor.gate.horizon_min * 60.0)
         return rec
 
-    def set_waiting(self, rec: QueueRecord, waiting: int, longest: float | None) -> None:
+    def set_waiting(self, rec: QueueRecord, waiting: int, longest: float | None, t: float = 0.0) -> None:
         self.total_waiting += waiting - rec.waiting
-        rec.waiting = waiting
-        rec.longest_wait_s = longest
+        rec.report(t, waiting, longest)
