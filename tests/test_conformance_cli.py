@@ -579,9 +579,6 @@ def test_common_options_may_come_before_the_command(tmp_path):
     assert wfm("--json").returncode == 2
 
 
-@pytest.mark.xfail(strict=True, reason="optimizer/roster/io.py read_demand refuses demand (required > 0) that no shift "
-                   "template covers with exit 2 ('outside opening hours'); §4 says wfm roster exits 0, or 1 when "
-                   "demand is left unmet — such demand is unmet, and check-roster already counts it")
 def test_roster_demand_no_template_covers_is_unmet_not_bad_input(tmp_path):
     agents = tmp_path / "agents.csv"
     agents.write_text("agent_id,name\n" + "".join(f"A{i},n{i}\n" for i in range(4)))
@@ -593,3 +590,4 @@ def test_roster_demand_no_template_covers_is_unmet_not_bad_input(tmp_path):
     assert proc.returncode == 1, proc.stderr.decode()[-300:]
     report = json.loads((out / "report.json").read_text())
     assert report["unmet_agent_intervals"] >= 1
+    assert "opening hours" in " ".join(report["explanation"])  # says why: no template covers 07:00

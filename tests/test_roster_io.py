@@ -47,8 +47,6 @@ def test_good_inputs_load(tmp_path, config):
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,08:30,2\n2027-2-1,09:00,1\n", "demand.csv:3", "field 'date'"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,8h30,2\n", "demand.csv:2", "field 'interval_start'"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,08:45,2\n", "demand.csv:2", "not on the 30-min interval grid"),
-    (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,03:00,2\n", "demand.csv:2", "outside opening hours"),
-    (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,23:30,1\n", "demand.csv:2", "outside opening hours"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-03-01,09:00,1\n", "demand.csv:2", "outside the month"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,two\n", "demand.csv:2", "field 'required'"),
     (GOOD_AGENTS, "date,interval_start,required\n2027-02-01,09:00,2.5\n", "demand.csv:2", "not a whole number"),

@@ -12,6 +12,7 @@ from ortools.sat.python import cp_model
 
 from optimizer.roster.constraints import HARD_RULES, RosterVars, add_shift_variables, worked_before
 from optimizer.roster.evaluate import on_post_counts
+from optimizer.roster.io import covered_starts
 from optimizer.roster.problem import Assignment, RosterProblem, min_to_hhmm
 
 RULE_NAMES = {
@@ -52,6 +53,7 @@ def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], 
         worked |= {(agent_id, d) for d in days}
     limit = problem.rules.max_consecutive_days
     ranked = sorted(by_day.items(), key=lambda item: -sum(s for s, _, _ in item[1]))
+    open_starts = covered_starts(problem.shifts, problem.rules.interval_min)
     for day, rows in ranked[:limit_days]:
         when = problem.days[day]
         short, start, required = max(rows)
@@ -62,7 +64,10 @@ def explain_shortage(problem: RosterProblem, assignments: Sequence[Assignment], 
                      and all((a.agent_id, d) in worked for d in range(day - limit, day)))
         resting = len(problem.agents) - on_leave - working - forced
         breakdown = f"{working} working, {on_leave} unavailable, {forced} resting under R2 (做六休一), {resting} on other rest days (R3/R4)"
-        if required > len(problem.agents) - on_leave - forced:
+        if start not in open_starts:
+            rule = "opening hours"
+            reason = "no shift template covers this interval (outside opening hours): no roster can staff it"
+        elif required > len(problem.agents) - on_leave - forced:
             rule = "unavailable dates" if on_leave >= forced else "R2 consecutive days"
             reason = f"only {len(problem.agents) - on_leave - forced} agents could work that day: {breakdown}"
         else:

@@ -151,11 +151,17 @@ def covered_starts(shifts: Iterable[Shift], interval_min: int) -> set[int]:
 
 
 def read_demand(path: str | Path, year: int, month: int, shifts: Iterable[Shift], interval_min: int) -> tuple[DemandSlot, ...]:
-    """demand.csv `date,interval_start,required` for the month; rows outside opening hours are refused."""
+    """demand.csv `date,interval_start,required` for the month.
+
+    Demand that no shift template can cover (outside opening hours) is kept: no
+    roster can meet it, so it counts as unmet (interfaces.md §4: exit 1), exactly
+    as `wfm check-roster` counts it; a warning names how much there is.
+    """
     source, rows = _read_rows(path, ("date", "interval_start", "required"))
     open_starts = covered_starts(shifts, interval_min)
     seen: dict[tuple[date, int], int] = {}
     slots: list[DemandSlot] = []
+    uncoverable: list[str] = []
     for row in rows:
         day = _parse_date(source, row.line, "date", row.values["date"])
         if (day.year, day.month) != (year, month):
@@ -179,11 +185,11 @@ def read_demand(path: str | Path, year: int, month: int, shifts: Iterable[Shift]
             raise RosterInputError(source, row.line, f"duplicate interval {day} {row.values['interval_start']} (first on line {seen[(day, start)]})")
         seen[(day, start)] = row.line
         if required > 0 and start not in open_starts:
-            raise RosterInputError(
-                source, row.line,
-                f"field 'interval_start': {row.values['interval_start']} on {day} is outside opening hours (no shift template covers it)",
-            )
+            uncoverable.append(f"{source}:{row.line}")
         slots.append(DemandSlot(day=day, start_min=start, required=required, line=row.line))
+    if uncoverable:
+        log.warning("%d demand row(s) outside opening hours (no shift template covers them; counted as unmet), "
+                    "first at %s", len(uncoverable), uncoverable[0])
     return tuple(slots)
 
 
