@@ -163,3 +163,24 @@ def test_queue_status_count_below_tracked_calls_drops_the_oldest():
         f.call(clock, "sales", f"c{i}", "offered")
     f.waiting("09:00:25", "sales", 1)  # two answers missed: the newest caller is the one left
     assert _view(f, "09:00:30").longest_wait_s == 10.0
+
+
+# --- 3. the pages read the floor's config ----------------------------------------------------
+
+async def test_dash_pages_are_built_with_the_floors_config_not_the_environments(tmp_path, monkeypatch):
+    from dashboard.app import CONTEXT_KEY
+    from wfm.api.app import DASH_APP, create_app
+
+    monkeypatch.delenv("WFM_CONFIG", raising=False)
+    config = make_config(tmp_path)  # its own storage.url, not the shipped default
+    log = open_log_from_config(config)
+    runtime = Runtime(config, FloorEngine(config), log, [], FixedClock(T0))
+    await runtime.start()
+    try:
+        app = create_app(runtime, config)
+        lazy = app[DASH_APP]
+        lazy.build()
+        assert lazy.failed is None
+        assert lazy._server.config[CONTEXT_KEY].config is config
+    finally:
+        await runtime.stop()

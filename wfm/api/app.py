@@ -9,6 +9,7 @@ Dash's own routes). Without it, a minimal live wall page is served at /wall.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import Any, Callable
@@ -143,7 +144,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     if factory is not None:
         from wfm.api.wsgi import WsgiBridge
 
-        lazy = LazyDash(factory, app[API_BASE])
+        # the pages read the same config as the floor (wfm demo/serve --config site.toml), not $WFM_CONFIG
+        lazy = LazyDash(functools.partial(factory, config=config), app[API_BASE])
         bridge = WsgiBridge(lazy, REQUEST_ACCOUNT)
         app[WSGI_BRIDGE] = bridge
         app[DASH_APP] = lazy
