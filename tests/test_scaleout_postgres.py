@@ -212,3 +212,143 @@ def test_only_a_postgres_log_is_shared():
 
     assert runtime_class("postgresql://u@h/db") is SharedRuntime
     assert runtime_class("sqlite:///x.sqlite") is Runtime
+
+
+# ───────────────────────── two runtimes in one process: who logs, who tells the PBX
+
+
+class SetClock:
+    """The floor's time, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+class MemoryFeed:
+    """A PBX feed whose events the test pushes; it remembers every pause/unpause it was told to send."""
+
+    def __init__(self, source: str) -> None:
+        from telephony.adapter import Adapter
+
+        Adapter.register(type(self))
+        self.source = source
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.calls: list[tuple[str, bool]] = []
+
+    async def stream(self):
+        while True:
+            event = await self.queue.get()
+            if event is None:
+                return
+            yield event
+
+    async def snapshot(self) -> None:
+        return None
+
+    async def set_paused(self, agent: str, paused: bool, reason: str | None = None):
+        from telephony.adapter import ActionResult
+
+        self.calls.append((agent, paused))
+        return ActionResult(action="set_paused", agent=agent, ok=True, detail=f"{self.source} told")
+
+    def health(self, now: datetime):
+        from telephony.adapter import ConnectionState, FeedHealth
+
+        return FeedHealth(source=self.source, state=ConnectionState.CONNECTED, connected=True, stale=False,
+                          last_event_age_s=0.0, reconnects=0, skipped=0)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+
+
+async def eventually(check, what: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+def test_the_owning_site_logs_timer_outputs_and_alone_tells_its_pbx(pg_server):
+    from wfm.config import default_data, from_data, merge
+    from wfm.decisions import Violation
+    from wfm.engine import FloorEngine
+    from wfm.eventlog import open_log
+    from wfm.events import AgentState, AgentStateEvent, OverrideAction, OverrideEvent, ShiftEvent
+    from wfm.runtime import OutputPublished
+
+    url = pg_server.new_database()
+    config = from_data(merge(default_data(), {"floor": {"tick_s": 0.05}, "storage": {"url": url}}))
+    t0 = datetime(2027, 3, 1, 9, 0, tzinfo=config.floor.tz)
+
+    async def main():
+        clock = SetClock(t0)
+        feed_a, feed_b = MemoryFeed("pbx:a"), MemoryFeed("pbx:b")
+        site_a = SharedRuntime(config, FloorEngine(config), open_log(url), [feed_a], clock, follow_poll_s=0.2)
+        site_b = SharedRuntime(config, FloorEngine(config), open_log(url), [feed_b], clock, follow_poll_s=0.2)
+        heard_on_a: list = []
+        try:
+            await site_a.start()
+            await site_b.start()
+            assert site_a.leader and not site_b.leader  # one leader: the first to take the lock
+            site_a.subscribe(lambda update: heard_on_a.append(update))
+            feed_a.queue.put_nowait(AgentStateEvent(ts=t0, agent="1001", state=AgentState.READY, source="pbx:a"))
+            feed_b.queue.put_nowait(AgentStateEvent(ts=t0, agent="2001", state=AgentState.READY, source="pbx:b"))
+            for site in (site_a, site_b):
+                await eventually(lambda s=site: s.owners == {"1001": "pbx:a", "2001": "pbx:b"},
+                                 "both sites' feed events in both engines")
+            await site_a.submit_many([ShiftEvent(ts=t0, agent=a, start=t0 + timedelta(minutes=2),
+                                                 end=t0 + timedelta(hours=8)) for a in ("1001", "2001")])
+            for site in (site_a, site_b):
+                await eventually(lambda s=site: {"1001", "2001"} <= {a.agent for a in s.floor_view().agents},
+                                 "both sites' agents on both floors")
+
+            # 2001 (site B's agent) takes a short break (小休) and overruns it: both engines see the
+            # overrun on their own tick; only site B, the agent's owner, logs the violation
+            clock.advance(180)
+            feed_b.queue.put_nowait(AgentStateEvent(ts=clock.now(), agent="2001", state=AgentState.SHORT_BREAK,
+                                                    reason="小休", source="pbx:b"))
+            await eventually(lambda: site_a.floor_view().agents and any(
+                a.agent == "2001" and a.state is AgentState.SHORT_BREAK for a in site_a.floor_view().agents),
+                "site A sees 2001 on 小休")
+            clock.advance(config.floor.short_break_max_min * 60 + 10)
+            overrun = await eventually(lambda: [u.output for u in heard_on_a if isinstance(u, OutputPublished)
+                                                and isinstance(u.output, Violation) and u.output.agent == "2001"
+                                                and u.output.rule == "SHORT_BREAK_TOO_LONG"],
+                                       "site A hears site B's overrun violation")
+            await asyncio.sleep(0.5)  # more ticks on both sites
+
+            # a supervisor on site A ends 2001's break: site A logs the decision, site B's PBX is told
+            calls_a, calls_b = len(feed_a.calls), len(feed_b.calls)
+            await site_a.submit(OverrideEvent(ts=clock.now(), supervisor="sup", agent="2001",
+                                              action=OverrideAction.END_BREAK))
+            await eventually(lambda: ("2001", False) in feed_b.calls[calls_b:], "site B's PBX unpauses 2001")
+            await asyncio.sleep(0.5)
+            assert feed_a.calls[calls_a:] == []  # never the other site's PBX
+            assert site_b.foreign_events > 0 and site_a.foreign_events > 0
+        finally:
+            await site_b.stop()
+            await site_a.stop()
+        return overrun
+
+    overrun = asyncio.run(main())
+    assert len(overrun) == 1
+    result, records = stored(url)
+    assert result.ok, result.message()
+    violations = [r for r in records if r.kind == "decision" and r.body.get("rule") == "SHORT_BREAK_TOO_LONG"]
+    assert len(violations) == 1 and violations[0].body["agent"] == "2001"
+    unpauses = [r for r in records if r.kind == "action" and r.body.get("agent") == "2001" and not r.body.get("paused")]
+    assert len(unpauses) >= 1 and all("pbx:b" in r.body["detail"] for r in unpauses)
+    assert duplicates(records, "event") == [] and duplicates(records, "decision") == []
+    overrides = [r for r in records if r.kind == "event" and r.body.get("type") == "override"]
+    assert len(overrides) == 1

@@ -32,12 +32,19 @@ Who is authoritative (logs, publishes and enforces) — nothing is logged twice:
   replay). Outputs naming no agent, or an agent no feed reported (e.g. only a
   shift is known), are logged by the floor LEADER: the one process holding a
   PostgreSQL advisory lock on its own connection (taken over by another
-  process within `lead_retry_s` when the leader dies).
+  process within `lead_retry_s` when the leader dies). Engines reach a timer
+  at different moments and ownership can be learnt late, so a timer output
+  identical to one another process already logged (seen by the follower) is
+  not logged again either; and before the engine acts on an own event, the
+  follower first catches up to that event's seq (`catch_up_s` at most), so an
+  output another process logged earlier is known and not logged twice.
 - PBX actions (QueuePause …): only the process owning the agent's feed sends
   them, whichever process decided; the leader sends those for agents no feed
   owns. Another site's PBX is never told twice, nor by the wrong process.
 
-Known limits: each engine applies foreign events when they arrive, so two
+Known limits: an output the leader's timer makes for an agent no feed has
+reported yet may race the owner's first report of that agent (both logged,
+milliseconds apart). Each engine applies foreign events when they arrive, so two
 engines can interleave the same events differently (seconds apart); a
 contested floor-wide limit (concurrent 小休) may then be judged differently
 by two processes, and the author's logged decision is the one that counts.
@@ -48,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
@@ -71,6 +79,7 @@ from wfm.runtime import (
 logger = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x5746_4D46  # advisory lock key ("WFMF"): the floor leader
+_SEEN_MAX = 20_000  # other processes' outputs remembered, so a timer output they logged is not logged again
 
 
 def should_log(agent: str | None, owners: dict[str, str | None], own_sources: frozenset[str],
@@ -97,6 +106,11 @@ class _OwnRecords:
         self.changed = asyncio.Event()
         self.tracking = False  # while on, `read` notes the highest seq it yields (the start-up replay)
         self.max_read = 0
+        self.following = False  # the follower runs: an own event waits (catch_up_s at most) until it passed
+        self.passed = 0  # every record up to this seq was seen by the follower
+        self.passed_changed = asyncio.Event()
+        self.catch_up_s = 0.5
+        self.catch_up_timeouts = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._log, name)
@@ -111,7 +125,28 @@ class _OwnRecords:
         self.own.add(record.seq)
         if record.seq > self.max_acked:
             self.max_acked = record.seq
+        if kind == EVENT_KIND and self.following:
+            # before the engine acts on our event, every output other processes logged before it is known
+            await self.wait_passed(record.seq - 1)
         return record
+
+    def mark_passed(self, seq: int) -> None:
+        self.passed = seq
+        self.passed_changed.set()
+
+    async def wait_passed(self, seq: int) -> None:
+        if self.passed >= seq:
+            return
+        try:
+            async with asyncio.timeout(self.catch_up_s):
+                while self.passed < seq:
+                    self.passed_changed.clear()
+                    await self.passed_changed.wait()
+        except TimeoutError:
+            self.catch_up_timeouts += 1
+            if self.catch_up_timeouts == 1 or self.catch_up_timeouts % 1000 == 0:
+                logger.warning("the log follower is %d records behind; acting without waiting (%d times)",
+                               seq - self.passed, self.catch_up_timeouts)
 
     def read(self, *args, **kwargs):
         records = self._log.read(*args, **kwargs)
@@ -145,6 +180,17 @@ class _OwnedEngine:
         self.own_sources = own_sources
         self.owners: dict[str, str | None] = {}
         self.leader = False
+        self.logged_elsewhere: OrderedDict[bytes, None] = OrderedDict()  # recent outputs other processes logged
+
+    def note_logged_elsewhere(self, output: Output) -> None:
+        self.logged_elsewhere[msgspec.json.encode(output)] = None
+        while len(self.logged_elsewhere) > _SEEN_MAX:
+            self.logged_elsewhere.popitem(last=False)
+
+    def _ours_to_log(self, output: Any) -> bool:
+        if not self.mine(getattr(output, "agent", None)):
+            return False
+        return msgspec.json.encode(output) not in self.logged_elsewhere
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -162,13 +208,19 @@ class _OwnedEngine:
     def handle(self, event: Event) -> Any:
         if type(event) is AgentStateEvent and event.source is not None:
             self.owners[event.agent] = event.source
-        return self._actions(self._engine.handle(event))
+        result = self._actions(self._engine.handle(event))
+        outputs = getattr(result, "outputs", None)
+        if outputs and self.logged_elsewhere:
+            kept = tuple(o for o in outputs if msgspec.json.encode(o) not in self.logged_elsewhere)
+            if len(kept) != len(outputs):
+                result = dataclasses.replace(result, outputs=kept)
+        return result
 
     def tick(self, now: datetime) -> Any:
         result = self._actions(self._engine.tick(now))
         outputs = getattr(result, "outputs", None)
         if outputs:
-            kept = tuple(o for o in outputs if self.mine(getattr(o, "agent", None)))
+            kept = tuple(o for o in outputs if self._ours_to_log(o))
             if len(kept) != len(outputs):
                 result = dataclasses.replace(result, outputs=kept)
         return result
@@ -192,7 +244,6 @@ class SharedRuntime(Runtime):
         self.follow_poll_s = follow_poll_s
         self.lead_retry_s = lead_retry_s
         self.follow_from: int | None = None
-        self.followed_seq = 0  # the last foreign or own record the follower has passed
         self.foreign_events = 0
 
     @property
@@ -227,13 +278,17 @@ class SharedRuntime(Runtime):
     # ── following the other processes ─────────────────────────────────────
 
     async def _follow(self) -> None:
-        follow = self._records.follow(after_seq=self.follow_from, poll_s=self.follow_poll_s)
+        records = self._records
+        records.mark_passed(self.follow_from or 0)
+        records.following = True
+        follow = records.follow(after_seq=self.follow_from, poll_s=self.follow_poll_s)
         try:
             async for record in follow:
-                if not await self._records.is_own(record.seq):
+                if not await records.is_own(record.seq):
                     await self._apply_foreign(record)
-                self.followed_seq = record.seq
+                records.mark_passed(record.seq)
         finally:
+            records.following = False
             await _aclose(follow)
 
     async def _apply_foreign(self, record: Any) -> None:
@@ -244,6 +299,8 @@ class SharedRuntime(Runtime):
             except (EventDecodeError, msgspec.DecodeError) as exc:
                 logger.warning("followed log record %s skipped: %s", record.seq, exc)
                 return
+            if type(event) is AgentStateEvent and event.source is not None:
+                self._owned.owners[event.agent] = event.source  # known before the next tick's outputs
             item = _ForeignItem(event)
             item.seq = record.seq
             assert self._inbox is not None
@@ -254,6 +311,7 @@ class SharedRuntime(Runtime):
             except msgspec.ValidationError as exc:
                 logger.warning("followed decision %s not published: %s", record.seq, exc)
                 return
+            self._owned.note_logged_elsewhere(output)
             self._publish(OutputPublished(output))
         elif kind == ACTION_KIND:
             try:
