@@ -273,7 +273,7 @@ async def test_floor_for_supervisor_and_wall_without_login(floor):
     assert view["feeds"][0]["source"] == "test-pbx"
     status, wall = await call("GET", floor.base + "/api/wall")
     assert status == 200 and wall["idle_agents"] == 3
-    assert set(wall["agents"][0]) == {"agent", "team", "state", "since", "seconds_in_state", "break_kind", "overrun"}
+    assert set(wall["agents"][0]) == {"agent", "team", "state", "since", "seconds_in_state", "break_kind", "break_limit_s", "overrun"}
     assert "short_break_used_s" not in json.dumps(wall)
     status, page = await call("GET", floor.base + "/wall")
     assert status == 200 and "话务空闲数" in page and "小休" in page and "用餐" in page

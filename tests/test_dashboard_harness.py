@@ -274,4 +274,4 @@ def test_harness_serves_the_wall_projection(harness):
 
     data = requests.get(harness.url + "/api/wall", timeout=5).json()
     assert data["idle_agents"] == harness.floor.view().idle_agents
-    assert set(data["agents"][0]) == {"agent", "team", "state", "since", "seconds_in_state", "break_kind", "overrun"}
+    assert set(data["agents"][0]) == {"agent", "team", "state", "since", "seconds_in_state", "break_kind", "break_limit_s", "overrun"}

@@ -184,3 +184,72 @@ async def test_dash_pages_are_built_with_the_floors_config_not_the_environments(
         assert lazy._server.config[CONTEXT_KEY].config is config
     finally:
         await runtime.stop()
+
+
+# --- 4. the wall projection: break limit, alert detail, feed age; shared for ~100 ms --------
+
+def test_wall_projection_carries_break_limit_alert_detail_and_feed_age():
+    from wfm.api.projections import wall_floor
+    from wfm.views import FeedView
+
+    f = Floor()
+    f.shift("1001", "08:30", "16:00", ts="06:00")
+    f.state("08:20", "1001", "ready")
+    f.state("09:00", "1001", "short_break")
+    f.tick("09:12")  # past the 10-min limit: a finding with a detail
+    view = f.engine.floor_view(at("09:12"), feeds=[FeedView(source="ami:pbx", state="connected", connected=True,
+                                                            stale=False, last_event_age_s=2.5, skipped=0)])
+    wall = wall_floor(view)
+    agent = next(a for a in wall["agents"] if a["agent"] == "1001")
+    assert agent["break_limit_s"] == 600.0 and agent["overrun"] is True
+    assert wall["alerts"] and all(a["detail"] for a in wall["alerts"])
+    assert wall["feeds"] == [{"source": "ami:pbx", "state": "connected", "connected": True, "stale": False,
+                              "last_event_age_s": 2.5}]
+    # still nothing a wall may not show: no budgets, no shift times, no queues an agent serves
+    assert not {"short_break_used_s", "shift_start", "queues"} & set(agent)
+
+
+def test_recent_rebuilds_at_most_once_per_ttl():
+    from wfm.api.projections import Recent
+
+    now = [0.0]
+    cache = Recent(0.1, monotonic=lambda: now[0])
+    values = iter(range(100))
+    assert [cache.get(lambda: next(values)) for _ in range(20)] == [0] * 20
+    now[0] = 0.099
+    assert cache.get(lambda: next(values)) == 0
+    now[0] = 0.1
+    assert cache.get(lambda: next(values)) == 1 and cache.builds == 2
+
+
+async def test_twenty_boards_polling_the_wall_share_one_build(tmp_path):
+    import aiohttp
+
+    from wfm.api.app import ApiServer, create_app
+
+    config = make_config(tmp_path)
+    log = open_log_from_config(config)
+    builds = []
+
+    class CountingEngine(FloorEngine):
+        def floor_view(self, now, **kw):
+            builds.append(now)
+            return super().floor_view(now, **kw)
+
+    runtime = Runtime(config, CountingEngine(config), log, [], FixedClock(T0))
+    await runtime.start()
+    server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def poll():
+                async with session.get(server.base_url + "/api/wall") as response:
+                    assert response.status == 200
+                    return await response.json()
+
+            walls = await asyncio.gather(*(poll() for _ in range(20)))
+        assert all(w == walls[0] for w in walls)
+        assert len(builds) <= 2  # one build (two if the 100 ms ran out mid-burst), not twenty
+    finally:
+        await server.stop()
+        await runtime.stop()

@@ -169,6 +169,7 @@ class ApiConfig(_Section):
     break_requests_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     ws_floor_interval_ms: Annotated[float, msgspec.Meta(ge=0)]
+    wall_cache_ms: Annotated[float, msgspec.Meta(ge=0)]
     cookie_secure: bool
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from wfm.api import pages
+from wfm.api import pages, projections
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.routes import (
     ACCOUNTS,
@@ -29,6 +29,7 @@ from wfm.api.routes import (
     LOGIN_LIMITER,
     RUNTIME,
     SESSIONS,
+    WALL_CACHE,
 )
 from wfm.api.security import (
     REQUEST_ACCOUNT,
@@ -131,6 +132,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
     hub = Hub(runtime, config.api.ws_floor_interval_ms / 1000.0)
     app[HUB] = hub
+    app[WALL_CACHE] = projections.Recent(config.api.wall_cache_ms / 1000.0)
 
     for spec in API_ROUTES:
         app.router.add_route(spec.method, spec.path, spec.handler)

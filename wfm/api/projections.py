@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -31,7 +33,9 @@ PUBLIC_NUMBERS = (
     "asa_s",
     "abandon_rate",
 )
-WALL_AGENT_FIELDS = ("agent", "team", "state", "since", "seconds_in_state", "break_kind", "overrun")
+WALL_AGENT_FIELDS = ("agent", "team", "state", "since", "seconds_in_state", "break_kind", "break_limit_s", "overrun")
+WALL_ALERT_FIELDS = ("ts", "rule", "agent", "detail")
+WALL_FEED_FIELDS = ("source", "state", "connected", "stale", "last_event_age_s")
 
 
 def full_floor(view: FloorView) -> dict[str, Any]:
@@ -49,10 +53,30 @@ def wall_floor(view: FloorView) -> dict[str, Any]:
     wall = {key: data[key] for key in PUBLIC_NUMBERS}
     wall["queues"] = data["queues"]
     wall["agents"] = [{k: a[k] for k in WALL_AGENT_FIELDS} for a in data["agents"]]
-    wall["alerts"] = [{k: a[k] for k in ("ts", "rule", "agent")} for a in data["alerts"]]
+    wall["alerts"] = [{k: a[k] for k in WALL_ALERT_FIELDS} for a in data["alerts"]]
     wall["break_queue"] = [{k: q[k] for k in ("agent", "kind", "position")} for q in data["break_queue"]]
-    wall["feeds"] = [{k: f[k] for k in ("source", "state", "connected", "stale")} for f in data["feeds"]]
+    wall["feeds"] = [{k: f[k] for k in WALL_FEED_FIELDS} for f in data["feeds"]]
     return wall
+
+
+class Recent:
+    """One value, rebuilt at most every `ttl_s` (monotonic time): many wall boards polling
+    /api/wall share one build of the view instead of each rebuilding it."""
+
+    def __init__(self, ttl_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._at: float | None = None
+        self._value: Any = None
+        self.builds = 0
+
+    def get(self, build: Callable[[], Any]) -> Any:
+        now = self._monotonic()
+        if self._at is None or now - self._at >= self.ttl_s:
+            self._value = build()
+            self._at = now
+            self.builds += 1
+        return self._value
 
 
 def output_agent(output: Output) -> str | None:

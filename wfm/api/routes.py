@@ -53,6 +53,7 @@ ADDRESS_LIMITER = web.AppKey("wfm_address_limiter", SlidingWindowLimiter)
 ADDRESS_LIMIT_FACTOR = 10  # one address may try this many times the per-user limit across user names
 BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
 HUB = web.AppKey("wfm_hub", object)
+WALL_CACHE = web.AppKey("wfm_wall_cache", object)  # projections.Recent of the encoded wall (api.wall_cache_ms)
 
 
 # ── request bodies ─────────────────────────────────────────────────────────
@@ -263,7 +264,13 @@ async def floor(request: web.Request) -> web.Response:
 async def wall(request: web.Request) -> web.Response:
     """The wall display's floor: numbers and agent ids/states only."""
     runtime = _runtime(request)
-    return json_response(projections.wall_floor(runtime.floor_view()))
+
+    def build() -> bytes:
+        return _json_encoder.encode(projections.wall_floor(runtime.floor_view()))
+
+    cache = request.app.get(WALL_CACHE)
+    body = cache.get(build) if cache is not None else build()
+    return web.Response(body=body, content_type="application/json")
 
 
 @requires(Access.SELF_OR_READERS)
