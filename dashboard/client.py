@@ -23,7 +23,6 @@ from wfm.views import AgentBudgetView, FloorView, QueueView
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "wfm_session"
-CSRF_COOKIE = "wfm_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
 T = TypeVar("T")
@@ -146,11 +145,11 @@ class ApiClient:
 
     @classmethod
     def for_request(cls, transport: Transport) -> "ApiClient":
-        """The client for the browser request being served (its wfm_session and CSRF cookies)."""
+        """The client for the browser request being served (its wfm_session cookie)."""
         import flask
 
         try:
-            cookies = {k: v for k, v in flask.request.cookies.items() if k in (SESSION_COOKIE, CSRF_COOKIE)}
+            cookies = {k: v for k, v in flask.request.cookies.items() if k == SESSION_COOKIE}
         except RuntimeError:  # outside a request (tests, background threads): anonymous
             cookies = {}
         return cls(transport, cookies)
@@ -191,8 +190,8 @@ class ApiClient:
             raise ApiError(502, "bad_response", f"{path}: {exc}") from None
 
     def _csrf_headers(self) -> dict[str, str]:
-        """State changes by cookie carry the CSRF token (from its cookie, else from /api/me)."""
-        token = self.cookies.get(CSRF_COOKIE) or self.me().csrf_token
+        """State changes by cookie carry the session's CSRF token (the API gives it at /api/me)."""
+        token = self.me().csrf_token
         return {CSRF_HEADER: token} if token else {}
 
     def _send(self, method: str, path: str, json: Any = None) -> dict:

@@ -253,3 +253,32 @@ async def test_twenty_boards_polling_the_wall_share_one_build(tmp_path):
     finally:
         await server.stop()
         await runtime.stop()
+
+
+# --- 5. the dashboard client takes the CSRF token from /api/me only --------------------------
+
+async def test_dashboard_client_ignores_a_wfm_csrf_cookie_and_asks_the_api(tmp_path):
+    import aiohttp
+
+    from dashboard.client import SESSION_COOKIE, ApiClient, Transport
+    from wfm.api.app import ApiServer, create_app
+
+    config = make_config(tmp_path)
+    log = open_log_from_config(config)
+    runtime = Runtime(config, FloorEngine(config), log, [], FixedClock(T0))
+    await runtime.start()
+    server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(server.base_url + "/api/login",
+                                    json={"username": "supervisor", "password": "supervisor"}) as response:
+                assert response.status == 200
+                body = await response.json()
+                cookie = response.cookies[SESSION_COOKIE].value
+        client = ApiClient(Transport(server.base_url, 5.0), {SESSION_COOKIE: cookie, "wfm_csrf": "planted"})
+        headers = await asyncio.to_thread(client._csrf_headers)
+        assert headers == {"X-CSRF-Token": body["csrf_token"]}
+    finally:
+        await server.stop()
+        await runtime.stop()
