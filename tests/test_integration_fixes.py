@@ -282,3 +282,32 @@ async def test_dashboard_client_ignores_a_wfm_csrf_cookie_and_asks_the_api(tmp_p
     finally:
         await server.stop()
         await runtime.stop()
+
+
+# --- 6. wfm ingest --profile for serial captures --------------------------------------------
+
+def _ingest(tmp_path, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "wfm.cli", "ingest", *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+
+
+def test_ingest_serial_profile_narrows_the_line_format(tmp_path):
+    capture = tmp_path / "acd.txt"
+    capture.write_bytes(b"2027-01-04 08:30:01 AGENT 1002 READY\r\n")
+    auto = _ingest(tmp_path, "--protocol", "serial", "--profile", "auto", str(capture))
+    assert auto.returncode == 0 and '"agent":"1002"' in auto.stdout and '"state":"ready"' in auto.stdout
+    acd = _ingest(tmp_path, "--protocol", "serial", "--profile", "acd", str(capture))
+    assert acd.returncode == 0 and acd.stdout == auto.stdout
+    smdr = _ingest(tmp_path, "--protocol", "serial", "--profile", "smdr", str(capture))
+    assert smdr.returncode == 1 and smdr.stdout == ""
+    assert f"{capture}:1: skipped" in smdr.stderr
+
+
+def test_ingest_profile_is_refused_for_other_protocols(tmp_path):
+    capture = tmp_path / "x.ami"
+    capture.write_bytes(b"")
+    result = _ingest(tmp_path, "--protocol", "ami", "--profile", "acd", str(capture))
+    assert result.returncode == 2 and "--profile is for --protocol serial" in result.stderr

@@ -85,7 +85,7 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10.0)
     except (OSError, asyncio.TimeoutError) as exc:
         raise LiveConnectError(f"{host}:{port}: cannot connect: {type(exc).__name__}: {exc}") from None
-    decoder = LineDecoder(config, f"{host}:{port}")
+    decoder = LineDecoder(config, f"{host}:{port}", getattr(args, "profile", None))
     try:
         while True:
             data = await reader.read(4096)

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("udp", "tcp"), help="with --connect (SIP): transport (default udp)")
     parser.add_argument("--presence", action="store_true",
                         help="with --connect (SIP): also subscribe to presence (PIDF, RFC 4480 activities: meal, away, busy)")
+    parser.add_argument("--profile", choices=("auto", "acd", "smdr"),
+                        help="serial: line profile (default: the config's serial feed, else auto)")
     parser.add_argument("--capture", metavar="PATH", help="with --connect: tee the raw bytes to PATH (receive times in PATH.times)")
 
 
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give either FILE or --connect HOST:PORT, not both", 2)
     if not args.connect and not args.file:
         raise CliError("give a capture FILE or --connect HOST:PORT", 2)
+    if getattr(args, "profile", None) and protocol != "serial":
+        raise CliError(f"--profile is for --protocol serial, not {protocol}", 2)
     if args.max_events is not None and args.max_events < 1:
         raise CliError("--max-events must be at least 1", 2)
     try:
@@ -133,6 +137,8 @@ def _ingest_file(module, args: argparse.Namespace, config) -> int:
     kwargs = {}
     if "fallback_time" in inspect.signature(module.parse_capture).parameters:
         kwargs["fallback_time"] = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+    if getattr(args, "profile", None):
+        kwargs["profile"] = args.profile
     from tqdm import tqdm
 
     progress = tqdm(total=stat.st_size, unit="B", unit_scale=True, desc=os.path.basename(path), file=sys.stderr,
