@@ -311,3 +311,33 @@ def test_ingest_profile_is_refused_for_other_protocols(tmp_path):
     capture.write_bytes(b"")
     result = _ingest(tmp_path, "--protocol", "ami", "--profile", "acd", str(capture))
     assert result.returncode == 2 and "--profile is for --protocol serial" in result.stderr
+
+
+# --- 8. floor.near_full_alert switches the floor-level near-full alert off --------------------
+
+def _replay_types(tmp_path, config_text: str) -> list[dict]:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scenario = Path(__file__).resolve().parent.parent / "sample_data/scenarios/break_queue.jsonl"
+    config = tmp_path / "site.toml"
+    config.write_text(config_text, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "wfm.cli", "--config", str(config), "replay", str(scenario), "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_replay_prints_the_near_full_alert_by_default(tmp_path):
+    records = _replay_types(tmp_path, "")
+    assert [r["rule"] for r in records if r["type"] == "alert"] == ["QUEUE_NEAR_FULL"]
+
+
+def test_near_full_alert_off_removes_only_the_alert(tmp_path):
+    on = _replay_types(tmp_path, "")
+    off = _replay_types(tmp_path, "[floor]\nnear_full_alert = false\n")
+    assert [r for r in off if r["type"] == "alert"] == []
+    assert off == [r for r in on if r["type"] != "alert"]  # refusals by QUEUE_NEAR_FULL still made
+    assert any(r.get("rule") == "QUEUE_NEAR_FULL" and r["type"] == "break_decision" for r in off)

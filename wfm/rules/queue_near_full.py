@@ -3,7 +3,8 @@
 The decision is the gate policy's (wfm/gate.py: fixed, scaled, service_level),
 judged with the floor as it is at the request (the requester counts among the
 idle agents when ready). Queueable. A floor-level alert is raised once each
-time calls are waiting and idle agents (话务空闲数) fall to the threshold or below.
+time calls are waiting and idle agents (话务空闲数) fall to the threshold or below
+(floor.near_full_alert = false switches the alert off; the handbooks do not ask for it).
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ class QueueNearFull(Rule):
         # a floor hovering at the threshold would alert every minute: a new alert only after
         # the floor has been clear for floor.near_full_alert_rearm_min
         rearm_s = floor.config.floor.near_full_alert_rearm_min * 60.0
+        if not floor.config.floor.near_full_alert:
+            return None  # the site switched the floor-level alert off (the gate still refuses)
         if self._alerted and self._clear_since is not None and floor.now - self._clear_since < rearm_s:
             return None
         self._alerted = True
