@@ -10,7 +10,7 @@ for CP-SAT:
   (off, work x l, off) for every interior run shorter than the minimum — the
   tightest clause form; runs touching the horizon edge are exempt;
 - cover as staffed - requirement = over - under with both bounded;
-- a first solution from a greedy cover-filling pass given as a hint.
+- a hint: CP-SAT's first solution improved by simulated annealing (search.py).
 The reported objective is always recomputed by optimizer.nrp.evaluate.
 """
 from __future__ import annotations
@@ -37,6 +37,10 @@ class NrpVars:
     model: cp_model.CpModel
     instance: Instance
     x: dict[tuple[str, int, str], cp_model.IntVar] = field(default_factory=dict)
+    # auxiliary variables, kept so a roster can be given as a complete hint
+    weekend: dict[tuple[str, int], cp_model.IntVar] = field(default_factory=dict)  # (staff, saturday)
+    under: dict[tuple[int, str], cp_model.IntVar] = field(default_factory=dict)  # (day, shift)
+    over: dict[tuple[int, str], cp_model.IntVar] = field(default_factory=dict)
 
     def work(self, staff_id: str, day: int) -> cp_model.LinearExprT:
         return sum(self.x[(staff_id, day, s.id)] for s in self.instance.shifts)
@@ -140,6 +144,7 @@ def add_max_weekends(v: NrpVars) -> list[PenaltyTerm]:
         for saturday in range(5, ins.horizon, 7):
             days = [d for d in (saturday, saturday + 1) if d < ins.horizon]
             worked = v.model.new_bool_var(f"weekend[{p.id},{saturday // 7}]")
+            v.weekend[(p.id, saturday)] = worked
             for d in days:
                 v.model.add(v.work(p.id, d) <= worked)
             v.model.add(worked <= sum(v.work(p.id, d) for d in days))
@@ -165,6 +170,7 @@ def add_cover(v: NrpVars) -> list[PenaltyTerm]:
         under = v.model.new_int_var(0, need.requirement, f"under[{need.day},{need.shift}]")
         over = v.model.new_int_var(0, len(ins.staff), f"over[{need.day},{need.shift}]")
         v.model.add(staffed - need.requirement == over - under)
+        v.under[(need.day, need.shift)], v.over[(need.day, need.shift)] = under, over
         terms.append(PenaltyTerm("cover_under", need.under_weight, under))
         terms.append(PenaltyTerm("cover_over", need.over_weight, over))
     return terms
@@ -184,40 +190,6 @@ def build_model(instance: Instance) -> tuple[NrpVars, list[PenaltyTerm]]:
         terms.extend(rule(v))
     v.model.minimize(sum(t.weight * t.expr for t in terms if t.weight))
     return v, terms
-
-
-def greedy_hint(instance: Instance) -> dict[str, list[str]]:
-    """A quick roster: fill cover day by day with nurses who want that shift, respecting only rotation
-    and shift-type limits. Used as a CP-SAT hint (it need not be feasible)."""
-    rows = {p.id: [""] * instance.horizon for p in instance.staff}
-    used = {p.id: {s.id: 0 for s in instance.shifts} for p in instance.staff}
-    wants = {(r.staff, r.day, r.shift): r.weight for r in instance.on_requests}
-    refuses = {(r.staff, r.day, r.shift): r.weight for r in instance.off_requests}
-    minutes = {p.id: 0 for p in instance.staff}
-    lengths = {s.id: s.minutes for s in instance.shifts}
-    banned = {s.id: s.cannot_follow for s in instance.shifts}
-    for need in sorted(instance.cover, key=lambda c: (c.day, -c.under_weight)):
-        candidates = []
-        for p in instance.staff:
-            d, s = need.day, need.shift
-            if rows[p.id][d] or d in instance.days_off.get(p.id, ()):
-                continue
-            if used[p.id][s] >= p.max_shifts.get(s, instance.horizon) or minutes[p.id] + lengths[s] > p.max_minutes:
-                continue
-            if d > 0 and rows[p.id][d - 1] and s in banned[rows[p.id][d - 1]]:
-                continue
-            run = 0
-            while d - run - 1 >= 0 and rows[p.id][d - run - 1]:
-                run += 1
-            if run >= p.max_consecutive:
-                continue
-            score = wants.get((p.id, d, s), 0) - refuses.get((p.id, d, s), 0) + (1 if run else 0)
-            candidates.append((-score, minutes[p.id], p.id))
-        for _, _, staff_id in sorted(candidates)[: need.requirement]:
-            rows[staff_id][need.day] = need.shift
-            used[staff_id][need.shift] += 1
-            minutes[staff_id] += lengths[need.shift]
-    return rows
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -244,6 +216,29 @@ _STATUS = {
 }
 
 
+def add_roster_hint(v: NrpVars, roster: dict[str, list[str]]) -> None:
+    """Hint every model variable from `roster` (a complete hint lets CP-SAT start from it at once)."""
+    v.model.clear_hints()
+    for (staff_id, d, s), var in v.x.items():
+        v.model.add_hint(var, 1 if roster[staff_id][d] == s else 0)
+    for (staff_id, saturday), var in v.weekend.items():
+        row = roster[staff_id]
+        v.model.add_hint(var, 1 if any(row[d] for d in (saturday, saturday + 1) if d < len(row)) else 0)
+    for (day, shift), var in v.under.items():
+        staffed = sum(1 for row in roster.values() if row[day] == shift)
+        need = next(c.requirement for c in v.instance.cover if c.day == day and c.shift == shift)
+        v.model.add_hint(var, max(0, need - staffed))
+        v.model.add_hint(v.over[(day, shift)], max(0, staffed - need))
+
+
+def _read_roster(solver: cp_model.CpSolver, v: NrpVars) -> dict[str, list[str]]:
+    ins = v.instance
+    return {
+        p.id: [next((s.id for s in ins.shifts if solver.boolean_value(v.x[(p.id, d, s.id)])), "") for d in range(ins.horizon)]
+        for p in ins.staff
+    }
+
+
 def solve(
     instance: Instance,
     time_limit_s: float,
@@ -251,20 +246,45 @@ def solve(
     workers: int = 0,
     progress: Callable[[float, float, float], None] | None = None,
     hint: bool = True,
+    warm_start_share: float = 0.15,
+    warm_start_max_s: float = 10.0,
 ) -> NrpSolution:
-    """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found."""
+    """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
+
+    With `hint`, three phases share the time limit: CP-SAT's first feasible
+    solution, simulated annealing over it (optimizer.nrp.search, for
+    `warm_start_share` of the limit, at most `warm_start_max_s`), then the
+    full CP-SAT search hinted with the annealed roster.
+    """
+    from optimizer.nrp.search import anneal
+
     start = time.perf_counter()
     v, _ = build_model(instance)
+
+    def remaining() -> float:
+        return max(0.1, time_limit_s - (time.perf_counter() - start))
+
+    def configure(solver: cp_model.CpSolver) -> None:
+        params = solver.parameters
+        params.max_time_in_seconds = remaining()
+        params.random_seed = seed
+        params.num_workers = workers if workers > 0 else max(1, os.cpu_count() or 1)
+        params.linearization_level = 2
+
     if hint:
-        rows = greedy_hint(instance)
-        for (staff_id, d, s), var in v.x.items():
-            v.model.add_hint(var, 1 if rows[staff_id][d] == s else 0)
+        first = cp_model.CpSolver()
+        configure(first)
+        first.parameters.stop_after_first_solution = True
+        first.parameters.max_time_in_seconds = min(remaining(), max(1.0, time_limit_s * warm_start_share))
+        status = first.solve(v.model)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            budget = min(warm_start_max_s, time_limit_s * warm_start_share, remaining() * 0.5)
+            rows = anneal(instance, _read_roster(first, v), budget, seed=seed)
+            log.info("nrp %s: first solution %g, annealed hint ready after %.1f s", instance.name, first.objective_value,
+                     time.perf_counter() - start)
+            add_roster_hint(v, rows)
     solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.max_time_in_seconds = max(0.1, time_limit_s - (time.perf_counter() - start))
-    params.random_seed = seed
-    params.num_workers = workers if workers > 0 else max(1, os.cpu_count() or 1)
-    params.linearization_level = 2
+    configure(solver)
     status = solver.solve(v.model, _Progress(progress))
     name = _STATUS.get(status, "UNKNOWN")
     if name == "MODEL_INVALID":
@@ -272,11 +292,7 @@ def solve(
     roster: dict[str, list[str]] = {}
     objective = bound = None
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        for p in instance.staff:
-            roster[p.id] = [
-                next((s.id for s in instance.shifts if solver.boolean_value(v.x[(p.id, d, s.id)])), "")
-                for d in range(instance.horizon)
-            ]
+        roster = _read_roster(solver, v)
         objective = solver.objective_value
         bound = solver.best_objective_bound
     return NrpSolution(status=name, roster=roster, solver_objective=objective, bound=bound,
