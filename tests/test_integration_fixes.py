@@ -341,3 +341,33 @@ def test_near_full_alert_off_removes_only_the_alert(tmp_path):
     assert [r for r in off if r["type"] == "alert"] == []
     assert off == [r for r in on if r["type"] != "alert"]  # refusals by QUEUE_NEAR_FULL still made
     assert any(r.get("rule") == "QUEUE_NEAR_FULL" and r["type"] == "break_decision" for r in off)
+
+
+# --- 1 + 2 on the real demo: no false late sign-ins at start, a live longest wait -----------
+
+def test_demo_starts_without_false_late_sign_ins_and_shows_a_live_longest_wait(tmp_path):
+    import time
+
+    from test_demo import get_json, login, start_demo, stop, wait_for_agents, write_config
+
+    proc, first = start_demo(write_config(tmp_path), speed=30)
+    try:
+        base = first[: -len("/wall")]
+        token = login(base, "supervisor")
+        floor = wait_for_agents(base, token)
+        on_post = {a["agent"] for a in floor["agents"] if a["state"] not in ("logged_out", "not_ready")}
+        assert on_post
+        waits = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(waits) < 3:
+            _, wall = get_json(base + "/api/wall")
+            late = [a for a in wall["alerts"] if a["rule"] == "LATE_SIGN_IN" and a["agent"] in on_post]
+            assert late == [], late
+            if wall["calls_waiting"]:
+                assert wall["longest_wait_s"] is not None, wall
+                waits.append(wall["longest_wait_s"])
+            time.sleep(0.2)
+        assert waits, "no call waited in 20 s of a busy simulated morning"
+        assert all(w >= 0 for w in waits)
+    finally:
+        stop(proc)
