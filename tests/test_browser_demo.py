@@ -4,7 +4,8 @@ Headless Debian chromium + chromedriver via Selenium; skipped on a machine
 without them, failing under CI=true (tests/conftest.py require_tool). One demo
 subprocess (tmp config: storage in tmp, fast simulated clock) serves the module.
 Screenshots of every page go to tests/artifacts/; the wall and the agent page
-are also copied to docs/screenshots/ for the README.
+are also copied to docs/screenshots/ for the README, but only with
+WFM_UPDATE_SCREENSHOTS=1 (a plain `make test` leaves the tree clean).
 """
 from __future__ import annotations
 
@@ -159,7 +160,8 @@ def set_field(element, value: str) -> None:
 
 
 def screenshot(driver, artifacts: Path, name: str, docs: bool = False, full_page: bool = False) -> Path:
-    """The viewport (or the whole page) as PNG under tests/artifacts/, copied to docs/screenshots/."""
+    """The viewport (or the whole page) as PNG under tests/artifacts/; copied to docs/screenshots/
+    when `docs` and WFM_UPDATE_SCREENSHOTS=1."""
     import base64
 
     path = artifacts / f"{name}.png"
@@ -168,7 +170,7 @@ def screenshot(driver, artifacts: Path, name: str, docs: bool = False, full_page
         path.write_bytes(base64.b64decode(shot["data"]))
     else:
         driver.save_screenshot(str(path))
-    if docs:
+    if docs and os.environ.get("WFM_UPDATE_SCREENSHOTS") == "1":
         target = REPO / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / f"{name}.png")

@@ -371,3 +371,25 @@ def test_demo_starts_without_false_late_sign_ins_and_shows_a_live_longest_wait(t
         assert all(w >= 0 for w in waits)
     finally:
         stop(proc)
+
+
+# --- 7. browser tests write docs/screenshots only when asked ----------------------------------
+
+def test_screenshots_reach_docs_only_with_wfm_update_screenshots(tmp_path, monkeypatch):
+    import test_browser_demo
+
+    class Driver:  # the one call screenshot() makes of a viewport capture
+        def save_screenshot(self, path):
+            with open(path, "wb") as fh:
+                fh.write(b"\x89PNG fake")
+
+    monkeypatch.setattr(test_browser_demo, "REPO", tmp_path)
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    docs = tmp_path / "docs" / "screenshots" / "wall.png"
+    monkeypatch.delenv("WFM_UPDATE_SCREENSHOTS", raising=False)
+    test_browser_demo.screenshot(Driver(), artifacts, "wall", docs=True)
+    assert (artifacts / "wall.png").exists() and not docs.exists()
+    monkeypatch.setenv("WFM_UPDATE_SCREENSHOTS", "1")
+    test_browser_demo.screenshot(Driver(), artifacts, "wall", docs=True)
+    assert docs.read_bytes() == b"\x89PNG fake"
