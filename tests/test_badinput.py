@@ -195,6 +195,62 @@ def test_fuzzed_overrides_are_4xx_never_5xx(api, body, content_type):
     assert status < 500, reply
 
 
+@API_FUZZ
+@given(agent=st.text(max_size=40), method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH"]))
+def test_fuzzed_agent_paths_and_methods_are_4xx_never_5xx(api, agent, method):
+    from urllib.parse import quote
+
+    path = "/api/agents/" + quote(agent, safe="") + ("/budget" if method == "GET" else "/breaks")
+    status, reply = api.request(method, path, token=api.agent_token)
+    assert status < 500, reply
+
+
+def test_websocket_garbage_and_oversized_frames_close_only_that_socket(api):
+    async def scenario() -> list:
+        import aiohttp
+
+        base = f"http://127.0.0.1:{api.port}"
+        seen = []
+        async with aiohttp.ClientSession() as session:
+            bystander = await session.ws_connect(f"{base}/ws?token={api.supervisor_token}")
+            assert (await bystander.receive_json(timeout=5))["type"] == "hello"
+            for payload in (b"\xff\xfe\x00garbage", "x" * (5 * 1024 * 1024), "{not json", '{"type": "override"}'):
+                ws = await session.ws_connect(f"{base}/ws?token={api.supervisor_token}", max_msg_size=0)
+                await ws.receive(timeout=5)  # hello
+                try:
+                    if isinstance(payload, bytes):
+                        await ws.send_bytes(payload)
+                    else:
+                        await ws.send_str(payload)
+                    await ws.send_str("ping")
+                    while True:  # floor pushes may come first: wait for the pong or the server closing
+                        reply = await ws.receive(timeout=5)
+                        if reply.type is not aiohttp.WSMsgType.TEXT:
+                            seen.append(("closed by server", reply.data))
+                            break
+                        if json.loads(reply.data)["type"] == "pong":
+                            seen.append(("pong", None))
+                            break
+                except ConnectionError:
+                    seen.append(("closed by server", None))
+                except asyncio.TimeoutError:
+                    seen.append(("timeout", None))
+                await ws.close()
+            await bystander.send_str("ping")
+            while True:  # the untouched socket still works
+                message = await bystander.receive_json(timeout=5)
+                if message["type"] == "pong":
+                    break
+            await bystander.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) == 4 and all(kind != "timeout" for kind, _ in seen), seen
+    assert seen[1][0] == "closed by server"  # 5 MB is over the socket's message limit: that socket only is closed
+    status, _ = api.request("GET", "/api/health")
+    assert status == 200
+
+
 def test_api_still_answers_and_log_verifies_after_the_fuzz(api):
     status, reply = api.request("GET", "/api/log/verify", token=api.supervisor_token)
     assert status == 200 and json.loads(reply)["ok"] is True, reply
