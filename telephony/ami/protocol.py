@@ -95,12 +95,34 @@ class AmiMessage:
     value. Treat instances as immutable.
     """
 
-    __slots__ = ("headers", "fields", "line")
+    __slots__ = ("_headers", "_keys", "_values", "fields", "line")
 
     def __init__(self, headers: tuple[tuple[str, str], ...], line: int) -> None:
-        self.headers = headers
+        self._headers = headers
         self.fields: dict[str, str] = dict(reversed(headers))  # exact key -> first value (earlier ones win)
         self.line = line
+
+    @classmethod
+    def from_columns(cls, keys: list[str], values: list[str], line: int) -> "AmiMessage":
+        """The message of headers zip(keys, values) (same lengths); the pairs are built only if asked for."""
+        msg = _new_message(cls)
+        msg._headers = None
+        msg._keys = keys
+        msg._values = values
+        fields = dict(zip(keys, values))
+        if len(fields) != len(keys):  # a repeated key: its first value wins
+            fields = dict(zip(reversed(keys), reversed(values)))
+        msg.fields = fields
+        msg.line = line
+        return msg
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every (key, value) in order, repeated keys kept."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = tuple(zip(self._keys, self._values))
+        return headers
 
     def get(self, key: str, default: str | None = None) -> str | None:
         fields = self.fields
@@ -141,6 +163,9 @@ class AmiMessage:
 
     def __repr__(self) -> str:
         return f"AmiMessage(line={self.line}, headers={self.headers!r})"
+
+
+_new_message = object.__new__
 
 
 class AmiError(msgspec.Struct, frozen=True, gc=False):
@@ -189,6 +214,39 @@ def parse_text(text: str, line: int) -> AmiMessage | AmiError:
         if ":" not in "".join(keys):  # "Key:x: y" means Key = "x: y", as Asterisk reads it: the careful path
             return AmiMessage(tuple(zip(keys, parts[1::2])), line)
     return _parse_lines(text, line)
+
+
+def _plain_chunk(text: str, blocks: list[str], limit: int, no_stray_cr: bool) -> bool:
+    """Whether a CRLF chunk (`text`: each block + CRLF CRLF, no bare LF) may take the bulk path:
+    no stray CR, no banner, no "Response: Follows" output, no block possibly over the size limit."""
+    return (
+        no_stray_cr
+        and "Asterisk Call Manager" not in text
+        and "Response: Follows" not in text
+        and max(map(len, blocks)) * 4 + 1 <= limit
+    )
+
+
+def _plain_messages(blocks: list[str], line: int) -> tuple[list[AmiMessage], int] | None:
+    """Each block as parse_text's fast path reads it, with the line after the last; None as soon
+    as a block is not plain "Key: value" lines (the caller then parses the chunk carefully).
+
+    A block is plain when rebuilding it from its split pieces gives it back (so every line holds
+    exactly one ": " — line breaks and separators, both two characters, sit where they were),
+    and no key is empty or holds ":".
+    """
+    messages = []
+    append = messages.append
+    from_columns = AmiMessage.from_columns
+    for block in blocks:
+        parts = block.replace("\r\n", ": ").split(": ")
+        keys = parts[::2]
+        values = parts[1::2]
+        if "\r\n".join(map(": ".join, zip(keys, values))) != block or "" in keys or ":" in "".join(keys):
+            return None
+        append(from_columns(keys, values, line))
+        line += len(keys) + 1
+    return messages, line
 
 
 def _parse_lines(text: str, line: int) -> AmiMessage | AmiError:
@@ -341,8 +399,10 @@ class AmiParser:
         if last < 0:
             return
         end = last + 4
-        if buffer.count(b"\n", 0, end) != buffer.count(b"\r\n", 0, end):
+        lf = buffer.count(b"\n", 0, end)
+        if lf != buffer.count(b"\r\n", 0, end):
             return  # a bare \n somewhere: the careful loop frames it
+        no_stray_cr = buffer.count(b"\r", 0, end) == lf  # every CR starts a CRLF
         try:
             text = buffer[:end].decode("utf-8")
         except UnicodeDecodeError:
@@ -353,6 +413,17 @@ class AmiParser:
         # "" — or CR/LFs of a run of blank lines the split paired differently: leave them in the
         # buffer, where the careful loop would have left them
         end -= len(blocks.pop())
+        if blocks and _plain_chunk(text, blocks, limit, no_stray_cr):
+            plain = _plain_messages(blocks, line)
+            if plain is not None:
+                messages, self._line = plain
+                items.extend(messages)
+                self.messages += len(messages)
+                if self._state is ParserState.START:
+                    self._move(ParserState.STREAM)
+                del buffer[:end]
+                self._scan_from = 0
+                return
         char_pos = 0
         done = 0
         for block in blocks:
