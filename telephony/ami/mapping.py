@@ -116,7 +116,7 @@ class AmiMapper:
     # ---- time -------------------------------------------------------------
     def event_time(self, msg: AmiMessage, received: datetime) -> datetime:
         """The PBX's own `Timestamp:` (epoch seconds) when present, else the receive time; in the floor zone."""
-        stamp = msg.get("Timestamp")
+        stamp = msg.fields.get("Timestamp")  # one spelling: the plain dict lookup
         if stamp:
             try:
                 return datetime.fromtimestamp(float(stamp), tz=self.tz)
@@ -147,10 +147,11 @@ class AmiMapper:
     # ---- identity ---------------------------------------------------------
     def agent_of(self, msg: AmiMessage) -> tuple[str, str | None]:
         """The canonical agent id of a member message, and its interface when given."""
-        interface = msg.get("Interface") or msg.get("Location") or msg.get("Member")
+        fields = msg.fields  # Interface, Location, Member, Name, AgentName have one spelling each
+        interface = fields.get("Interface") or fields.get("Location") or fields.get("Member")
         if not interface and msg.event == "AgentCalled":
-            interface = msg.get("AgentCalled")  # Asterisk 11
-        name = msg.get("MemberName") or msg.get("Name") or msg.get("AgentName")
+            interface = fields.get("AgentCalled")  # Asterisk 11
+        name = msg.get("MemberName") or fields.get("Name") or fields.get("AgentName")
         key = (interface, name)
         agent = self._agent_ids.get(key)
         if agent is not None:
@@ -235,9 +236,11 @@ class AmiMapper:
 
     def map(self, msg: AmiMessage, received: datetime) -> list[Event]:
         """The events one AMI message stands for (often none). Raises AmiMappingError for a bad event."""
-        name = msg.event
+        name = msg.fields.get("Event")
         if name is None:
-            return []  # responses are the adapter's business
+            name = msg.event  # another spelling
+            if name is None:
+                return []  # responses are the adapter's business
         handler = _HANDLERS.get(name)
         if handler is None:
             return []
@@ -247,7 +250,7 @@ class AmiMapper:
         return out
 
     def _queue(self, msg: AmiMessage) -> str:
-        queue = msg.get("Queue")
+        queue = msg.fields.get("Queue")
         if not queue:
             raise AmiMappingError(f"{msg.event} has no Queue")
         return queue
@@ -269,12 +272,13 @@ class AmiMapper:
 
     def _apply_member_fields(self, member: MemberState, queue: str, msg: AmiMessage) -> None:
         paused_before, reason_before = member.queues.get(queue, (False, ""))
-        paused = _flag(msg.get("Paused"))
+        fields = msg.fields
+        paused = _flag(fields.get("Paused"))
         if paused is None:
             paused = paused_before
         reason = msg.get("PausedReason")
         if not reason:
-            reason = msg.get("Reason") if msg.event in ("QueueMemberPause", "QueueMemberPaused") else None
+            reason = fields.get("Reason") if msg.event in ("QueueMemberPause", "QueueMemberPaused") else None
         if reason is None:
             reason = reason_before
         member.queues[queue] = (paused, reason if paused else "")
