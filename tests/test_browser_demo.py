@@ -201,6 +201,15 @@ def test_wall_renders_every_tile_without_login(demo, browser, artifacts):
     assert "ami" in text_of(browser, "#wall-feeds").lower()
     assert browser.find_elements("css selector", "#wall-gauge .main-svg")
     time.sleep(1.5)  # let the occupancy line gather a few points for the picture
+
+    def waiting_and_longest():
+        waiting = text_of(browser, "#tile-calls_waiting .tile-value").strip()
+        longest = text_of(browser, "#tile-longest_wait .tile-value").strip()
+        return (waiting, longest) if waiting.isdigit() and int(waiting) > 0 and longest not in ("", "0:00") else None
+
+    # a call that waits shows its live longest wait (tracked from call events), never "—"
+    waiting, longest = wait_for(waiting_and_longest, timeout=30)
+    assert longest != "—" and ":" in longest, (waiting, longest)
     screenshot(browser, artifacts, "wall", docs=True)
     assert dash_errors(browser) == []
 
