@@ -170,6 +170,7 @@ class ApiConfig(_Section):
     login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     ws_floor_interval_ms: Annotated[float, msgspec.Meta(ge=0)]
     wall_cache_ms: Annotated[float, msgspec.Meta(ge=0)]
+    idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     cookie_secure: bool
 
 

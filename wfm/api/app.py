@@ -188,7 +188,11 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
-        self._runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, shutdown_timeout=0.5)
+        # keepalive_timeout also bounds a connection that never finishes its request headers
+        # (aiohttp closes it when the timer fires with no request parsed): slowloris-safe
+        idle_s = self.app[CONFIG].api.idle_timeout_s
+        self._runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, shutdown_timeout=0.5,
+                                     keepalive_timeout=idle_s)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
