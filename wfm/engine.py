@@ -481,11 +481,14 @@ class FloorEngine:
         self._queue_fp = self._queue_fingerprint()
 
     def _remember(self, outputs: list[Output]) -> None:
+        tz = self.floor.tz  # the view shows every time in the floor zone, whatever zone the event came in
         for output in outputs:
             if isinstance(output, Violation):
-                self._recent.append(AlertView(ts=output.ts, rule=output.rule, agent=output.agent, detail=output.detail))
+                self._recent.append(AlertView(ts=output.ts.astimezone(tz), rule=output.rule, agent=output.agent,
+                                              detail=output.detail))
             elif isinstance(output, Alert):
-                self._recent.append(AlertView(ts=output.ts, rule=output.rule, agent=None, detail=output.detail))
+                self._recent.append(AlertView(ts=output.ts.astimezone(tz), rule=output.rule, agent=None,
+                                              detail=output.detail))
 
     # --- read models ----------------------------------------------------------
     def _shift_for_view(self, rec: AgentRecord, t: float):
