@@ -194,10 +194,14 @@ class AmiMapper:
     # ---- state ------------------------------------------------------------
     def derive(self, member: MemberState, now: datetime) -> tuple[AgentState, str | None]:
         """The agent's §1 state from what is known: Paused wins over Status, wrap-up is computed."""
-        if not member.queues:
+        queues = member.queues
+        if not queues:
             return AgentState.LOGGED_OUT, None
-        if all(paused for paused, _ in member.queues.values()):
-            reason = next((r for _, r in member.queues.values() if r), "")
+        for paused, _ in queues.values():
+            if not paused:
+                break
+        else:  # paused in every queue
+            reason = next((r for _, r in queues.values() if r), "")
             return self._pause_state(reason), reason or None
         status = member.status
         if status in (INVALID, UNAVAILABLE):
@@ -221,12 +225,12 @@ class AmiMapper:
 
     def _emit(self, member: MemberState, ts: datetime, out: list[Event], force: bool = False) -> None:
         state, reason = self.derive(member, ts)
-        queues = list(member.queues)
-        key = (state, reason, tuple(queues))
+        key = (state, reason, tuple(member.queues))
         if not force and key == member.emitted:
             return
         member.emitted = key
-        out.append(AgentStateEvent(ts=ts, agent=member.agent, state=state, queues=queues, reason=reason, source=self.source))
+        out.append(AgentStateEvent(ts=ts, agent=member.agent, state=state, queues=list(key[2]), reason=reason,
+                                   source=self.source))
 
     # ---- messages -----------------------------------------------------------
     @staticmethod
