@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
+import logging
+
+import msgspec
 from test_rules_kit import Floor, at
 
 from wfm.events import AgentStateEvent, BreakRequestEvent
@@ -42,3 +45,67 @@ def test_alert_already_in_the_floor_zone_is_unchanged():
     out = f.engine.tick(at("09:40")).outputs
     view = f.engine.floor_view(at("09:41"))
     assert view.alerts[0].ts == out[0].ts and view.alerts[0].ts.isoformat().endswith("+08:00")
+
+
+# --- floor_data: the incremental floor for pushes equals the full view ---------------------------
+
+def _same_as_view(f: Floor, clock: str, day: int = 0) -> None:
+    now = at(clock, day)
+    expected = msgspec.to_builtins(f.engine.floor_view(now))
+    got = f.engine.floor_data(now)
+    assert got == expected, clock
+    numbers_only = f.engine.floor_data(now, agents=False)
+    assert numbers_only["agents"] == [] and {k: v for k, v in numbers_only.items() if k != "agents"} == \
+        {k: v for k, v in expected.items() if k != "agents"}
+
+
+def test_floor_data_matches_the_view_through_a_day_of_changes():
+    f = Floor()
+    for agent in AGENTS[:4]:
+        f.shift(agent, "08:30", "10:00", meal="09:00")
+    f.shift("1001", "10:30", "12:00")  # a second shift: a new budget when it starts
+    f.ready("08:25", *AGENTS)  # 1005, 1006 without a roster: day buckets
+    _same_as_view(f, "08:26")
+    f.request("08:40", "1001")
+    f.state("08:40", "1001", "short_break")
+    _same_as_view(f, "08:41")
+    _same_as_view(f, "08:50")  # still on the break: running use patched
+    _same_as_view(f, "08:59")  # past the limit: overrun patched
+    f.state("09:00", "1001", "ready")  # the break ends: budget used grows, row rebuilt
+    f.state("09:01", "1002", "meal")
+    f.state("09:02", "1005", "short_break")  # unrostered, refused or allowed: either way a break
+    f.feed(AgentStateEvent(ts=at("09:03"), agent="1003", state="on_call", queues=["q1", "q2"]))
+    _same_as_view(f, "09:05")
+    _same_as_view(f, "09:40")  # meal past its limit
+    f.engine.tick(at("09:59"))
+    _same_as_view(f, "09:59")
+    _same_as_view(f, "10:01")  # the first shifts ended
+    _same_as_view(f, "10:31")  # 1001's second shift began: another bucket
+    f.shift("1001", "10:30", "12:00", ts="10:32")  # re-published: a new shift list, same budget
+    _same_as_view(f, "10:33")
+    f.state("10:40", "1006", "short_break")
+    _same_as_view(f, "23:59:30")
+    _same_as_view(f, "00:00:30", day=1)  # a new floor day: the day buckets turn over
+    _same_as_view(f, "00:00:10", day=1)  # asked for an earlier instant: rebuilt, not patched wrongly
+
+
+# --- a late event: the first logged at WARNING, repeats at DEBUG ---------------------------------
+
+def test_late_events_warn_once_then_log_at_debug(caplog):
+    f = staffed()
+    f.engine.tick(at("10:00"))
+    with caplog.at_level(logging.DEBUG, logger="wfm.engine"):
+        f.state("09:00", "1001", "on_call")  # an hour behind the floor clock
+        f.state("09:01", "1002", "on_call")
+        f.state("09:02", "1003", "on_call")
+    late = [r for r in caplog.records if "behind the floor clock" in r.getMessage()]
+    assert [r.levelno for r in late] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert f.engine.late_events == 3
+
+
+def test_event_within_the_reorder_window_is_not_logged_as_late(caplog):
+    f = staffed()
+    f.engine.tick(at("10:00"))
+    with caplog.at_level(logging.DEBUG, logger="wfm.engine"):
+        f.state("09:59:59", "1001", "on_call")  # 1 s behind: a feed's small reordering
+    assert not [r for r in caplog.records if "behind the floor clock" in r.getMessage()]

@@ -31,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
+
 from wfm.config import Config
 from wfm.decisions import Alert, BreakDecision, Output, Violation
 from wfm.events import (
@@ -49,7 +51,7 @@ from wfm.events import (
     ShiftEvent,
 )
 from wfm.floor.dedup import Deduplicator
-from wfm.floor.model import AgentRecord, BreakRequest
+from wfm.floor.model import AgentRecord, BreakRequest, ShiftRecord
 from wfm.floor.queues import ABANDONED, ANSWERED, COMPLETED, OFFERED, Tally
 from wfm.floor.state import FloorState
 from wfm.rules import Refusal, make_rules
@@ -96,6 +98,30 @@ class Verdict:
     queueable: bool = False
 
 
+class _Row:
+    """One agent's cached JSON row for floor_data() and what it was built from.
+
+    The row stays right while the agent's record is unchanged (state generation, queues,
+    shift list, break) and `t` stays inside [lo, hi) (no shift starts or ends, no new floor
+    day); only the time-dependent fields are patched: seconds_in_state, and for an agent
+    on a break its overrun and running short-break use.
+    """
+
+    __slots__ = ("row", "gen", "queues", "shifts", "brk", "lo", "hi", "limit", "bucket")
+
+    def __init__(self, row: dict, rec: AgentRecord, lo: float, hi: float, limit: float | None,
+                 bucket: ShiftRecord) -> None:
+        self.row = row
+        self.gen = rec.gen
+        self.queues = rec.queues
+        self.shifts = rec.shifts
+        self.brk = rec.brk
+        self.lo = lo
+        self.hi = hi
+        self.limit = limit
+        self.bucket = bucket
+
+
 class FloorEngine:
     """The live floor and its rulebook. One owner; never re-entered concurrently."""
 
@@ -120,6 +146,9 @@ class FloorEngine:
         self._day = -1
         self._day_end = float("-inf")
         self.late_events = 0
+        self._late_logged = 0  # late events logged (the first at WARNING, repeats at DEBUG)
+        self._rows: dict[str, _Row] = {}  # floor_data(): each agent's JSON row, patched in place
+        self._row_order: list[str] = []
         self._handlers = {
             AgentStateEvent: self._agent_state,
             QueueStatusEvent: self._queue_status,
@@ -148,8 +177,11 @@ class FloorEngine:
         else:
             self.late_events += 1
             if floor.now - t > self.config.floor.reorder_window_s:
-                log.warning("event %s at %s is %.1f s behind the floor clock; applied now",
-                            type(event).__name__, ts.isoformat(), floor.now - t)
+                self._late_logged += 1
+                log.log(logging.WARNING if self._late_logged == 1 else logging.DEBUG,
+                        "event %s at %s is %.1f s behind the floor clock; applied now (%d such so far%s)",
+                        type(event).__name__, ts.isoformat(), floor.now - t, self._late_logged,
+                        "; repeats are logged at DEBUG" if self._late_logged == 1 else "")
                 t = floor.now
             # within the reorder window the event keeps its own time for its agent's accounting
             # (never before that agent's last change); findings already made stay made
@@ -516,6 +548,74 @@ class FloorEngine:
 
     def floor_view(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = ()) -> FloorView:
         """The whole floor at `now` (wall board, supervisor page)."""
+        t = now.timestamp()
+        agents = self.floor.agents
+        return self._floor_view(now, feeds, [self._agent_view(agents[a], t) for a in sorted(agents)])
+
+    def floor_data(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = (),
+                   agents: bool = True) -> dict:
+        """msgspec.to_builtins(floor_view(now, feeds=feeds)), built for frequent live pushes.
+
+        The floor numbers come from the incremental counters; the agent rows are cached per
+        agent and rebuilt only for agents whose record changed (or whose shift or floor day
+        turned over), the others get their time-dependent fields patched. `agents=False`
+        leaves "agents" empty (an audience that shows only numbers). The rows are shared
+        and patched in place by the next call: encode the result before calling again.
+        """
+        data = msgspec.to_builtins(self._floor_view(now, feeds, []))
+        if agents:
+            data["agents"] = self._agent_rows(now.timestamp())
+        return data
+
+    def _agent_rows(self, t: float) -> list[dict]:
+        floor = self.floor
+        recs = floor.agents
+        order = self._row_order
+        if len(order) != len(recs):  # agents are only ever added
+            order = self._row_order = sorted(recs)
+        cache = self._rows
+        budget = floor.short_budget_s
+        short = BreakKind.SHORT
+        day_end: float | None = None
+        rows = []
+        append = rows.append
+        for aid in order:
+            rec = recs[aid]
+            c = cache.get(aid)
+            if (c is None or c.gen != rec.gen or c.queues is not rec.queues or c.shifts is not rec.shifts
+                    or c.brk is not rec.brk or not c.lo <= t < c.hi):
+                if day_end is None:
+                    local = floor.dt(t)
+                    day_end = datetime.fromordinal(local.toordinal() + 1).replace(tzinfo=floor.tz).timestamp()
+                c = cache[aid] = self._agent_row(rec, t, day_end)
+            else:
+                row = c.row
+                since = rec.since
+                row["seconds_in_state"] = t - since if t > since else 0.0
+                brk = rec.brk
+                if brk is not None:
+                    ran = t - brk.start
+                    row["overrun"] = c.limit is not None and ran > c.limit
+                    if brk.kind is short and brk.bucket is c.bucket:
+                        used = c.bucket.short_used_s + (ran if ran > 0.0 else 0.0)
+                        row["short_break_used_s"] = used
+                        row["short_break_left_s"] = max(0.0, budget - used)
+            append(c.row)
+        return rows
+
+    def _agent_row(self, rec: AgentRecord, t: float, day_end: float) -> _Row:
+        hi = day_end  # a new floor day: another day bucket
+        for shift in rec.shifts:  # a shift starting or ending: another current/next shift and bucket
+            if t < shift.start < hi:
+                hi = shift.start
+            if t < shift.end < hi:
+                hi = shift.end
+        brk = rec.brk
+        floor = self.floor
+        limit = None if brk is None else (floor.short_max_s if brk.kind is BreakKind.SHORT else floor.meal_max_s)
+        return _Row(msgspec.to_builtins(self._agent_view(rec, t)), rec, t, hi, limit, floor.budget_bucket(rec, t))
+
+    def _floor_view(self, now: datetime, feeds, agent_views: list[AgentView]) -> FloorView:
         floor = self.floor
         t = now.timestamp()
         day = floor.local_day(t)
@@ -549,7 +649,7 @@ class FloorEngine:
             service_level_target=self.config.service.service_level_target,
             asa_s=today.asa_s, abandon_rate=today.abandon_rate,
             queues=queue_views,
-            agents=[self._agent_view(floor.agents[a], t) for a in sorted(floor.agents)],
+            agents=agent_views,
             alerts=list(reversed(self._recent)),
             break_queue=[
                 QueuedBreakView(agent=r.agent, kind=r.kind, requested_at=floor.dt(r.t), position=i)
