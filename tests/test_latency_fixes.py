@@ -9,6 +9,7 @@ import logging
 import msgspec
 from test_rules_kit import Floor, at
 
+from wfm.api.projections import PUBLIC_NUMBERS as PUBLIC
 from wfm.events import AgentStateEvent, BreakRequestEvent
 
 AGENTS = ["1001", "1002", "1003", "1004", "1005", "1006"]
@@ -109,3 +110,61 @@ def test_event_within_the_reorder_window_is_not_logged_as_late(caplog):
     with caplog.at_level(logging.DEBUG, logger="wfm.engine"):
         f.state("09:59:59", "1001", "on_call")  # 1 s behind: a feed's small reordering
     assert not [r for r in caplog.records if "behind the floor clock" in r.getMessage()]
+
+
+# --- WebSocket hub: one conversion per push, only what the open sockets need -----------------------
+
+def _hub_floor():
+    from wfm.api.ws import Hub
+    from wfm.clock import VirtualClock
+    from wfm.runtime import Runtime
+
+    f = staffed()
+    f.request("09:00", "1001")
+    f.state("09:00", "1001", "short_break")
+    f.state("09:01", "1002", "on_call")
+    clock = VirtualClock(at("09:05"))
+    runtime = Runtime(f.config, f.engine, None, [], clock)
+    return f, runtime, Hub(runtime, 0.5)
+
+
+def test_hub_builds_each_audience_from_one_conversion_with_the_shapes_of_the_view():
+    from wfm.api import projections
+
+    f, runtime, hub = _hub_floor()
+    calls = []
+    real = f.engine.floor_data
+    f.engine.floor_data = lambda now, **kw: calls.append(kw) or real(now, **kw)
+    messages = hub._floor_messages({"full", "agent", "wall"})
+    assert len(calls) == 1 and calls[0]["agents"] is True
+    view = runtime.floor_view()
+    decoded = {k: msgspec.json.decode(v) for k, v in messages.items()}
+    assert {m["type"] for m in decoded.values()} == {"floor"}
+    assert decoded["full"]["data"] == msgspec.to_builtins(view)
+    assert decoded["agent"]["data"] == projections.public_numbers(view)
+    assert decoded["wall"]["data"] == projections.wall_floor(view)
+    assert [a["agent"] for a in decoded["wall"]["data"]["agents"]] == AGENTS
+    assert decoded["full"]["data"]["agents"][0]["state"] == "short_break"
+
+
+def test_hub_with_only_agent_sockets_builds_no_agent_list():
+    f, runtime, hub = _hub_floor()
+    calls = []
+    real = f.engine.floor_data
+    f.engine.floor_data = lambda now, **kw: calls.append(kw) or real(now, **kw)
+    messages = hub._floor_messages({"agent"})
+    assert list(messages) == ["agent"] and calls == [{"feeds": [], "agents": False}]
+    assert "agents" not in msgspec.json.decode(messages["agent"])["data"]
+
+
+def test_a_new_socket_gets_this_push_ticks_message_without_a_rebuild():
+    f, runtime, hub = _hub_floor()
+    first = hub._floor_messages({"full", "wall"})
+    calls = []
+    f.engine.floor_data = lambda now, **kw: calls.append(kw)
+    assert hub._floor_message_for("wall") == first["wall"] and calls == []
+    hub.floor_interval_s = 0.0  # the tick is over: a fresh build
+    f.engine.floor_data = lambda now, **kw: calls.append(kw) or {"agents": []} | {k: 0 for k in PUBLIC}
+    hub._floor_message_for("agent")
+    assert calls == [{"feeds": [], "agents": False}]
+

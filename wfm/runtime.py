@@ -635,6 +635,19 @@ class Runtime:
             view = msgspec.structs.replace(view, feeds=self.feed_views(now))
         return view
 
+    def floor_data(self, now: datetime | None = None, *, agents: bool = True) -> dict:
+        """floor_view() as JSON builtins, built incrementally when the engine can (live pushes):
+        `agents=False` leaves the agent list empty. Encode it before the next call (rows are reused)."""
+        now = now or self.now()
+        feeds = self.feed_views(now) if self.adapters else []
+        build = getattr(self.engine, "floor_data", None)
+        if build is not None:
+            return build(now, feeds=feeds, agents=agents)
+        data = msgspec.to_builtins(self.floor_view(now))
+        if not agents:
+            data["agents"] = []
+        return data
+
     def agent_budget(self, agent: str, now: datetime | None = None) -> AgentBudgetView:
         return self.engine.agent_budget(agent, now or self.now())
 

@@ -43,13 +43,22 @@ def full_floor(view: FloorView) -> dict[str, Any]:
 
 
 def public_numbers(view: FloorView) -> dict[str, Any]:
-    data = msgspec.to_builtins(view)
-    return {key: data[key] for key in PUBLIC_NUMBERS}
+    return public_from_data(msgspec.to_builtins(view))
 
 
 def wall_floor(view: FloorView) -> dict[str, Any]:
     """The read-only wall: floor numbers, queues, agent ids and states, feed health."""
-    data = msgspec.to_builtins(view)
+    return wall_from_data(msgspec.to_builtins(view))
+
+
+# The same projections from the floor's JSON builtins (FloorEngine.floor_data / to_builtins of a
+# FloorView): the WebSocket push converts the floor once and projects that one dict per audience.
+
+def public_from_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in PUBLIC_NUMBERS}
+
+
+def wall_from_data(data: dict[str, Any]) -> dict[str, Any]:
     wall = {key: data[key] for key in PUBLIC_NUMBERS}
     wall["queues"] = data["queues"]
     wall["agents"] = [{k: a[k] for k in WALL_AGENT_FIELDS} for a in data["agents"]]

@@ -2,8 +2,9 @@
 
 Decisions, violations and alerts are pushed the moment the runtime publishes
 them (already durable in the log). Floor views are pushed when the floor
-changed, at most once per `api.ws_floor_interval_ms`, built once per push and
-projected per audience:
+changed, at most once per `api.ws_floor_interval_ms`, converted once per push
+(incrementally: only changed agents' rows are rebuilt; no agent list unless a
+supervisor or wall socket is open) and projected per audience:
 
 - supervisor / scheduler / admin: every output and the full floor view;
 - agent: only their own decisions and violations, and the public floor numbers;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -72,6 +74,7 @@ class Hub:
         self._unsubscribe = None
         self._pusher: asyncio.Task | None = None
         self._closing = False
+        self._last: tuple[float, dict[str, str]] = (0.0, {})  # (monotonic, messages) of the last build
 
     @property
     def client_count(self) -> int:
@@ -119,13 +122,31 @@ class Hub:
         with contextlib.suppress(asyncio.QueueFull):
             client.queue.put_nowait(None)
 
-    def _floor_messages(self) -> dict[str, str]:
-        view = self.runtime.floor_view()
-        return {
-            "full": _encoder.encode({"type": "floor", "data": projections.full_floor(view)}).decode(),
-            "agent": _encoder.encode({"type": "floor", "data": projections.public_numbers(view)}).decode(),
-            "wall": _encoder.encode({"type": "floor", "data": projections.wall_floor(view)}).decode(),
-        }
+    def _floor_messages(self, audiences: set[str] | frozenset[str] | None = None) -> dict[str, str]:
+        """The floor message of each audience asked for (default: those with an open socket).
+
+        The floor is converted once (runtime.floor_data, incremental) and projected per
+        audience; the agent list is built only when a full or wall socket needs it.
+        """
+        if audiences is None:
+            audiences = {client.audience for client in self._clients}
+        data = self.runtime.floor_data(agents="full" in audiences or "wall" in audiences)
+        messages: dict[str, str] = {}
+        if "full" in audiences:
+            messages["full"] = _encoder.encode({"type": "floor", "data": data}).decode()
+        if "agent" in audiences:
+            messages["agent"] = _encoder.encode({"type": "floor", "data": projections.public_from_data(data)}).decode()
+        if "wall" in audiences:
+            messages["wall"] = _encoder.encode({"type": "floor", "data": projections.wall_from_data(data)}).decode()
+        self._last = (time.monotonic(), messages)
+        return messages
+
+    def _floor_message_for(self, audience: str) -> str:
+        """A new socket's first floor: this push tick's message when there is one, else built."""
+        at, messages = self._last
+        if audience in messages and time.monotonic() - at < self.floor_interval_s:
+            return messages[audience]
+        return self._floor_messages({audience})[audience]
 
     async def _push_floor(self) -> None:
         while True:
@@ -163,7 +184,7 @@ class Hub:
         }
         await ws.send_str(_encoder.encode(hello).decode())
         try:
-            await ws.send_str(self._floor_messages()[client.audience])
+            await ws.send_str(self._floor_message_for(client.audience))
         except Exception:
             logger.exception("initial floor view failed")
         self._clients.add(client)
