@@ -352,3 +352,32 @@ def test_the_owning_site_logs_timer_outputs_and_alone_tells_its_pbx(pg_server):
     assert duplicates(records, "event") == [] and duplicates(records, "decision") == []
     overrides = [r for r in records if r.kind == "event" and r.body.get("type") == "override"]
     assert len(overrides) == 1
+
+
+@pytest.mark.timeout(60)
+def test_the_leader_lock_passes_to_another_process_when_the_leader_stops(pg_server):
+    from wfm.config import default_data, from_data, merge
+    from wfm.engine import FloorEngine
+    from wfm.eventlog import open_log
+
+    url = pg_server.new_database()
+    config = from_data(merge(default_data(), {"storage": {"url": url}}))
+    clock = SetClock(datetime(2027, 3, 1, 9, 0, tzinfo=config.floor.tz))
+
+    async def main():
+        first = SharedRuntime(config, FloorEngine(config), open_log(url), [MemoryFeed("pbx:a")], clock, lead_retry_s=0.1)
+        second = SharedRuntime(config, FloorEngine(config), open_log(url), [MemoryFeed("pbx:b")], clock, lead_retry_s=0.1)
+        try:
+            await first.start()
+            await second.start()
+            assert first.leader and not second.leader
+            await asyncio.sleep(0.3)
+            assert first.leader and not second.leader  # the lock is held, not re-contested
+            await first.stop()  # its lock connection closes: the lock is free
+            await eventually(lambda: second.leader, "the second process takes the lead")
+            assert not first.leader
+        finally:
+            await second.stop()
+            await first.stop()
+
+    asyncio.run(main())
