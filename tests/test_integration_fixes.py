@@ -94,7 +94,7 @@ async def test_runtime_gives_up_waiting_for_a_snapshot_after_the_configured_time
 async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
     from telephony.simulator.ami_server import FloorSimulation
     from telephony.simulator.clock import SimClock
-    from wfm.commands.demo import forward_new_days
+    from wfm.commands.demo import NewDayFeed
 
     config = make_config(tmp_path)
     tz = config.floor.tz
@@ -107,7 +107,7 @@ async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
     async def submit(shifts):
         submitted.append(shifts)
 
-    feed = forward_new_days(sim, clock, config, lambda shifts: submit(shifts) if floor_up else None)
+    feed = NewDayFeed(sim, clock, config, lambda shifts: submit(shifts) if floor_up else None)
     mono[0] = 30 * 60.0  # 00:20 the next day
     sim.pump()
     await asyncio.sleep(0)
@@ -118,7 +118,8 @@ async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
     assert len(submitted) == 1 and len(submitted[0]) == 6
     assert all(s.start.astimezone(tz).date() == datetime(2027, 1, 5).date() for s in submitted[0])
     assert all(s.ts >= clock.now() - timedelta(seconds=1) for s in submitted[0])
-    feed()
+    feed.close()
+    assert sim._day_listeners == []
 
 
 # --- 2. longest wait tracked live from call events -----------------------------------------
@@ -393,3 +394,27 @@ def test_screenshots_reach_docs_only_with_wfm_update_screenshots(tmp_path, monke
     monkeypatch.setenv("WFM_UPDATE_SCREENSHOTS", "1")
     test_browser_demo.screenshot(Driver(), artifacts, "wall", docs=True)
     assert docs.read_bytes() == b"\x89PNG fake"
+
+
+def test_demo_floor_gets_the_next_simulated_days_roster_at_rollover(tmp_path):
+    import time
+
+    from test_demo import get_json, login, start_demo, stop
+
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{tmp_path / "d.sqlite"}"\n'
+                      '[simulator]\nagents = 6\nday = "2027-01-04"\nstart_at = "23:58"\n', encoding="utf-8")
+    proc, first = start_demo(config, speed=120)  # midnight (the day's end) after ~1 s of wall time
+    try:
+        base = first[: -len("/wall")]
+        token = login(base, "supervisor")
+        deadline = time.monotonic() + 30
+        while True:
+            _, floor = get_json(base + "/api/floor", token)
+            starts = {a["agent"]: a["shift_start"] for a in floor["agents"]}
+            if len(starts) == 6 and all(s and s.startswith("2027-01-05") for s in starts.values()):
+                break
+            assert time.monotonic() < deadline, f"no 2027-01-05 roster on the floor at {floor['ts']}: {starts}"
+            time.sleep(0.3)
+    finally:
+        stop(proc)

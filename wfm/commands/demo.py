@@ -20,6 +20,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import msgspec
 
@@ -76,45 +77,48 @@ def resume_point(config, log, start: datetime) -> datetime:
     return start
 
 
-def forward_new_days(simulation, clock, config, submit_many) -> Callable[[], None]:
-    """Hand each rolled-over simulated day's roster to the floor.
+class NewDayFeed:
+    """Hands each rolled-over simulated day's roster to the floor.
 
-    `submit_many(shifts)` returns an awaitable (Runtime.submit_many) or None while the
-    floor is not up yet: then the shifts wait and `flush()` of the returned object's
-    `.flush` hands them over. Each shift is stamped no earlier than the simulated now.
+    `submit_many(shifts)` returns an awaitable (Runtime.submit_many), or None while the
+    floor is not up yet: then the shifts are held until `flush()`. Each shift is
+    stamped no earlier than the simulated now. `close()` stops listening.
     """
-    loop = asyncio.get_running_loop()
-    held: list = []
-    tasks: set[asyncio.Task] = set()
 
-    def send(shifts: list) -> bool:
-        awaitable = submit_many(shifts)
+    def __init__(self, simulation, clock, config, submit_many: Callable[[list], Any]) -> None:
+        self._clock = clock
+        self._tz = config.floor.tz
+        self._submit_many = submit_many
+        self._loop = asyncio.get_running_loop()
+        self._held: list = []
+        self._tasks: set[asyncio.Task] = set()
+        self.close = simulation.on_new_day(self._new_day)
+
+    def _send(self, shifts: list) -> bool:
+        awaitable = self._submit_many(shifts)
         if awaitable is None:
             return False
-        task = loop.create_task(awaitable)
-        tasks.add(task)
-        task.add_done_callback(_submitted)
+        task = self._loop.create_task(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._submitted)
         return True
 
-    def _submitted(task: asyncio.Task) -> None:
-        tasks.discard(task)
+    def _submitted(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("the new simulated day's shifts were not handed to the floor: %r", task.exception())
 
-    def listener(model) -> None:
-        now = clock.now().astimezone(config.floor.tz)
+    def _new_day(self, model) -> None:
+        now = self._clock.now().astimezone(self._tz)
         shifts = [msgspec.structs.replace(s, ts=max(s.ts, now)) for s in model.shifts]
         logger.info("simulated day %s: %d shifts handed to the floor", model.day, len(shifts))
-        if held or not send(shifts):
-            held.extend(shifts)
+        if self._held or not self._send(shifts):
+            self._held.extend(shifts)
 
-    def flush() -> None:
-        if held and send(list(held)):
-            held.clear()
-
-    unsubscribe = simulation.on_new_day(listener)
-    unsubscribe.flush = flush  # type: ignore[attr-defined]
-    return unsubscribe
+    def flush(self) -> None:
+        """Hand over what was held while the floor was not up yet."""
+        if self._held and self._send(list(self._held)):
+            self._held.clear()
 
 
 def _open_browser(url: str) -> None:
@@ -162,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                     if report is None or not report.has_shift(s)]
 
         floor = {}
-        day_feed = forward_new_days(
+        day_feed = NewDayFeed(
             simulation, clock, config,
             lambda shifts: floor["runtime"].submit_many(shifts) if "runtime" in floor else None)
 
