@@ -4,7 +4,8 @@
 
 Simulator (an Asterisk-style AMI server on a free localhost port, SimClock
 starting at a busy time of the floor's day) → AmiAdapter → Runtime (the
-simulator's shifts submitted first; event log at storage.url, so a plain
+simulator's shifts handed over after the feed's first snapshot, and each new
+simulated day's at its rollover; event log at storage.url, so a plain
 `wfm log verify` afterwards checks the demo's log) → API and pages on
 api.port. The first stdout line is exactly `http://127.0.0.1:PORT/wall`.
 Ctrl-C or SIGTERM stops within 2 s. Started again on the same log, the demo
