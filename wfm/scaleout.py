@@ -233,13 +233,19 @@ class _ForeignItem(_Item):
 
 
 class SharedRuntime(Runtime):
-    """A Runtime that shares its PostgreSQL log (and so the whole floor) with other processes."""
+    """A Runtime that shares its PostgreSQL log (and so the whole floor) with other processes.
+
+    follow_poll_s: the follower reads the log this often when no NOTIFY came; lead_retry_s: a
+    non-leader retries the leader lock (and the leader checks its lock connection) this often;
+    catch_up_s: the longest an own event waits for the follower before the engine acts on it.
+    """
 
     def __init__(self, config, engine, log, adapters, clock, *, follow_poll_s: float = 2.0,
-                 lead_retry_s: float = 2.0) -> None:
+                 lead_retry_s: float = 2.0, catch_up_s: float = 0.5) -> None:
         adapters = list(adapters)
         self._owned = _OwnedEngine(engine, frozenset(a.source for a in adapters))
         self._records = _OwnRecords(log)
+        self._records.catch_up_s = catch_up_s
         super().__init__(config, self._owned, self._records, adapters, clock)
         self.follow_poll_s = follow_poll_s
         self.lead_retry_s = lead_retry_s
