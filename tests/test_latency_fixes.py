@@ -7,6 +7,7 @@ from datetime import timedelta, timezone
 import logging
 
 import msgspec
+import pytest
 from test_rules_kit import Floor, at
 
 from wfm.api.projections import PUBLIC_NUMBERS as PUBLIC
@@ -168,3 +169,60 @@ def test_a_new_socket_gets_this_push_ticks_message_without_a_rebuild():
     hub._floor_message_for("agent")
     assert calls == [{"feeds": [], "agents": False}]
 
+
+
+# --- runtime: a tick never runs the floor clock past feed events still queued ----------------------
+
+async def test_ticks_during_a_backlog_never_pass_a_queued_feed_event(tmp_path, caplog):
+    import asyncio
+
+    from test_runtime_helpers import T0, FixedClock, QueueAdapter
+
+    from wfm.config import default_data, from_data, merge
+    from wfm.engine import FloorEngine
+    from wfm.eventlog import open_log_from_config
+    from wfm.runtime import Runtime
+
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{tmp_path / 'b.sqlite'}"},
+                                              "floor": {"tick_s": 0.02}}), "test")
+    ticks: list[float] = []
+
+    class Engine(FloorEngine):
+        def tick(self, now):
+            ticks.append((now.timestamp(), len(handled)))
+            return super().tick(now)
+
+        def handle(self, event):
+            handled.append(event.ts.timestamp())
+            return super().handle(event)
+
+    handled: list[float] = []
+    engine = Engine(config)
+    adapter = QueueAdapter()
+    n = 3000
+
+    async def backlog():  # 3,000 events from T0 to T0 + 300 s arrive in bursts; the clock is at T0 + 600 s
+        for i in range(n):
+            adapter.push(AgentStateEvent(ts=T0 + timedelta(seconds=i / 10), agent=f"{1000 + i % 50}",
+                                         state=("ready", "on_call")[i % 2]))
+            if i % 300 == 299:
+                await asyncio.sleep(0.01)  # ticks are queued between the bursts
+
+    runtime = Runtime(config, engine, open_log_from_config(config), [adapter], FixedClock(T0 + timedelta(seconds=600)))
+    with caplog.at_level(logging.DEBUG, logger="wfm.engine"):
+        await runtime.start(replay=False)
+        await backlog()
+        for _ in range(600):
+            if len(handled) == n and ticks and ticks[-1][1] == n:
+                break
+            await asyncio.sleep(0.02)
+        ticked_in_backlog = [(t, done) for t, done in ticks if done < n]
+        await runtime.stop()
+    assert len(handled) == n
+    assert ticked_in_backlog, "the ticker ran while the backlog was being worked off"
+    for t, done in ticked_in_backlog:  # every tick stayed at or before the next event still to apply
+        assert t <= handled[done], (t, handled[done])
+    assert engine.late_events == 0
+    assert not [r for r in caplog.records if "behind the floor clock" in r.getMessage()]
+    # caught up: the tick is the watermark again (the runtime's clock, following the PBX, less the window)
+    assert ticks[-1][0] == pytest.approx((runtime.now() - timedelta(seconds=2)).timestamp(), abs=1e-3)

@@ -177,6 +177,9 @@ class Runtime:
         self.events_failed = 0
         self.replay: ReplayReport | None = None
         self._first_snapshot: dict[int, asyncio.Event] = {}  # per adapter: its first ResyncEvent end is queued
+        # per feed, the ts (epoch s) of its events queued for the consumer, oldest first: a tick
+        # never runs the floor clock past them (a backlog would make each one late)
+        self._queued_ts: dict[int, deque[float]] = {}
 
     # ── lifecycle ──────────────────────────────────────────────────────────
 
@@ -405,9 +408,11 @@ class Runtime:
 
     async def _read_feed(self, adapter: Adapter) -> None:
         assert self._inbox is not None
+        queued = self._queued_ts.setdefault(id(adapter), deque())
         try:
             async for event in adapter.stream():
                 self._observe_feed_time(event)
+                queued.append(event.ts.timestamp())  # before put: a feed blocked on a full inbox counts too
                 await self._inbox.put(_Item(event, adapter))
                 if type(event) is ResyncEvent and event.phase == "end" and id(adapter) in self._first_snapshot:
                     self._first_snapshot[id(adapter)].set()
@@ -437,6 +442,11 @@ class Runtime:
             batch = [await self._inbox.get()]
             while len(batch) < _BATCH_MAX and not self._inbox.empty():
                 batch.append(self._inbox.get_nowait())
+            for item in batch:
+                if item.adapter is not None:
+                    queued = self._queued_ts.get(id(item.adapter))
+                    if queued:
+                        queued.popleft()
             try:
                 await self._process(batch)
             except asyncio.CancelledError:
@@ -444,6 +454,24 @@ class Runtime:
                     if item.future is not None and not item.future.done():
                         item.future.set_exception(RuntimeStopped("the floor stopped before this was decided"))
                 raise
+
+    def _tick_bounds(self, batch: list[_Item]) -> dict[int, float]:
+        """For each tick in the batch, the oldest ts of the feed events after it: those later in
+        the batch and those still queued in the inbox (or waiting to get into it)."""
+        if not any(item.tick for item in batch):
+            return {}
+        oldest = min((q[0] for q in self._queued_ts.values() if q), default=None)
+        bounds: dict[int, float] = {}
+        for index in range(len(batch) - 1, -1, -1):
+            item = batch[index]
+            if item.tick:
+                if oldest is not None:
+                    bounds[index] = oldest
+            elif item.adapter is not None:
+                ts = item.event.ts.timestamp()
+                if oldest is None or ts < oldest:
+                    oldest = ts
+        return bounds
 
     def _tick_marker(self, ts: datetime):
         return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
@@ -454,10 +482,15 @@ class Runtime:
         #    (an audit "tick" marker), so a replay applies that event exactly as live did.
         appends: list[tuple[_Item | None, Any]] = []
         ahead, ahead_item = self._clock_ahead, None
-        for item in batch:
+        bounds = self._tick_bounds(batch)
+        for index, item in enumerate(batch):
             if item.tick:
-                # a watermark: events may still arrive up to the reorder window late
+                # a watermark: events may still arrive up to the reorder window late, and the
+                # floor clock never passes a feed event still waiting (later in this batch or queued)
                 item.now = self.now() - self._reorder_window
+                bound = bounds.get(index)
+                if bound is not None and bound < item.now.timestamp():
+                    item.now = datetime.fromtimestamp(bound, self._tz)
                 if ahead is None or item.now > ahead:
                     ahead, ahead_item = item.now, item
             elif ahead is not None and item.event.ts < ahead:
