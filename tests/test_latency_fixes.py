@@ -226,3 +226,34 @@ async def test_ticks_during_a_backlog_never_pass_a_queued_feed_event(tmp_path, c
     assert not [r for r in caplog.records if "behind the floor clock" in r.getMessage()]
     # caught up: the tick is the watermark again (the runtime's clock, following the PBX, less the window)
     assert ticks[-1][0] == pytest.approx((runtime.now() - timedelta(seconds=2)).timestamp(), abs=1e-3)
+
+
+async def test_a_socket_keeps_only_the_newest_unsent_floor_and_sends_outputs_first():
+    import asyncio
+
+    from wfm.api.ws import _Client
+
+    client = _Client(None, None)
+    client.offer_floor('{"type":"floor","n":1}')
+    client.offer_floor('{"type":"floor","n":2}')  # replaces the unsent one
+    assert client.offer('{"type":"break_decision"}')
+    assert await client.next_message() == '{"type":"break_decision"}'  # the output does not wait behind the floor
+    assert await client.next_message() == '{"type":"floor","n":2}'
+    waiting = asyncio.ensure_future(client.next_message())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # nothing left: it waits
+    client.offer_floor('{"type":"floor","n":3}')
+    assert await asyncio.wait_for(waiting, 1) == '{"type":"floor","n":3}'
+
+
+async def test_a_client_whose_output_queue_is_full_is_told_to_close():
+    from wfm.api.ws import _QUEUE_MAX, Hub, _Client
+
+    f, runtime, hub = _hub_floor()
+    client = _Client(None, None)
+    hub._clients.add(client)
+    for _ in range(_QUEUE_MAX):
+        assert client.offer("x")
+    assert not client.offer("x")
+    hub._drop(client)
+    assert client not in hub._clients and await client.next_message() is None

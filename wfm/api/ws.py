@@ -36,7 +36,10 @@ _encoder = msgspec.json.Encoder()
 
 
 class _Client:
-    __slots__ = ("ws", "account", "audience", "queue")
+    """One socket: outputs queue in order (a client that lets them pile up is dropped); the floor
+    is a snapshot, so only the newest unsent one is kept, and it goes after any waiting output."""
+
+    __slots__ = ("ws", "account", "audience", "queue", "floor", "wake")
 
     def __init__(self, ws: web.WebSocketResponse, account: Account | None) -> None:
         self.ws = ws
@@ -48,6 +51,8 @@ class _Client:
         else:
             self.audience = "agent"
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=_QUEUE_MAX)
+        self.floor: str | None = None  # the newest floor message not sent yet
+        self.wake = asyncio.Event()
 
     def wants(self, output: Any) -> bool:
         if self.audience == "full":
@@ -57,12 +62,28 @@ class _Client:
                 projections.output_agent(output) == self.account.agent
         return False
 
-    def offer(self, text: str) -> bool:
+    def offer(self, text: str | None) -> bool:
         try:
             self.queue.put_nowait(text)
-            return True
         except asyncio.QueueFull:
             return False
+        self.wake.set()
+        return True
+
+    def offer_floor(self, text: str) -> None:
+        """The newest floor replaces one still unsent: a slow reader gets fewer floors, never late decisions."""
+        self.floor = text
+        self.wake.set()
+
+    async def next_message(self) -> str | None:
+        """The next text to send (outputs first, then the newest floor); None: close the socket."""
+        while self.queue.empty() and self.floor is None:
+            self.wake.clear()
+            await self.wake.wait()
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        text, self.floor = self.floor, None
+        return text
 
 
 class Hub:
@@ -119,8 +140,10 @@ class Hub:
         logger.warning("WebSocket client %s too slow; disconnecting",
                        client.account.username if client.account else "wall")
         self._clients.discard(client)
-        with contextlib.suppress(asyncio.QueueFull):
-            client.queue.put_nowait(None)
+        if not client.offer(None):  # its queue is full: what it holds will never be read in time
+            while not client.queue.empty():
+                client.queue.get_nowait()
+            client.offer(None)
 
     def _floor_messages(self, audiences: set[str] | frozenset[str] | None = None) -> dict[str, str]:
         """The floor message of each audience asked for (default: those with an open socket).
@@ -159,8 +182,7 @@ class Hub:
                     logger.exception("floor view for WebSocket push failed")
                 else:
                     for client in list(self._clients):
-                        if not client.offer(messages[client.audience]):
-                            self._drop(client)
+                        client.offer_floor(messages[client.audience])
             await asyncio.sleep(self.floor_interval_s)
 
     # ── socket side ───────────────────────────────────────────────────────
@@ -206,7 +228,7 @@ class Hub:
 
     async def _send_loop(self, client: _Client) -> None:
         while True:
-            text = await client.queue.get()
+            text = await client.next_message()
             if text is None:
                 await client.ws.close(code=1013, message=b"too slow")
                 return
