@@ -257,3 +257,49 @@ async def test_a_client_whose_output_queue_is_full_is_told_to_close():
     assert not client.offer("x")
     hub._drop(client)
     assert client not in hub._clients and await client.next_message() is None
+
+
+# --- the 15-min queue figures, kept incrementally, equal a scan --------------------------------------
+
+def test_incremental_15_minute_tally_equals_a_scan_of_the_window():
+    import random
+
+    from wfm.floor.queues import WINDOW_S, QueueRecord
+
+    rng = random.Random(7)
+    fast, scan = QueueRecord("q", keep_s=3600), QueueRecord("q", keep_s=3600)
+    t = 1_000_000.0
+    fields = ("offered", "answered", "in_target", "abandoned", "completed")
+    for step in range(4000):
+        t += rng.expovariate(1 / 3.0)
+        at = t - rng.choice([0.0, 0.0, 0.0, 1.5, WINDOW_S + 5])  # now and then reordered, or very late
+        entry = (at, rng.randrange(4), rng.uniform(0, 60), rng.random() < 0.7)
+        fast.record(*entry)
+        scan.record(*entry)
+        if step % 37 == 0:
+            now = t - (rng.uniform(0, 30) if step % 5 == 0 else 0.0)  # sometimes asked for an earlier instant
+            got = fast.window_tally(now)
+            want = _scanned(scan, now)
+            assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields], step
+            assert got.wait_sum == pytest.approx(want.wait_sum) and got.talk_sum == pytest.approx(want.talk_sum)
+
+
+def _scanned(queue, now):
+    from wfm.floor.queues import ABANDONED, ANSWERED, OFFERED, WINDOW_S, Tally
+
+    tally = Tally()
+    for t, kind, seconds, in_target in queue.window:
+        if t <= now - WINDOW_S:
+            continue
+        if kind == OFFERED:
+            tally.offered += 1
+        elif kind == ANSWERED:
+            tally.answered += 1
+            tally.wait_sum += seconds
+            tally.in_target += in_target
+        elif kind == ABANDONED:
+            tally.abandoned += 1
+        else:
+            tally.completed += 1
+            tally.talk_sum += seconds
+    return tally

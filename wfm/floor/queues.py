@@ -65,7 +65,7 @@ OFFERED, ANSWERED, ABANDONED, COMPLETED = 0, 1, 2, 3
 
 class QueueRecord:
     __slots__ = ("id", "waiting", "reported_wait_s", "reported_at", "open_calls", "source", "today", "day",
-                 "window", "keep_s")
+                 "window", "keep_s", "recent", "recent_tally", "recent_now")
 
     def __init__(self, queue: str, keep_s: float = WINDOW_S) -> None:
         self.keep_s = max(WINDOW_S, keep_s)  # outcomes kept: the 15-min figures and the gate's horizon
@@ -78,6 +78,11 @@ class QueueRecord:
         self.today = Tally()
         self.day = -1  # floor-local date ordinal of `today`
         self.window: deque[tuple[float, int, float, bool]] = deque()  # (t, kind, seconds, in_target)
+        # the 15-min figures kept incrementally (the floor view reads them at every push): the outcomes
+        # after recent_now - WINDOW_S, sorted by t, and their running tally
+        self.recent: deque[tuple[float, int, float, bool]] = deque()
+        self.recent_tally = Tally()
+        self.recent_now = float("-inf")
 
     def report(self, t: float, waiting: int, longest: float | None) -> None:
         """A feed's queue_status: calls waiting now, and its longest wait when it gives one."""
@@ -118,9 +123,21 @@ class QueueRecord:
 
     def record(self, t: float, kind: int, seconds: float, in_target: bool) -> None:
         window = self.window
-        window.append((t, kind, seconds, in_target))
+        entry = (t, kind, seconds, in_target)
+        window.append(entry)
         if len(window) > 64:
             self.prune(t)
+        if t <= self.recent_now - WINDOW_S:
+            return  # already outside every 15-min window still to be asked for
+        recent = self.recent
+        if recent and t < recent[-1][0]:  # a reordered event: keep `recent` sorted
+            index = len(recent)
+            while index and recent[index - 1][0] > t:
+                index -= 1
+            recent.insert(index, entry)
+        else:
+            recent.append(entry)
+        _count(self.recent_tally, entry, 1)
 
     def prune(self, now: float) -> None:
         window = self.window
@@ -129,7 +146,17 @@ class QueueRecord:
             window.popleft()
 
     def window_tally(self, now: float, span_s: float = WINDOW_S) -> Tally:
-        """Outcomes of the last span_s (15 min by default)."""
+        """Outcomes of the last span_s (15 min by default): kept incrementally while `now`
+        moves forward, scanned otherwise."""
+        if span_s == WINDOW_S and now >= self.recent_now:
+            self.recent_now = now
+            since = now - span_s
+            recent, running = self.recent, self.recent_tally
+            while recent and recent[0][0] <= since:
+                _count(running, recent.popleft(), -1)
+            tally = Tally()
+            tally.add(running)
+            return tally
         self.prune(now)
         since = now - span_s
         tally = Tally()
@@ -148,6 +175,21 @@ class QueueRecord:
                 tally.completed += 1
                 tally.talk_sum += seconds
         return tally
+
+
+def _count(tally: Tally, entry: tuple[float, int, float, bool], sign: int) -> None:
+    _, kind, seconds, in_target = entry
+    if kind == OFFERED:
+        tally.offered += sign
+    elif kind == ANSWERED:
+        tally.answered += sign
+        tally.wait_sum += sign * seconds
+        tally.in_target += sign * in_target
+    elif kind == ABANDONED:
+        tally.abandoned += sign
+    else:
+        tally.completed += sign
+        tally.talk_sum += sign * seconds
 
 
 class Traffic:
