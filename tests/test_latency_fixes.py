@@ -303,3 +303,18 @@ def _scanned(queue, now):
             tally.completed += 1
             tally.talk_sum += seconds
     return tally
+
+
+def test_wall_rows_across_pushes_equal_a_fresh_projection():
+    from wfm.api import projections
+
+    f, runtime, hub = _hub_floor()
+    rows = projections.WallRows()
+    for clock, change in (("09:06", None), ("09:07", ("1003", "on_call")), ("09:20", None),  # 1001 overruns
+                          ("09:30", ("1001", "ready")),
+                          ("09:31", None)):
+        if change:
+            f.state(clock, *change)
+        data = f.engine.floor_data(at(clock))
+        fresh = projections.wall_floor(f.engine.floor_view(at(clock)))
+        assert projections.wall_from_data(data, rows) == fresh, clock

@@ -58,14 +58,48 @@ def public_from_data(data: dict[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in PUBLIC_NUMBERS}
 
 
-def wall_from_data(data: dict[str, Any]) -> dict[str, Any]:
+def wall_from_data(data: dict[str, Any], rows: "WallRows | None" = None) -> dict[str, Any]:
     wall = {key: data[key] for key in PUBLIC_NUMBERS}
     wall["queues"] = data["queues"]
-    wall["agents"] = [{k: a[k] for k in WALL_AGENT_FIELDS} for a in data["agents"]]
+    if rows is None:
+        wall["agents"] = [{k: a[k] for k in WALL_AGENT_FIELDS} for a in data["agents"]]
+    else:
+        wall["agents"] = rows.project(data["agents"])
     wall["alerts"] = [{k: a[k] for k in WALL_ALERT_FIELDS} for a in data["alerts"]]
     wall["break_queue"] = [{k: q[k] for k in ("agent", "kind", "position")} for q in data["break_queue"]]
     wall["feeds"] = [{k: f[k] for k in WALL_FEED_FIELDS} for f in data["feeds"]]
     return wall
+
+
+WALL_TIME_FIELDS = ("seconds_in_state", "overrun")  # the wall fields floor_data patches in place
+
+
+class WallRows:
+    """Each agent's wall row across pushes (the hub keeps one).
+
+    FloorEngine.floor_data hands out the same row object for an unchanged agent, patching only
+    its time fields, and a new object when the agent changed: a wall row is rebuilt for a new
+    object and only has WALL_TIME_FIELDS refreshed otherwise. Rows from anywhere else are simply
+    new objects each time (always rebuilt).
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def project(self, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cache = self._rows
+        out = []
+        for row in agents:
+            hit = cache.get(row["agent"])
+            if hit is not None and hit[0] is row:
+                wall = hit[1]
+                wall["seconds_in_state"] = row["seconds_in_state"]
+                wall["overrun"] = row["overrun"]
+            else:
+                wall = {k: row[k] for k in WALL_AGENT_FIELDS}
+                cache[row["agent"]] = (row, wall)
+            out.append(wall)
+        return out
 
 
 class Recent:

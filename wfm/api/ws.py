@@ -96,6 +96,7 @@ class Hub:
         self._pusher: asyncio.Task | None = None
         self._closing = False
         self._last: tuple[float, dict[str, str]] = (0.0, {})  # (monotonic, messages) of the last build
+        self._wall_rows = projections.WallRows()
 
     @property
     def client_count(self) -> int:
@@ -160,7 +161,8 @@ class Hub:
         if "agent" in audiences:
             messages["agent"] = _encoder.encode({"type": "floor", "data": projections.public_from_data(data)}).decode()
         if "wall" in audiences:
-            messages["wall"] = _encoder.encode({"type": "floor", "data": projections.wall_from_data(data)}).decode()
+            wall = projections.wall_from_data(data, self._wall_rows)
+            messages["wall"] = _encoder.encode({"type": "floor", "data": wall}).decode()
         self._last = (time.monotonic(), messages)
         return messages
 
