@@ -535,8 +535,6 @@ def test_serial_capture_saved_with_a_bom_and_crlf(tmp_path):
     assert [type(i).__name__ for i in items] == ["AgentStateEvent", "CallEvent"]
 
 
-@pytest.mark.xfail(strict=True, reason="wfm/commands/ingest.py turns a BrokenPipeError on stdout (`wfm ingest F --json | "
-                   "head`) into 'F: cannot read: Broken pipe' with exit 2, blaming the input file; replay exits 0")
 def test_ingest_into_a_closed_pipe_does_not_blame_the_input(tmp_path):
     msgs = [{"Event": "QueueCallerJoin", "Queue": "q", "Position": "1", "Count": str(i), "Uniqueid": f"1.{i}",
              "Timestamp": at(i)} for i in range(5000)]
@@ -548,4 +546,5 @@ def test_ingest_into_a_closed_pipe_does_not_blame_the_input(tmp_path):
     proc.stdout.close()  # like `| head -1`
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
-    assert "cannot read" not in err and proc.returncode != 2
+    assert "cannot read" not in err and proc.returncode == 0
+    assert "Traceback" not in err and "Exception ignored" not in err

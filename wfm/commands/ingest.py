@@ -154,6 +154,8 @@ def _ingest_file(module, args: argparse.Namespace, config) -> int:
             printer(item)
     except CaptureError as exc:
         raise CliError(str(exc), 2) from None
+    except BrokenPipeError:
+        raise  # stdout closed by the reader (`| head`): not the input's fault; wfm.cli ends quietly
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror}", 2) from None
     finally:
