@@ -248,13 +248,16 @@ def solve(
     hint: bool = True,
     warm_start_share: float = 0.15,
     warm_start_max_s: float = 10.0,
+    lns_share: float = 0.4,
 ) -> NrpSolution:
     """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
 
     With `hint`, three phases share the time limit: CP-SAT's first feasible
     solution, simulated annealing over it (optimizer.nrp.search, for
     `warm_start_share` of the limit, at most `warm_start_max_s`), then the
-    full CP-SAT search hinted with the annealed roster.
+    full CP-SAT search hinted with the annealed roster. When that stops
+    without proof of optimality, the last `lns_share` of the limit goes to an
+    LNS-only CP-SAT search (every worker on neighbourhoods) from its best roster.
     """
     from optimizer.nrp.search import anneal
 
@@ -285,6 +288,8 @@ def solve(
             add_roster_hint(v, rows)
     solver = cp_model.CpSolver()
     configure(solver)
+    if lns_share > 0:
+        solver.parameters.max_time_in_seconds = max(0.1, remaining() * (1 - lns_share))
     status = solver.solve(v.model, _Progress(progress))
     name = _STATUS.get(status, "UNKNOWN")
     if name == "MODEL_INVALID":
@@ -295,5 +300,13 @@ def solve(
         roster = _read_roster(solver, v)
         objective = solver.objective_value
         bound = solver.best_objective_bound
+    if status == cp_model.FEASIBLE and lns_share > 0 and remaining() > 0.5:
+        add_roster_hint(v, roster)
+        lns = cp_model.CpSolver()
+        configure(lns)
+        lns.parameters.use_lns_only = True
+        if lns.solve(v.model, _Progress(progress)) in (cp_model.OPTIMAL, cp_model.FEASIBLE) and lns.objective_value < objective:
+            roster, objective = _read_roster(lns, v), lns.objective_value
+            log.info("nrp %s: LNS phase improved the objective to %g", instance.name, objective)
     return NrpSolution(status=name, roster=roster, solver_objective=objective, bound=bound,
                        seconds=time.perf_counter() - start)
