@@ -166,3 +166,13 @@ def test_on_post_states_follow_the_spec():
     on_post = {s for s in AgentState if s.on_post}
     assert on_post == {AgentState.READY, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP}
     assert not AgentState.LOGGED_OUT.signed_in and AgentState.NOT_READY.signed_in
+
+
+def test_decision_times_keep_a_utc_offset_spelled_out():
+    utc = datetime(2027, 1, 4, 0, 27, tzinfo=timezone.utc)
+    decision = BreakDecision(ts=utc, agent="1", kind=BreakKind.MEAL, allowed=True, rule=None,
+                             detail="ok", next_window=utc + timedelta(minutes=5))
+    data = msgspec.json.decode(encode_output(decision))
+    assert data["ts"] == "2027-01-04T00:27:00+00:00"
+    assert data["next_window"] == "2027-01-04T00:32:00+00:00"
+    assert decode_output(encode_output(decision)) == decision

@@ -7,6 +7,7 @@ from typing import Union
 import msgspec
 
 from wfm.events import AwareDatetime, BreakKind
+from wfm.timeutil import format_ts
 
 
 class _Output(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -43,8 +44,16 @@ _decoder = msgspec.json.Decoder(Output)
 
 
 def encode_output(output: Output) -> bytes:
-    """Compact JSON with the §2 keys in the §2 order; nulls are kept."""
-    return _encoder.encode(output)
+    """Compact JSON with the §2 keys in the §2 order; nulls are kept.
+
+    Times keep the offset they were given, spelled out (`+00:00`, never `Z`),
+    so a decision's `ts` reads like the event line that caused it.
+    """
+    fields = {"type": type(output).__struct_config__.tag}
+    for name in output.__struct_fields__:
+        value = getattr(output, name)
+        fields[name] = format_ts(value) if isinstance(value, datetime) else value
+    return _encoder.encode(fields)
 
 
 def decode_output(data: bytes | str) -> Output:
