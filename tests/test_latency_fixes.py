@@ -318,3 +318,25 @@ def test_wall_rows_across_pushes_equal_a_fresh_projection():
         data = f.engine.floor_data(at(clock))
         fresh = projections.wall_floor(f.engine.floor_view(at(clock)))
         assert projections.wall_from_data(data, rows) == fresh, clock
+
+
+async def test_the_pusher_builds_in_stages_with_the_same_messages():
+    import asyncio
+
+    from wfm.api.ws import _Client
+
+    f, runtime, hub = _hub_floor()
+    for audience, account in (("full", None), ("wall", None)):
+        client = _Client(None, account)
+        client.audience = audience
+        hub._clients.add(client)
+    ran_between = []
+
+    async def other():
+        ran_between.append(True)
+
+    task = asyncio.ensure_future(other())
+    staged = await hub._floor_messages_yielding()
+    assert ran_between, "the event loop ran another task during the build"
+    await task
+    assert staged == hub._floor_messages({"full", "wall"})

@@ -152,19 +152,35 @@ class Hub:
         The floor is converted once (runtime.floor_data, incremental) and projected per
         audience; the agent list is built only when a full or wall socket needs it.
         """
+        messages: dict[str, str] = {}
+        for _ in self._build_floor_messages(audiences, messages):
+            pass
+        return messages
+
+    async def _floor_messages_yielding(self) -> dict[str, str]:
+        """_floor_messages for the pusher, letting the event loop run between the stages
+        (the floor snapshot, then each audience's projection and encoding), so a decision
+        waiting on the loop is held by one stage at most, not the whole push."""
+        messages: dict[str, str] = {}
+        for _ in self._build_floor_messages(None, messages):
+            await asyncio.sleep(0)
+        return messages
+
+    def _build_floor_messages(self, audiences, messages: dict[str, str]):
         if audiences is None:
             audiences = {client.audience for client in self._clients}
+        # one consistent snapshot (rows valid until the next floor_data call, which only this hub makes)
         data = self.runtime.floor_data(agents="full" in audiences or "wall" in audiences)
-        messages: dict[str, str] = {}
         if "full" in audiences:
+            yield
             messages["full"] = _encoder.encode({"type": "floor", "data": data}).decode()
         if "agent" in audiences:
             messages["agent"] = _encoder.encode({"type": "floor", "data": projections.public_from_data(data)}).decode()
         if "wall" in audiences:
+            yield
             wall = projections.wall_from_data(data, self._wall_rows)
             messages["wall"] = _encoder.encode({"type": "floor", "data": wall}).decode()
         self._last = (time.monotonic(), messages)
-        return messages
 
     def _floor_message_for(self, audience: str) -> str:
         """A new socket's first floor: this push tick's message when there is one, else built."""
@@ -179,12 +195,14 @@ class Hub:
             self._dirty.clear()
             if self._clients:
                 try:
-                    messages = self._floor_messages()
+                    messages = await self._floor_messages_yielding()
                 except Exception:
                     logger.exception("floor view for WebSocket push failed")
                 else:
                     for client in list(self._clients):
-                        client.offer_floor(messages[client.audience])
+                        message = messages.get(client.audience)
+                        if message is not None:  # (a socket that opened mid-build got its own first floor)
+                            client.offer_floor(message)
             await asyncio.sleep(self.floor_interval_s)
 
     # ── socket side ───────────────────────────────────────────────────────
