@@ -246,15 +246,17 @@ def solve(
     workers: int = 0,
     progress: Callable[[float, float, float], None] | None = None,
     hint: bool = True,
-    warm_start_share: float = 0.15,
-    warm_start_max_s: float = 10.0,
+    warm_start_share: float | None = None,
+    warm_start_max_s: float = 20.0,
     lns_share: float = 0.4,
 ) -> NrpSolution:
     """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
 
     With `hint`, three phases share the time limit: CP-SAT's first feasible
     solution, simulated annealing over it (optimizer.nrp.search, for
-    `warm_start_share` of the limit, at most `warm_start_max_s`), then the
+    `warm_start_share` of the limit, at most `warm_start_max_s`; by default a
+    share growing with the roster size, 10 % to 30 % at 300 to 900
+    employee-days, as the annealing gains more on large rosters), then the
     full CP-SAT search hinted with the annealed roster. When that stops
     without proof of optimality, the last `lns_share` of the limit goes to an
     LNS-only CP-SAT search (every worker on neighbourhoods) from its best roster.
@@ -263,6 +265,8 @@ def solve(
 
     start = time.perf_counter()
     v, _ = build_model(instance)
+    if warm_start_share is None:
+        warm_start_share = min(0.3, max(0.1, len(instance.staff) * instance.horizon / 3000))
 
     def remaining() -> float:
         return max(0.1, time_limit_s - (time.perf_counter() - start))
