@@ -6,11 +6,13 @@ none), in the shape of optimizer/roster/constraints.py, whose PenaltyTerm it
 reuses; the objective is the weighted sum. Formulation choices that matter
 for CP-SAT:
 - max consecutive shifts as sliding windows of max+1 days;
-- min consecutive shifts / days off as forbidden-pattern clauses
-  (off, work x l, off) for every interior run shorter than the minimum — the
-  tightest clause form; runs touching the horizon edge are exempt;
-- cover as staffed - requirement = over - under with both bounded;
-- a hint: CP-SAT's first solution improved by simulated annealing (search.py).
+- min consecutive shifts / days off in minimum up/down-time form (a run
+  that starts on day d keeps its value for minimum-1 more days); runs
+  touching the horizon edge are exempt;
+- cover as staffed - requirement = over - under with both bounded.
+Search (solve): CP-SAT's first solution, improved by simulated annealing
+(search.py) and given back as a complete hint; the full CP-SAT portfolio;
+then, without proof of optimality, an LNS-only CP-SAT phase from its best.
 The reported objective is always recomputed by optimizer.nrp.evaluate.
 """
 from __future__ import annotations
