@@ -242,8 +242,12 @@ def _ms_summary(values: list[float]) -> dict:
             "mean_ms": round(sum(ms) / len(ms), 2)}
 
 
-async def _watch(ws, name: str, sent: dict, got: dict, other: dict) -> None:
-    """Read one socket; stamp each output the moment it arrives (floor snapshots skipped unparsed)."""
+async def _watch(ws, name: str, sent: dict, got: dict, due: dict, other: dict) -> None:
+    """Read one socket; stamp each output the moment it arrives (floor snapshots skipped unparsed).
+
+    sent: key → (perf time of the put into the adapter, perf time the pacing schedule had it due);
+    got[(socket, type)] gets (key, latency from the put); due[socket] the latency from the due time
+    (which also counts any event-loop stall that held the generator back before the put)."""
     import aiohttp  # noqa: PLC0415
 
     async for message in ws:
@@ -260,11 +264,12 @@ async def _watch(ws, name: str, sent: dict, got: dict, other: dict) -> None:
             other[kind] = other.get(kind, 0) + 1
             continue
         key = _key(body.get("agent"), body["ts"])
-        put_at = sent.get(key)
-        if put_at is None:  # caused by a tick (a queue/budget timer), not by one event we put
+        stamps = sent.get(key)
+        if stamps is None:  # caused by a tick (a queue/budget timer), not by one event we put
             other[f"{kind}_from_tick"] = other.get(f"{kind}_from_tick", 0) + 1
             continue
-        got.setdefault((name, kind), []).append((key, arrived - put_at))
+        got.setdefault((name, kind), []).append((key, arrived - stamps[0]))
+        due.setdefault(name, []).append(arrived - stamps[1])
 
 
 async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RATE,
@@ -309,6 +314,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
             await api_bench.wait_processed(runtime, signed + len(ids))
             sent: dict = {}
             got: dict = {}
+            from_due: dict = {}
             other: dict = {}
             async with aiohttp.ClientSession() as session:
                 base_url = server.base_url
@@ -316,7 +322,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
                 for name, user in (("supervisor", "supervisor"), ("agent", WS_AGENT)):
                     token = await api_bench.login(session, base_url, user)
                     ws = await session.ws_connect(base_url + f"/ws?token={token}", max_msg_size=0)
-                    sockets.append((ws, asyncio.create_task(_watch(ws, name, sent, got, other))))
+                    sockets.append((ws, asyncio.create_task(_watch(ws, name, sent, got, from_due, other))))
                 await asyncio.sleep(1.0)  # the hello and first floor are in
                 mix = _LiveMix(ids, qids)
                 brk_rng = random.Random(5)
@@ -326,7 +332,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
                 every = max(1, rate // break_rate)
                 total = int(seconds * rate)
                 loop = asyncio.get_running_loop()
-                t0, ts0 = loop.time(), clock.now()
+                t0, ts0, perf0 = loop.time(), clock.now(), time.perf_counter()
                 start_count = runtime.events_processed
                 put = 0
                 last_report = t0
@@ -354,7 +360,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
                             if type(event) is AgentStateEvent and event.state in ("short_break", "meal") \
                                     and event.agent not in requested:
                                 pauses.add(key)
-                        sent[key] = time.perf_counter()
+                        sent[key] = (time.perf_counter(), perf0 + put / rate)
                         adapter.queue.put_nowait(event)
                         put += 1
                     if now - last_report >= 10:
@@ -405,6 +411,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
         "drain_after_last_put_s": round(processed_seconds - put_seconds, 3),
         "p99_ms": p99,
         "all_decision_deliveries": every_delivery,
+        "all_decision_deliveries_from_due_time": _ms_summary(from_due.get("supervisor", []) + from_due.get("agent", [])),
         "supervisor_break_decision": sup_ms,
         "agent_own_break_decision": _ms_summary([v for _, v in agent_decisions]),
         "supervisor_pause_decision": _ms_summary([v for _, v in pause_decisions]),
