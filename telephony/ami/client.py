@@ -17,25 +17,24 @@ import hashlib
 import itertools
 import logging
 import secrets as _secrets
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from telephony.adapter import ActionResult, Adapter, AdapterError, ConnectionState, FeedHealth
+from telephony.adapter import ActionResult, AdapterError, ConnectionState
 from telephony.ami.mapping import AmiMapper, AmiMappingError
 from telephony.ami.protocol import AmiBanner, AmiError, AmiMessage, AmiParser
 from telephony.capture import CaptureWriter
+from telephony.streaming import CLOSED, StreamingAdapter
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
 from wfm.config import Config, FeedConfig
-from wfm.events import BadLine, Event, ResyncEvent
+from wfm.events import Event, ResyncEvent
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-_CLOSED = object()
 
 
 class AmiActionError(AdapterError):
@@ -156,8 +155,10 @@ class AmiConnection:
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
 
 
-class AmiAdapter(Adapter):
+class AmiAdapter(StreamingAdapter):
     """Asterisk AMI feed: login, snapshot + live events, QueuePause, health."""
+
+    protocol_label = "AMI"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
 
@@ -215,14 +216,6 @@ class AmiAdapter(Adapter):
         return cls(config, host=feed.host, port=feed.port, username=feed.username, secret=feed.resolved_secret(), **kwargs)
 
     # ---- Adapter interface ---------------------------------------------------------
-    async def stream(self) -> AsyncIterator[Event]:
-        self._start()
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            yield item
-
     def _start(self) -> None:
         if self._started_at is not None:
             return
@@ -231,23 +224,6 @@ class AmiAdapter(Adapter):
             self._reconnector.start()
         else:
             self._single = asyncio.get_running_loop().create_task(self._run_single(), name=f"ami:{self.source}")
-
-    async def _run_single(self) -> None:
-        try:
-            await self._connect_once(self._reconnector.report)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # reported to the caller through .failure
-            self.failure = exc
-        finally:
-            self._reconnector.report(ConnectionState.CLOSED)
-            await self._queue.put(_CLOSED)
-
-    async def snapshot(self) -> None:
-        conn = self._conn
-        if conn is None or self.state is not ConnectionState.CONNECTED:
-            raise AdapterError(f"{self.source}: not connected")
-        await self._resync(conn)
 
     async def set_paused(self, agent: str, paused: bool, reason: str | None = None) -> ActionResult:
         conn = self._conn
@@ -276,31 +252,6 @@ class AmiAdapter(Adapter):
                 return raw
         return None
 
-    @property
-    def ever_connected(self) -> bool:
-        """True once a connection got through login and snapshot."""
-        return self._reconnector.connections > 0
-
-    @property
-    def state(self) -> ConnectionState:
-        return self._reconnector.state
-
-    def health(self, now: datetime) -> FeedHealth:
-        state = self.state
-        connected = state is ConnectionState.CONNECTED
-        age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
-        stale = not connected or age is None or age > self.config.pbx.stale_after_s
-        return FeedHealth(
-            source=self.source,
-            state=state,
-            connected=connected,
-            stale=stale,
-            last_event_age_s=age,
-            reconnects=self._reconnector.reconnects,
-            skipped=self.skipped,
-            detail=self._reconnector.last_error,
-        )
-
     async def close(self) -> None:
         if self._closed:
             return
@@ -313,11 +264,11 @@ class AmiAdapter(Adapter):
         if self._capture is not None:
             self._capture.close()
         try:
-            self._queue.put_nowait(_CLOSED)
+            self._queue.put_nowait(CLOSED)
         except asyncio.QueueFull:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._queue.get_nowait()
-            self._queue.put_nowait(_CLOSED)
+            self._queue.put_nowait(CLOSED)
 
     # ---- one connection --------------------------------------------------------------
     def _next_action_id(self) -> str:
@@ -454,16 +405,3 @@ class AmiAdapter(Adapter):
             return
         for event in events:
             await self._put(event)
-
-    async def _put(self, event: Event) -> None:
-        await self._queue.put(event)
-
-    async def _malformed(self, reason: str, line: int) -> None:
-        self.skipped += 1
-        level = logging.WARNING if self.skipped == 1 else logging.DEBUG
-        log.log(level, "%s: skipped malformed AMI message at line %d: %s", self.source, line, reason)
-        if self._yield_skipped:
-            await self._queue.put(BadLine(f"{self.host}:{self.port}", line, reason))
-
-    def _now_floor(self) -> datetime:
-        return self.clock.now().astimezone(self.config.floor.tz)

@@ -16,26 +16,25 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from telephony.adapter import ActionResult, Adapter, AdapterError, ConnectionState, FeedHealth
+from telephony.adapter import ActionResult, AdapterError, ConnectionState
 from telephony.capture import CaptureWriter
+from telephony.streaming import CLOSED, StreamingAdapter
 from telephony.esl.mapping import EslMapper, EslMappingError
 from telephony.esl.offline import map_listing
 from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser, encode_command
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
 from wfm.config import Config, FeedConfig
-from wfm.events import BadLine, Event, ResyncEvent
+from wfm.events import Event, ResyncEvent
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 SUBSCRIPTION = "event plain HEARTBEAT CUSTOM callcenter::info"
 DEFAULT_PASSWORD = "ClueCon"  # mod_event_socket's shipped password (event_socket.conf.xml)
-_CLOSED = object()
 
 
 class EslCommandError(AdapterError):
@@ -125,8 +124,10 @@ class EslConnection:
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
 
 
-class EslAdapter(Adapter):
+class EslAdapter(StreamingAdapter):
     """FreeSWITCH mod_callcenter feed: auth, snapshot + live events, agent status changes, health."""
+
+    protocol_label = "ESL"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
 
@@ -179,14 +180,6 @@ class EslAdapter(Adapter):
         return cls(config, host=feed.host, port=feed.port, password=password, **kwargs)
 
     # ---- Adapter interface -----------------------------------------------------------
-    async def stream(self) -> AsyncIterator[Event]:
-        self._start()
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            yield item
-
     def _start(self) -> None:
         if self._started:
             return
@@ -195,23 +188,6 @@ class EslAdapter(Adapter):
             self._reconnector.start()
         else:
             self._single = asyncio.get_running_loop().create_task(self._run_single(), name=f"esl:{self.source}")
-
-    async def _run_single(self) -> None:
-        try:
-            await self._connect_once(self._reconnector.report)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # handed to the caller through .failure
-            self.failure = exc
-        finally:
-            self._reconnector.report(ConnectionState.CLOSED)
-            await self._queue.put(_CLOSED)
-
-    async def snapshot(self) -> None:
-        conn = self._conn
-        if conn is None or self.state is not ConnectionState.CONNECTED:
-            raise AdapterError(f"{self.source}: not connected")
-        await self._resync(conn)
 
     async def set_paused(self, agent: str, paused: bool, reason: str | None = None) -> ActionResult:
         """mod_callcenter has no pause reason: paused = status 'On Break', unpaused = 'Available'."""
@@ -231,25 +207,6 @@ class EslAdapter(Adapter):
             return ActionResult(action=action, agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
         return ActionResult(action=action, agent=agent, ok=body.strip().startswith("+OK"), detail=body.strip()[:200])
 
-    @property
-    def ever_connected(self) -> bool:
-        return self._reconnector.connections > 0
-
-    @property
-    def state(self) -> ConnectionState:
-        return self._reconnector.state
-
-    def health(self, now: datetime) -> FeedHealth:
-        state = self.state
-        connected = state is ConnectionState.CONNECTED
-        age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
-        return FeedHealth(
-            source=self.source, state=state, connected=connected,
-            stale=not connected or age is None or age > self.config.pbx.stale_after_s,
-            last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
-            detail=self._reconnector.last_error,
-        )
-
     async def close(self) -> None:
         if self._closed:
             return
@@ -262,11 +219,11 @@ class EslAdapter(Adapter):
         if self._capture is not None:
             self._capture.close()
         try:
-            self._queue.put_nowait(_CLOSED)
+            self._queue.put_nowait(CLOSED)
         except asyncio.QueueFull:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._queue.get_nowait()
-            self._queue.put_nowait(_CLOSED)
+            self._queue.put_nowait(CLOSED)
 
     # ---- one connection ----------------------------------------------------------------
     async def _connect_once(self, report: StateReport) -> None:
@@ -382,16 +339,3 @@ class EslAdapter(Adapter):
             return
         for item in events:
             await self._put(item)
-
-    async def _put(self, event: Event) -> None:
-        await self._queue.put(event)
-
-    async def _malformed(self, reason: str, line: int) -> None:
-        self.skipped += 1
-        level = logging.WARNING if self.skipped == 1 else logging.DEBUG
-        log.log(level, "%s: skipped malformed ESL message at line %d: %s", self.source, line, reason)
-        if self._yield_skipped:
-            await self._queue.put(BadLine(f"{self.host}:{self.port}", line, reason))
-
-    def _now_floor(self) -> datetime:
-        return self.clock.now().astimezone(self.config.floor.tz)

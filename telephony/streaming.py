@@ -1,0 +1,96 @@
+"""Plumbing shared by the connection-oriented adapters (Asterisk AMI, FreeSWITCH ESL).
+
+One event queue read by `stream()`, a Reconnector that owns the connection
+state, feed health from the last message time, malformed messages logged
+(first at WARNING, repeats at DEBUG), counted and skipped. Subclasses set the
+attributes listed on the class and implement `_start`, `_connect_once`,
+`_resync` and `close`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from telephony.adapter import Adapter, AdapterError, ConnectionState, FeedHealth
+from wfm.events import BadLine, Event
+
+CLOSED = object()  # end-of-stream marker on an adapter's event queue
+
+
+class StreamingAdapter(Adapter):
+    """Base for adapters that read one PBX connection into an event queue."""
+
+    protocol_label = ""  # e.g. "AMI", for log lines
+    # set by subclasses: source, config, clock, host, port, skipped, failure, _queue, _reconnector,
+    # _conn, _last_message_at, _yield_skipped
+
+    def _start(self) -> None:
+        raise AdapterError(f"{type(self).__name__} does not say how it starts")
+
+    async def _connect_once(self, report) -> None:
+        raise AdapterError(f"{type(self).__name__} does not say how it connects")
+
+    async def _resync(self, conn) -> None:
+        raise AdapterError(f"{type(self).__name__} does not say how it resyncs")
+
+    async def stream(self) -> AsyncIterator[Event]:
+        self._start()
+        while True:
+            item = await self._queue.get()
+            if item is CLOSED:
+                return
+            yield item
+
+    async def _run_single(self) -> None:
+        """One connection without reconnects (`wfm ingest --connect`)."""
+        try:
+            await self._connect_once(self._reconnector.report)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the caller through .failure
+            self.failure = exc
+        finally:
+            self._reconnector.report(ConnectionState.CLOSED)
+            await self._queue.put(CLOSED)
+
+    async def snapshot(self) -> None:
+        conn = self._conn
+        if conn is None or self.state is not ConnectionState.CONNECTED:
+            raise AdapterError(f"{self.source}: not connected")
+        await self._resync(conn)
+
+    @property
+    def ever_connected(self) -> bool:
+        """True once a connection got through login and snapshot."""
+        return self._reconnector.connections > 0
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._reconnector.state
+
+    def health(self, now: datetime) -> FeedHealth:
+        state = self.state
+        connected = state is ConnectionState.CONNECTED
+        age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
+        return FeedHealth(
+            source=self.source, state=state, connected=connected,
+            stale=not connected or age is None or age > self.config.pbx.stale_after_s,
+            last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
+            detail=self._reconnector.last_error,
+        )
+
+    async def _put(self, event: Event) -> None:
+        await self._queue.put(event)
+
+    async def _malformed(self, reason: str, line: int) -> None:
+        self.skipped += 1
+        level = logging.WARNING if self.skipped == 1 else logging.DEBUG
+        logging.getLogger(type(self).__module__).log(
+            level, "%s: skipped malformed %s message at line %d: %s", self.source, self.protocol_label, line, reason)
+        if self._yield_skipped:
+            await self._queue.put(BadLine(f"{self.host}:{self.port}", line, reason))
+
+    def _now_floor(self) -> datetime:
+        return self.clock.now().astimezone(self.config.floor.tz)
