@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, time
@@ -32,12 +33,20 @@ from optimizer.roster.problem import (
 log = logging.getLogger(__name__)
 
 
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """Escape control and line-separator characters echoed from the input, so an error stays one line."""
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 class RosterInputError(ValueError):
     """Bad roster input; the message names file, line and field in one line."""
 
     def __init__(self, source: str, line: int | None, message: str) -> None:
         where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(_one_line(f"{where}: {message}"))
         self.source = source
         self.line = line
 
