@@ -3,7 +3,7 @@
 A record's hash is SHA-256 (lower-case hex) over its canonical JSON
 `{"body", "kind", "prev_hash", "seq", "ts"}`: keys sorted at every level,
 compact separators, UTF-8 with non-ASCII characters written as themselves
-(no `\\uXXXX` escaping), `ts` as the UTC instant with microseconds
+(no `\\u` escapes for non-ASCII), `ts` as the UTC instant with microseconds
 (`2027-01-04T00:27:00.000000+00:00`). The encoding is msgspec's
 (`order="sorted"`); it equals `json.dumps(sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)` except that floats in exponent form are written `1e16`,
