@@ -9,6 +9,7 @@ attributes listed on the class and implement `_start`, `_connect_once`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,6 +24,7 @@ class StreamingAdapter(Adapter):
     """Base for adapters that read one PBX connection into an event queue."""
 
     protocol_label = ""  # e.g. "AMI", for log lines
+    setup_lost = "connection ended during setup"  # why a setup step failed when the read loop died
     # set by subclasses: source, config, clock, host, port, skipped, failure, _queue, _reconnector,
     # _conn, _last_message_at, _yield_skipped
 
@@ -34,6 +36,27 @@ class StreamingAdapter(Adapter):
 
     async def _resync(self, conn) -> None:
         raise AdapterError(f"{type(self).__name__} does not say how it resyncs")
+
+    async def _await_or_fail(self, awaitable, read_task: asyncio.Task):
+        """Await a setup step (banner, login, resync), failing at once if the read loop dies meanwhile."""
+        step = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait({step, read_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            step.cancel()
+            raise
+        if step in done:
+            return step.result()
+        # the reply may have been read just before the peer hung up (Asterisk closes after a
+        # refused login): give the step the loop turns it needs to see it before giving up
+        done, _ = await asyncio.wait({step}, timeout=0.2)
+        if step in done:
+            return step.result()
+        step.cancel()
+        with contextlib.suppress(BaseException):
+            await step
+        read_task.result()
+        raise ConnectionResetError(self.setup_lost)
 
     async def stream(self) -> AsyncIterator[Event]:
         self._start()

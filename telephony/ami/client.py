@@ -159,6 +159,7 @@ class AmiAdapter(StreamingAdapter):
     """Asterisk AMI feed: login, snapshot + live events, QueuePause, health."""
 
     protocol_label = "AMI"
+    setup_lost = "AMI connection ended during setup"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
 
@@ -305,27 +306,6 @@ class AmiAdapter(StreamingAdapter):
                 with contextlib.suppress(BaseException):
                     await task
             await conn.close(logoff=self._closed or not self._reconnect)
-
-    async def _await_or_fail(self, awaitable, read_task: asyncio.Task):
-        """Await a login/resync step, but fail at once if the read loop dies meanwhile."""
-        step = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait({step, read_task}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            step.cancel()
-            raise
-        if step in done:
-            return step.result()
-        # the reply may have been read just before the peer hung up (Asterisk closes after a
-        # refused login): give the step the loop turns it needs to see it before giving up
-        done, _ = await asyncio.wait({step}, timeout=0.2)
-        if step in done:
-            return step.result()
-        step.cancel()
-        with contextlib.suppress(BaseException):
-            await step
-        read_task.result()
-        raise ConnectionResetError("AMI connection ended during setup")
 
     async def _login(self, conn: AmiConnection) -> None:
         login = {"Action": "Login", "Username": self.username, "Events": self.events}

@@ -128,6 +128,7 @@ class EslAdapter(StreamingAdapter):
     """FreeSWITCH mod_callcenter feed: auth, snapshot + live events, agent status changes, health."""
 
     protocol_label = "ESL"
+    setup_lost = "event socket ended during setup"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
 
@@ -237,17 +238,17 @@ class EslAdapter(StreamingAdapter):
         try:
             read_task = loop.create_task(conn.read_loop(), name=f"esl-read:{self.source}")
             tasks.append(read_task)
-            await self._step(asyncio.wait_for(asyncio.shield(conn.auth_request), self.connect_timeout_s), read_task)
+            await self._await_or_fail(asyncio.wait_for(asyncio.shield(conn.auth_request), self.connect_timeout_s), read_task)
             report(ConnectionState.AUTHENTICATING)
-            reply = await self._step(conn.command(f"auth {self._password}"), read_task)
+            reply = await self._await_or_fail(conn.command(f"auth {self._password}"), read_task)
             if not (reply.reply_text or "").startswith("+OK"):
                 raise AuthFailed(f"{self.source}: {reply.reply_text or 'auth refused'}")
-            reply = await self._step(conn.command(SUBSCRIPTION), read_task)
+            reply = await self._await_or_fail(conn.command(SUBSCRIPTION), read_task)
             if not (reply.reply_text or "").startswith("+OK"):
                 raise EslCommandError(f"{self.source}: subscription refused: {reply.reply_text}")
             self._conn = conn
             report(ConnectionState.SYNCING)
-            await self._step(self._resync(conn), read_task)
+            await self._await_or_fail(self._resync(conn), read_task)
             report(ConnectionState.CONNECTED)
             tasks.append(loop.create_task(self._keepalive(conn), name=f"esl-keepalive:{self.source}"))
             tasks.append(loop.create_task(self._wrap_up_timer(conn), name=f"esl-wrap:{self.source}"))
@@ -262,25 +263,6 @@ class EslAdapter(StreamingAdapter):
                 with contextlib.suppress(BaseException):
                     await task
             await conn.close()
-
-    async def _step(self, awaitable, read_task: asyncio.Task):
-        """Await a setup step, failing at once if the read loop dies meanwhile."""
-        step = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait({step, read_task}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            step.cancel()
-            raise
-        if step in done:
-            return step.result()
-        done, _ = await asyncio.wait({step}, timeout=0.2)
-        if step in done:
-            return step.result()
-        step.cancel()
-        with contextlib.suppress(BaseException):
-            await step
-        read_task.result()
-        raise ConnectionResetError("event socket ended during setup")
 
     async def _resync(self, conn: EslConnection) -> None:
         conn.syncing = True
