@@ -1,12 +1,13 @@
 """Warm start of the Curtois solver: simulated annealing keeps every hard rule and never returns a worse roster;
-the complete hint hands CP-SAT the annealed roster as its first solution."""
+the complete hint hands CP-SAT the annealed roster as its first solution; the cover-first ladder lowers the
+under-cover without raising the objective."""
 from __future__ import annotations
 
 from ortools.sat.python import cp_model
 
 from optimizer.nrp.evaluate import evaluate_roster
-from optimizer.nrp.model import _read_roster, add_roster_hint, build_model
-from optimizer.nrp.parser import read_instance
+from optimizer.nrp.model import _read_roster, add_roster_hint, build_model, cover_first
+from optimizer.nrp.parser import parse_instance, read_instance
 from optimizer.nrp.search import anneal
 
 
@@ -52,3 +53,48 @@ def test_complete_hint_is_taken_as_first_solution(shared):
     solver.parameters.max_time_in_seconds = 10
     assert solver.solve(v.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     assert solver.objective_value <= evaluate_roster(instance, improved).penalty
+
+
+def _costs(instance, roster):
+    ev = evaluate_roster(instance, roster)
+    return ev.penalty, ev.cover_under_penalty
+
+
+def _one_worker(solver):
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_time_in_seconds = 30
+
+
+def test_cover_first_ladder_lowers_under_cover_and_never_the_objective(shared):
+    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+    v, start = _first_solution(instance)
+    before_penalty, before_under = _costs(instance, start)
+    assert before_under > 1100  # a first solution leaves many shifts short
+    reported = []
+    ladder = cover_first(v, start, seconds=6.0, configure=_one_worker,
+                         progress=lambda objective, bound, gap: reported.append(objective))
+    after = evaluate_roster(instance, ladder)
+    assert after.feasible, after.hard_violations[:3]
+    assert after.cover_under_penalty < before_under and after.penalty < before_penalty
+    assert reported and reported == sorted(reported, reverse=True) and reported[-1] == after.penalty
+
+
+def test_cover_first_leaves_a_fully_covered_roster_alone():
+    instance = parse_instance(COVERED, source="covered.txt")
+    assert all(c.requirement == 0 for c in instance.cover)
+    v, start = _first_solution(instance)
+    assert _costs(instance, start)[1] == 0
+    assert cover_first(v, start, seconds=2.0, configure=_one_worker) is start
+
+
+COVERED = """SECTION_HORIZON
+7
+SECTION_SHIFTS
+D,480,
+SECTION_STAFF
+A,D=7,2400,960,3,1,1,1
+SECTION_COVER
+0,D,0,100,1
+1,D,0,100,1
+"""

@@ -11,9 +11,11 @@ for CP-SAT:
   touching the horizon edge are exempt;
 - cover as staffed - requirement = over - under with both bounded.
 Search (solve): CP-SAT's first solution, improved by simulated annealing
-(search.py) and given back as a complete hint; the full CP-SAT portfolio;
-then, without proof of optimality, an LNS-only CP-SAT phase from its best.
-The reported objective is always recomputed by optimizer.nrp.evaluate.
+(search.py); a cover-first ladder that drives the weighted under-cover down
+one step at a time as feasibility problems; the full CP-SAT portfolio hinted
+with the result; then, without proof of optimality, an LNS-only CP-SAT phase
+from its best. The reported objective is always recomputed by
+optimizer.nrp.evaluate.
 """
 from __future__ import annotations
 
@@ -218,19 +220,122 @@ _STATUS = {
 }
 
 
-def add_roster_hint(v: NrpVars, roster: dict[str, list[str]]) -> None:
-    """Hint every model variable from `roster` (a complete hint lets CP-SAT start from it at once)."""
-    v.model.clear_hints()
+def add_roster_hint(v: NrpVars, roster: dict[str, list[str]], model: cp_model.CpModel | None = None) -> None:
+    """Hint every variable from `roster` (a complete hint lets CP-SAT start from it at once).
+
+    `model` is v.model or a clone of it (same variable indices).
+    """
+    model = v.model if model is None else model
+    model.clear_hints()
     for (staff_id, d, s), var in v.x.items():
-        v.model.add_hint(var, 1 if roster[staff_id][d] == s else 0)
+        model.add_hint(var, 1 if roster[staff_id][d] == s else 0)
     for (staff_id, saturday), var in v.weekend.items():
         row = roster[staff_id]
-        v.model.add_hint(var, 1 if any(row[d] for d in (saturday, saturday + 1) if d < len(row)) else 0)
+        model.add_hint(var, 1 if any(row[d] for d in (saturday, saturday + 1) if d < len(row)) else 0)
     for (day, shift), var in v.under.items():
         staffed = sum(1 for row in roster.values() if row[day] == shift)
         need = next(c.requirement for c in v.instance.cover if c.day == day and c.shift == shift)
-        v.model.add_hint(var, max(0, need - staffed))
-        v.model.add_hint(v.over[(day, shift)], max(0, staffed - need))
+        model.add_hint(var, max(0, need - staffed))
+        model.add_hint(v.over[(day, shift)], max(0, staffed - need))
+
+
+def _under_cover(v: NrpVars) -> cp_model.LinearExprT:
+    """The weighted under-cover part of the objective."""
+    weights = {(c.day, c.shift): c.under_weight for c in v.instance.cover}
+    return sum(weights[key] * var for key, var in v.under.items())
+
+
+class _Costs:
+    """Objective and weighted under-cover of a roster, read back from the model with every variable fixed to its hint.
+
+    The ladder's feasibility solutions do not minimise the under/over
+    variables, so their values are not the roster's costs; the complete hint
+    (add_roster_hint) sets them exactly.
+    """
+
+    def __init__(self, v: NrpVars, configure: Callable[[cp_model.CpSolver], None]) -> None:
+        self._v, self._configure = v, configure
+        self._model = v.model.clone()
+        self._under = _under_cover(v)
+
+    def __call__(self, roster: dict[str, list[str]]) -> tuple[int, int] | None:
+        add_roster_hint(self._v, roster, self._model)
+        solver = cp_model.CpSolver()
+        self._configure(solver)
+        solver.parameters.fix_variables_to_their_hinted_value = True
+        solver.parameters.max_time_in_seconds = 10.0
+        if solver.solve(self._model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        return round(solver.objective_value), int(solver.value(self._under))
+
+
+def cover_first(
+    v: NrpVars,
+    roster: dict[str, list[str]],
+    seconds: float,
+    configure: Callable[[cp_model.CpSolver], None],
+    progress: Callable[[float, float, float], None] | None = None,
+    step_s: float = 3.0,
+    stall_s: float = 12.0,
+) -> dict[str, list[str]]:
+    """Drive the weighted under-cover of a feasible `roster` down, one feasibility step at a time.
+
+    Under-cover weighs most in the benchmark (100 a nurse against 1-3 a
+    request) and is what the full search finds hardest to move: a missing
+    nurse is only recovered by rearranging many rows at once. Each step asks
+    CP-SAT, with no objective, for any roster with less weighted under-cover
+    than the last one, hinted with it; a feasibility problem is found far
+    faster than the same improvement inside the weighted objective. The
+    ladder stops after `seconds`, when a step is proven infeasible (the
+    under-cover is then minimal), or when one step has taken `stall_s`
+    without success (likely minimal, not proven). A step's run time is
+    heavy-tailed, so a step that does not succeed within its slice (`step_s`,
+    doubling on each retry) is restarted with another seed. Returns the
+    roster with the lowest objective seen (the input when no step succeeds).
+    """
+    deadline = time.perf_counter() + seconds
+    costs = _Costs(v, configure)
+    start = costs(roster)
+    if start is None or start[1] == 0:
+        return roster
+    best, (best_objective, level) = roster, start
+    current = roster
+    ladder = v.model.clone()
+    ladder.clear_objective()
+    cap = ladder.add(_under_cover(v) <= level - 1)
+    attempt = 0
+    step_started = time.perf_counter()
+    while level > 0:
+        now = time.perf_counter()
+        left = min(deadline, step_started + stall_s) - now
+        if left < 0.2:
+            log.info("nrp %s: weighted under-cover %d not lowered within %.0f s", v.instance.name, level, now - step_started)
+            break
+        cap.proto.linear.domain[1] = level - 1  # the domain is [min, level - 1]
+        add_roster_hint(v, current, ladder)
+        solver = cp_model.CpSolver()
+        configure(solver)
+        solver.parameters.max_time_in_seconds = min(left, step_s * 2 ** attempt)
+        solver.parameters.random_seed += attempt
+        solver.parameters.linearization_level = 0  # a feasibility step gains nothing from the LP; it only slows the search
+        status = solver.solve(ladder)
+        if status == cp_model.INFEASIBLE:
+            log.info("nrp %s: weighted under-cover %d is the least possible", v.instance.name, level)
+            break
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            attempt += 1
+            continue
+        attempt, step_started = 0, time.perf_counter()
+        current = _read_roster(solver, v)
+        measured = costs(current)
+        if measured is None:  # cannot happen for a roster CP-SAT returned; stop rather than loop
+            break
+        objective, level = measured
+        if objective < best_objective:
+            best, best_objective = current, objective
+            if progress is not None:
+                progress(objective, 0.0, 1.0)
+    return best
 
 
 def _read_roster(solver: cp_model.CpSolver, v: NrpVars) -> dict[str, list[str]]:
@@ -250,25 +355,36 @@ def solve(
     hint: bool = True,
     warm_start_share: float | None = None,
     warm_start_max_s: float = 20.0,
+    cover_first_until: float | None = None,
+    cover_first_stall: float = 0.3,
     lns_share: float = 0.4,
 ) -> NrpSolution:
     """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
 
-    With `hint`, three phases share the time limit: CP-SAT's first feasible
-    solution, simulated annealing over it (optimizer.nrp.search, for
+    With `hint`, the phases share the time limit: CP-SAT's first feasible
+    solution; simulated annealing over it (optimizer.nrp.search, for
     `warm_start_share` of the limit, at most `warm_start_max_s`; by default a
     share growing with the roster size, 10 % to 30 % at 300 to 900
-    employee-days, as the annealing gains more on large rosters), then the
-    full CP-SAT search hinted with the annealed roster. When that stops
-    without proof of optimality, the last `lns_share` of the limit goes to an
-    LNS-only CP-SAT search (every worker on neighbourhoods) from its best roster.
+    employee-days, as the annealing gains more on large rosters); the
+    cover-first ladder (`cover_first`) until `cover_first_until` of the limit
+    has passed or one of its steps has failed for `cover_first_stall` of it
+    (by default until 0 % to 50 % of the limit at 300 to 450 employee-days:
+    on smaller rosters the full search finds the least under-cover within
+    seconds and the ladder only hands it a roster poorer in requests; on
+    larger ones the ladder finds under-cover levels the full search misses);
+    then the full CP-SAT search hinted with the best roster so far. When that stops without proof of optimality, the last `lns_share`
+    of the limit goes to an LNS-only CP-SAT search (every worker on
+    neighbourhoods) from its best roster.
     """
     from optimizer.nrp.search import anneal
 
     start = time.perf_counter()
     v, _ = build_model(instance)
+    employee_days = len(instance.staff) * instance.horizon
     if warm_start_share is None:
-        warm_start_share = min(0.3, max(0.1, len(instance.staff) * instance.horizon / 3000))
+        warm_start_share = min(0.3, max(0.1, employee_days / 3000))
+    if cover_first_until is None:
+        cover_first_until = min(0.5, max(0.0, (employee_days - 300) / 300))
 
     def remaining() -> float:
         return max(0.1, time_limit_s - (time.perf_counter() - start))
@@ -291,6 +407,10 @@ def solve(
             rows = anneal(instance, _read_roster(first, v), budget, seed=seed)
             log.info("nrp %s: first solution %g, annealed hint ready after %.1f s", instance.name, first.objective_value,
                      time.perf_counter() - start)
+            ladder_s = time_limit_s * cover_first_until - (time.perf_counter() - start)
+            if ladder_s > 0.5:
+                rows = cover_first(v, rows, ladder_s, configure, progress, stall_s=time_limit_s * cover_first_stall)
+                log.info("nrp %s: cover-first ladder done after %.1f s", instance.name, time.perf_counter() - start)
             add_roster_hint(v, rows)
     solver = cp_model.CpSolver()
     configure(solver)
