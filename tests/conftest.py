@@ -3,11 +3,13 @@
 `require_tool(name)`: a test that needs an external program (socat, sipp,
 chromium, chromedriver, postgres) skips on a developer machine without it,
 but FAILS under CI=true — CI installs them, so a missing tool is a bug there.
+`pg_server`: a throw-away PostgreSQL server (tests/pgserver.py), one per test module.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,21 @@ def artifacts() -> Path:
     path = REPO / "tests" / "artifacts"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    from pgserver import PgServer
+
+    tools = require_tool("postgres")
+    server = PgServer(tools["postgres"])
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        try:
+            server.stop()
+        except subprocess.CalledProcessError:
+            pass
+        server.cleanup()

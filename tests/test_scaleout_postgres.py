@@ -1,6 +1,6 @@
 """Scale-out: several `wfm serve` processes share one PostgreSQL log; every wall board shows the whole centre.
 
-Real parts only: a throw-away PostgreSQL server (as in test_eventlog_postgres.py),
+Real parts only: a throw-away PostgreSQL server (the conftest pg_server fixture),
 two simulator AMI servers (disjoint agents: site B aliases 1001… to 2001…),
 two `wfm serve` subprocesses, their HTTP APIs.
 """
@@ -21,30 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
-from test_eventlog_postgres import PgServer
 from wfm.scaleout import SharedRuntime, runtime_class, should_log
 
 REPO = Path(__file__).resolve().parent.parent
 WFM = [sys.executable, "-m", "wfm.cli"]
 SECRET = "s3cret-ami"
 AGENTS = 6
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    tools = require_tool("postgres")
-    server = PgServer(tools["postgres"])
-    try:
-        server.init()
-        server.start()
-        yield server
-    finally:
-        try:
-            server.stop()
-        except subprocess.CalledProcessError:
-            pass
-        server.cleanup()
 
 
 @pytest.fixture
