@@ -1,12 +1,15 @@
 """Warm start of the Curtois solver: simulated annealing keeps every hard rule and never returns a worse roster;
 the complete hint hands CP-SAT the annealed roster as its first solution; the cover-first ladder lowers the
-under-cover without raising the objective."""
+under-cover without raising the objective, with or without its plateau moves."""
 from __future__ import annotations
+
+import random
 
 from ortools.sat.python import cp_model
 
+from optimizer.nrp import model as nrp_model
 from optimizer.nrp.evaluate import evaluate_roster
-from optimizer.nrp.model import _read_roster, add_roster_hint, build_model, cover_first
+from optimizer.nrp.model import _read_roster, _shake, add_roster_hint, build_model, cover_first
 from optimizer.nrp.parser import parse_instance, read_instance
 from optimizer.nrp.search import anneal
 
@@ -78,6 +81,40 @@ def test_cover_first_ladder_lowers_under_cover_and_never_the_objective(shared):
     assert after.feasible, after.hard_violations[:3]
     assert after.cover_under_penalty < before_under and after.penalty < before_penalty
     assert reported and reported == sorted(reported, reverse=True) and reported[-1] == after.penalty
+
+
+def test_shake_moves_to_another_roster_at_the_same_under_cover(shared):
+    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+    v, start = _first_solution(instance)
+    level = evaluate_roster(instance, start).cover_under_penalty
+    moved = _shake(v, start, level, 3.0, _one_worker, random.Random(0))
+    after = evaluate_roster(instance, moved)
+    assert after.feasible, after.hard_violations[:3]
+    assert after.cover_under_penalty <= level
+    changed = sum(a != b for staff_id, row in start.items() for a, b in zip(row, moved[staff_id]))
+    worked = sum(1 for row in start.values() for shift in row if shift)
+    assert changed >= 10, (changed, worked)  # a plateau move, not a one-cell tweak
+
+
+def test_cover_first_ladder_with_plateau_moves_still_only_improves(shared, monkeypatch):
+    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+    v, start = _first_solution(instance)
+    before_penalty, before_under = _costs(instance, start)
+    shaken = []
+
+    def counted_shake(*args):
+        shaken.append(args[2])  # the level it was asked to keep
+        return _shake(*args)
+
+    monkeypatch.setattr(nrp_model, "_shake", counted_shake)
+    reported = []
+    ladder = cover_first(v, start, seconds=8.0, configure=_one_worker, step_s=2.0, shake_s=1.0, seed=2,
+                         progress=lambda objective, bound, gap: reported.append(objective))
+    after = evaluate_roster(instance, ladder)
+    assert shaken, "no step failed, so no plateau move was tried"
+    assert after.feasible, after.hard_violations[:3]
+    assert after.cover_under_penalty < before_under and after.penalty < before_penalty
+    assert reported == sorted(reported, reverse=True) and reported[-1] == after.penalty
 
 
 def test_cover_first_leaves_a_fully_covered_roster_alone():

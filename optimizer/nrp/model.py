@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -277,6 +278,8 @@ def cover_first(
     progress: Callable[[float, float, float], None] | None = None,
     step_s: float = 3.0,
     stall_s: float = 12.0,
+    shake_s: float = 0.0,
+    seed: int = 0,
 ) -> dict[str, list[str]]:
     """Drive the weighted under-cover of a feasible `roster` down, one feasibility step at a time.
 
@@ -290,8 +293,13 @@ def cover_first(
     under-cover is then minimal), or when one step has taken `stall_s`
     without success (likely minimal, not proven). A step's run time is
     heavy-tailed, so a step that does not succeed within its slice (`step_s`,
-    doubling on each retry) is restarted with another seed. Returns the
-    roster with the lowest objective seen (the input when no step succeeds).
+    doubling on each retry) is restarted with another seed; with `shake_s`,
+    a failed slice is followed instead by a plateau move (`_shake`, for
+    `shake_s`) to another roster at the same level, and the next step starts
+    from there with a fresh slice. A step runs CP-SAT's max_lp subsolver when
+    the portfolio is small: the next level is found around its LP solution.
+    Returns the roster with the lowest objective seen (the input when no step
+    succeeds).
     """
     deadline = time.perf_counter() + seconds
     costs = _Costs(v, configure)
@@ -304,6 +312,7 @@ def cover_first(
     ladder.clear_objective()
     cap = ladder.add(_under_cover(v) <= level - 1)
     attempt = 0
+    rng = random.Random(seed)
     step_started = time.perf_counter()
     while level > 0:
         now = time.perf_counter()
@@ -317,13 +326,20 @@ def cover_first(
         configure(solver)
         solver.parameters.max_time_in_seconds = min(left, step_s * 2 ** attempt)
         solver.parameters.random_seed += attempt
-        solver.parameters.linearization_level = 0  # a feasibility step gains nothing from the LP; it only slows the search
+        solver.parameters.linearization_level = 0  # the default subsolvers gain nothing from the LP on a feasibility step
+        if solver.parameters.num_workers <= 3:
+            # with few workers the default portfolio has no max_lp subsolver; its LP solution is what RENS needs to
+            # find the next level (Instance 8, 14 -> 13 nurses short: 2.3-3.9 s with it, none in 30 s without)
+            solver.parameters.subsolvers.append("max_lp")
         status = solver.solve(ladder)
         if status == cp_model.INFEASIBLE:
             log.info("nrp %s: weighted under-cover %d is the least possible", v.instance.name, level)
             break
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             attempt += 1
+            if shake_s > 0:
+                current = _shake(v, current, level, min(shake_s, deadline - time.perf_counter()), configure, rng)
+                attempt = 0
             continue
         attempt, step_started = 0, time.perf_counter()
         current = _read_roster(solver, v)
@@ -331,11 +347,38 @@ def cover_first(
         if measured is None:  # cannot happen for a roster CP-SAT returned; stop rather than loop
             break
         objective, level = measured
+        log.info("nrp %s: weighted under-cover %d, objective %d", v.instance.name, level, objective)
         if objective < best_objective:
             best, best_objective = current, objective
             if progress is not None:
                 progress(objective, 0.0, 1.0)
     return best
+
+
+def _shake(
+    v: NrpVars, roster: dict[str, list[str]], level: int, seconds: float,
+    configure: Callable[[cp_model.CpSolver], None], rng: random.Random,
+) -> dict[str, list[str]]:
+    """Another roster with weighted under-cover at most `level`, far from `roster` (the input if none is found).
+
+    Minimises a random positive weight on each assignment `roster` makes,
+    so CP-SAT moves many of them at once: a plateau move that takes the
+    ladder out of a neighbourhood where its next step cannot be found.
+    """
+    if seconds < 0.2:
+        return roster
+    model = v.model.clone()
+    model.clear_objective()
+    model.add(_under_cover(v) <= level)
+    add_roster_hint(v, roster, model)
+    model.minimize(sum(rng.randint(1, 3) * var for (staff_id, d, s), var in v.x.items() if roster[staff_id][d] == s))
+    solver = cp_model.CpSolver()
+    configure(solver)
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.random_seed = rng.randrange(1 << 20)
+    if solver.solve(model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return _read_roster(solver, v)
+    return roster
 
 
 def _read_roster(solver: cp_model.CpSolver, v: NrpVars) -> dict[str, list[str]]:
@@ -357,6 +400,8 @@ def solve(
     warm_start_max_s: float = 20.0,
     cover_first_until: float | None = None,
     cover_first_stall: float = 0.3,
+    cover_first_step: float = 2.0,
+    cover_first_shake: float = 1.5,
     lns_share: float = 0.4,
 ) -> NrpSolution:
     """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
@@ -368,13 +413,16 @@ def solve(
     employee-days, as the annealing gains more on large rosters); the
     cover-first ladder (`cover_first`) until `cover_first_until` of the limit
     has passed or one of its steps has failed for `cover_first_stall` of it
-    (by default until 0 % to 50 % of the limit at 300 to 450 employee-days:
+    (by default until 0 % to 65 % of the limit at 300 to 495 employee-days:
     on smaller rosters the full search finds the least under-cover within
     seconds and the ladder only hands it a roster poorer in requests; on
-    larger ones the ladder finds under-cover levels the full search misses);
-    then the full CP-SAT search hinted with the best roster so far. When that stops without proof of optimality, the last `lns_share`
-    of the limit goes to an LNS-only CP-SAT search (every worker on
-    neighbourhoods) from its best roster.
+    larger ones the ladder finds under-cover levels the full search misses),
+    its steps `cover_first_step` seconds long, each failed one followed by a
+    plateau move of `cover_first_shake` seconds (0 turns them off); then the
+    full CP-SAT search hinted with the best roster so far. When that stops
+    without proof of optimality, the last `lns_share` of the limit goes to an
+    LNS-only CP-SAT search (every worker on neighbourhoods) from its best
+    roster.
     """
     from optimizer.nrp.search import anneal
 
@@ -384,7 +432,7 @@ def solve(
     if warm_start_share is None:
         warm_start_share = min(0.3, max(0.1, employee_days / 3000))
     if cover_first_until is None:
-        cover_first_until = min(0.5, max(0.0, (employee_days - 300) / 300))
+        cover_first_until = min(0.65, max(0.0, (employee_days - 300) / 300))
 
     def remaining() -> float:
         return max(0.1, time_limit_s - (time.perf_counter() - start))
@@ -409,7 +457,8 @@ def solve(
                      time.perf_counter() - start)
             ladder_s = time_limit_s * cover_first_until - (time.perf_counter() - start)
             if ladder_s > 0.5:
-                rows = cover_first(v, rows, ladder_s, configure, progress, stall_s=time_limit_s * cover_first_stall)
+                rows = cover_first(v, rows, ladder_s, configure, progress, stall_s=time_limit_s * cover_first_stall,
+                                   step_s=cover_first_step, shake_s=cover_first_shake, seed=seed)
                 log.info("nrp %s: cover-first ladder done after %.1f s", instance.name, time.perf_counter() - start)
             add_roster_hint(v, rows)
     solver = cp_model.CpSolver()
