@@ -336,10 +336,10 @@ def cover_first(
             log.info("nrp %s: weighted under-cover %d is the least possible", v.instance.name, level)
             break
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            attempt += 1
             if shake_s > 0:
                 current = _shake(v, current, level, min(shake_s, deadline - time.perf_counter()), configure, rng)
-                attempt = 0
+            else:
+                attempt += 1
             continue
         attempt, step_started = 0, time.perf_counter()
         current = _read_roster(solver, v)
