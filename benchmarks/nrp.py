@@ -1,4 +1,4 @@
-"""Curtois benchmark run: instances 1-8 from ../shared/benchmarks/nrp/, objective vs best known.
+"""Curtois benchmark run: instances 1-8 from benchmarks/instances/nrp/, objective vs best known.
 
     nice .venv/bin/python benchmarks/nrp.py --time-limit 60 [--instances 1 2 3] [--workers 0] [--seed 0]
 
@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "nrp.json"
-INSTANCES = ROOT.parent / "shared" / "benchmarks" / "nrp"
-# best-known objectives (schedulingbenchmarks.org; 1-3 proven optimal), as listed in the shared README
+INSTANCES = ROOT / "benchmarks" / "instances" / "nrp"
+# best-known objectives (schedulingbenchmarks.org; 1-3 proven optimal), as listed in benchmarks/instances/nrp/README.md
 BEST_KNOWN = {1: 607, 2: 828, 3: 1001, 4: 1716, 5: 1143, 6: 1950, 7: 1056, 8: 1300}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+NRP_INSTANCES = REPO / "benchmarks" / "instances" / "nrp"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -40,8 +40,9 @@ def repo() -> Path:
 
 
 @pytest.fixture
-def shared() -> Path:
-    return SHARED
+def nrp_instances() -> Path:
+    """The Curtois NRP instances kept in the repository (benchmarks/instances/nrp/README.md)."""
+    return NRP_INSTANCES
 
 
 @pytest.fixture

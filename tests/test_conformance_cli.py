@@ -1,4 +1,4 @@
-"""Outside-in conformance of the `wfm` command line with interfaces.md §3-§6.
+"""Outside-in conformance of the `wfm` command line with docs/interfaces.md §3-§6.
 
 Every test runs the CLI as a subprocess and reads only stdout, stderr, the
 exit code and the files a command is documented to write. Expected numbers
@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WFM = [sys.executable, "-m", "wfm.cli"]
-NRP_DIR = REPO.parent / "shared" / "benchmarks" / "nrp"
+NRP_DIR = REPO / "benchmarks" / "instances" / "nrp"
 
 
 def wfm(*args, cwd=None, timeout=120):

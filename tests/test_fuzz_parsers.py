@@ -264,14 +264,12 @@ def test_config_toml_loads_or_is_a_config_error_naming_the_file(data):
         path.unlink()
 
 
-NRP_SAMPLE = (REPO.parent / "shared" / "benchmarks" / "nrp" / "Instance1.txt")
+NRP_SAMPLE = REPO / "benchmarks" / "instances" / "nrp" / "Instance1.txt"
 
 
 @FUZZ
 @given(st.data())
 def test_nrp_instance_parses_or_is_an_instance_error_naming_the_file(data):
-    if not NRP_SAMPLE.exists():
-        pytest.skip("shared NRP instances are not present")
     from optimizer.nrp.parser import InstanceError, read_instance
 
     path = _write(data.draw(damaged(NRP_SAMPLE.read_bytes())), ".txt")

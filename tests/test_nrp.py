@@ -62,10 +62,10 @@ def tiny():
     return parse_instance(TINY, source="tiny.txt")
 
 
-def test_parser_reads_all_eight_instances(shared):
+def test_parser_reads_all_eight_instances(nrp_instances):
     sizes = {}
     for i in range(1, 9):
-        ins = read_instance(shared / "benchmarks" / "nrp" / f"Instance{i}.txt")
+        ins = read_instance(nrp_instances / f"Instance{i}.txt")
         sizes[ins.name] = (ins.horizon, len(ins.staff), len(ins.shifts))
         assert len(ins.cover) == ins.horizon * len(ins.shifts)
     assert sizes["Instance1"] == (14, 8, 1) and sizes["Instance8"] == (28, 30, 4)
@@ -203,8 +203,8 @@ def test_model_optimum_equals_brute_force_over_evaluator(seed):
     assert ev.feasible and ev.penalty == expected == round(solution.solver_objective)
 
 
-def test_model_on_instance1_objective_recomputed_equals_reported(shared, capsys):
-    path = shared / "benchmarks" / "nrp" / "Instance1.txt"
+def test_model_on_instance1_objective_recomputed_equals_reported(nrp_instances, capsys):
+    path = nrp_instances / "Instance1.txt"
     code = main(["nrp", str(path), "--time-limit", "10", "--workers", "2", "--json"])
     captured = capsys.readouterr()
     assert code == 0

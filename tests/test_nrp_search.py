@@ -24,8 +24,8 @@ def _first_solution(instance):
     return v, _read_roster(solver, v)
 
 
-def test_anneal_keeps_hard_rules_and_improves(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance2.txt")
+def test_anneal_keeps_hard_rules_and_improves(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance2.txt")
     _, start = _first_solution(instance)
     before = evaluate_roster(instance, start)
     assert before.feasible
@@ -35,8 +35,8 @@ def test_anneal_keeps_hard_rules_and_improves(shared):
     assert after.penalty < before.penalty  # a first solution is far from optimal; 1.5 s of moves must help
 
 
-def test_anneal_returns_infeasible_input_untouched(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance1.txt")
+def test_anneal_returns_infeasible_input_untouched(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance1.txt")
     _, start = _first_solution(instance)
     broken = {k: list(row) for k, row in start.items()}
     first = instance.staff[0].id
@@ -45,8 +45,8 @@ def test_anneal_returns_infeasible_input_untouched(shared):
     assert anneal(instance, broken, seconds=0.5) == broken
 
 
-def test_complete_hint_is_taken_as_first_solution(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance2.txt")
+def test_complete_hint_is_taken_as_first_solution(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance2.txt")
     v, start = _first_solution(instance)
     improved = anneal(instance, start, seconds=1.0, seed=1)
     add_roster_hint(v, improved)
@@ -69,8 +69,8 @@ def _one_worker(solver):
     solver.parameters.max_time_in_seconds = 30
 
 
-def test_cover_first_ladder_lowers_under_cover_and_never_the_objective(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+def test_cover_first_ladder_lowers_under_cover_and_never_the_objective(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance5.txt")
     v, start = _first_solution(instance)
     before_penalty, before_under = _costs(instance, start)
     assert before_under > 1100  # a first solution leaves many shifts short
@@ -83,8 +83,8 @@ def test_cover_first_ladder_lowers_under_cover_and_never_the_objective(shared):
     assert reported and reported == sorted(reported, reverse=True) and reported[-1] == after.penalty
 
 
-def test_shake_moves_to_another_roster_at_the_same_under_cover(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+def test_shake_moves_to_another_roster_at_the_same_under_cover(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance5.txt")
     v, start = _first_solution(instance)
     level = evaluate_roster(instance, start).cover_under_penalty
     moved = _shake(v, start, level, 3.0, _one_worker, random.Random(0))
@@ -96,8 +96,8 @@ def test_shake_moves_to_another_roster_at_the_same_under_cover(shared):
     assert changed >= 10, (changed, worked)  # a plateau move, not a one-cell tweak
 
 
-def test_cover_first_ladder_with_plateau_moves_still_only_improves(shared):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+def test_cover_first_ladder_with_plateau_moves_still_only_improves(nrp_instances):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance5.txt")
     v, start = _first_solution(instance)
     before_penalty, before_under = _costs(instance, start)
     reported = []
@@ -109,8 +109,8 @@ def test_cover_first_ladder_with_plateau_moves_still_only_improves(shared):
     assert reported == sorted(reported, reverse=True) and reported[-1] == after.penalty
 
 
-def test_cover_first_shakes_after_a_failed_step(shared, monkeypatch):
-    instance = read_instance(shared / "benchmarks" / "nrp" / "Instance5.txt")
+def test_cover_first_shakes_after_a_failed_step(nrp_instances, monkeypatch):
+    instance = read_instance(nrp_instances / "benchmarks" / "nrp" / "Instance5.txt")
     v, start = _first_solution(instance)
     before_penalty, before_under = _costs(instance, start)
     shaken = []
