@@ -157,7 +157,7 @@ async def bench_grants(runtime, server, adapter, clock, ids, rounds: int) -> dic
             while True:  # drain
                 try:
                     await asyncio.wait_for(ws.receive(), 0.05)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             clock.value += timedelta(seconds=1)
             sent = time.perf_counter()

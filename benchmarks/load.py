@@ -91,7 +91,7 @@ class LoadPlan:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "LoadPlan":
+    def from_json(cls, text: str) -> LoadPlan:
         return cls(**json.loads(text))
 
 

@@ -81,7 +81,7 @@ async def bench_ami(config, wall_seconds: float, speed: float) -> dict:
     while loop.time() - began < wall_seconds:
         try:
             data = await asyncio.wait_for(reader.read(1 << 16), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         for item in parser.feed(data):
             if isinstance(item, AmiMessage):

@@ -90,7 +90,6 @@ def main() -> int:
     mismatches = int(np.sum(their_agents != agents))
     # pyworkforce takes ceil(A / cap) in floats: 88.4 / 0.85 = 104.00000000000001 -> 105, although
     # 104 agents give occupancy exactly 0.85. Such cells are listed, every other difference is a failure.
-    from optimizer import erlang
 
     differ = np.argwhere(their_agents != agents)
     explained = []

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from dashboard.i18n import label, rule_label, state_label
 from dashboard.wall_model import format_duration

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Mapping
 
 import msgspec
 import requests
@@ -144,7 +145,7 @@ class ApiClient:
     cookies: Mapping[str, str]
 
     @classmethod
-    def for_request(cls, transport: Transport) -> "ApiClient":
+    def for_request(cls, transport: Transport) -> ApiClient:
         """The client for the browser request being served (its wfm_session cookie)."""
         import flask
 

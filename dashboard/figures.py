@@ -6,7 +6,7 @@ No I/O, no clock, no Dash: every function here is tested directly
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go

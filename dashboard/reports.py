@@ -26,7 +26,8 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -54,7 +55,7 @@ class ReportSettings:
     lateness_grades_min: tuple[int, ...]  # minor, moderate, serious thresholds
 
     @classmethod
-    def from_config(cls, config) -> "ReportSettings":
+    def from_config(cls, config) -> ReportSettings:
         return cls(
             tz=config.floor.tz,
             service_level_answer_s=config.service.service_level_answer_s,

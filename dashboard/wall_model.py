@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Literal, Sequence
+from typing import Literal
+from collections.abc import Sequence
 
 from dashboard.i18n import label, rule_label, state_label
 from wfm.views import AgentView, FloorView
@@ -34,7 +35,7 @@ class WallSettings:
     meal_max_s: float  # F5: a meal's limit
 
     @classmethod
-    def from_config(cls, config) -> "WallSettings":
+    def from_config(cls, config) -> WallSettings:
         return cls(
             answer_target_s=config.service.answer_target_s,
             service_level_answer_s=config.service.service_level_answer_s,

@@ -1,4 +1,4 @@
-"""Demand: forecast x AHT -> Erlang staffing per interval -> demand.csv (interfaces.md section 4).
+"""Demand: forecast x AHT -> Erlang staffing per interval -> demand.csv (docs/interfaces.md section 4).
 
 `required` is agents on post (before shrinkage), the fewest meeting the
 [service] targets (service level, occupancy cap) under Erlang C for each
@@ -120,7 +120,7 @@ def demand_from_history(history_csv: Path, month: str, config) -> pd.DataFrame:
 
 
 def write_demand_csv(path: Path, demand: pd.DataFrame) -> None:
-    """Write `date,interval_start,required` exactly (interfaces.md section 4)."""
+    """Write `date,interval_start,required` exactly (docs/interfaces.md section 4)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:

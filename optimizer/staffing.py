@@ -16,7 +16,8 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class StaffingTarget:
             raise StaffingInputError(f"ASA target must be > 0 s, got {self.max_asa_s}")
 
     @classmethod
-    def from_config(cls, config, **overrides) -> "StaffingTarget":
+    def from_config(cls, config, **overrides) -> StaffingTarget:
         """Targets from the config's [service] table; keyword overrides win when not None."""
         service = config.service
         values = dict(
@@ -90,7 +91,7 @@ class StaffingTarget:
 
 @dataclass(frozen=True)
 class StaffingResult:
-    """One interval's staffing (interfaces.md section 6 keys)."""
+    """One interval's staffing (docs/interfaces.md section 6 keys)."""
 
     agents: int
     scheduled: int

@@ -42,7 +42,7 @@ class TimedChunk(bytes):
     new_connection: bool
     datagram: bool
 
-    def __new__(cls, data: bytes, received: datetime | None = None, new_connection: bool = False, datagram: bool = False) -> "TimedChunk":
+    def __new__(cls, data: bytes, received: datetime | None = None, new_connection: bool = False, datagram: bool = False) -> TimedChunk:
         chunk = super().__new__(cls, data)
         chunk.received = received
         chunk.new_connection = new_connection
@@ -89,7 +89,7 @@ class CaptureWriter:
             except OSError as exc:  # a full disk must not hide the feed's own error
                 log.warning("closing capture %s: %s", self.path, exc)
 
-    def __enter__(self) -> "CaptureWriter":
+    def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

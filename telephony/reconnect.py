@@ -171,5 +171,5 @@ class Reconnector:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

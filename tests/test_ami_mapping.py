@@ -1,4 +1,4 @@
-"""AMI → §1 events (pbx-mapping.md): identity, states, pauses, calls, queues, wrap-up, snapshot."""
+"""AMI → §1 events (docs/pbx-mapping.md): identity, states, pauses, calls, queues, wrap-up, snapshot."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -359,7 +359,7 @@ async def test_websocket_sees_granted_break_within_200_ms_and_agents_see_only_th
         while True:
             try:
                 message = await asyncio.wait_for(ws2.receive_json(), 0.2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             assert message["type"] in ("hello", "floor"), message
             if message["type"] == "floor":

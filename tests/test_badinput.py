@@ -84,7 +84,7 @@ class LiveApi:
         self.server = ApiServer(create_app(self.runtime, self.config, dashboard=False), "127.0.0.1", 0)
         self.port = await self.server.start()
 
-    def start(self) -> "LiveApi":
+    def start(self) -> LiveApi:
         self.thread.start()
         self.ready.wait(30)
         if self.error is not None:
@@ -234,7 +234,7 @@ def test_websocket_garbage_and_oversized_frames_close_only_that_socket(api):
                             break
                 except ConnectionError:
                     seen.append(("closed by server", None))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     seen.append(("timeout", None))
                 await ws.close()
             await bystander.send_str("ping")

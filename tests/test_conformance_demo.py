@@ -1,4 +1,4 @@
-"""Outside-in conformance of `wfm demo` and `wfm log verify` with interfaces.md §3.
+"""Outside-in conformance of `wfm demo` and `wfm log verify` with docs/interfaces.md §3.
 
 `wfm demo` is started as a subprocess in an empty directory (the default
 storage path is relative to it): its first stdout line is the wall board's

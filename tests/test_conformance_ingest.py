@@ -1,4 +1,4 @@
-"""Outside-in conformance of `wfm ingest` with pbx-mapping.md (feeds → §1 events).
+"""Outside-in conformance of `wfm ingest` with docs/pbx-mapping.md (feeds → §1 events).
 
 Each test writes a raw capture by hand (the bytes a PBX would send), runs
 `wfm ingest --protocol P FILE --json` as a subprocess and checks the events,
@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest

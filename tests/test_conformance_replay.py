@@ -1,4 +1,4 @@
-"""Outside-in conformance of `wfm replay` with interfaces.md §1/§2 and floor-rules.md.
+"""Outside-in conformance of `wfm replay` with docs/interfaces.md §1/§2 and docs/floor-rules.md.
 
 Each test writes the smallest §1 event file for one spec bullet, runs the CLI
 as a subprocess (.venv/bin/wfm replay FILE --json), and checks the §2 records

@@ -1,4 +1,4 @@
-"""Outside-in conformance of live SIP ingest (interfaces.md §3):
+"""Outside-in conformance of live SIP ingest (docs/interfaces.md §3):
 `wfm ingest --protocol sip --connect HOST:PORT --agents 1001,1002 --json` against a
 plain-socket UDP stand-in for the PBX, checking the wire as the spec words it."""
 from __future__ import annotations
@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 WFM = [sys.executable, "-m", "wfm.cli"]
@@ -207,7 +206,7 @@ def test_sip_ctrl_c_stops_within_5s_and_prints_nothing_for_its_own_unsubscribe()
         while sub is None and time.monotonic() < deadline:
             try:
                 data, addr = pbx.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             start, h, _ = parse(data)
             if start.startswith("SUBSCRIBE"):
@@ -223,7 +222,7 @@ def test_sip_ctrl_c_stops_within_5s_and_prints_nothing_for_its_own_unsubscribe()
         while proc.poll() is None and time.monotonic() - stopped_at < 8:
             try:
                 data, addr = pbx.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             start, h, _ = parse(data)
             if start.startswith("SUBSCRIBE") and one(h, "expires") == "0":

@@ -55,7 +55,7 @@ class Floor:
     overrides: list[dict] = field(default_factory=list)
 
     @classmethod
-    def sample(cls, agents: int = 24) -> "Floor":
+    def sample(cls, agents: int = 24) -> Floor:
         cycle = [AgentState.READY, AgentState.ON_CALL, AgentState.ON_CALL, AgentState.WRAP_UP,
                  AgentState.RINGING, AgentState.NOT_READY]
         states = {str(1001 + i): (cycle[i % len(cycle)], 30.0 + 17 * i) for i in range(agents)}

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import msgspec
-import numpy as np
 import pandas as pd
 import pytest
 

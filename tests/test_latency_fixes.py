@@ -247,7 +247,7 @@ async def test_a_socket_keeps_only_the_newest_unsent_floor_and_sends_outputs_fir
 
 
 async def test_a_client_whose_output_queue_is_full_is_told_to_close():
-    from wfm.api.ws import _QUEUE_MAX, Hub, _Client
+    from wfm.api.ws import _QUEUE_MAX, _Client
 
     f, runtime, hub = _hub_floor()
     client = _Client(None, None)

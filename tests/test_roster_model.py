@@ -258,7 +258,7 @@ def test_greedy_first_roster_is_hard_feasible_and_balanced(tmp_path):
     from optimizer.roster.problem import Assignment
 
     config = make_config()
-    agents = write_agents(tmp_path / "agents.csv", [(f"g{i}", "2027-02-0{}".format(i % 9 + 1) if i % 3 == 0 else "", "", "")
+    agents = write_agents(tmp_path / "agents.csv", [(f"g{i}", f"2027-02-0{i % 9 + 1}" if i % 3 == 0 else "", "", "")
                                                     for i in range(12)])
     demand = write_demand(tmp_path / "demand.csv", all_intervals(need=3))
     problem = load_problem(config, "2027-02", agents, demand)

@@ -31,7 +31,7 @@ class Client:
         self.closed = False
 
     @classmethod
-    async def connect(cls, port: int) -> "Client":
+    async def connect(cls, port: int) -> Client:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
@@ -45,7 +45,7 @@ class Client:
         while not self.closed and loop.time() < end:
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), max(0.01, end - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if not data:
                 self.closed = True

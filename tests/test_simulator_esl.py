@@ -61,7 +61,7 @@ async def test_raw_socket_speaks_event_socket_framing(floor):
         while loop.time() < end:
             try:
                 data = await asyncio.wait_for(reader.read(65536), 0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             items.extend(parser.feed(data))
 

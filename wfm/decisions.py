@@ -1,4 +1,4 @@
-"""The decision, violation and alert records of interfaces.md §2."""
+"""The decision, violation and alert records of docs/interfaces.md §2."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""FloorEngine: events in, decisions/violations/alerts and PBX actions out (interfaces.md §2).
+"""FloorEngine: events in, decisions/violations/alerts and PBX actions out (docs/interfaces.md §2).
 
 Pure: no I/O, no wall clock, no asyncio. Time is the events' `ts`: `handle`
 first advances the floor clock to the event (popping the deadlines that are

@@ -1,4 +1,4 @@
-"""The normalized floor events of interfaces.md §1, as immutable typed objects.
+"""The normalized floor events of docs/interfaces.md §1, as immutable typed objects.
 
 Every adapter (AMI, ESL, SIP, serial, simulator) produces these; replay, the
 rules engine and the event log consume them. JSON-lines encoding/decoding is
@@ -31,7 +31,7 @@ class AgentState(str, enum.Enum):
 
     @property
     def on_post(self) -> bool:
-        """On post = signed in and handling or waiting for calls (interfaces.md §2)."""
+        """On post = signed in and handling or waiting for calls (docs/interfaces.md §2)."""
         return self in ON_POST_STATES
 
     @property

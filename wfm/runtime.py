@@ -227,7 +227,7 @@ class Runtime:
             return
         try:
             await asyncio.wait_for(asyncio.gather(*waits), self.config.floor.first_snapshot_wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             late = [a.source for a in self.adapters
                     if id(a) in self._first_snapshot and not self._first_snapshot[id(a)].is_set()]
             logger.warning("no first snapshot from %s within %.1f s; the shifts go to the floor now",
@@ -354,7 +354,7 @@ class Runtime:
     def now(self) -> datetime:
         """The floor's time in its zone: the runtime clock, following the PBX's own clock.
 
-        Feeds stamp events with the PBX's time (pbx-mapping.md); when that runs
+        Feeds stamp events with the PBX's time (docs/pbx-mapping.md); when that runs
         steadily apart from ours (no NTP on the PBX, or a fast simulator's
         latency), ticks and API events follow the PBX so the floor has one timeline.
         """

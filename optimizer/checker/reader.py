@@ -69,7 +69,7 @@ def _clock(name: str, line: int, field: str, text: str) -> time:
 
 
 def read_roster(path: str | Path, tz: tzinfo, known_shifts: set[str]) -> list[RosterLine]:
-    """roster.csv (interfaces.md §4); times become tz-aware datetimes, an earlier end means the next day."""
+    """roster.csv (docs/interfaces.md §4); times become tz-aware datetimes, an earlier end means the next day."""
     name, rows = _open(path)
     if not rows or [c.strip() for c in rows[0]] != HEADER:
         raise CheckInputError(f"{name}:1: header must be exactly {','.join(HEADER)}")

@@ -14,7 +14,7 @@ granted, cover under and over, each times its weight.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from optimizer.nrp.parser import Instance
 

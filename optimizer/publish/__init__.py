@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def build_report(problem: RosterProblem, assignments: Sequence[Assignment], result: RosterResult | None, check) -> dict:
-    """report.json: at least hard_violations, unmet_agent_intervals, objective, status, fairness (interfaces.md §4)."""
+    """report.json: at least hard_violations, unmet_agent_intervals, objective, status, fairness (docs/interfaces.md §4)."""
     from optimizer.roster.evaluate import unmet_agent_intervals
     from optimizer.roster.solve import fairness_summary
 

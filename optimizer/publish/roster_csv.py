@@ -1,4 +1,4 @@
-"""roster.csv exactly as interfaces.md §4: `agent_id,date,shift,start,end,meal_start`."""
+"""roster.csv exactly as docs/interfaces.md §4: `agent_id,date,shift,start,end,meal_start`."""
 from __future__ import annotations
 
 import csv

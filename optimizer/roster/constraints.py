@@ -4,7 +4,7 @@ returns its penalty terms (hard rules return none).
 The helpers work on `RosterVars` — the model, the problem and the decision
 variables `x[(agent, day_index, shift)]` (1 = the agent works that template
 that day) — so another rostering model (the NRP solver) can reuse them with
-its own problem. Rule names follow floor-rules.md (R1–R8, F8).
+its own problem. Rule names follow docs/floor-rules.md (R1–R8, F8).
 """
 from __future__ import annotations
 

@@ -33,6 +33,6 @@ def on_post_counts(problem: RosterProblem, assignments: Sequence[Assignment]) ->
 
 
 def unmet_agent_intervals(problem: RosterProblem, assignments: Sequence[Assignment]) -> int:
-    """Σ over demand rows of max(0, required − agents on post) (interfaces.md §4)."""
+    """Σ over demand rows of max(0, required − agents on post) (docs/interfaces.md §4)."""
     counts = on_post_counts(problem, assignments)
     return sum(max(0, s.required - counts.get((problem.day_index(s.day), s.start_min), 0)) for s in problem.demand)

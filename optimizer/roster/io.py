@@ -1,4 +1,4 @@
-"""Roster inputs: agents.csv, demand.csv and last month's roster.csv (interfaces.md §4).
+"""Roster inputs: agents.csv, demand.csv and last month's roster.csv (docs/interfaces.md §4).
 
 Every bad value raises RosterInputError naming the file, the line and the
 field; nothing is guessed. `load_problem` turns the files and the config into
@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date
 from pathlib import Path
 
 from optimizer.roster.problem import (
@@ -163,7 +163,7 @@ def read_demand(path: str | Path, year: int, month: int, shifts: Iterable[Shift]
     """demand.csv `date,interval_start,required` for the month.
 
     Demand that no shift template can cover (outside opening hours) is kept: no
-    roster can meet it, so it counts as unmet (interfaces.md §4: exit 1), exactly
+    roster can meet it, so it counts as unmet (docs/interfaces.md §4: exit 1), exactly
     as `wfm check-roster` counts it; a warning names how much there is.
     """
     source, rows = _read_rows(path, ("date", "interval_start", "required"))

@@ -30,7 +30,7 @@ from telephony.streaming import CLOSED, StreamingAdapter
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
 from wfm.config import Config, FeedConfig
-from wfm.events import Event, ResyncEvent
+from wfm.events import ResyncEvent
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class _Pending:
 class AmiConnection:
     """One live manager connection: read loop, ActionID correlation, live-event hand-off."""
 
-    def __init__(self, adapter: "AmiAdapter", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, adapter: AmiAdapter, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.adapter = adapter
         self.reader = reader
         self.writer = writer
@@ -213,7 +213,7 @@ class AmiAdapter(StreamingAdapter):
         self._yield_skipped = yield_skipped  # stream() also yields BadLine records (wfm ingest --connect)
 
     @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "AmiAdapter":
+    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> AmiAdapter:
         return cls(config, host=feed.host, port=feed.port, username=feed.username, secret=feed.resolved_secret(), **kwargs)
 
     # ---- Adapter interface ---------------------------------------------------------
@@ -240,7 +240,7 @@ class AmiAdapter(StreamingAdapter):
             pending = await conn.action(fields)
         except AdapterError as exc:
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail=str(exc))
-        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
         response = pending.response
         ok = response is not None and response.response == "Success"
@@ -361,7 +361,7 @@ class AmiAdapter(StreamingAdapter):
                 continue
             try:
                 await conn.action({"Action": "Ping"}, timeout=self.config.pbx.stale_after_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ConnectionResetError(f"no answer to Ping within {self.config.pbx.stale_after_s} s") from None
 
     async def _wrap_up_timer(self, conn: AmiConnection) -> None:

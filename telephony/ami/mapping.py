@@ -1,4 +1,4 @@
-"""Pure mapping of AMI messages onto the normalized floor events (pbx-mapping.md).
+"""Pure mapping of AMI messages onto the normalized floor events (docs/pbx-mapping.md).
 
 `AmiMapper` holds the minimal per-feed state the mapping needs and nothing
 else: each member's queues with their pause flag and reason, the last device

@@ -103,7 +103,7 @@ class AmiMessage:
         self.line = line
 
     @classmethod
-    def from_columns(cls, keys: list[str], values: list[str], line: int) -> "AmiMessage":
+    def from_columns(cls, keys: list[str], values: list[str], line: int) -> AmiMessage:
         """The message of headers zip(keys, values) (same lengths); the pairs are built only if asked for."""
         msg = _new_message(cls)
         msg._headers = None

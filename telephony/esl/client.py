@@ -23,12 +23,11 @@ from telephony.adapter import ActionResult, AdapterError, ConnectionState
 from telephony.capture import CaptureWriter
 from telephony.streaming import CLOSED, StreamingAdapter
 from telephony.esl.mapping import EslMapper, EslMappingError
-from telephony.esl.offline import map_listing
 from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser, encode_command
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
 from wfm.config import Config, FeedConfig
-from wfm.events import Event, ResyncEvent
+from wfm.events import ResyncEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class EslCommandError(AdapterError):
 class EslConnection:
     """One live event-socket connection: read loop, FIFO reply matching, event hand-off."""
 
-    def __init__(self, adapter: "EslAdapter", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, adapter: EslAdapter, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.adapter = adapter
         self.reader = reader
         self.writer = writer
@@ -173,7 +172,7 @@ class EslAdapter(StreamingAdapter):
         self._yield_skipped = yield_skipped
 
     @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "EslAdapter":
+    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> EslAdapter:
         password = feed.resolved_secret()
         if not password:
             log.info("esl feed %s:%d has no secret; using FreeSWITCH's default event-socket password", feed.host, feed.port)
@@ -204,7 +203,7 @@ class EslAdapter(StreamingAdapter):
             body = await conn.api(f"callcenter_config agent set status {raw} '{status}'")
         except EslCommandError as exc:
             return ActionResult(action=action, agent=agent, ok=False, detail=str(exc))
-        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             return ActionResult(action=action, agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
         return ActionResult(action=action, agent=agent, ok=body.strip().startswith("+OK"), detail=body.strip()[:200])
 
@@ -300,7 +299,7 @@ class EslAdapter(StreamingAdapter):
                 continue
             try:
                 await conn.api("uptime", timeout=self.config.pbx.stale_after_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ConnectionResetError(f"no answer to `api uptime` within {self.config.pbx.stale_after_s} s") from None
 
     async def _wrap_up_timer(self, conn: EslConnection) -> None:

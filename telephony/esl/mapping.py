@@ -1,6 +1,6 @@
 """FreeSWITCH mod_callcenter events and `callcenter_config` listings → §1 events (pure).
 
-Per pbx-mapping.md:
+Per docs/pbx-mapping.md:
   * agent status `Available` / `Available (On Demand)` with state `Waiting` →
     ready; state `Receiving` → ringing; `In a queue call` → on_call; status
     `On Break` → `pbx.esl_on_break` (no reason is given); `Logged Out` →

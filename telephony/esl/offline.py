@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from telephony.esl.mapping import EslMapper, EslMappingError
-from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser
+from telephony.esl.protocol import EslError, EslMessage, EslParser
 from wfm.config import Config
 from wfm.events import BadLine, Event, ResyncEvent
 

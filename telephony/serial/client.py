@@ -73,7 +73,7 @@ class SerialAdapter(Adapter):
         self._yield_skipped = yield_skipped
 
     @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "SerialAdapter":
+    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> SerialAdapter:
         if not feed.device:
             raise ValueError("serial feed has no device (e.g. device = \"/dev/ttyUSB0\")")
         return cls(config, device=feed.device, baudrate=feed.baudrate, bytesize=feed.bytesize, parity=feed.parity,

@@ -1,4 +1,4 @@
-"""Serial CTI records → §1 events (pure), per pbx-mapping.md.
+"""Serial CTI records → §1 events (pure), per docs/pbx-mapping.md.
 
 ACD feed: READY → ready, RING q → ringing, ACDIN q → on_call, ACW → wrap_up,
 AUX n → `pbx.aux_codes` (default AUX 1 short_break, AUX 2 meal, others

@@ -83,7 +83,7 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
     host, port = args.connect_host, args.connect_port
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10.0)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise LiveConnectError(f"{host}:{port}: cannot connect: {type(exc).__name__}: {exc}") from None
     decoder = LineDecoder(config, f"{host}:{port}", getattr(args, "profile", None))
     try:

@@ -1,4 +1,4 @@
-"""Sans-I/O serial CTI line protocols: bytes in, records out (pbx-mapping.md "Serial formats").
+"""Sans-I/O serial CTI line protocols: bytes in, records out (docs/pbx-mapping.md "Serial formats").
 
 Two line formats may share one port:
 

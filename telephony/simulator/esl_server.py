@@ -215,7 +215,7 @@ def member_list(simulation: FloorSimulation, queue: str) -> str:
 
 
 class _EslSession:
-    def __init__(self, server: "EslServer", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: EslServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.server, self.reader, self.writer = server, reader, writer
         self.authenticated = False
         self.events_on = False

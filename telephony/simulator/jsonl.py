@@ -1,4 +1,4 @@
-"""The simulated floor day as interfaces.md §1 events (JSON lines).
+"""The simulated floor day as docs/interfaces.md §1 events (JSON lines).
 
 Pure mapping from model happenings to normalized events, plus a writer.
 Shift events come first (stamped at the start of the simulated day), then

@@ -68,7 +68,7 @@ class SipAdapter(Adapter):
         self.skipped = 0
 
     @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> "SipAdapter":
+    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> SipAdapter:
         return cls(config, host=feed.host, port=feed.port, agents=list(feed.agents), transport=feed.transport,
                    username=feed.username, secret=feed.resolved_secret(), **kwargs)
 

@@ -1,4 +1,4 @@
-"""Pure mapping of SIP NOTIFY bodies onto agent states (pbx-mapping.md, "SIP dialog-info").
+"""Pure mapping of SIP NOTIFY bodies onto agent states (docs/pbx-mapping.md, "SIP dialog-info").
 
 dialog-info (RFC 4235): `state="full"` replaces the agent's dialog set,
 `partial` merges by dialog id, a `terminated` dialog is removed. Any

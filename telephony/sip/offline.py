@@ -115,7 +115,7 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
         await subscriber.run()
     except SipAuthFailed as exc:
         raise LiveConnectError(str(exc)) from None
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise LiveConnectError(f"{host}:{port}: cannot connect over {transport}: {exc or type(exc).__name__}") from None
     finally:
         await asyncio.shield(subscriber.close())

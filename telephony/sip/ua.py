@@ -302,7 +302,7 @@ class SipSubscriber:
             try:
                 await asyncio.wait_for(sub.answered.wait(), interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 waited += interval
                 if sub.branch != branch:
                     return

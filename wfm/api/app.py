@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 

@@ -58,7 +58,7 @@ def public_from_data(data: dict[str, Any]) -> dict[str, Any]:
     return {key: data[key] for key in PUBLIC_NUMBERS}
 
 
-def wall_from_data(data: dict[str, Any], rows: "WallRows | None" = None) -> dict[str, Any]:
+def wall_from_data(data: dict[str, Any], rows: WallRows | None = None) -> dict[str, Any]:
     wall = {key: data[key] for key in PUBLIC_NUMBERS}
     wall["queues"] = data["queues"]
     if rows is None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Annotated, Any, Awaitable, Callable
+from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web

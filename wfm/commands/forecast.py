@@ -3,7 +3,7 @@
 Reports WAPE and MAPE of every model on the held-out final weeks against the
 seasonal-naive baseline; the best model is refitted on all history. With
 `--demand` it also staffs the forecast (Erlang C, [service] targets) and writes
-demand.csv (interfaces.md section 4); `--chart` writes an HTML Plotly chart.
+demand.csv (docs/interfaces.md section 4); `--chart` writes an HTML Plotly chart.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`wfm nrp INSTANCE.txt`: solve a Curtois nurse-rostering benchmark instance (interfaces.md section 5).
+"""`wfm nrp INSTANCE.txt`: solve a Curtois nurse-rostering benchmark instance (docs/interfaces.md section 5).
 
 The printed objective is the benchmark's penalty recomputed from the roster by
 the independent evaluator, never the solver's own number. Progress lines

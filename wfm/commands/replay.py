@@ -29,7 +29,7 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024  # a progress bar on stderr for files from 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("events", metavar="EVENTS.jsonl", help="JSON-lines floor events (interfaces.md §1); - for stdin")
+    parser.add_argument("events", metavar="EVENTS.jsonl", help="JSON-lines floor events (docs/interfaces.md §1); - for stdin")
     parser.add_argument("--compare-policy", nargs=2, metavar=("A.toml", "B.toml"),
                         help="replay under two configs (gate policies) and compare them side by side")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         write((f"{events} events replayed, {skipped} lines skipped: {decisions} break decisions "
                f"({decisions - refused} allowed, {refused} refused), {violations} violations, "
-               f"{alerts} alerts\n").encode("utf-8"))
+               f"{alerts} alerts\n").encode())
     out.flush()
     return 1 if skipped else 0
 

@@ -74,7 +74,7 @@ def build_adapters(config, clock) -> list:
 
 
 def print_urls(base: str, *, extra: Iterable[str] = (), as_json: bool = False, info: dict | None = None) -> None:
-    """The wall URL first (interfaces.md §3), then the other pages and the API.
+    """The wall URL first (docs/interfaces.md §3), then the other pages and the API.
 
     With --json: one JSON object instead (stdout holds only JSON).
     """
@@ -170,7 +170,7 @@ async def host_floor(
 
         try:
             await asyncio.wait_for(shutdown(), STOP_BUDGET_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.error("shutdown took longer than %.1f s; exiting anyway", STOP_BUDGET_S)
             if not getattr(log, "_closed", True):
                 log.close(timeout=0.2)

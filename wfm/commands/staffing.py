@@ -1,4 +1,4 @@
-"""`wfm staffing`: Erlang C/A agents for one interval, or for every row of a CSV (interfaces.md section 6)."""
+"""`wfm staffing`: Erlang C/A agents for one interval, or for every row of a CSV (docs/interfaces.md section 6)."""
 from __future__ import annotations
 
 import argparse

@@ -412,7 +412,7 @@ class EventLog(abc.ABC):
     async def _wait_for_news(self, news: asyncio.Event, poll_s: float) -> None:
         try:
             await asyncio.wait_for(news.wait(), poll_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # ---- backend hooks -------------------------------------------------------------------

@@ -35,7 +35,7 @@ class Tally:
         self.talk_sum = 0.0
         self.completed = 0
 
-    def add(self, other: "Tally") -> None:
+    def add(self, other: Tally) -> None:
         self.offered += other.offered
         self.answered += other.answered
         self.in_target += other.in_target

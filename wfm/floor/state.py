@@ -92,7 +92,7 @@ class FloorState:
 
     @property
     def idle(self) -> int:
-        """话务空闲数: agents in `ready`, every one of them (interfaces.md §1)."""
+        """话务空闲数: agents in `ready`, every one of them (docs/interfaces.md §1)."""
         return self.n_state[AgentState.READY]
 
     @property

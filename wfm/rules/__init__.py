@@ -1,4 +1,4 @@
-"""The floor rulebook, one module per rule (codes of interfaces.md §2).
+"""The floor rulebook, one module per rule (codes of docs/interfaces.md §2).
 
 `make_rules()` returns a fresh list in judging order: for a break request the
 first refusing rule gives the decision's code (not on shift, then the

@@ -1,4 +1,4 @@
-"""Write the serial CTI sample captures: one port carrying both line formats of pbx-mapping.md.
+"""Write the serial CTI sample captures: one port carrying both line formats of docs/pbx-mapping.md.
 
     .venv/bin/python sample_data/captures/serial/build_captures.py
 
