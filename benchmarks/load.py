@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from telephony.simulator.ami_codec import BANNER, ActionReader, ActionError, format_message, response  # noqa: E402
+from pbxsim.ami_codec import BANNER, ActionReader, ActionError, format_message, response  # noqa: E402
 
 logger = logging.getLogger("benchmarks.load")
 

@@ -34,10 +34,10 @@ from telephony.ami.protocol import AmiError, AmiMessage, AmiParser  # noqa: E402
 from telephony.esl.mapping import EslMapper  # noqa: E402
 from telephony.esl.protocol import EslEvent, EslParser  # noqa: E402
 from telephony.serial.offline import parse_capture as serial_capture  # noqa: E402
-from telephony.simulator.ami_server import AmiServer, FloorSimulation  # noqa: E402
-from telephony.simulator.clock import SimClock  # noqa: E402
-from telephony.simulator.jsonl import day_events, write_events  # noqa: E402
-from telephony.simulator.model import FloorModel  # noqa: E402
+from pbxsim.ami_server import AmiServer, FloorSimulation  # noqa: E402
+from pbxsim.clock import SimClock  # noqa: E402
+from pbxsim.jsonl import day_events, write_events  # noqa: E402
+from pbxsim.model import FloorModel  # noqa: E402
 from wfm.config import default_data, from_data, load_config, merge  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "simulator.json"

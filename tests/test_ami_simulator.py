@@ -11,7 +11,7 @@ from telephony.ami.client import AmiAdapter
 from wfm.config import load_config
 from wfm.events import AgentStateEvent, CallEvent, QueueStatusEvent, ResyncEvent
 
-simulator = pytest.importorskip("telephony.simulator.ami_server")
+simulator = pytest.importorskip("pbxsim.ami_server")
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def config():
 
 @pytest.fixture
 async def floor(config):
-    from telephony.simulator.clock import SimClock
+    from pbxsim.clock import SimClock
 
     start = datetime(2027, 1, 4, 10, 30, tzinfo=config.floor.tz)
     clock = SimClock(start, speed=300.0)

@@ -133,9 +133,9 @@ def ami_simulator():
     import threading
     from datetime import datetime
 
-    from telephony.simulator.ami_server import AmiServer, FloorSimulation
-    from telephony.simulator.clock import SimClock
-    from telephony.simulator.esl_server import EslServer
+    from pbxsim.ami_server import AmiServer, FloorSimulation
+    from pbxsim.clock import SimClock
+    from pbxsim.esl_server import EslServer
     from wfm.config import load_config
 
     config = load_config()

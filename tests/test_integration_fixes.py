@@ -92,8 +92,8 @@ async def test_runtime_gives_up_waiting_for_a_snapshot_after_the_configured_time
 
 
 async def test_demo_hands_each_new_simulated_day_to_the_floor(tmp_path):
-    from telephony.simulator.ami_server import FloorSimulation
-    from telephony.simulator.clock import SimClock
+    from pbxsim.ami_server import FloorSimulation
+    from pbxsim.clock import SimClock
     from wfm.commands.demo import NewDayFeed
 
     config = make_config(tmp_path)

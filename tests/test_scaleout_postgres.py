@@ -32,8 +32,8 @@ AGENTS = 6
 @pytest.fixture
 def two_pbx():
     """Two simulated floors (two AMI servers) on one loop in a thread."""
-    from telephony.simulator.ami_server import AmiServer, FloorSimulation
-    from telephony.simulator.clock import SimClock
+    from pbxsim.ami_server import AmiServer, FloorSimulation
+    from pbxsim.clock import SimClock
     from wfm.config import load_config
 
     config = load_config()

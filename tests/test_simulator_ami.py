@@ -11,9 +11,9 @@ import pytest
 
 from telephony.ami.mapping import AmiMapper
 from telephony.ami.protocol import AmiBanner, AmiError, AmiMessage, AmiParser
-from telephony.simulator.ami_codec import ActionError, ActionReader
-from telephony.simulator.ami_server import AmiServer, FloorSimulation
-from telephony.simulator.clock import SimClock
+from pbxsim.ami_codec import ActionError, ActionReader
+from pbxsim.ami_server import AmiServer, FloorSimulation
+from pbxsim.clock import SimClock
 from wfm.config import load_config
 from wfm.events import AgentState, AgentStateEvent, CallEvent, QueueStatusEvent
 

@@ -8,9 +8,9 @@ import pytest
 
 from telephony.esl.client import EslAdapter
 from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser
-from telephony.simulator.ami_server import FloorSimulation
-from telephony.simulator.clock import SimClock
-from telephony.simulator.esl_server import EslServer
+from pbxsim.ami_server import FloorSimulation
+from pbxsim.clock import SimClock
+from pbxsim.esl_server import EslServer
 from wfm.config import load_config
 from wfm.events import AgentState, AgentStateEvent, BadLine, CallEvent, QueueStatusEvent, ResyncEvent
 

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from telephony.simulator.jsonl import day_events, write_events
-from telephony.simulator.model import (
+from pbxsim.jsonl import day_events, write_events
+from pbxsim.model import (
     AgentCompleted,
     AgentConnected,
     CallerAbandoned,
@@ -288,7 +288,7 @@ def test_answered_calls_carry_hold_and_talk(config, day60):
 
 
 def test_sim_clock_runs_at_speed_and_stays_aware(config):
-    from telephony.simulator.clock import SimClock
+    from pbxsim.clock import SimClock
 
     wall = [100.0]
     start = datetime(2027, 1, 4, 9, 30, tzinfo=config.floor.tz)
@@ -305,7 +305,7 @@ def test_sim_clock_runs_at_speed_and_stays_aware(config):
 def test_default_sim_start_from_config_or_now(config):
     from datetime import timezone
 
-    from telephony.simulator.clock import default_sim_start
+    from pbxsim.clock import default_sim_start
 
     now = datetime(2027, 3, 1, 2, 15, tzinfo=timezone.utc)  # 10:15 in Shanghai
     assert default_sim_start(config, now).isoformat() == "2027-03-01T10:15:00+08:00"

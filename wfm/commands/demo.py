@@ -135,8 +135,8 @@ def _open_browser(url: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from telephony.ami.client import AmiAdapter
-    from telephony.simulator.ami_server import AmiServer, FloorSimulation
-    from telephony.simulator.clock import SimClock
+    from pbxsim.ami_server import AmiServer, FloorSimulation
+    from pbxsim.clock import SimClock
     from wfm.commands.serve import exit_now, host_floor, open_floor_log, print_urls
 
     config = load_config(args)

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from telephony.simulator.jsonl import day_events, write_events
-    from telephony.simulator.model import FloorModel
+    from pbxsim.jsonl import day_events, write_events
+    from pbxsim.model import FloorModel
     from wfm.timeutil import utcnow
 
     config = load_config(args)
@@ -140,9 +140,9 @@ def _serve_ami(args: argparse.Namespace, config) -> int:
     import secrets
 
     from telephony.esl.client import DEFAULT_PASSWORD
-    from telephony.simulator.ami_server import AmiServer, FloorSimulation
-    from telephony.simulator.clock import SimClock, default_sim_start
-    from telephony.simulator.esl_server import EslServer
+    from pbxsim.ami_server import AmiServer, FloorSimulation
+    from pbxsim.clock import SimClock, default_sim_start
+    from pbxsim.esl_server import EslServer
 
     log = logging.getLogger("wfm.simulate")
     start = default_sim_start(config)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telephony.simulator.model import (
+from pbxsim.model import (
     AgentCalled,
     AgentCompleted,
     AgentConnected,

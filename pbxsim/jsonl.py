@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-from telephony.simulator.model import (
+from pbxsim.model import (
     AgentCalled,
     AgentCompleted,
     AgentConnected,

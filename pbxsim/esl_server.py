@@ -23,8 +23,8 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 
-from telephony.simulator.ami_server import FloorSimulation
-from telephony.simulator.model import (
+from pbxsim.ami_server import FloorSimulation
+from pbxsim.model import (
     PAUSED_STATES,
     AgentCalled,
     AgentCompleted,

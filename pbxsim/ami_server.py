@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
-from telephony.simulator.ami_codec import (
+from pbxsim.ami_codec import (
     BANNER,
     Action,
     ActionError,
@@ -34,8 +34,8 @@ from telephony.simulator.ami_codec import (
     interface_of,
     response,
 )
-from telephony.simulator.clock import SimClock
-from telephony.simulator.model import FloorModel, Happening
+from pbxsim.clock import SimClock
+from pbxsim.model import FloorModel, Happening
 from wfm.config import Config
 
 log = logging.getLogger(__name__)
