@@ -71,8 +71,9 @@ class DemandPlan:
     dropped_intervals: int
 
 
-def plan_from_history(history_csv: Path, month: str, config, holidays=(), model: str | None = None) -> DemandPlan:
-    """Forecast `month` from `history_csv`, staff it with the config's targets, clip to shift hours."""
+def plan_from_history(history_csv: Path, month: str, config, holidays=(), model: str | None = None,
+                      cutoff=None, progress=None) -> DemandPlan:
+    """Forecast `month` from `history_csv` (up to `cutoff`), staff it with the config's targets, clip to shift hours."""
     from optimizer.forecast import Calendar, forecast_month, read_history
     from datetime import date
 
@@ -82,13 +83,21 @@ def plan_from_history(history_csv: Path, month: str, config, holidays=(), model:
         trend_max_weeks=config.forecast.trend_max_weeks,
     )
     history = read_history(history_csv, config.floor.tz)
+    settings = config.forecast
     result = forecast_month(
         history, month, calendar,
-        backtest_weeks=config.forecast.backtest_weeks,
+        backtest_weeks=settings.backtest_weeks,
         default_aht_s=config.service.default_aht_s,
-        min_history_weeks=config.forecast.min_history_weeks,
-        volume_scale=config.forecast.volume_scale,
+        min_history_weeks=settings.min_history_weeks,
+        volume_scale=settings.volume_scale,
         model=model,
+        cutoff=cutoff,
+        backtest_origins=settings.backtest_origins,
+        candidates=tuple(settings.candidates),
+        history_country=settings.history_holiday_country or settings.holiday_country,
+        target_country=settings.holiday_country,
+        holiday_closed_without_history=settings.holiday_closed_without_history,
+        progress=progress,
     )
     target = StaffingTarget.from_config(config)
     interval_min = config.roster.interval_min

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -176,3 +177,141 @@ def test_cli_forecast_short_history_is_bad_input(tmp_path, capsys):
 def test_cli_forecast_bad_month(capsys):
     assert main(["forecast", "--history", BANK, "--month", "2003-13"]) == 2
     assert "--month" in capsys.readouterr().err
+
+
+# --- month-ahead use: cutoffs, rolling-origin choice, holidays (issue 17) ---
+
+BANK_FLOOR = "sample_data/history/bank_floor.toml"
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return read_history(BANK, TZ)
+
+
+def test_month_starting_before_the_history_ends_with_holt_winters_does_not_crash(bank):
+    # was KeyError in HoltWinters.predict: history to 2003-10-10, --month 2003-10
+    result = forecast_month(bank, "2003-10", Calendar(), 2, 180, model="holt_winters", cutoff=date(2003, 10, 10))
+    frame = result.frame
+    assert result.model == "holt_winters" and result.cutoff == date(2003, 10, 10)
+    assert sorted(set(frame["date"])) == [d for d in (date(2003, 10, n) for n in range(1, 32)) if d.weekday() < 5]
+    actual = to_panel(bank)
+    oct9 = frame.loc[frame["date"] == date(2003, 10, 9)].set_index("interval_start")["calls"]
+    assert (oct9 == actual.loc[date(2003, 10, 9)]).all()  # days up to the cutoff are the history's own
+    assert frame.loc[frame["date"] > date(2003, 10, 10), "calls"].sum() > 0
+
+
+@pytest.mark.parametrize("model", ["holt_winters", "seasonal_regression", "regression_weekday_mean", "weekday_mean", "profile", "seasonal_naive"])
+def test_every_model_forecasts_a_month_the_history_runs_into(bank, model):
+    result = forecast_month(bank, "2003-10", Calendar(), 2, 180, model=model)  # history ends 2003-10-24
+    days = set(result.frame["date"])
+    assert date(2003, 10, 31) in days and date(2003, 10, 24) in days
+    assert len(result.history_days) == 24
+
+
+def test_mid_month_cutoff_never_looks_past_the_cutoff(tmp_path, bank):
+    # the same history with every day after the cutoff multiplied by ten gives the very same forecast
+    cutoff = date(2003, 9, 17)  # a Wednesday
+    text = Path(BANK).read_text(encoding="utf-8").splitlines()
+    changed = [text[0]] + [
+        f"{ts},{int(calls) * 10 if date.fromisoformat(ts[:10]) > cutoff else calls}" for ts, calls in (line.split(",") for line in text[1:])
+    ]
+    other = tmp_path / "bank_after_cutoff_x10.csv"
+    other.write_text("\n".join(changed) + "\n", encoding="utf-8")
+    kwargs = dict(cutoff=cutoff, history_country="US", target_country="US")
+    one = forecast_month(bank, "2003-10", Calendar(), 2, 180, **kwargs)
+    two = forecast_month(read_history(other, TZ), "2003-10", Calendar(), 2, 180, **kwargs)
+    pd.testing.assert_frame_equal(one.frame, two.frame)
+    assert one.model == two.model and one.backtest.scores == two.backtest.scores
+    assert max(one.backtest.origins) < cutoff and one.backtest.held_out_to <= cutoff
+    assert one.history_days == ()  # the month starts after the cutoff: all of it is forecast
+    mid = forecast_month(bank, "2003-09", Calendar(), 2, 180, **kwargs)
+    assert max(mid.history_days) == cutoff and min(d for d in mid.frame["date"] if d > cutoff) == date(2003, 9, 18)
+
+
+def test_rolling_origins_replay_the_month_ahead_use(bank):
+    result = forecast_month(bank, "2003-11", Calendar(), 2, 180, backtest_origins=3)
+    bt = result.backtest
+    # lead 7 days (Oct 24 -> Nov 1 ... the first target day is 8 days out), horizon Nov 1..30: origins 28 days apart
+    assert len(bt.origins) == 3 and [(a - b).days for a, b in zip(bt.origins, bt.origins[1:])] == [28, 28]
+    assert bt.origins[0] == date(2003, 10, 24) - timedelta(days=8 + 30 - 1)
+    assert {s.model for s in bt.scores} >= {"seasonal_naive", "weekday_mean", "regression_weekday_mean"}
+    assert result.model == "regression_weekday_mean"  # chosen among forecast.candidates only; baselines scored beside
+
+
+def test_choice_is_the_lowest_backtest_wape_among_the_candidates(bank):
+    candidates = ("seasonal_naive", "weekday_mean", "seasonal_regression")
+    result = forecast_month(bank, "2003-11", Calendar(), 2, 180, candidates=candidates)
+    best = min((s for s in result.backtest.scores if s.model in candidates), key=lambda s: s.wape)
+    assert result.model == best.model
+
+
+def test_weekday_mean_is_the_mean_of_the_last_four_same_weekdays(bank):
+    panel = to_panel(bank).loc[lambda p: [d <= date(2003, 9, 30) for d in p.index]]
+    forecast = MODELS["weekday_mean"].predict(panel, [date(2003, 10, 7)], Calendar())
+    tuesdays = [date(2003, 9, 9), date(2003, 9, 16), date(2003, 9, 23), date(2003, 9, 30)]
+    assert np.allclose(forecast.loc[date(2003, 10, 7)].to_numpy(), panel.loc[tuesdays].mean(axis=0).to_numpy())
+
+
+def test_thanksgiving_is_closed_from_the_us_calendar_and_the_history(bank):
+    us = forecast_month(bank, "2003-11", Calendar(), 2, 180, history_country="US", target_country="US")
+    assert date(2003, 11, 27) in us.closed_days
+    thursday = us.frame.loc[us.frame["date"] == date(2003, 11, 27), "calls"]
+    assert len(thursday) > 0 and thursday.sum() == 0  # a row of zeros: closed, not missing
+    assert us.frame.loc[us.frame["date"] == date(2003, 11, 20), "calls"].sum() > 0
+    none = forecast_month(bank, "2003-11", Calendar(), 2, 180)
+    assert none.frame.loc[none.frame["date"] == date(2003, 11, 27), "calls"].sum() > 0
+
+
+def test_a_holiday_the_history_shows_open_is_forecast_open(tmp_path):
+    # the same name open last year wins over the majority of closed holidays
+    holiday, target = date(2026, 2, 3), date(2026, 4, 7)
+    history = read_history(synthetic_history(tmp_path / "h.csv", noise=False), TZ)
+    cal = Calendar(holidays=frozenset({holiday, target}), names=((holiday, "Founders Day"), (target, "Founders Day")))
+    result = forecast_month(history, "2026-04", cal, 2, 180, model="profile")
+    assert result.closed_days == () and result.frame.loc[result.frame["date"] == target, "calls"].sum() > 0
+
+
+def test_without_history_evidence_a_holiday_is_closed_unless_configured(tmp_path):
+    history = read_history(synthetic_history(tmp_path / "h.csv", noise=False), TZ)
+    target = date(2026, 4, 7)
+    cal = Calendar(holidays=frozenset({target}))
+    closed = forecast_month(history, "2026-04", cal, 2, 180, model="profile")
+    opened = forecast_month(history, "2026-04", cal, 2, 180, model="profile", holiday_closed_without_history=False)
+    assert closed.closed_days == (target,) and opened.closed_days == ()
+    assert opened.frame.loc[opened.frame["date"] == target, "calls"].sum() > 0
+
+
+def test_closed_days_are_found_in_the_history(bank):
+    result = forecast_month(bank, "2003-11", Calendar(), 2, 180, history_country="US", target_country="US")
+    found = {c.day: c.holiday for c in result.history_closed}
+    assert found[date(2003, 4, 4)] is None and found[date(2003, 10, 14)] is None  # closed, no holiday known
+    assert found[date(2003, 5, 26)] == "Memorial Day" and found[date(2003, 9, 1)] == "Labor Day"
+    assert date(2003, 10, 13) not in found  # Columbus Day: a holiday, but the bank was open
+
+
+def test_cli_forecast_bank_floor_mid_month_cutoff(tmp_path, capsys):
+    out = tmp_path / "fc.csv"
+    code = main(["forecast", "--config", BANK_FLOOR, "--history", BANK, "--month", "2003-10", "--cutoff", "2003-10-10",
+                 "--model", "holt_winters", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["cutoff"] == "2003-10-10" and len(summary["days_from_history"]) == 10
+    assert {"date": "2003-07-04", "holiday": "Independence Day"} in summary["history_closed_days"]
+    assert set(summary["backtest"]["scores"]) >= {"seasonal_naive", "weekday_mean"}
+    assert "forecast" in captured.err  # tqdm progress on the terminal
+
+
+def test_cli_forecast_thanksgiving_closed_with_bank_floor(tmp_path, capsys):
+    out = tmp_path / "fc.csv"
+    assert main(["forecast", "--config", BANK_FLOOR, "--history", BANK, "--month", "2003-11", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "2003-11-27" in summary["closed_days"]
+    frame = pd.read_csv(out)
+    assert frame.loc[frame["date"] == "2003-11-27", "calls"].sum() == 0
+
+
+def test_cli_forecast_bad_cutoff(capsys):
+    assert main(["forecast", "--history", BANK, "--month", "2003-11", "--cutoff", "2003-13-01"]) == 2
+    assert "--cutoff" in capsys.readouterr().err

@@ -268,6 +268,11 @@ class DashboardConfig(_Section):
 class ForecastConfig(_Section):
     volume_scale: Annotated[float, msgspec.Meta(gt=0)]
     backtest_weeks: Annotated[int, msgspec.Meta(ge=1)]
+    backtest_origins: Annotated[int, msgspec.Meta(ge=1)]
+    candidates: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^[a-z_]+$")]], msgspec.Meta(min_length=1)]
+    holiday_country: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2,3})?$")]
+    history_holiday_country: Annotated[str, msgspec.Meta(pattern=r"^([A-Za-z]{2,3})?$")]
+    holiday_closed_without_history: bool
     trend_max_weeks: Minutes
     min_history_weeks: Annotated[int, msgspec.Meta(ge=1)]
     clip_to_shifts: bool

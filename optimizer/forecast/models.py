@@ -1,20 +1,22 @@
 """Forecast models on a day x interval panel of 30-min call counts.
 
 Each model is a small frozen dataclass with `predict(panel, dates, calendar)`
-returning a DataFrame (index = target dates, columns = "HH:MM" intervals).
-All split the problem the way call volume behaves: a day total (weekday,
-trend, holidays) times an intraday shape per weekday.
+returning a DataFrame (index = target dates, columns = "HH:MM" intervals) for
+the target dates on the panel's open weekdays, as if they were ordinary days.
+Holidays in the history are left out of every fit (imputed where a model needs
+a regular sequence); what a target holiday gets (closed = 0, or a factor) is
+decided once, after the model, by `optimizer.forecast.calendar.holiday_multipliers`.
 
-- `seasonal_naive`: the same weekday one (observed, ordinary) week back. The baseline.
+- `seasonal_naive`: the same weekday one (observed, ordinary) week back. A baseline.
+- `weekday_mean`: per interval, the mean of the last four ordinary same weekdays. A baseline.
 - `profile`: day-of-week x interval means over recent weeks, scaled by a
   linear trend in day totals (extrapolated at most `trend_max_weeks`).
 - `holt_winters`: statsmodels exponential smoothing (damped additive trend,
   weekly seasonality over the open weekdays) on day totals x weekday shape.
 - `seasonal_regression`: OLS of log day totals on weekday dummies and a
   (capped) linear trend x weekday shape.
-Holidays in the history are left out of every fit (imputed where a model needs
-a regular sequence); on a target holiday the total is multiplied by the
-holiday factor measured on the history's holidays (closed ones count 0).
+- `regression_weekday_mean`: the mean of `seasonal_regression` and `weekday_mean`
+  (a combination: the regression's level and trend, the recent weeks' detail).
 """
 from __future__ import annotations
 
@@ -28,17 +30,27 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Calendar", "MODELS", "ForecastModel", "weekday_shapes", "open_weekdays"]
+__all__ = ["Calendar", "MODELS", "BASELINES", "ForecastModel", "weekday_shapes", "open_weekdays"]
 
 RECENT_WEEKS = 8  # weeks of history behind the intraday shape and the profile means
+WEEKDAY_MEAN_WEEKS = 4  # the baseline: mean of the last four same weekdays
 
 
 @dataclass(frozen=True)
 class Calendar:
-    """Holidays and trend settings shared by every model."""
+    """Holidays (with their names, when known) and trend settings shared by every model.
+
+    `holidays` are left out of every fit and treated specially on target days;
+    `names` maps some of them to a holiday name, so a target holiday can learn
+    from the same holiday in an earlier year.
+    """
 
     holidays: frozenset[date] = frozenset()
     trend_max_weeks: int = 8
+    names: tuple[tuple[date, str], ...] = ()
+
+    def name_of(self, day: date) -> str | None:
+        return dict(self.names).get(day)
 
 
 def _ordinary(panel: pd.DataFrame, calendar: Calendar) -> pd.DataFrame:
@@ -69,24 +81,6 @@ def weekday_shapes(panel: pd.DataFrame, calendar: Calendar) -> dict[int, pd.Seri
         shares = days.div(days.sum(axis=1), axis=0).mean(axis=0)
         shapes[weekday] = shares / shares.sum()
     return shapes
-
-
-def holiday_factor(panel: pd.DataFrame, calendar: Calendar) -> float:
-    """Mean ratio of a history holiday's calls to its weekday's ordinary mean (closed = 0); 1 without evidence."""
-    if panel.empty:
-        return 1.0
-    first, last = panel.index.min(), panel.index.max()
-    ordinary = _ordinary(panel, calendar)
-    means = ordinary.sum(axis=1).groupby([d.weekday() for d in ordinary.index]).mean()
-    ratios = []
-    for day in sorted(calendar.holidays):
-        if not first <= day <= last or day.weekday() not in means.index or means[day.weekday()] <= 0:
-            continue
-        actual = float(panel.loc[day].sum()) if day in panel.index else 0.0
-        ratios.append(actual / float(means[day.weekday()]))
-    if not ratios:
-        return 1.0
-    return float(np.mean(ratios))
 
 
 def _frame(rows: dict[date, np.ndarray], columns) -> pd.DataFrame:
@@ -122,16 +116,28 @@ class SeasonalNaive:
 
     def predict(self, panel: pd.DataFrame, dates: list[date], calendar: Calendar) -> pd.DataFrame:
         ordinary = _ordinary(panel, calendar)
-        factor = holiday_factor(panel, calendar)
         open_days = set(open_weekdays(panel, calendar))
         rows = {}
         for day in dates:
             if day.weekday() not in open_days:
                 continue
             same = ordinary.loc[[d.weekday() == day.weekday() for d in ordinary.index]]
-            values = same.iloc[-1].to_numpy(dtype=float)
-            rows[day] = values * (factor if day in calendar.holidays else 1.0)
+            rows[day] = same.iloc[-1].to_numpy(dtype=float)
         return _frame(rows, panel.columns)
+
+
+@dataclass(frozen=True)
+class WeekdayMean:
+    name: str = "weekday_mean"
+    weeks: int = WEEKDAY_MEAN_WEEKS
+
+    def predict(self, panel: pd.DataFrame, dates: list[date], calendar: Calendar) -> pd.DataFrame:
+        ordinary = _ordinary(panel, calendar)
+        means = {}
+        for weekday in open_weekdays(panel, calendar):
+            same = ordinary.loc[[d.weekday() == weekday for d in ordinary.index]].tail(self.weeks)
+            means[weekday] = same.mean(axis=0).to_numpy(dtype=float)
+        return _frame({day: means[day.weekday()] for day in dates if day.weekday() in means}, panel.columns)
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,6 @@ class Profile:
         ordinary = _ordinary(panel, calendar)
         intercept, slope, origin = _trend_line(panel, calendar)
         last = panel.index.max()
-        factor = holiday_factor(panel, calendar)
         rows = {}
         for weekday in open_weekdays(panel, calendar):
             days = ordinary.loc[[d.weekday() == weekday for d in ordinary.index]].tail(RECENT_WEEKS)
@@ -154,7 +159,7 @@ class Profile:
                     continue
                 level = intercept + slope * _capped_t(day, origin, last, calendar)
                 scale = max(level, 0.0) / base if base > 0 else 1.0
-                rows[day] = mean * scale * (factor if day in calendar.holidays else 1.0)
+                rows[day] = mean * scale
         return _frame(dict(sorted(rows.items())), panel.columns)
 
 
@@ -186,14 +191,17 @@ class HoltWinters:
             raise ValueError(f"holt_winters needs at least 3 weeks of open days, have {len(totals)}")
         last = panel.index.max()
         targets = [d for d in dates if d.weekday() in weekdays]
-        steps = {}
-        count, cursor = 0, last
-        end = max(targets) if targets else last
+        end = max([*targets, last + timedelta(days=7)])
+        steps: dict[date, int] = {}
+        cursor = last
         while cursor < end:
             cursor += timedelta(days=1)
             if cursor.weekday() in weekdays:
-                count += 1
-                steps[cursor] = count
+                steps[cursor] = len(steps) + 1
+        # a target on or before the history's end (never asked by forecast_month) takes its weekday's first step
+        first_step = {}
+        for day, step in steps.items():
+            first_step.setdefault(day.weekday(), step)
         seasonal = "mul" if (totals > 0).all() else "add"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -201,13 +209,11 @@ class HoltWinters:
                 totals.to_numpy(), trend="add", damped_trend=True, seasonal=seasonal, seasonal_periods=period,
                 initialization_method="estimated",
             ).fit(optimized=True)
-            path = model.forecast(max(steps.values()) if steps else 1)
+            path = model.forecast(max(steps.values()))
         shapes = weekday_shapes(panel, calendar)
-        factor = holiday_factor(panel, calendar)
         rows = {}
         for day in targets:
-            total = max(float(path[steps[day] - 1]), 0.0)
-            total *= factor if day in calendar.holidays else 1.0
+            total = max(float(path[steps.get(day, first_step[day.weekday()]) - 1]), 0.0)
             rows[day] = shapes[day.weekday()].to_numpy(dtype=float) * total
         return _frame(rows, panel.columns)
 
@@ -237,15 +243,36 @@ class SeasonalRegression:
         smearing = float(np.mean(np.exp(y - x @ coef)))  # Duan's smearing: unbiased back-transform
         targets = [d for d in dates if d.weekday() in weekdays]
         shapes = weekday_shapes(panel, calendar)
-        factor = holiday_factor(panel, calendar)
         rows = {}
         if targets:
             level = np.exp(design(targets, capped=True) @ coef) * smearing
             for day, total in zip(targets, level):
-                total *= factor if day in calendar.holidays else 1.0
                 rows[day] = shapes[day.weekday()].to_numpy(dtype=float) * total
         return _frame(rows, panel.columns)
 
 
-ForecastModel = SeasonalNaive | Profile | HoltWinters | SeasonalRegression
-MODELS: dict[str, ForecastModel] = {m.name: m for m in (SeasonalNaive(), Profile(), HoltWinters(), SeasonalRegression())}
+@dataclass(frozen=True)
+class Combination:
+    """The cell-wise mean of its parts' forecasts (cells every part forecasts)."""
+
+    name: str
+    parts: tuple[ForecastModel, ...]
+
+    def predict(self, panel: pd.DataFrame, dates: list[date], calendar: Calendar) -> pd.DataFrame:
+        frames = [part.predict(panel, dates, calendar) for part in self.parts]
+        common = frames[0].index
+        for frame in frames[1:]:
+            common = common.intersection(frame.index)
+        stacked = np.stack([f.reindex(index=common, columns=panel.columns).to_numpy(dtype=float) for f in frames])
+        out = pd.DataFrame(stacked.mean(axis=0), index=common, columns=panel.columns)
+        out.index.name = "date"
+        return out
+
+
+ForecastModel = SeasonalNaive | WeekdayMean | Profile | HoltWinters | SeasonalRegression | Combination
+_ALL: tuple[ForecastModel, ...] = (
+    SeasonalNaive(), WeekdayMean(), Profile(), HoltWinters(), SeasonalRegression(),
+    Combination("regression_weekday_mean", (SeasonalRegression(), WeekdayMean())),
+)
+MODELS: dict[str, ForecastModel] = {m.name: m for m in _ALL}
+BASELINES = ("seasonal_naive", "weekday_mean")
