@@ -106,7 +106,6 @@ def test_trend_is_extrapolated_but_capped(tmp_path):
     cal = Calendar(trend_max_weeks=4)
     near = forecast_month(history, "2026-03", cal, 2, 180, model="seasonal_regression").frame
     far = forecast_month(history, "2026-12", cal, 2, 180, model="seasonal_regression").frame
-    last_tuesday_level = 1 + 0.01 * 64  # history's last Tuesday is day 64
     tue = near.loc[near["date"].map(lambda d: d.weekday() == 1)].groupby("date")["calls"].sum()
     assert tue.iloc[-1] > tue.iloc[0]  # grows through March
     far_tue = far.loc[far["date"].map(lambda d: d.weekday() == 1)].groupby("date")["calls"].sum()
