@@ -1,4 +1,4 @@
-"""The one interface every PBX adapter offers to the floor.
+"""The base every PBX adapter builds on: it implements wfm.ports.FeedPort.
 
 An adapter owns its connection (and its reconnects); the floor only sees
 normalized events (wfm.events) from `stream()`, asks for `snapshot()`,
@@ -9,55 +9,20 @@ agent_state/queue_status events, then ResyncEvent(phase="end").
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import msgspec
-
 from wfm.events import Event
+from wfm.ports import ActionResult, AdapterError, ConnectionState, FeedHealth
 
-
-class ConnectionState(str, enum.Enum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    AUTHENTICATING = "authenticating"
-    SYNCING = "syncing"  # connected, snapshot under way
-    CONNECTED = "connected"
-    BACKOFF = "backoff"  # waiting before the next attempt
-    AUTH_FAILED = "auth_failed"  # wrong credentials: retried slowly, reported loudly
-    CLOSED = "closed"
-
-
-class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
-    source: str
-    state: ConnectionState
-    connected: bool
-    stale: bool
-    last_event_age_s: float | None
-    reconnects: int
-    skipped: int  # malformed messages logged, counted and skipped
-    detail: str = ""
-
-
-class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Outcome of an action sent to the PBX (e.g. AMI QueuePause), for the log."""
-
-    action: str
-    agent: str
-    ok: bool
-    detail: str
-    action_id: str | None = None
-
-
-class AdapterError(Exception):
-    """Raised by an adapter for a failure the caller must see (not network blips)."""
+__all__ = ["ActionResult", "Adapter", "AdapterError", "ConnectionState", "FeedHealth"]
 
 
 class Adapter(abc.ABC):
     """A PBX feed: connect, stream events, snapshot, actions, health."""
 
     source: str
+    sends_snapshots: bool = False  # True: a ResyncEvent begin/end pair after every connect
 
     @abc.abstractmethod
     def stream(self) -> AsyncIterator[Event]:

@@ -26,10 +26,10 @@ from typing import Any, Protocol, Union
 
 import msgspec
 
-from telephony.adapter import ActionResult, Adapter
 from wfm.clock import Clock
 from wfm.config import Config
 from wfm.decisions import Output
+from wfm.ports import ActionResult, FeedPort, LogPort
 from wfm.events import (
     AgentStateEvent,
     Event,
@@ -110,7 +110,7 @@ class _Item:
 
     __slots__ = ("event", "adapter", "future", "tick", "now", "marked")
 
-    def __init__(self, event: Event | None, adapter: Adapter | None = None,
+    def __init__(self, event: Event | None, adapter: FeedPort | None = None,
                  future: asyncio.Future | None = None, tick: bool = False) -> None:
         self.event = event
         self.adapter = adapter
@@ -143,28 +143,28 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class Runtime:
-    """Adapters, engine, log and subscribers wired into one live floor."""
+    """Feeds, engine, log and subscribers wired into one live floor."""
 
     def __init__(
         self,
         config: Config,
         engine: EngineLike,
-        log: Any,
-        adapters: Iterable[Adapter],
+        log: LogPort,
+        adapters: Iterable[FeedPort],
         clock: Clock,
     ) -> None:
         self.config = config
         self.engine = engine
         self.log = log
-        self.adapters: list[Adapter] = list(adapters)
+        self.adapters: list[FeedPort] = list(adapters)
         self.clock = clock
         self._tz = config.floor.tz
         self._reorder_window = timedelta(seconds=config.floor.reorder_window_s)
         self._inbox: asyncio.Queue[_Item] | None = None
-        self._actions: asyncio.Queue[tuple[Any, Adapter | None]] | None = None
+        self._actions: asyncio.Queue[tuple[Any, FeedPort | None]] | None = None
         self._tasks: set[asyncio.Task] = set()
         self._subscribers: list[Subscriber] = []
-        self._agent_feed: dict[str, Adapter] = {}
+        self._agent_feed: dict[str, FeedPort] = {}
         self._running = False
         self._stopped = False
         self._tick_pending = False
@@ -406,7 +406,7 @@ class Runtime:
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
-    async def _read_feed(self, adapter: Adapter) -> None:
+    async def _read_feed(self, adapter: FeedPort) -> None:
         assert self._inbox is not None
         queued = self._queued_ts.setdefault(id(adapter), deque())
         try:
@@ -582,7 +582,7 @@ class Runtime:
 
     # ── enforcement ───────────────────────────────────────────────────────
 
-    def _adapter_for(self, agent: str, hint: Adapter | None) -> Adapter | None:
+    def _adapter_for(self, agent: str, hint: FeedPort | None) -> FeedPort | None:
         if agent in self._agent_feed:
             return self._agent_feed[agent]
         if hint is not None:

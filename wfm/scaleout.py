@@ -62,8 +62,8 @@ from typing import Any
 
 import msgspec
 
-from telephony.adapter import ActionResult
 from wfm.decisions import Output
+from wfm.ports import ActionResult
 from wfm.events import AgentStateEvent, Event, EventDecodeError, event_from_builtins
 from wfm.runtime import (
     ACTION_KIND,

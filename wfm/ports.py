@@ -1,0 +1,127 @@
+"""The core's ports: what the live floor needs from a PBX feed and from its event log.
+
+The core (wfm.runtime, wfm.scaleout) owns these shapes and the adapters
+implement them (telephony/<protocol>/client.py, wfm/eventlog), so arrows point
+from the adapters down to here and never from the core up to an adapter.
+The structs a feed reports (FeedHealth, ActionResult) live here for the same
+reason. See docs/architecture.md for the layers.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+
+from wfm.events import Event
+
+
+class ConnectionState(str, enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    AUTHENTICATING = "authenticating"
+    SYNCING = "syncing"  # connected, snapshot under way
+    CONNECTED = "connected"
+    BACKOFF = "backoff"  # waiting before the next attempt
+    AUTH_FAILED = "auth_failed"  # wrong credentials: retried slowly, reported loudly
+    CLOSED = "closed"
+
+
+class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    state: ConnectionState
+    connected: bool
+    stale: bool
+    last_event_age_s: float | None
+    reconnects: int
+    skipped: int  # malformed messages logged, counted and skipped
+    detail: str = ""
+
+
+class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of an action sent to the PBX (e.g. AMI QueuePause), for the log."""
+
+    action: str
+    agent: str
+    ok: bool
+    detail: str
+    action_id: str | None = None
+
+
+class AdapterError(Exception):
+    """Raised by an adapter for a failure the caller must see (not network blips)."""
+
+
+@runtime_checkable
+class PbxActions(Protocol):
+    """Pause or unpause an agent at the PBX, where the PBX allows it."""
+
+    async def set_paused(self, agent: str, paused: bool, reason: str | None = None) -> ActionResult: ...
+
+
+@runtime_checkable
+class FeedPort(PbxActions, Protocol):
+    """A PBX feed as the runtime sees it: connect, stream events, snapshot, actions, health.
+
+    After every (re)connect a feed emits ResyncEvent(phase="begin"), the full
+    snapshot as agent_state/queue_status events, then ResyncEvent(phase="end").
+    `sends_snapshots` says whether it does (the runtime then waits for the first
+    snapshot before it submits the day's shifts).
+    """
+
+    source: str
+    sends_snapshots: bool
+
+    def stream(self) -> AsyncIterator[Event]:
+        """Connect (and reconnect) and yield normalized events until close()."""
+        ...
+
+    async def snapshot(self) -> None:
+        """Ask the PBX for a full snapshot; it arrives on stream() between resync markers."""
+        ...
+
+    def health(self, now: datetime) -> FeedHealth:
+        """Connected, stale (no event for stale_after_s), last event age."""
+        ...
+
+    async def close(self) -> None:
+        """Stop streaming, close the connection; no task is left running."""
+        ...
+
+
+class LoggedRecord(Protocol):
+    """One durable record of the event log (wfm.eventlog.LogRecord implements it)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class LogPort(Protocol):
+    """The append-only event log as the runtime uses it (wfm.eventlog.EventLog implements it)."""
+
+    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LoggedRecord:
+        """Durable once the returned awaitable resolves."""
+        ...
+
+    def read(self, since: datetime | None = None, until: datetime | None = None,
+             kinds: Iterable[str] | None = None, *, after_seq: int | None = None,
+             limit: int | None = None) -> Iterable[LoggedRecord]:
+        """Records in seq order, filtered by time, kinds and seq."""
+        ...
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> Any:
+        """Walk the whole hash chain (blocking; the runtime runs it off the loop)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush pending appends and release storage."""
+        ...
