@@ -474,17 +474,14 @@ async def test_unexpected_error_is_a_500_without_internals_and_the_server_goes_o
 
 
 async def test_a_dashboard_that_cannot_start_leaves_the_basic_wall(tmp_path, monkeypatch):
-    import wfm.api.app as api_app
-
-    def broken_dash(api_base):
+    def broken_dash(api_base, **_):
         raise RuntimeError("dash import exploded")
 
-    monkeypatch.setattr(api_app, "_load_dash_factory", lambda: broken_dash)
     config = make_config(tmp_path)
     log = open_log_from_config(config)
     runtime = Runtime(config, FloorEngine(config), log, [], FixedClock(T0))
     await runtime.start()
-    server = ApiServer(create_app(runtime, config), "127.0.0.1", 0)
+    server = ApiServer(create_app(runtime, config, dashboard=broken_dash), "127.0.0.1", 0)
     await server.start()
     try:
         status, page = await call("GET", server.base_url + "/wall")

@@ -169,7 +169,7 @@ def test_queue_status_count_below_tracked_calls_drops_the_oldest():
 # --- 3. the pages read the floor's config ----------------------------------------------------
 
 async def test_dash_pages_are_built_with_the_floors_config_not_the_environments(tmp_path, monkeypatch):
-    from dashboard.app import CONTEXT_KEY
+    from dashboard.app import CONTEXT_KEY, create_dash
     from wfm.api.app import DASH_APP, create_app
 
     monkeypatch.delenv("WFM_CONFIG", raising=False)
@@ -178,7 +178,7 @@ async def test_dash_pages_are_built_with_the_floors_config_not_the_environments(
     runtime = Runtime(config, FloorEngine(config), log, [], FixedClock(T0))
     await runtime.start()
     try:
-        app = create_app(runtime, config)
+        app = create_app(runtime, config, dashboard=create_dash)
         lazy = app[DASH_APP]
         lazy.build()
         assert lazy.failed is None

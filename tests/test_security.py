@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from dashboard.app import create_dash
 from wfm.api.app import ApiServer, create_app
 from wfm.engine import FloorEngine
 from wfm.eventlog import open_log_from_config
@@ -105,7 +106,7 @@ async def served(tmp_path):
     await runtime.start(prelude=lambda _: shifts)
     for agent in ("1001", "1002", "1003"):
         adapter.push(AgentStateEvent(ts=T0, agent=agent, state=AgentState.READY, source=adapter.source))
-    server = ApiServer(create_app(runtime, config, dashboard=True), "127.0.0.1", 0)
+    server = ApiServer(create_app(runtime, config, dashboard=create_dash), "127.0.0.1", 0)
     await server.start()
     await asyncio.sleep(0.1)
     yield server

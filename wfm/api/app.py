@@ -2,7 +2,7 @@
 
 `create_app` wires the route table (wfm/api/routes.py) with its access
 levels, the security middleware and headers, the WebSocket hub, and — when
-the dashboard package is installed — the Dash app's Flask server behind a
+the composition root hands in a Dash factory — the Dash app's Flask server behind a
 WSGI bridge on the same port (/wall, /me, /supervisor, /roster, /reports and
 Dash's own routes). Without it, a minimal live wall page is served at /wall.
 `ApiServer` runs the app on a host and port (0 = any free port).
@@ -65,13 +65,9 @@ DASH_APP = web.AppKey("wfm_dash_app", object)
 API_BASE = web.AppKey("wfm_api_base", dict)
 
 
-def _load_dash_factory() -> Callable[[str], Any] | None:
-    try:
-        from dashboard.app import create_dash
-    except ImportError as exc:
-        logger.info("dashboard not available (%s); serving the basic wall page", exc)
-        return None
-    return create_dash
+DashFactory = Callable[..., Any]
+"""Builds the Dash app: `factory(api_base_url, config=config)` returns an object with a WSGI `.server`.
+The composition root (wfm/commands/serve.py) hands it in; the web layer never imports the dashboard."""
 
 
 class LazyDash:
@@ -117,7 +113,9 @@ def _dash_handler(bridge, lazy: LazyDash, level: Access):
 
 
 def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = None,
-               dashboard: bool = True) -> web.Application:
+               dashboard: DashFactory | None = None) -> web.Application:
+    """The app over `runtime`; with a `dashboard` factory the Dash pages are served on the same port,
+    without one the basic live wall is served at /wall."""
     sessions = SessionStore(timedelta(hours=config.api.session_hours))
     app = web.Application(
         middlewares=[error_middleware, make_auth_middleware(sessions, config.api.kiosk_token)],
@@ -143,7 +141,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app.router.add_get("/wall/basic", pages.wall_page)
     app.router.add_get("/favicon.ico", pages.favicon)
 
-    factory = _load_dash_factory() if dashboard else None
+    factory = dashboard or None
     if factory is not None:
         from wfm.api.wsgi import WsgiBridge
 

@@ -6,6 +6,7 @@ decode and encode, so the document cannot drift from the code.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -37,11 +38,11 @@ def _components(extra: list[type]) -> dict[str, Any]:
     return components
 
 
-def build_openapi(app: web.Application) -> dict[str, Any]:
-    from wfm.api.routes import API_ROUTES, ErrorBody
-
-    specs = {(s.method, s.path): s for s in API_ROUTES}
-    extra: list[type] = [ErrorBody]
+def build_openapi(app: web.Application, route_specs: Iterable[Any], error_body: type) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of `app`'s routes; `route_specs` (wfm.api.routes.API_ROUTES) add
+    request/response types and tags, `error_body` is the shape of every error answer."""
+    specs = {(s.method, s.path): s for s in route_specs}
+    extra: list[type] = [error_body]
     paths: dict[str, dict] = {}
     for route in app.router.routes():
         method = route.method
@@ -63,10 +64,10 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         if level not in (None, Access.PUBLIC, Access.KIOSK):
             operation["security"] = _SECURED
             operation["responses"]["401"] = {"description": "no or expired credentials",
-                                              "content": {"application/json": {"schema": _ref(ErrorBody)}}}
+                                              "content": {"application/json": {"schema": _ref(error_body)}}}
             if level is not Access.SESSION:
                 operation["responses"]["403"] = {"description": "wrong role or another agent",
-                                                  "content": {"application/json": {"schema": _ref(ErrorBody)}}}
+                                                  "content": {"application/json": {"schema": _ref(error_body)}}}
         if level is Access.KIOSK:
             operation["parameters"] = [{"name": "token", "in": "query", "required": False,
                                         "schema": {"type": "string"}, "description": "kiosk token"}]
@@ -79,7 +80,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": _ref(spec.request)}}}
             operation["responses"]["400"] = {"description": "malformed body",
-                                              "content": {"application/json": {"schema": _ref(ErrorBody)}}}
+                                              "content": {"application/json": {"schema": _ref(error_body)}}}
         if spec is not None and spec.response is not None:
             extra.append(spec.response)
             operation["responses"]["200"] = {"description": "OK",

@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from wfm.api import projections
+from wfm.api.openapi import build_openapi
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.security import (
     COOKIE_NAME,
@@ -388,9 +389,7 @@ def _check_origin(request: web.Request) -> None:
 @requires(Access.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 description."""
-    from wfm.api.openapi import build_openapi
-
-    return json_response(build_openapi(request.app))
+    return json_response(build_openapi(request.app, API_ROUTES, ErrorBody))
 
 
 class RouteSpec(msgspec.Struct, frozen=True):

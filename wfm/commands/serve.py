@@ -36,6 +36,16 @@ STOP_BUDGET_S = 1.8
 PAGES = ("/wall", "/me", "/supervisor", "/roster", "/reports", "/login")
 
 
+def load_dash_factory() -> Callable[..., Any] | None:
+    """The dashboard's Dash factory for the web layer, or None when this build has no dashboard."""
+    try:
+        from dashboard.app import create_dash
+    except ImportError as exc:
+        logger.info("dashboard not available (%s); serving the basic wall page", exc)
+        return None
+    return create_dash
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default api.port; 0 = any free port)")
 
@@ -145,7 +155,7 @@ async def host_floor(
         from wfm.auth import AccountConfigError
 
         try:
-            app = create_app(runtime, config)
+            app = create_app(runtime, config, dashboard=load_dash_factory())
         except AccountConfigError as exc:
             raise CliError(f"config: {exc}", 2) from None
         server = ApiServer(app, config.api.host, port)
