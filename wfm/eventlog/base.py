@@ -32,39 +32,14 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-import msgspec
+from wfm.eventlog.chain import BodyEncodeError, ChainChecker, canonical_ts, check_kind, encode_body
+from wfm.eventlog.records import KINDS, LogRecord, VerifyResult
+
+__all__ = ["KINDS", "EventLog", "LogRecord", "VerifyResult"]
 
 log = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("event", "decision", "action", "audit")
 _FOLLOW_CHUNK = 5000  # records read per step while following
-
-
-class LogRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One record of the chain. `hash` covers seq, ts, kind, body and prev_hash."""
-
-    seq: int
-    ts: datetime  # timezone-aware
-    kind: str  # "event" | "decision" | "action" | "audit"
-    body: dict
-    prev_hash: str
-    hash: str
-
-
-class VerifyResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Outcome of a chain check: ok, how many records held, and the first bad one."""
-
-    ok: bool
-    records: int
-    first_bad_seq: int | None
-    reason: str
-    last_hash: str | None = None  # hash of the last record that checked out: write it down elsewhere as an anchor
-
-    def message(self) -> str:
-        if self.ok:
-            head = f", head hash {self.last_hash}" if self.records else ""
-            return f"ok: {self.records} records, chain intact{head}"
-        return f"first bad record: seq {self.first_bad_seq}: {self.reason}"
 
 
 class EventLogError(Exception):
@@ -187,8 +162,6 @@ class EventLog(abc.ABC):
         printed report, another system): they also catch an attacker who
         rewrote the chain and recomputed every hash after the edit.
         """
-        from wfm.eventlog.chain import ChainChecker
-
         checker = ChainChecker(anchors)
         count = 0
         # Head and rows come from one read snapshot, so appends made meanwhile are not mistaken for tampering.
@@ -210,8 +183,6 @@ class EventLog(abc.ABC):
              limit: int | None = None) -> Iterator[LogRecord]:
         """Records in seq order with since <= ts < until, of the given kinds, after seq `after_seq`
         (at most `limit` of them)."""
-        from wfm.eventlog.chain import canonical_ts, check_kind
-
         kind_list = sorted({check_kind(k) for k in kinds}) if kinds is not None else None
         return self._read(
             canonical_ts(since) if since is not None else None,
@@ -224,8 +195,6 @@ class EventLog(abc.ABC):
     def count(self, since: datetime | None = None, until: datetime | None = None,
               kinds: Iterable[str] | None = None) -> int:
         """How many records `read` with the same filters would return."""
-        from wfm.eventlog.chain import canonical_ts, check_kind
-
         kind_list = sorted({check_kind(k) for k in kinds}) if kinds is not None else None
         return self._count(
             canonical_ts(since) if since is not None else None,
@@ -254,7 +223,7 @@ class EventLog(abc.ABC):
         unsubscribe = self.subscribe(lambda _seq: loop.call_soon_threadsafe(news.set))
         try:
             while True:
-                batch = await asyncio.to_thread(lambda: list(self.read(after_seq=last, limit=_FOLLOW_CHUNK)))
+                batch = await asyncio.to_thread(lambda after=last: list(self.read(after_seq=after, limit=_FOLLOW_CHUNK)))
                 for record in batch:
                     last = record.seq
                     yield record
@@ -311,8 +280,6 @@ class EventLog(abc.ABC):
             raise LogWriteError(f"event log {self.url_for_humans()} was opened read-only")
 
     def _prepare(self, kind: str, body: dict, ts: datetime, future, loop) -> _Pending:
-        from wfm.eventlog.chain import BodyEncodeError, canonical_ts, check_kind, encode_body
-
         try:
             check_kind(kind)
             return _Pending(kind, body, ts, canonical_ts(ts), encode_body(body), future, loop)

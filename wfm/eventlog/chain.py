@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from wfm.eventlog.base import KINDS, LogRecord, VerifyResult
+from wfm.eventlog.records import KINDS, LogRecord, VerifyResult
 from wfm.timeutil import NaiveDatetimeError
 
 GENESIS_HASH = "0" * 64
