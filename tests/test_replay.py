@@ -120,7 +120,7 @@ def test_compare_policy_json(tmp_path, capsysbinary):
 
 
 def test_replay_import_path_stays_light():
-    probe = ("import sys, wfm.cli; sys.argv=['wfm']; import wfm.commands.replay, wfm.engine, wfm.floor.counterfactual;"
+    probe = ("import sys, wfm.cli; sys.argv=['wfm']; import wfm.commands.replay, wfm.engine, wfm.counterfactual;"
              "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'dash') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == "[]"

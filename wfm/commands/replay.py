@@ -149,7 +149,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from wfm.config import ConfigError, load_config as load
     from wfm.events import BadLine
-    from wfm.floor.counterfactual import compare_policies
+    from wfm.counterfactual import compare_policies
 
     configs = {}
     for path in args.compare_policy:
