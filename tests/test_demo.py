@@ -42,8 +42,13 @@ def get_json(url: str, token: str | None = None):
         return response.status, json.loads(response.read())
 
 
-def login(base: str, user: str) -> str:
-    request = urllib.request.Request(base + "/api/login", data=json.dumps({"username": user, "password": user}).encode(),
+SERVE_ADMIN_PASSWORD = "serve-test-admin"
+SERVE_ADMIN_HASH = "$argon2id$v=19$m=65536,t=3,p=4$nHDffhjb1DOmUqUrGEe/AA$fc+G1Ma/82RCAX8yHWf2jaFR57L0857lkGNd1COvbEE"
+
+
+def login(base: str, user: str, password: str | None = None) -> str:
+    body = {"username": user, "password": user if password is None else password}
+    request = urllib.request.Request(base + "/api/login", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())["token"]
@@ -172,7 +177,10 @@ def test_serve_against_a_pbx(tmp_path, ami_simulator, protocol):
         f'[[pbx.feeds]]\nprotocol = "{protocol}"\nhost = "127.0.0.1"\n'
         f'port = {ami_simulator[protocol]}\nusername = "wfm"\nsecret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\n'
         'device = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\n'
-        'transport = "udp"\n', encoding="utf-8")
+        'transport = "udp"\n'
+        # `wfm serve` refuses the shipped demo logins: the site has its own admin
+        f'[[users]]\nusername = "admin"\nrole = "admin"\nagent = ""\npassword_hash = "{SERVE_ADMIN_HASH}"\n',
+        encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1", WFM_TEST_AMI_SECRET="s3cret-ami")
     proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=tmp_path, env=env, text=True)
@@ -180,7 +188,7 @@ def test_serve_against_a_pbx(tmp_path, ami_simulator, protocol):
         first = proc.stdout.readline().strip()
         assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first
         base = first[: -len("/wall")]
-        floor = wait_for_agents(base, login(base, "admin"))
+        floor = wait_for_agents(base, login(base, "admin", SERVE_ADMIN_PASSWORD))
         assert floor["feeds"][0]["connected"] is True and floor["feeds"][0]["source"].startswith(protocol)
     finally:
         took = stop(proc, signal.SIGTERM)

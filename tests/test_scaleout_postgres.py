@@ -64,7 +64,10 @@ def site_config(path: Path, url: str, port: int, aliases: dict[str, str]) -> Pat
             '[pbx.agent_aliases]\n' + "".join(f'"{k}" = "{v}"\n' for k, v in aliases.items()) +
             f'[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\nport = {port}\nusername = "wfm"\n'
             'secret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\ndevice = ""\nbaudrate = 9600\nbytesize = 8\n'
-            'parity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\ntransport = "udp"\n')
+            'parity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\ntransport = "udp"\n'
+            # `wfm serve` refuses the shipped demo logins: each site has its own admin
+            '[[users]]\nusername = "site-admin"\nrole = "admin"\nagent = ""\npassword_hash = "'
+            '$argon2id$v=19$m=65536,t=3,p=4$nHDffhjb1DOmUqUrGEe/AA$fc+G1Ma/82RCAX8yHWf2jaFR57L0857lkGNd1COvbEE"\n')
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nrp": ("wfm.commands.nrp", "solve a Curtois nurse-rostering benchmark instance"),
     "log": ("wfm.commands.log", "verify or export the tamper-evident event log"),
     "config": ("wfm.commands.config", "show the effective configuration"),
+    "user": ("wfm.commands.user", "add, re-password, disable or list accounts (the users file)"),
 }
 
 

@@ -172,6 +172,7 @@ class ApiConfig(_Section):
     wall_cache_ms: Annotated[float, msgspec.Meta(ge=0)]
     idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     cookie_secure: bool
+    users_file: str
 
 
 class ReconnectConfig(_Section):
@@ -383,10 +384,21 @@ def load_config(path: str | Path | None = None) -> Config:
     return from_data(data, source)
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@:?#]*):[^/?#]*@")
+_QUERY_SECRET = re.compile(r"([?&](?:password|passwd|pass|secret|sslpassword)=)[^&#]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A storage URL fit to print: any password (user:PASSWORD@ or ?password=) replaced by ********."""
+    url = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{_HIDDEN}@", url)
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + _HIDDEN, url)
+
+
 def to_data(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
-    """The effective config as plain data; PBX secrets and password hashes masked."""
+    """The effective config as plain data; PBX secrets, password hashes and URL passwords masked."""
     data = msgspec.to_builtins(config)
     if not reveal_secrets:
+        data["storage"]["url"] = redact_url(data["storage"]["url"])
         for feed in data["pbx"]["feeds"]:
             if feed.get("secret"):
                 feed["secret"] = _HIDDEN

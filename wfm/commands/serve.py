@@ -110,7 +110,9 @@ def open_floor_log(config):
     try:
         return open_log_from_config(config)
     except (EventLogError, OSError) as exc:
-        raise CliError(f"storage.url {config.storage.url}: {exc}", 2) from None
+        from wfm.config import redact_url
+
+        raise CliError(f"storage.url {redact_url(config.storage.url)}: {redact_url(str(exc))}", 2) from None
 
 
 def make_engine(config):
@@ -131,11 +133,12 @@ async def host_floor(
     prelude: Callable[[Any], Iterable] | None = None,
     on_ready: Callable[[Any], None],
     extra_closers: Iterable[Callable[[], Any]] = (),
+    users: list | None = None,
 ) -> int:
     """Run runtime + API until SIGINT/SIGTERM; returns the exit code.
 
     `prelude(replay_report)` gives events (e.g. the day's shifts) submitted after the log
-    replay and before the feeds start.
+    replay and before the feeds start. `users` are the accounts (default: config `[[users]]`).
     """
     from wfm.api.app import ApiServer, create_app
     from wfm.scaleout import runtime_class
@@ -152,10 +155,11 @@ async def host_floor(
         if report is not None and report.events:
             sys.stderr.write(f"resumed from the event log: {report.events} events replayed "
                              f"(last {report.last_ts.isoformat() if report.last_ts else '-'})\n")
-        from wfm.auth import AccountConfigError
+        from wfm.auth import AccountConfigError, Accounts
 
         try:
-            app = create_app(runtime, config, dashboard=load_dash_factory())
+            app = create_app(runtime, config, dashboard=load_dash_factory(),
+                             accounts=Accounts(config.users if users is None else users))
         except AccountConfigError as exc:
             raise CliError(f"config: {exc}", 2) from None
         server = ApiServer(app, config.api.host, port)
@@ -202,10 +206,29 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+def site_accounts(config) -> list:
+    """The accounts of a real floor, or CliError naming the first demo login or default secret still active."""
+    from wfm.users import UsersFileError, effective_users, load_entries, unsafe_defaults, users_path
+
+    try:
+        users = effective_users(config, load_entries(users_path(config)))
+    except UsersFileError as exc:
+        raise CliError(str(exc), 2) from None
+    unsafe = unsafe_defaults(config, users)
+    if unsafe:
+        raise CliError(f"refusing to serve: {unsafe[0]} (make accounts with `wfm user add NAME --role admin`, "
+                       f"which replaces the demo accounts; see docs/deployment.md)", 2)
+    if not any(user.role == "admin" for user in users):
+        raise CliError(f"refusing to serve: no admin account (make the first with `wfm user add NAME --role admin`; "
+                       f"accounts live in {users_path(config)})", 2)
+    return users
+
+
 def run(args: argparse.Namespace) -> int:
     from wfm.clock import WallClock
 
     config = load_config(args)
+    users = site_accounts(config)
     if not config.pbx.feeds:
         raise CliError(f"{args.config or 'defaults.toml'}: pbx.feeds is empty: configure at least one PBX feed", 2)
     clock = WallClock()
@@ -214,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         adapters = build_adapters(config, clock)
-        return await host_floor(config, log, adapters, clock, port=port,
+        return await host_floor(config, log, adapters, clock, port=port, users=users,
                                 on_ready=lambda server: print_urls(server.base_url, as_json=args.json))
 
     try:

@@ -30,7 +30,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -101,16 +100,10 @@ _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://***"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0] + ":***"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+    """The URL with its password (user:PASSWORD@ or ?password=) masked."""
+    from wfm.config import redact_url
+
+    return redact_url(url)
 
 
 class PostgresEventLog(EventLog):
