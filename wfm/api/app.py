@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from wfm.api import pages, projections
+from wfm.api import dash_guard, pages, projections
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.routes import (
     ACCOUNTS,
@@ -77,6 +77,7 @@ class LazyDash:
         self._factory = factory
         self._api_base = api_base
         self._server = None
+        self.dash = None
         self.failed: str | None = None
 
     def build(self) -> None:
@@ -88,10 +89,19 @@ class LazyDash:
         if self._server is not None or self.failed:
             return
         try:
-            self._server = self._factory(self._api_base["url"]).server
+            self.dash = self._factory(self._api_base["url"])
+            self._server = self.dash.server
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             logger.error("dashboard failed to start (%s); serving the basic wall page", self.failed, exc_info=True)
+
+    def callbacks(self):
+        """The app's callbacks by output id (those registered with dash.callback join at the first request)."""
+        from collections import ChainMap
+
+        from dash._callback import GLOBAL_CALLBACK_MAP
+
+        return ChainMap(self.dash.callback_map, GLOBAL_CALLBACK_MAP) if self.dash is not None else None
 
     def __call__(self, environ, start_response):
         if self._server is None:
@@ -106,7 +116,17 @@ def _dash_handler(bridge, lazy: LazyDash, level: Access):
                 return await pages.wall_page(request)
             raise ApiError(503, "dashboard unavailable", "the page server failed to start; see the server log")
         request[REQUEST_DASH] = True
-        return await bridge(request)
+        body = await request.read()
+        problem = dash_guard.problem(request.method, request.path, body, lazy.callbacks())
+        if problem is not None:
+            raise ApiError(404 if request.path.startswith(dash_guard.SUITES_PREFIX) else 400, "bad request", problem)
+        response = await bridge(request)
+        status = dash_guard.client_status(request.method, request.path, response.status)
+        if status != response.status:
+            logger.warning("dash answered %d to %s %s; answering %d", response.status, request.method,
+                           request.path, status)
+            raise ApiError(status, "bad request", "the page server could not use this request")
+        return response
 
     handler.__doc__ = "A Dash page or Dash resource (served by the dashboard's Flask app)."
     return requires(level)(handler)
@@ -118,7 +138,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     without one the basic live wall is served at /wall."""
     sessions = SessionStore(timedelta(hours=config.api.session_hours))
     app = web.Application(
-        middlewares=[error_middleware, make_auth_middleware(sessions, config.api.kiosk_token)],
+        middlewares=[error_middleware, make_auth_middleware(sessions, config.api.kiosk_token, max_body=CLIENT_MAX_SIZE,
+                                                            cookie_secure=config.api.cookie_secure)],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[RUNTIME] = runtime

@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "wfm_session"
 CSRF_HEADER = "X-CSRF-Token"
+# dash-renderer copies the `_csrf_token` cookie into this header on every callback POST
+DASH_CSRF_COOKIE = "_csrf_token"
+DASH_CSRF_HEADER = "X-CSRFToken"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOGIN_PATH = "/api/login"  # makes a new session: no token to echo yet; the Origin check binds it
 
 
 class Access(str, enum.Enum):
@@ -151,9 +155,37 @@ def _wants_html(request: web.Request) -> bool:
     return not request.path.startswith("/api/") and request.path != "/ws" and "text/html" in request.headers.get("Accept", "")
 
 
-def make_auth_middleware(sessions, kiosk_token: str):
+async def enforce_body_cap(request: web.Request, max_size: int) -> None:
+    """Refuse (413) a body over `max_size` on every route, before any handler or role check runs."""
+    length = request.content_length
+    if length is not None and length > max_size:
+        raise ApiError(413, "request entity too large", f"the body is {length} bytes; at most {max_size} are accepted")
+    if request.body_exists:
+        try:
+            await request.read()  # bounded by client_max_size; kept for the handler
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, "request entity too large", f"at most {max_size} bytes are accepted") from None
+
+
+def check_state_change(request: web.Request, session, kind: str | None) -> None:
+    """Origin for every state-changing request; the session's CSRF token for every one made by cookie.
+
+    The same check for the API and for Dash's callbacks: the API's header is
+    X-CSRF-Token, dash-renderer's is X-CSRFToken (from the `_csrf_token` cookie).
+    """
+    if not same_origin(request):
+        raise ApiError(403, "cross-origin request refused", f"origin {request.headers.get('Origin')} is not this server")
+    if kind == "cookie" and request.path != LOGIN_PATH:
+        presented = request.headers.get(CSRF_HEADER) or request.headers.get(DASH_CSRF_HEADER)
+        if not session.csrf_ok(presented):
+            raise ApiError(403, "CSRF token missing or wrong",
+                           f"send the csrf_token from the login response in the {CSRF_HEADER} header")
+
+
+def make_auth_middleware(sessions, kiosk_token: str, *, max_body: int, cookie_secure: bool = False):
     @web.middleware
     async def auth_middleware(request: web.Request, handler):
+        await enforce_body_cap(request, max_body)
         route_handler = request.match_info.handler
         level = access_of(route_handler)
         if level is None:
@@ -165,6 +197,8 @@ def make_auth_middleware(sessions, kiosk_token: str):
         request[REQUEST_SESSION] = session
         request[REQUEST_ACCOUNT] = account
         request[REQUEST_AUTH_KIND] = kind
+        if request.method not in SAFE_METHODS and not is_ws:
+            check_state_change(request, session, kind)
         if level is Access.KIOSK and account is None and not kiosk_ok(request, kiosk_token):
             raise ApiError(401, "kiosk token required", "this wall display needs ?token= (api.kiosk_token)")
         if kind == "invalid" and level not in (Access.PUBLIC, Access.KIOSK):
@@ -176,18 +210,16 @@ def make_auth_middleware(sessions, kiosk_token: str):
             raise ApiError(401, "not logged in", "log in with POST /api/login (cookie or bearer token)")
         if denied == 403:
             raise ApiError(403, "forbidden", f"role {account.role.value!r} may not {request.method} {request.path}")
-        uses_session = level not in (Access.PUBLIC, Access.KIOSK)
-        if uses_session and kind == "cookie" and request.method not in SAFE_METHODS and not is_ws:
-            if not same_origin(request):
-                raise ApiError(403, "cross-origin request refused",
-                               f"origin {request.headers.get('Origin')} is not this server")
-            if not session.csrf_ok(request.headers.get(CSRF_HEADER)):
-                raise ApiError(403, "CSRF token missing or wrong",
-                               f"send the csrf_token from the login response in the {CSRF_HEADER} header")
         if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
             if request.content_type != "application/json":
                 raise ApiError(415, "unsupported media type", "send the body as application/json")
-        return await handler(request)
+        response = await handler(request)
+        if kind == "cookie" and request.cookies.get(DASH_CSRF_COOKIE) != session.csrf_token \
+                and isinstance(response, web.Response) and not response.prepared:
+            # readable by the page's script (that is the point); useless without the HttpOnly session cookie
+            response.set_cookie(DASH_CSRF_COOKIE, session.csrf_token, samesite="Strict", path="/",
+                                secure=cookie_secure)
+        return response
 
     return auth_middleware
 
