@@ -96,12 +96,8 @@ class LazyDash:
             logger.error("dashboard failed to start (%s); serving the basic wall page", self.failed, exc_info=True)
 
     def callbacks(self):
-        """The app's callbacks by output id (those registered with dash.callback join at the first request)."""
-        from collections import ChainMap
-
-        from dash._callback import GLOBAL_CALLBACK_MAP
-
-        return ChainMap(self.dash.callback_map, GLOBAL_CALLBACK_MAP) if self.dash is not None else None
+        """The app's callbacks by output id; None before Dash set itself up (at its first request)."""
+        return getattr(self.dash, "callback_map", None) or None
 
     def __call__(self, environ, start_response):
         if self._server is None:
