@@ -64,6 +64,9 @@ class FloorConfig(_Section):
     meal_slot_min: Minutes
     lunch_cover_min_agents: Minutes
     serious_late_min: Minutes
+    # docs/interfaces.md §2 "An allowed break holds its place": ready seconds after which an allowed,
+    # not started break lapses and frees its place (ours; the handbooks name no figure); 0 = never
+    allowed_break_hold_s: Annotated[float, msgspec.Meta(ge=0)]
     reorder_window_s: Annotated[float, msgspec.Meta(ge=0)]
     duplicate_window_s: Annotated[float, msgspec.Meta(ge=0)]
     tick_s: Annotated[float, msgspec.Meta(gt=0)]

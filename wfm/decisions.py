@@ -39,6 +39,23 @@ class Alert(_Output, tag="alert"):
 
 Output = Union[BreakDecision, Violation, Alert]
 
+
+class HoldReleased(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="hold_released"):
+    """An allowed break's place freed before the break started (docs/break-holds.md).
+
+    Not a §2 record: a log record (replay never prints it) that the agent's page and the
+    supervisors' WebSocket show. `reason`: "lapsed" (floor.allowed_break_hold_s spent ready
+    without going) or "not_enacted" (the PBX never confirmed the pause a grant asked for).
+    """
+
+    ts: AwareDatetime  # when the place was freed
+    agent: str
+    kind: BreakKind
+    reason: str
+    allowed_at: AwareDatetime  # the allowed decision that held the place
+    detail: str
+    detail_zh: str
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Output)
 

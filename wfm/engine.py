@@ -34,7 +34,7 @@ from datetime import datetime
 import msgspec
 
 from wfm.config import Config
-from wfm.decisions import Alert, BreakDecision, Output, Violation
+from wfm.decisions import Alert, BreakDecision, HoldReleased, Output, Violation
 from wfm.events import (
     AgentState,
     AgentStateEvent,
@@ -51,14 +51,25 @@ from wfm.events import (
     ShiftEvent,
 )
 from wfm.floor.dedup import Deduplicator
+from wfm.floor.holds import LAPSED, NOT_ENACTED, Hold
 from wfm.floor.model import AgentRecord, BreakRequest, ShiftRecord
 from wfm.floor.queues import ABANDONED, ANSWERED, COMPLETED, OFFERED, Tally
 from wfm.floor.state import FloorState
 from wfm.rules import Refusal, make_rules
 from wfm.rules.base import overrides
-from wfm.rules.text import KIND_EN, KIND_ZH, dur
+from wfm.rules.text import KIND_EN, KIND_ZH, dur, dur_zh
 from wfm.timeutil import require_aware
-from wfm.views import AgentBudgetView, AgentView, AlertView, BreakPreview, FeedView, FloorView, QueuedBreakView, QueueView
+from wfm.views import (
+    AgentBudgetView,
+    AgentView,
+    AlertView,
+    ApprovalLapsedView,
+    BreakPreview,
+    FeedView,
+    FloorView,
+    QueuedBreakView,
+    QueueView,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +94,7 @@ class PbxAction:
 class StepResult:
     outputs: tuple[Output, ...] = ()
     actions: tuple[PbxAction, ...] = ()
+    released: tuple[HoldReleased, ...] = ()  # held places freed (lapsed, not enacted): log records, not §2
 
 
 EMPTY = StepResult()
@@ -107,7 +119,7 @@ class _Row:
     on a break its overrun and running short-break use.
     """
 
-    __slots__ = ("row", "gen", "queues", "shifts", "brk", "lo", "hi", "limit", "bucket")
+    __slots__ = ("row", "gen", "queues", "shifts", "brk", "hold", "lo", "hi", "limit", "bucket")
 
     def __init__(self, row: dict, rec: AgentRecord, lo: float, hi: float, limit: float | None,
                  bucket: ShiftRecord) -> None:
@@ -116,6 +128,7 @@ class _Row:
         self.queues = rec.queues
         self.shifts = rec.shifts
         self.brk = rec.brk
+        self.hold = rec.hold
         self.lo = lo
         self.hi = hi
         self.limit = limit
@@ -133,6 +146,7 @@ class FloorEngine:
         for index, rule in enumerate(self.rules):
             rule.index = index
         self._judges = {kind: [r for r in self.rules if kind in r.kinds] for kind in BreakKind}
+        self._floor_judges = {kind: [r for r in rules if r.floor_wide] for kind, rules in self._judges.items()}
         self._on_shift = [r for r in self.rules if overrides(r, "on_shift")]
         self._on_state = [r for r in self.rules if overrides(r, "on_state")]
         self._on_break = [r for r in self.rules if overrides(r, "on_break_start")]
@@ -149,6 +163,7 @@ class FloorEngine:
         self._late_logged = 0  # late events logged (the first at WARNING, repeats at DEBUG)
         self._rows: dict[str, _Row] = {}  # floor_data(): each agent's JSON row, patched in place
         self._row_order: list[str] = []
+        self._released: list[HoldReleased] = []  # this step's freed places
         self._handlers = {
             AgentStateEvent: self._agent_state,
             QueueStatusEvent: self._queue_status,
@@ -186,7 +201,9 @@ class FloorEngine:
             # within the reorder window the event keeps its own time for its agent's accounting
             # (never before that agent's last change); findings already made stay made
         if type(event) in _FEED_EVENTS and self._dedup.is_duplicate(event, ts.timestamp()):
-            return StepResult(tuple(out)) if out else EMPTY
+            if floor.break_queue and self._released:
+                self._grant(floor.now, floor.dt(floor.now), out)  # a lapse freed a place just now
+            return self._result(out, actions)
         self._handlers[type(event)](event, t, out, actions)
         for rule in self._after:
             finding = rule.after_event(floor, ts)
@@ -194,10 +211,16 @@ class FloorEngine:
                 out.append(finding)
         if floor.break_queue:
             self._grant(t, ts, out)
-        if not out and not actions:
+        return self._result(out, actions)
+
+    def _result(self, out: list[Output], actions: list[PbxAction]) -> StepResult:
+        released = self._released
+        if not out and not actions and not released:
             return EMPTY
         self._remember(out)
-        return StepResult(tuple(out), tuple(actions))
+        if released:
+            self._released = []
+        return StepResult(tuple(out), tuple(actions), tuple(released))
 
     def tick(self, now: datetime) -> StepResult:
         """Timed findings due up to `now`, then break-queue grants; never moves the clock back."""
@@ -210,10 +233,37 @@ class FloorEngine:
         self._advance(t, now, out)
         if floor.break_queue:
             self._grant(t, now, out)
-        if not out:
-            return EMPTY
-        self._remember(out)
-        return StepResult(tuple(out))
+        return self._result(out, [])
+
+    def release_hold(self, agent: str, ts: datetime, *, reason: str = NOT_ENACTED,
+                     allowed_at: datetime | None = None) -> StepResult:
+        """Free the place `agent` holds for an allowed break not yet started, at `ts`.
+
+        For the PBX side: a grant that paused the agent in the PBX holds its place until the
+        PBX confirms the pause (the agent_state into the break then starts it, as for any
+        allowed break); when the pause is marked not enacted, call this. `allowed_at` (the
+        allowed decision's `ts`) makes a late outcome harmless: only the place held by that
+        decision is freed, never a newer one. Like `tick`, the clock first advances to `ts`;
+        waiting break-queue requests may be granted at once. The result carries one
+        HoldReleased (`reason`) when a place was freed, plus any grants. Deterministic: a
+        replay that makes the same call at the same `ts` gets the same result.
+        """
+        floor = self.floor
+        require_aware(ts)
+        t = ts.timestamp()
+        out: list[Output] = []
+        if floor.now is None or t > floor.now:
+            self._advance(t, ts, out)
+        else:
+            t, ts = floor.now, floor.dt(floor.now)
+        rec = floor.agents.get(agent)
+        hold = rec.hold if rec is not None else None
+        if hold is not None and (allowed_at is None or abs(hold.decided_at - allowed_at.timestamp()) < 1e-6):
+            floor.release_hold(rec, t)
+            self._note_released(rec, hold, t, reason)
+        if floor.break_queue:
+            self._grant(t, ts, out)
+        return self._result(out, [])
 
     def known_agent(self, agent: str) -> bool:
         if agent in self.floor.agents:
@@ -234,6 +284,28 @@ class FloorEngine:
             if finding is not None:
                 out.append(finding)
             deadline = pop(t)
+        if floor.holds.next_lapse() is not None:
+            for rec, hold in floor.holds.pop_lapsed(t):
+                self._note_released(rec, hold, hold.lapse_at, LAPSED)
+                rec.lapsed = hold
+
+    def _note_released(self, rec: AgentRecord, hold: Hold, t: float, reason: str) -> None:
+        """A freed place as a log record (docs/break-holds.md); never a §2 output."""
+        floor = self.floor
+        kind = hold.kind
+        allowed = floor.clock(hold.decided_at)
+        if reason == LAPSED:
+            spent = dur(self.config.floor.allowed_break_hold_s)
+            detail = (f"approval of {KIND_EN[kind]} at {allowed} lapsed: {spent} ready without starting it; "
+                      f"the place is free again — ask again")
+            detail_zh = f"{allowed}批准的{KIND_ZH[kind]}已失效：空闲{dur_zh(self.config.floor.allowed_break_hold_s)}未离开，名额已释放，请重新申请"
+        else:
+            detail = (f"approval of {KIND_EN[kind]} at {allowed} released: the PBX pause was not enacted ({reason}); "
+                      f"the place is free again — ask again")
+            detail_zh = f"{allowed}批准的{KIND_ZH[kind]}未能在电话系统中执行，名额已释放，请重新申请"
+        log.info("held place released: %s's %s allowed at %s (%s)", rec.id, kind.value, allowed, reason)
+        self._released.append(HoldReleased(ts=floor.dt(t), agent=rec.id, kind=kind, reason=reason,
+                                           allowed_at=floor.dt(hold.decided_at), detail=detail, detail_zh=detail_zh))
 
     # --- event handlers -------------------------------------------------------
     def _agent_state(self, ev: AgentStateEvent, t: float, out: list, actions: list) -> None:
@@ -263,12 +335,18 @@ class FloorEngine:
                 rule.on_state(floor, rec, old, t)
             if new is AgentState.LOGGED_OUT:
                 floor.dequeue(rec.id)
-                floor.set_pending(rec, None)
+                floor.release_hold(rec, t)
+                rec.lapsed = None
             return
-        granted = rec.pending is kind
+        approval = rec.hold
+        lapsed, rec.lapsed = rec.lapsed, None
+        if approval is not None:  # the place becomes the break (or is given up for the other kind)
+            floor.release_hold(rec, t)
+        elif lapsed is not None and lapsed.kind is kind and self._floor_has_room(rec, kind, t):
+            approval = lapsed  # its place lapsed, but the floor still has room: the approval stands
+        granted = approval is not None and approval.kind is kind
         if granted:
-            allowed, overridden, rule_code = True, rec.pending_override, None
-            floor.set_pending(rec, None)
+            allowed, overridden, rule_code = True, approval.override, None
             floor.dequeue(rec.id)
         else:
             verdict = self._decide(rec, BreakRequest(rec.id, kind, t, origin="pause"), ts, out)
@@ -292,8 +370,9 @@ class FloorEngine:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         floor.dequeue(rec.id)
-        floor.set_pending(rec, None)
+        floor.release_hold(rec, t)  # withdrawn: the place is free at once
         rec.refused = None
+        rec.lapsed = None
 
     def _override(self, ev: OverrideEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -313,7 +392,11 @@ class FloorEngine:
                     kind = rec.pending
                 else:
                     kind = BreakKind.SHORT
-                floor.set_pending(rec, kind, override=True)
+                verdict = self._judge(rec, BreakRequest(rec.id, kind, t, origin="override"))
+                if not verdict.allowed:  # the supervisor's word stands; what it overrode is on record
+                    log.info("override: %s allows %s's %s the rules refuse (%s: %s)", ev.supervisor, rec.id,
+                             kind.value, verdict.rule, verdict.detail)
+                floor.hold(rec, kind, t, override=True, origin="override")
             rec.refused = None
             out.append(BreakDecision(
                 ts=ev.ts, agent=rec.id, kind=kind, allowed=True, rule=None,
@@ -428,11 +511,14 @@ class FloorEngine:
         return next(iter(self._snapshots)) if len(self._snapshots) == 1 else None
 
     # --- break decisions ------------------------------------------------------
-    def _judge(self, rec: AgentRecord, req: BreakRequest, reserve: bool = False) -> Verdict:
+    def _judge(self, rec: AgentRecord, req: BreakRequest) -> Verdict:
+        """The one judgement of a break: a request, a pause judged as one, a queue grant, a
+        supervisor's allow (whose verdict is logged, not obeyed) and the /me preview all come
+        here, with the same view of the floor (other agents' held places count as away)."""
         notes = []
         floor = self.floor
         for rule in self._judges[req.kind]:
-            result = rule.judge(floor, rec, req, reserve)
+            result = rule.judge(floor, rec, req)
             if result is None:
                 continue
             if isinstance(result, Refusal):
@@ -446,16 +532,22 @@ class FloorEngine:
         zh = f"可以{KIND_ZH[req.kind]}" + ("：" + "，".join(n.detail_zh for n in notes if n.detail_zh) if notes else "")
         return Verdict(True, None, detail, zh)
 
+    def _floor_has_room(self, rec: AgentRecord, kind: BreakKind, t: float) -> bool:
+        """Would the floor-wide rules (team cap, gate, lunch cover) let `rec` go now?"""
+        req = BreakRequest(rec.id, kind, t, origin="pause")
+        return not any(isinstance(rule.judge(self.floor, rec, req), Refusal) for rule in self._floor_judges[kind])
+
     def _decide(self, rec: AgentRecord, req: BreakRequest, ts: datetime, out: list) -> Verdict:
         """Judge a request (or a pause judged as one) and print its one break_decision."""
         floor = self.floor
         verdict = self._judge(rec, req)
         detail = verdict.detail
+        rec.lapsed = None
         if verdict.allowed:
             floor.dequeue(rec.id)
             rec.refused = None
             if req.origin == "request":
-                floor.set_pending(rec, req.kind)
+                floor.hold(rec, req.kind, req.t, origin="request")
         elif req.queue and verdict.queueable and self.config.floor.break_queue.enabled:
             position = floor.enqueue(req)
             rec.refused = None
@@ -473,8 +565,10 @@ class FloorEngine:
     def _queue_fingerprint(self) -> tuple:
         floor = self.floor
         n = floor.n_state
+        holds = floor.holds
         return (n[AgentState.READY], floor.on_post, n[AgentState.SHORT_BREAK], n[AgentState.MEAL],
-                len(floor.pending_agents), len(floor.break_queue), floor.now if self._time_sensitive_queue else 0)
+                len(holds), holds.ready_total, holds.on_post, len(floor.break_queue),
+                floor.now if self._time_sensitive_queue else 0)
 
     def _grant(self, t: float, ts: datetime, out: list) -> None:
         """Grant waiting requests the floor now allows, oldest first; a blocked kind blocks younger ones."""
@@ -491,7 +585,7 @@ class FloorEngine:
                     break  # the oldest of every waiting kind waits: nobody younger may pass it
                 continue
             rec = floor.agents[req.agent]
-            verdict = self._judge(rec, BreakRequest(rec.id, req.kind, t, req.minutes, True, "queue"), reserve=True)
+            verdict = self._judge(rec, BreakRequest(rec.id, req.kind, t, req.minutes, True, "queue"))
             if not verdict.allowed:
                 if verdict.queueable:
                     blocked.add(req.kind)
@@ -504,7 +598,7 @@ class FloorEngine:
                 if floor.team_breaks[rec.team] + reserved >= team_cap:
                     continue
             floor.dequeue(rec.id)
-            floor.set_pending(rec, req.kind)
+            floor.hold(rec, req.kind, t, origin="queue")
             out.append(BreakDecision(
                 ts=ts, agent=rec.id, kind=req.kind, allowed=True, rule=None,
                 detail=f"{verdict.detail}; granted from the break queue after {dur(t - req.t)} waiting",
@@ -544,6 +638,8 @@ class FloorEngine:
             short_break_used_s=used, short_break_left_s=max(0.0, floor.short_budget_s - used),
             short_breaks_taken=bucket.short_count,
             meal_taken=bool(shift.meal_count) if shift else False,
+            allowed_break=rec.hold.kind if rec.hold is not None else None,
+            allowed_at=floor.dt(rec.hold.decided_at) if rec.hold is not None else None,
         )
 
     def floor_view(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = ()) -> FloorView:
@@ -583,7 +679,7 @@ class FloorEngine:
             rec = recs[aid]
             c = cache.get(aid)
             if (c is None or c.gen != rec.gen or c.queues is not rec.queues or c.shifts is not rec.shifts
-                    or c.brk is not rec.brk or not c.lo <= t < c.hi):
+                    or c.brk is not rec.brk or c.hold is not rec.hold or not c.lo <= t < c.hi):
                 if day_end is None:
                     local = floor.dt(t)
                     day_end = datetime.fromordinal(local.toordinal() + 1).replace(tzinfo=floor.tz).timestamp()
@@ -635,12 +731,14 @@ class FloorEngine:
                 offered=q_today.offered, answered=q_today.answered, answered_in_target=q_today.in_target,
                 abandoned=q_today.abandoned, service_level=q_today.service_level, asa_s=q_today.asa_s,
             ))
-        threshold = self._gate_rule.gate_for(floor).threshold(floor.on_post)
+        threshold = self._gate_rule.threshold(floor)
         on_post = floor.on_post
         n = floor.n_state
+        idle_for_rules = floor.idle_for_rules
         return FloorView(
             ts=now, idle_agents=floor.idle, idle_threshold=threshold,
-            short_break_blocked=floor.idle <= threshold,
+            short_break_blocked=idle_for_rules <= threshold,
+            held_places=len(floor.holds), idle_for_rules=idle_for_rules,
             agents_signed_in=len(floor.agents) - n[AgentState.LOGGED_OUT],
             agents_on_post=on_post, agents_on_short_break=n[AgentState.SHORT_BREAK],
             agents_at_meal=n[AgentState.MEAL], calls_waiting=floor.total_waiting,
@@ -677,6 +775,7 @@ class FloorEngine:
         used = floor.short_used_s(bucket, rec, t)
         shift = self._shift_for_view(rec, t)
         brk = rec.brk
+        hold = rec.hold
         ends = None
         if brk is not None:
             ends = floor.dt(brk.start + (floor.short_max_s if brk.kind is BreakKind.SHORT else floor.meal_max_s))
@@ -694,4 +793,22 @@ class FloorEngine:
             queue_position=floor.queue_position(agent),
             short_break=self._preview(rec, BreakKind.SHORT, t),
             meal=self._preview(rec, BreakKind.MEAL, t),
+            allowed_break=hold.kind if hold is not None else None,
+            allowed_at=floor.dt(hold.decided_at) if hold is not None else None,
+            hold_lapses_at=floor.dt(hold.lapse_at) if hold is not None and hold.lapse_at is not None else None,
+            approval_lapsed=self._lapsed_view(rec),
+        )
+
+    def _lapsed_view(self, rec: AgentRecord) -> ApprovalLapsedView | None:
+        lapsed = rec.lapsed
+        if lapsed is None or lapsed.lapse_at is None:
+            return None
+        floor = self.floor
+        allowed = floor.clock(lapsed.decided_at)
+        return ApprovalLapsedView(
+            kind=lapsed.kind, allowed_at=floor.dt(lapsed.decided_at), lapsed_at=floor.dt(lapsed.lapse_at),
+            detail=f"your approval lapsed — ask again ({KIND_EN[lapsed.kind]} allowed at {allowed}, not started "
+                   f"within {dur(self.config.floor.allowed_break_hold_s)} ready)",
+            detail_zh=f"你的{KIND_ZH[lapsed.kind]}批准已失效，请重新申请（{allowed}批准，空闲"
+                      f"{dur_zh(self.config.floor.allowed_break_hold_s)}未离开）",
         )

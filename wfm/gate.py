@@ -1,14 +1,16 @@
 """Short-break gate policies (F3): may one more agent leave the phones for a 小休 now?
 
-- "fixed" (default, the handbook rule): refuse when idle agents (话务空闲数) <= floor.near_full_idle_threshold.
-- "scaled": the same test with the threshold scaled to the agents on post:
+- "fixed" (default, the handbook rule): refuse when idle agents (话务空闲数) <= floor.near_full_idle_threshold,
+  the idle agents holding the place of a break already allowed not counted (docs/break-holds.md).
+- "scaled": the same test with the threshold scaled to the agents on post (held places not counted):
   max(near_full_idle_threshold, ceil(gate.scaled_fraction x agents on post)).
 - "service_level": refuse when granting would push the predicted service level of the
   next gate.horizon_min below service.service_level_target. The prediction is Erlang C
   (M/M/N) with the arrival rate of the last gate.horizon_min, the mean handle time of the
   calls completed then (service.default_aht_s when none) and the agents on post minus the
-  requester. Erlang C is computed here in pure Python: optimizer/erlang.py is numpy-based and
-  the replay path must stay light (tests/test_engine_gate.py checks both agree to 1e-9).
+  requester and minus those holding the place of a break already allowed. Erlang C is
+  computed here in pure Python: optimizer/erlang.py is numpy-based and the replay path
+  must stay light (tests/test_engine_gate.py checks both agree to 1e-9).
 
 Each policy is pure: floor numbers in, verdict out.
 """
@@ -22,11 +24,26 @@ from wfm.config import Config
 
 @dataclass(frozen=True, slots=True)
 class GateInput:
+    """The floor as a request sees it. `held` / `held_on_post`: agents other than the requester
+    holding the place of an allowed break not yet started (wfm/floor/holds.py), already away."""
+
     idle: int  # agents in ready, the requester included when ready
     on_post: int  # agents on post (ready, ringing, on call, wrap-up)
     requester_on_post: bool
     arrivals_per_s: float = 0.0
     aht_s: float = 180.0
+    held: int = 0  # of `idle`, those holding a place
+    held_on_post: int = 0  # of `on_post`, those holding a place
+
+    @property
+    def available(self) -> int:
+        """Idle agents the rule counts: ready minus the held places."""
+        return self.idle - self.held
+
+    @property
+    def staffed(self) -> int:
+        """Agents on post the rule counts: on post minus the held places."""
+        return self.on_post - self.held_on_post
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +93,23 @@ class Gate:
         return self.base
 
     def judge(self, inp: GateInput) -> GateVerdict:
-        threshold = self.threshold(inp.on_post)
-        if inp.idle <= threshold:
+        threshold = self.threshold(inp.staffed)
+        idle = inp.available
+        if inp.held:  # the count the rule used, spelled out: "5 idle, 2 already allowed → 3 <= 3"
+            count = f"{inp.idle} idle agents (话务空闲数), {inp.held} already allowed → {idle}"
+            count_zh = f"话务空闲数为{inp.idle}，其中{inp.held}人已获准休息尚未离开，实为{idle}"
+        else:
+            count, count_zh = f"{idle} idle agents (话务空闲数)", f"话务空闲数为{idle}"
+        if idle <= threshold:
             return GateVerdict(
                 False, threshold, None,
-                f"{inp.idle} idle agents (话务空闲数) <= threshold {threshold}: queue near full",
-                f"话务空闲数为{inp.idle}，不大于{threshold}，排队接近满载，暂不能小休",
+                f"{count} <= threshold {threshold}: queue near full",
+                f"{count_zh}，不大于{threshold}，排队接近满载，暂不能小休",
             )
         return GateVerdict(
             True, threshold, None,
-            f"{inp.idle} idle agents (话务空闲数) > threshold {threshold}",
-            f"话务空闲数为{inp.idle}，大于{threshold}",
+            f"{count} > threshold {threshold}",
+            f"{count_zh}，大于{threshold}",
         )
 
 
@@ -101,10 +124,11 @@ class ServiceLevelGate(Gate):
     name = "service_level"
 
     def judge(self, inp: GateInput) -> GateVerdict:
-        agents = inp.on_post - (1 if inp.requester_on_post else 0)
+        agents = inp.staffed - (1 if inp.requester_on_post else 0)
         predicted = service_level(agents, inp.arrivals_per_s, inp.aht_s, self.answer_s)
         calls_h = inp.arrivals_per_s * 3600.0
-        numbers = (f"predicted service level {predicted:.1%} with {agents} agents on post "
+        held = f", {inp.held_on_post} more already allowed a break" if inp.held_on_post else ""
+        numbers = (f"predicted service level {predicted:.1%} with {agents} agents on post{held} "
                    f"({calls_h:.0f} calls/h, AHT {inp.aht_s:.0f} s), target {self.target:.0%}")
         if predicted < self.target:
             return GateVerdict(False, None, predicted, f"{numbers}: queue near full",

@@ -46,6 +46,9 @@ class AgentView(_View):
     short_break_left_s: float  # this shift's remaining budget (F4)
     short_breaks_taken: int
     meal_taken: bool
+    # allowed a break not yet started: the place it holds counts as away (docs/break-holds.md)
+    allowed_break: BreakKind | None = None
+    allowed_at: datetime | None = None
 
 
 class AlertView(_View):
@@ -77,7 +80,7 @@ class FloorView(_View):
     ts: datetime
     idle_agents: int  # 话务空闲数: agents in `ready`
     idle_threshold: int  # F3 threshold in force (fixed or scaled)
-    short_break_blocked: bool  # idle_agents <= idle_threshold: 小休 blocked
+    short_break_blocked: bool  # idle_for_rules <= idle_threshold: 小休 blocked
     agents_signed_in: int
     agents_on_post: int
     agents_on_short_break: int
@@ -95,6 +98,9 @@ class FloorView(_View):
     alerts: list[AlertView]  # active and recent alerts/violations, newest first
     break_queue: list[QueuedBreakView]
     feeds: list[FeedView]
+    # places held by allowed breaks not yet started (docs/break-holds.md): "2 allowed, not yet on break"
+    held_places: int = 0
+    idle_for_rules: int | None = None  # idle_agents minus the ready agents holding a place: what F3 counts
 
 
 class BreakPreview(_View):
@@ -106,6 +112,16 @@ class BreakPreview(_View):
     detail: str
     detail_zh: str
     next_window: datetime | None
+
+
+class ApprovalLapsedView(_View):
+    """The agent's last approval whose place lapsed, shown until they ask again or go."""
+
+    kind: BreakKind
+    allowed_at: datetime
+    lapsed_at: datetime
+    detail: str  # "your approval lapsed — ask again"
+    detail_zh: str
 
 
 class AgentBudgetView(_View):
@@ -130,6 +146,12 @@ class AgentBudgetView(_View):
     queue_position: int | None  # position in the break queue, if waiting
     short_break: BreakPreview
     meal: BreakPreview
+    # an allowed break not yet started holds its place until `hold_lapses_at` if the agent stays ready
+    allowed_break: BreakKind | None = None
+    allowed_at: datetime | None = None
+    hold_lapses_at: datetime | None = None  # None: not ready (the clock stands) or holds never lapse
+    approval_lapsed: ApprovalLapsedView | None = None  # "your approval lapsed — ask again"
+
 
 
 def to_json_builtins(view: msgspec.Struct) -> dict:

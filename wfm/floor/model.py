@@ -8,8 +8,12 @@ times a second.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wfm.events import AgentState, BreakKind
+
+if TYPE_CHECKING:
+    from wfm.floor.holds import Hold
 
 OFF_POST_SPELL_STATES = frozenset({AgentState.NOT_READY, AgentState.LOGGED_OUT})
 
@@ -81,7 +85,7 @@ class BreakRequest:
 class AgentRecord:
     __slots__ = (
         "id", "team", "post", "state", "since", "queues", "source", "shifts", "day_buckets",
-        "gen", "brk", "pending", "pending_override", "queued", "refused", "off_post_since",
+        "gen", "brk", "hold", "lapsed", "queued", "refused", "off_post_since",
         "off_post_spell", "signed_in_since", "on_post_since",
     )
 
@@ -97,14 +101,23 @@ class AgentRecord:
         self.day_buckets: dict[int, ShiftRecord] = {}
         self.gen = 0  # bumped at every state change
         self.brk: BreakRecord | None = None
-        self.pending: BreakKind | None = None  # an allowed request not yet taken
-        self.pending_override = False
+        self.hold: Hold | None = None  # an allowed break not yet started: the place it holds (wfm/floor/holds.py)
+        self.lapsed: Hold | None = None  # the last place that lapsed, until the agent asks again or goes
         self.queued: BreakRequest | None = None
         self.refused: BreakRequest | None = None  # last refused request, for a supervisor's allow_break
         self.off_post_since: float | None = t  # start of the not_ready/logged_out spell
         self.off_post_spell = 0
         self.signed_in_since: float | None = None
         self.on_post_since: float | None = None  # start of the current on-post spell (ready/ringing/on call/wrap-up)
+
+    @property
+    def pending(self) -> BreakKind | None:
+        """The kind of the allowed break not yet started (None when no place is held)."""
+        return self.hold.kind if self.hold is not None else None
+
+    @property
+    def pending_override(self) -> bool:
+        return self.hold is not None and self.hold.override
 
     def current_shift(self, t: float) -> ShiftRecord | None:
         """The rostered shift with start <= t < end (the latest-starting one if several overlap)."""

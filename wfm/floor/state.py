@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from wfm.config import Config
 from wfm.events import ON_POST_STATES, AgentState, BreakKind, ShiftEvent
+from wfm.floor.holds import Hold, HoldBook
 from wfm.floor.model import OFF_POST_SPELL_STATES, AgentRecord, BreakRecord, BreakRequest, ShiftRecord
 from wfm.floor.queues import QueueRecord, Traffic
 from wfm.floor.timers import DeadlineHeap
@@ -55,11 +56,8 @@ class FloorState:
         self.total_waiting = 0
         self.break_queue: list[BreakRequest] = []  # fair queue, oldest first
         self.queued_kinds: Counter[BreakKind] = Counter()
-        self.pending_agents: set[str] = set()  # allowed, not yet taken
-        # reservations held by allowed-not-taken breaks, kept incrementally (the break queue reads them often)
-        self.pending_ready: Counter[BreakKind] = Counter()
-        self.pending_on_post = 0
-        self.pending_team: Counter[str] = Counter()
+        # places held by allowed breaks not yet started, with the counts every judgement reads
+        self.holds = HoldBook(floor.allowed_break_hold_s)
         self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags]
         self.traffic = Traffic(config.floor.gate.horizon_min * 60.0)
         self._break_seq = 0
@@ -156,8 +154,8 @@ class FloorState:
         if t < rec.since:
             t = rec.since  # a reordered event never ends a state before it began
         old = rec.state
-        if rec.pending is not None:
-            self._reserve(rec, -1)
+        if rec.hold is not None:
+            self.holds.leave(rec, t)
         if rec.brk is not None:
             self.end_break(rec, t)
         self._account_slot(rec, old, rec.since, t)
@@ -198,16 +196,9 @@ class FloorState:
         rec.state = new
         rec.since = t
         rec.gen += 1
-        if rec.pending is not None:
-            self._reserve(rec, +1)
+        if rec.hold is not None:
+            self.holds.enter(rec, t)
         return old
-
-    def _reserve(self, rec: AgentRecord, sign: int) -> None:
-        if rec.state is AgentState.READY:
-            self.pending_ready[rec.pending] += sign
-        if rec.state in ON_POST_STATES:
-            self.pending_on_post += sign
-        self.pending_team[rec.team] += sign
 
     def _account_slot(self, rec: AgentRecord, state: AgentState, start: float, end: float) -> None:
         """Off-post time inside meal slots (MEAL_STATE_MISSING), for the interval just closed."""
@@ -268,27 +259,41 @@ class FloorState:
         rec.brk = None
         return brk
 
-    def set_pending(self, rec: AgentRecord, kind: BreakKind | None, *, override: bool = False) -> None:
-        if rec.pending is not None:
-            self._reserve(rec, -1)
-        rec.pending = kind
-        rec.pending_override = override and kind is not None
-        if kind is None:
-            self.pending_agents.discard(rec.id)
-        else:
-            self.pending_agents.add(rec.id)
-            self._reserve(rec, +1)
+    # --- held places (wfm/floor/holds.py) ----------------------------------------
+    def hold(self, rec: AgentRecord, kind: BreakKind, t: float, *, override: bool = False,
+             origin: str = "request") -> Hold:
+        """An allowed break: `rec` holds its place from t until it starts, is withdrawn or lapses."""
+        rec.lapsed = None
+        return self.holds.hold(rec, kind, t, override=override, origin=origin)
 
-    def reserved_ready(self, kind: BreakKind, exclude: str) -> int:
-        """Ready agents holding an allowed, not yet taken break of `kind` (break-queue reservations)."""
-        rec = self.agents.get(exclude)
-        own = 1 if rec is not None and rec.pending is kind and rec.state is AgentState.READY else 0
-        return self.pending_ready[kind] - own
+    def release_hold(self, rec: AgentRecord, t: float) -> Hold | None:
+        """`rec`'s place is no longer held; the hold it had, if any."""
+        return self.holds.release(rec, t)
 
-    def reserved_on_post(self, exclude: str) -> int:
-        rec = self.agents.get(exclude)
-        own = 1 if rec is not None and rec.pending is not None and rec.state in ON_POST_STATES else 0
-        return self.pending_on_post - own
+    @property
+    def pending_agents(self):
+        """Agents holding a place (allowed, not yet on break)."""
+        return self.holds.holders.keys()
+
+    @property
+    def pending_ready(self) -> Counter[BreakKind]:
+        """Ready agents holding a place, per kind held."""
+        return self.holds.ready
+
+    @property
+    def pending_on_post(self) -> int:
+        """Agents on post holding a place."""
+        return self.holds.on_post
+
+    @property
+    def pending_team(self) -> Counter[str]:
+        """Agents holding a place, per team (any kind)."""
+        return self.holds.team
+
+    @property
+    def idle_for_rules(self) -> int:
+        """话务空闲数 as a new request sees it: ready agents minus the ready ones holding a place."""
+        return self.idle - self.holds.ready_total
 
     # --- break queue ------------------------------------------------------
     def enqueue(self, request: BreakRequest) -> int:

@@ -43,10 +43,13 @@ class Note:
 class Rule:
     code: ClassVar[str]
     kinds: ClassVar[frozenset[BreakKind]] = frozenset()  # request kinds this rule judges
+    floor_wide: ClassVar[bool] = False  # judges the floor, not the agent's own limits (reads held places)
     index: int = -1  # position in the engine's list, set by the engine
 
-    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest, reserve: bool) -> Refusal | Note | None:
-        """Judge a request (side-effect free); `reserve` counts breaks granted but not yet taken."""
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | Note | None:
+        """Judge a request (side-effect free). Every origin (a request, a pause judged as one, a
+        queue grant) gets the same view of the floor: places held by other agents' allowed,
+        not yet started breaks count as away (floor.holds, docs/break-holds.md)."""
         return None
 
     def on_shift(self, floor: FloorState, rec: AgentRecord, shift: ShiftRecord, t: float) -> None:

@@ -20,7 +20,7 @@ class MealNotInSlot(Rule):
     def _slot_text(self, floor, shift) -> str:
         return f"{floor.clock(shift.meal_start)}–{floor.clock(shift.meal_end)}"
 
-    def judge(self, floor, rec, req, reserve):
+    def judge(self, floor, rec, req):
         shift = rec.current_shift(req.t)
         if shift is None or shift.meal_start is None or shift.in_slot(req.t):
             return None

@@ -11,7 +11,7 @@ class MealTooLong(Rule):
     code = "MEAL_TOO_LONG"
     kinds = frozenset({BreakKind.MEAL})
 
-    def judge(self, floor, rec, req, reserve):
+    def judge(self, floor, rec, req):
         if req.minutes is not None and req.minutes * 60.0 > floor.meal_max_s:
             return Refusal(
                 self.code,

@@ -15,7 +15,7 @@ class NotOnShift(Rule):
     code = "NOT_ON_SHIFT"
     kinds = frozenset({BreakKind.SHORT, BreakKind.MEAL})
 
-    def judge(self, floor, rec, req, reserve):
+    def judge(self, floor, rec, req):
         if not floor.rostered or rec.current_shift(req.t) is not None:
             return None
         ended = [s for s in rec.shifts if s.end <= req.t]

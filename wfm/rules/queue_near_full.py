@@ -2,7 +2,8 @@
 
 The decision is the gate policy's (wfm/gate.py: fixed, scaled, service_level),
 judged with the floor as it is at the request (the requester counts among the
-idle agents when ready). Queueable. A floor-level alert is raised once each
+idle agents when ready; agents holding the place of an allowed break not yet
+started count as away, docs/break-holds.md). Queueable. A floor-level alert is raised once each
 time calls are waiting and idle agents (话务空闲数) fall to the threshold or below
 (floor.near_full_alert = false switches the alert off; the handbooks do not ask for it).
 """
@@ -17,6 +18,7 @@ from wfm.rules.base import Note, Refusal, Rule
 class QueueNearFull(Rule):
     code = "QUEUE_NEAR_FULL"
     kinds = frozenset({BreakKind.SHORT})
+    floor_wide = True
 
     def __init__(self) -> None:
         self.gate = None
@@ -29,26 +31,30 @@ class QueueNearFull(Rule):
             self.gate = make_gate(floor.config)
         return self.gate
 
-    def gate_input(self, floor, rec, t: float, reserve: bool) -> GateInput:
-        idle = floor.idle
-        if reserve:
-            idle -= floor.reserved_ready(BreakKind.SHORT, rec.id)
-        on_post = floor.on_post - (floor.reserved_on_post(rec.id) if reserve else 0)
+    def gate_input(self, floor, rec, t: float) -> GateInput:
+        """The floor as this request sees it: the requester among the idle when ready, other
+        agents' held places (allowed, not yet on break, short or meal) as away."""
+        holds = floor.holds
         arrivals = aht = 0.0
         if self.gate_for(floor).name == "service_level":
             arrivals, aht = floor_traffic(floor, t, self.gate.horizon_s)
-        return GateInput(idle, on_post, rec.state in ON_POST_STATES, arrivals, aht)
+        return GateInput(floor.idle, floor.on_post, rec.state in ON_POST_STATES, arrivals, aht,
+                         held=holds.ready_others(rec), held_on_post=holds.on_post_others(rec))
 
-    def judge(self, floor, rec, req, reserve):
-        verdict = self.gate_for(floor).judge(self.gate_input(floor, rec, req.t, reserve))
+    def threshold(self, floor) -> int:
+        """The threshold in force for the floor as it stands (held places not on post)."""
+        return self.gate_for(floor).threshold(floor.on_post - floor.holds.on_post)
+
+    def judge(self, floor, rec, req):
+        verdict = self.gate_for(floor).judge(self.gate_input(floor, rec, req.t))
         if verdict.allowed:
             return Note(verdict.detail, verdict.detail_zh)
         return Refusal(self.code, f"short break (小休) refused: {verdict.detail}", verdict.detail_zh,
                        queueable=True)
 
     def after_event(self, floor, ts):
-        threshold = self.gate_for(floor).threshold(floor.on_post)
-        blocked = floor.total_waiting > 0 and floor.idle <= threshold
+        threshold = self.threshold(floor)
+        blocked = floor.total_waiting > 0 and floor.idle_for_rules <= threshold
         if blocked == self._blocked:
             return None
         self._blocked = blocked

@@ -28,7 +28,7 @@ class ShortBreakBudget(Rule):
     code = "SHORT_BREAK_BUDGET"
     kinds = frozenset({BreakKind.SHORT})
 
-    def judge(self, floor, rec, req, reserve):
+    def judge(self, floor, rec, req):
         bucket = floor.budget_bucket(rec, req.t)
         used = floor.short_used_s(bucket, rec, req.t)
         budget = floor.short_budget_s

@@ -15,7 +15,7 @@ class ShortBreakTooLong(Rule):
     code = "SHORT_BREAK_TOO_LONG"
     kinds = frozenset({BreakKind.SHORT})
 
-    def judge(self, floor, rec, req, reserve):
+    def judge(self, floor, rec, req):
         if req.minutes is not None and req.minutes * 60.0 > floor.short_max_s:
             return Refusal(
                 self.code,
