@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from wfm.events import ON_POST_STATES, AgentState, BreakKind
+from wfm.floor.model import AgentRecord, Hold
 
-if TYPE_CHECKING:
-    from wfm.floor.model import AgentRecord
+__all__ = ["Hold", "HoldBook"]
 
 # why a place stops being held (HoldBook.release)
 STARTED = "started"  # the agent went on the break (the place became the break)
@@ -37,29 +36,6 @@ LOGGED_OUT = "logged_out"
 NOT_ENACTED = "not_enacted"  # the PBX never confirmed the pause a grant asked for
 OTHER_BREAK = "other_break"  # the agent went on the other kind of break
 REPLACED = "replaced"  # a new allowed decision for the same agent
-
-
-class Hold:
-    """One held place: whose, which kind, since when, and its clock of ready time."""
-
-    __slots__ = ("seq", "agent", "kind", "decided_at", "override", "origin", "ready_s", "ready_since", "lapse_at")
-
-    def __init__(self, seq: int, agent: str, kind: BreakKind, decided_at: float, override: bool, origin: str) -> None:
-        self.seq = seq
-        self.agent = agent
-        self.kind = kind
-        self.decided_at = decided_at  # the allowed decision's time (epoch s)
-        self.override = override  # allowed by a supervisor's allow_break
-        self.origin = origin  # "request" | "queue" | "override"
-        self.ready_s = 0.0  # ready seconds spent before ready_since
-        self.ready_since: float | None = None  # in ready since (None while not ready)
-        self.lapse_at: float | None = None  # when the place lapses if the agent stays ready
-
-    def ready_spent(self, now: float) -> float:
-        """Seconds spent in `ready` since the decision, up to `now`."""
-        if self.ready_since is None:
-            return self.ready_s
-        return self.ready_s + max(0.0, now - self.ready_since)
 
 
 class HoldBook:

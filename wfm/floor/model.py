@@ -8,12 +8,7 @@ times a second.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from wfm.events import AgentState, BreakKind
-
-if TYPE_CHECKING:
-    from wfm.floor.holds import Hold
 
 OFF_POST_SPELL_STATES = frozenset({AgentState.NOT_READY, AgentState.LOGGED_OUT})
 
@@ -68,6 +63,30 @@ class BreakRecord:
         self.overridden = overridden
         self.bucket = bucket  # the shift (or day bucket) whose budget this break uses
         self.rule = rule  # the refusal code when the break was taken against a refusal
+
+
+class Hold:
+    """The place held by an allowed break not yet started (wfm/floor/holds.py): whose, which
+    kind, since when, and its clock of ready time."""
+
+    __slots__ = ("seq", "agent", "kind", "decided_at", "override", "origin", "ready_s", "ready_since", "lapse_at")
+
+    def __init__(self, seq: int, agent: str, kind: BreakKind, decided_at: float, override: bool, origin: str) -> None:
+        self.seq = seq
+        self.agent = agent
+        self.kind = kind
+        self.decided_at = decided_at  # the allowed decision's time (epoch s)
+        self.override = override  # allowed by a supervisor's allow_break
+        self.origin = origin  # "request" | "queue" | "override"
+        self.ready_s = 0.0  # ready seconds spent before ready_since
+        self.ready_since: float | None = None  # in ready since (None while not ready)
+        self.lapse_at: float | None = None  # when the place lapses if the agent stays ready
+
+    def ready_spent(self, now: float) -> float:
+        """Seconds spent in `ready` since the decision, up to `now`."""
+        if self.ready_since is None:
+            return self.ready_s
+        return self.ready_s + max(0.0, now - self.ready_since)
 
 
 @dataclass(frozen=True, slots=True)
