@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pbxsim.ami_codec import BANNER, ActionReader, ActionError, format_message, response  # noqa: E402
+from wfm.commands.feeds import ami_settings  # noqa: E402
 
 logger = logging.getLogger("benchmarks.load")
 
@@ -624,7 +625,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
                        "load benchmark")
     clock = PlanClock(plan)
     log = open_log_from_config(config)
-    adapter = AmiAdapter(config, host="127.0.0.1", port=ami_port, username="wfm", secret=os.environ[SECRET_ENV],
+    adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=ami_port, username="wfm", secret=os.environ[SECRET_ENV],
                          source="ami:load", clock=clock)
     runtime = Runtime(config, FloorEngine(config), log, [adapter], clock)
 

@@ -39,6 +39,7 @@ from pbxsim.clock import SimClock  # noqa: E402
 from pbxsim.jsonl import day_events, write_events  # noqa: E402
 from pbxsim.model import FloorModel  # noqa: E402
 from wfm.config import default_data, from_data, load_config, merge  # noqa: E402
+from wfm.commands.feeds import esl_settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "simulator.json"
 DAY = date(2027, 1, 4)
@@ -108,7 +109,7 @@ def bench_esl(config, repeats: int) -> dict:
                                                     ("CC-Agent-State", "Receiving" if (i // 60) % 2 else "Waiting")]))
     data = b"".join(frames)
     parser = EslParser()
-    mapper = EslMapper(config.pbx, config.floor.tz)
+    mapper = EslMapper(esl_settings(config))
     started = time.perf_counter()
     events = 0
     for offset in range(0, len(data), 65536):

@@ -32,6 +32,7 @@ from telephony.ami.mapping import AmiMapper, AmiMappingError  # noqa: E402
 from telephony.ami.protocol import AmiMessage, AmiParser  # noqa: E402
 from wfm.config import default_data, from_data, load_config, merge  # noqa: E402
 from wfm.events import AgentStateEvent, ResyncEvent  # noqa: E402
+from wfm.commands.feeds import ami_settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "telephony.json"
 SAMPLE = REPO / "sample_data" / "captures" / "ami" / "asterisk18_floor.ami"
@@ -79,7 +80,7 @@ def measure_parse_map(stream: bytes, n_messages: int, *, map_events: bool, confi
     events = 0
     for _ in tqdm(range(repeats), desc="parse+map" if map_events else "parse", file=sys.stderr, leave=False):
         parser = AmiParser()
-        mapper = AmiMapper(config.pbx, config.floor.tz)
+        mapper = AmiMapper(ami_settings(config))
         received = datetime.now(timezone.utc)
         events = 0
         started = time.process_time()  # CPU seconds of this one thread: the machine is shared
@@ -138,7 +139,7 @@ async def measure_latency(count: int) -> dict:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    adapter = AmiAdapter(config, host="127.0.0.1", port=port, username="bench", secret="x", source="bench")
+    adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=port, username="bench", secret="x", source="bench")
     progress = tqdm(total=count, desc="latency", file=sys.stderr, leave=False)
     async for event in adapter.stream():
         if isinstance(event, ResyncEvent) and event.phase == "end":

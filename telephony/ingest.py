@@ -2,18 +2,19 @@
 
 Each module named in PROTOCOLS provides
 
-    parse_capture(chunks: Iterable[bytes], config: Config, source: str) -> Iterator[Event | BadLine]
+    parse_capture(chunks: Iterable[bytes], settings, source: str) -> Iterator[Event | BadLine]
 
 turning a raw capture (the bytes exactly as the PBX sent them, in any chunking)
 into §1 events and BadLine records (`line` = line or message number), and
 optionally
 
-    async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None
+    async def live(args: argparse.Namespace, settings, emit: Callable[[Event | BadLine], None]) -> None
 
 for `--connect HOST:PORT`; `emit` raises MaxEventsReached once `--max-events`
 objects are out, and `live` lets it propagate after closing its connection.
 Chunks may be `telephony.capture.TimedChunk`s carrying receive times from a
-capture's side file.
+capture's side file. `settings` is the protocol's own settings object (e.g.
+telephony.ami.settings.AmiSettings), built from the config by wfm/commands/feeds.py.
 """
 from __future__ import annotations
 

@@ -15,16 +15,25 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from telephony.adapter import ConnectionState
-from wfm.config import ReconnectConfig
 from wfm.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 StateReport = Callable[[ConnectionState], None]
 ConnectOnce = Callable[[StateReport], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconnectSettings:
+    """Backoff between connection attempts (config `pbx.reconnect`)."""
+
+    initial_s: float  # the first delay
+    max_s: float  # the cap (and the delay after a refused login)
+    jitter: float  # ± this fraction of the delay, at random
 
 
 class AuthFailed(Exception):
@@ -34,7 +43,7 @@ class AuthFailed(Exception):
 class Backoff:
     """Capped exponential backoff with proportional jitter; pure apart from its random source."""
 
-    def __init__(self, config: ReconnectConfig, rng: random.Random | None = None) -> None:
+    def __init__(self, config: ReconnectSettings, rng: random.Random | None = None) -> None:
         self.config = config
         self.failures = 0
         self._rng = rng or random.Random()
@@ -61,7 +70,7 @@ class Reconnector:
         self,
         name: str,
         connect_once: ConnectOnce,
-        config: ReconnectConfig,
+        config: ReconnectSettings,
         *,
         on_state: StateReport | None = None,
         rng: random.Random | None = None,

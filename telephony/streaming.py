@@ -25,7 +25,7 @@ class StreamingAdapter(Adapter):
 
     protocol_label = ""  # e.g. "AMI", for log lines
     setup_lost = "connection ended during setup"  # why a setup step failed when the read loop died
-    # set by subclasses: source, config, clock, host, port, skipped, failure, _queue, _reconnector,
+    # set by subclasses: source, settings (stale_after_s, tz), clock, host, port, skipped, failure, _queue, _reconnector,
     # _conn, _last_message_at, _yield_skipped
 
     def _start(self) -> None:
@@ -99,7 +99,7 @@ class StreamingAdapter(Adapter):
         age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
         return FeedHealth(
             source=self.source, state=state, connected=connected,
-            stale=not connected or age is None or age > self.config.pbx.stale_after_s,
+            stale=not connected or age is None or age > self.settings.stale_after_s,
             last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
             detail=self._reconnector.last_error,
         )
@@ -116,4 +116,4 @@ class StreamingAdapter(Adapter):
             await self._queue.put(BadLine(f"{self.host}:{self.port}", line, reason))
 
     def _now_floor(self) -> datetime:
-        return self.clock.now().astimezone(self.config.floor.tz)
+        return self.clock.now().astimezone(self.settings.tz)

@@ -19,6 +19,7 @@ from telephony.adapter import ConnectionState
 from telephony.ami.client import AmiAdapter
 from wfm.config import default_data, from_data, merge
 from wfm.events import AgentStateEvent, QueueStatusEvent, ResyncEvent
+from wfm.commands.feeds import ami_settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data" / "captures" / "ami" / "asterisk18_floor.ami"
@@ -222,7 +223,7 @@ def fast_config(**pbx):
 def adapter_for(server, config=None, **kw):
     kw.setdefault("secret", SECRET)
     kw.setdefault("source", "ami-test")
-    return AmiAdapter(config or fast_config(), host="127.0.0.1", port=server.port, username="wfm", **kw)
+    return AmiAdapter(ami_settings(config or fast_config()), host="127.0.0.1", port=server.port, username="wfm", **kw)
 
 
 class Floor:
@@ -351,7 +352,7 @@ async def test_network_failure_retries_fast_warning_once_then_debug(caplog):
     port = probe.sockets[0].getsockname()[1]
     probe.close()
     await probe.wait_closed()
-    adapter = AmiAdapter(fast_config(), host="127.0.0.1", port=port, username="wfm", secret="x", source="ami-dead")
+    adapter = AmiAdapter(ami_settings(fast_config()), host="127.0.0.1", port=port, username="wfm", secret="x", source="ami-dead")
     task = asyncio.get_running_loop().create_task(anext(adapter.stream().__aiter__(), None))
     await asyncio.sleep(0.5)
     assert adapter._reconnector.backoff.failures >= 3
@@ -407,7 +408,7 @@ async def test_queue_pause_refused_or_unknown_agent_is_not_ok():
 
 
 async def test_not_connected_adapter_reports_health_and_refuses_actions():
-    adapter = AmiAdapter(fast_config(), host="127.0.0.1", port=9, username="u", secret="s")
+    adapter = AmiAdapter(ami_settings(fast_config()), host="127.0.0.1", port=9, username="u", secret="s")
     result = await adapter.set_paused("1001", True)
     health = adapter.health(adapter.clock.now())
     assert not result.ok and "not connected" in result.detail
@@ -439,7 +440,7 @@ async def test_capture_tee_replays_to_the_same_events(tmp_path):
     async with FakeAsterisk(live=live, drops=[5]) as server:
         adapter = adapter_for(server, config, capture_path=capture, source="ami")
         _, events = await run_floor(server, adapter)
-    replayed = [e for e in parse_capture(read_capture(capture), config, str(capture))]
+    replayed = [e for e in parse_capture(read_capture(capture), ami_settings(config), str(capture))]
     live_events = [encode_event(e) for e in events if not isinstance(e, ResyncEvent)]
     bad = [e for e in replayed if not hasattr(e, "ts")]
     assert len(bad) == 1 and "cut off" in bad[0].reason  # the message the drop cut in two

@@ -7,6 +7,7 @@ import pytest
 
 from telephony.ami.mapping import AmiMapper, AmiMappingError, strip_technology
 from telephony.ami.protocol import AmiMessage
+from wfm.commands.feeds import ami_settings
 from wfm.config import default_data, from_data, load_config, merge
 from wfm.events import AgentState, AgentStateEvent, CallEvent, QueueStatusEvent
 
@@ -30,7 +31,7 @@ def config_with(**pbx):
 @pytest.fixture
 def mapper():
     config = load_config()
-    return AmiMapper(config.pbx, config.floor.tz)
+    return AmiMapper(ami_settings(config))
 
 
 def states(events):
@@ -73,7 +74,7 @@ def test_one_agent_under_interface_location_member_and_name_gets_one_id(mapper):
 
 def test_aliases_from_config_win():
     config = config_with(agent_aliases={"PJSIP/1001": "alice", "Bob Li": "bob"})
-    mapper = AmiMapper(config.pbx, config.floor.tz)
+    mapper = AmiMapper(ami_settings(config))
     (a,) = mapper.map(member(iface="PJSIP/1001", name="Alice"), T0)
     (b,) = mapper.map(member(iface="PJSIP/1002", name="Bob Li"), T0)
     assert (a.agent, b.agent) == ("alice", "bob")
@@ -95,7 +96,7 @@ def test_status_codes(mapper, status, incall, expected):
 
 def test_status_unavailable_can_map_to_not_ready():
     config = config_with(status_unavailable="not_ready")
-    (event,) = AmiMapper(config.pbx, config.floor.tz).map(member(status=5), T0)
+    (event,) = AmiMapper(ami_settings(config)).map(member(status=5), T0)
     assert event.state is AgentState.NOT_READY
 
 
@@ -108,7 +109,7 @@ def test_paused_wins_over_status_and_reason_is_mapped(mapper, reason, expected):
 
 def test_pause_reasons_come_from_config():
     config = config_with(pause_reasons={"Lunch": "meal"})
-    mapper = AmiMapper(config.pbx, config.floor.tz)
+    mapper = AmiMapper(ami_settings(config))
     (event,) = mapper.map(member(paused=1, reason="Lunch"), T0)
     assert event.state is AgentState.MEAL
 
@@ -204,7 +205,7 @@ def test_ring_no_answer_returns_to_ready_or_pause(mapper):
 
 def wrap_mapper(seconds=20):
     config = config_with(wrap_up_s=seconds)
-    return AmiMapper(config.pbx, config.floor.tz)
+    return AmiMapper(ami_settings(config))
 
 
 def test_wrap_up_after_complete_then_ready_when_time_passes():
@@ -309,7 +310,7 @@ _VALUES = st.one_of(st.sampled_from(["", "0", "1", "2", "5", "6", "-1", "1e309",
 @given(st.lists(st.tuples(st.sampled_from(sorted(_HANDLERS)), st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=10)), max_size=12))
 def test_any_field_values_give_events_or_a_mapping_error_never_a_crash(sequence):
     config = load_config()
-    mapper = AmiMapper(config.pbx, config.floor.tz)
+    mapper = AmiMapper(ami_settings(config))
     for event, fields in sequence:
         message = msg(("Event", event), *fields.items())
         try:

@@ -10,6 +10,7 @@ import pytest
 from telephony.ami.client import AmiAdapter
 from wfm.config import load_config
 from wfm.events import AgentStateEvent, CallEvent, QueueStatusEvent, ResyncEvent
+from wfm.commands.feeds import ami_settings
 
 simulator = pytest.importorskip("pbxsim.ami_server")
 
@@ -48,7 +49,7 @@ async def collect(adapter, seconds):
 
 async def test_simulator_stream_parses_without_a_single_error(config, floor):
     server, sim, clock = floor
-    adapter = AmiAdapter(config, host="127.0.0.1", port=server.port, username="wfm", secret="sim-secret", source="ami:sim", clock=clock)
+    adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=server.port, username="wfm", secret="sim-secret", source="ami:sim", clock=clock)
     events = await collect(adapter, 2.5)
     assert adapter.skipped == 0
     assert isinstance(events[0], ResyncEvent) and events[0].phase == "begin"
@@ -64,7 +65,7 @@ async def test_simulator_stream_parses_without_a_single_error(config, floor):
 
 async def test_queue_pause_reaches_the_simulated_pbx(config, floor):
     server, sim, clock = floor
-    adapter = AmiAdapter(config, host="127.0.0.1", port=server.port, username="wfm", secret="sim-secret", source="ami:sim", clock=clock)
+    adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=server.port, username="wfm", secret="sim-secret", source="ami:sim", clock=clock)
     stream = adapter.stream().__aiter__()
     while True:
         event = await asyncio.wait_for(anext(stream), 10)

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wfm.commands.feeds import ami_settings
 
 REPO = Path(__file__).resolve().parent.parent
 WFM = [str(REPO / ".venv" / "bin" / "python"), "-m", "wfm.cli"]
@@ -345,7 +346,7 @@ async def test_ami_message_over_the_bound_is_skipped_and_the_next_one_arrives():
     pbx = ScriptedPbx(clock)
     pbx.truth["1001"] = (1, False, "")
     await pbx.start()
-    adapter = AmiAdapter(config_for(Path("/nonexistent/unused.sqlite")), host="127.0.0.1", port=pbx.port,
+    adapter = AmiAdapter(ami_settings(config_for(Path("/nonexistent/unused.sqlite"))), host="127.0.0.1", port=pbx.port,
                          username="wfm", secret=SECRET, source="ami:big", clock=clock, auth="plain")
     seen = []
 

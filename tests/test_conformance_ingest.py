@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 import pytest
+from wfm.commands.feeds import serial_settings
 
 WFM = [sys.executable, "-m", "wfm.cli"]
 T0 = 1799022000.0  # 2027-01-04 08:20:00 +08:00
@@ -530,7 +531,7 @@ def test_serial_capture_saved_with_a_bom_and_crlf(tmp_path):
     from wfm.config import load_config
 
     split = [data[:1], data[1:2], data[2:5], data[5:]]  # the mark split across reads
-    items = list(parse_capture(split, load_config(None), "x"))
+    items = list(parse_capture(split, serial_settings(load_config(None)), "x"))
     assert [type(i).__name__ for i in items] == ["AgentStateEvent", "CallEvent"]
 
 

@@ -20,6 +20,7 @@ from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser, en
 from telephony.reconnect import AuthFailed
 from wfm.config import default_data, from_data, load_config, merge
 from wfm.events import AgentState, AgentStateEvent, BadLine, CallEvent, QueueStatusEvent, ResyncEvent, encode_event
+from wfm.commands.feeds import esl_settings
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO / "sample_data" / "captures" / "esl"
@@ -55,7 +56,7 @@ def _frames(items):
 def test_capture_matches_expected_output(config, name):
     data = (CAPTURES / f"{name}.esl").read_bytes()
     expected = (CAPTURES / f"{name}.expected.jsonl").read_text(encoding="utf-8").splitlines()
-    assert _render(parse_capture([data], config, f"{name}.esl")) == expected
+    assert _render(parse_capture([data], esl_settings(config), f"{name}.esl")) == expected
 
 
 def test_shipped_captures_are_what_the_builder_writes():
@@ -88,8 +89,8 @@ def test_every_byte_boundary_gives_identical_frames(name):
 @pytest.mark.parametrize("name", ["callcenter", "callcenter_bad"])
 def test_byte_by_byte_capture_gives_identical_events(config, name):
     data = (CAPTURES / f"{name}.esl").read_bytes()
-    reference = _render(parse_capture([data], config, name))
-    assert _render(parse_capture([data[i:i + 1] for i in range(len(data))], config, name)) == reference
+    reference = _render(parse_capture([data], esl_settings(config), name))
+    assert _render(parse_capture([data[i:i + 1] for i in range(len(data))], esl_settings(config), name)) == reference
 
 
 def test_utf8_split_inside_a_character_survives():
@@ -167,7 +168,7 @@ def test_fuzz_mutated_capture_yields_only_events_and_badlines(config, data):
         at = data.draw(st.integers(0, len(capture) - 1))
         capture[at] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(capture)))
-    items = list(parse_capture([bytes(capture[:cut]), bytes(capture[cut:])], config, "fuzz"))
+    items = list(parse_capture([bytes(capture[:cut]), bytes(capture[cut:])], esl_settings(config), "fuzz"))
     for item in items:
         assert isinstance(item, (BadLine, AgentStateEvent, CallEvent, QueueStatusEvent))
 
@@ -182,7 +183,7 @@ def _event(**fields) -> EslEvent:
 
 
 def test_status_and_state_map_per_pbx_mapping(config):
-    mapper = EslMapper(config.pbx, config.floor.tz)
+    mapper = EslMapper(esl_settings(config))
     steps = [
         (dict(CC_Action="agent-status-change", CC_Agent="1001@default", CC_Agent_Status="Available"), AgentState.READY),
         (dict(CC_Action="agent-state-change", CC_Agent="1001@default", CC_Agent_State="Receiving"), AgentState.RINGING),
@@ -198,13 +199,13 @@ def test_status_and_state_map_per_pbx_mapping(config):
 
 def test_on_break_state_is_configurable(config):
     other = from_data(merge(default_data(), {"pbx": {"esl_on_break": "not_ready"}}))
-    mapper = EslMapper(other.pbx, other.floor.tz)
+    mapper = EslMapper(esl_settings(other))
     (out,) = mapper.map_event(_event(CC_Action="agent-status-change", CC_Agent="7@d", CC_Agent_Status="On Break"))
     assert out.state is AgentState.NOT_READY
 
 
 def test_wrap_up_is_synthesized_and_ends_early_on_a_new_call(config):
-    mapper = EslMapper(config.pbx, config.floor.tz)
+    mapper = EslMapper(esl_settings(config))
     mapper.map_agent_list("name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time\n"
                           "1001@default|x||callback|c|Available|In a queue call|3|30\n+OK\n",
                           datetime(2027, 1, 4, tzinfo=timezone.utc))
@@ -219,7 +220,7 @@ def test_wrap_up_is_synthesized_and_ends_early_on_a_new_call(config):
 
 
 def test_no_wrap_up_when_wrap_time_is_zero(config):
-    mapper = EslMapper(config.pbx, config.floor.tz)  # shipped pbx.wrap_up_s = 0, no agent list seen
+    mapper = EslMapper(esl_settings(config))  # shipped pbx.wrap_up_s = 0, no agent list seen
     mapper.map_event(_event(CC_Action="agent-status-change", CC_Agent="9@d", CC_Agent_Status="Available"))
     mapper.map_event(_event(CC_Action="agent-state-change", CC_Agent="9@d", CC_Agent_State="In a queue call"))
     (out,) = mapper.map_event(_event(CC_Action="agent-state-change", CC_Agent="9@d", CC_Agent_State="Waiting"))
@@ -227,7 +228,7 @@ def test_no_wrap_up_when_wrap_time_is_zero(config):
 
 
 def test_calls_and_waiting_count(config):
-    mapper = EslMapper(config.pbx, config.floor.tz)
+    mapper = EslMapper(esl_settings(config))
     (offered,) = mapper.map_event(_event(CC_Action="member-queue-start", CC_Queue="q", CC_Member_UUID="m1"))
     assert offered.event.value == "offered" and offered.call_id == "m1"
     (count,) = mapper.map_event(_event(CC_Action="members-count", CC_Queue="q", CC_Count="3"))
@@ -247,7 +248,7 @@ def test_calls_and_waiting_count(config):
 
 
 def test_event_time_is_event_date_timestamp_in_floor_zone(config):
-    mapper = EslMapper(config.pbx, config.floor.tz)
+    mapper = EslMapper(esl_settings(config))
     (out,) = mapper.map_event(_event(CC_Action="members-count", CC_Queue="q", CC_Count="0"))
     assert out.ts.isoformat() == "2027-01-04T08:27:00+08:00"
     with pytest.raises(EslMappingError):
@@ -256,7 +257,7 @@ def test_event_time_is_event_date_timestamp_in_floor_zone(config):
 
 def test_agent_aliases_win(config):
     aliased = from_data(merge(default_data(), {"pbx": {"agent_aliases": {"agent-7@default": "1007"}}}))
-    mapper = EslMapper(aliased.pbx, aliased.floor.tz)
+    mapper = EslMapper(esl_settings(aliased))
     (out,) = mapper.map_event(_event(CC_Action="agent-status-change", CC_Agent="agent-7@default", CC_Agent_Status="Available"))
     assert out.agent == "1007" and mapper.raw_name("1007") == "agent-7@default"
 
@@ -369,7 +370,7 @@ async def _collect(adapter: EslAdapter, until, timeout: float = 10.0) -> list:
 async def test_live_adapter_snapshot_events_and_set_paused(config):
     fs = FakeFreeSwitch()
     port = await fs.start()
-    adapter = EslAdapter(config, host="127.0.0.1", port=port, password="ClueCon", source="esl-test")
+    adapter = EslAdapter(esl_settings(config), host="127.0.0.1", port=port, password="ClueCon", source="esl-test")
     try:
         got = await _collect(adapter, lambda g: sum(isinstance(e, AgentStateEvent) and e.agent == "1003"
                                                     and e.state is AgentState.LOGGED_OUT for e in g) >= 1)
@@ -399,7 +400,7 @@ async def test_live_adapter_snapshot_events_and_set_paused(config):
 async def test_wrong_password_is_an_auth_failure(config):
     fs = FakeFreeSwitch(password="secret")
     port = await fs.start()
-    adapter = EslAdapter(config, host="127.0.0.1", port=port, password="wrong", reconnect=False)
+    adapter = EslAdapter(esl_settings(config), host="127.0.0.1", port=port, password="wrong", reconnect=False)
     try:
         got = []
         async for event in adapter.stream():
@@ -415,7 +416,7 @@ async def test_dropped_connection_reconnects_and_resyncs(config):
     fast = from_data(merge(default_data(), {"pbx": {"reconnect": {"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0}}}))
     fs = FakeFreeSwitch()
     port = await fs.start()
-    adapter = EslAdapter(fast, host="127.0.0.1", port=port, password="ClueCon")
+    adapter = EslAdapter(esl_settings(fast), host="127.0.0.1", port=port, password="ClueCon")
     try:
         first = await _collect(adapter, lambda g: sum(isinstance(e, ResyncEvent) and e.phase == "end" for e in g) == 1)
         assert first
@@ -431,7 +432,7 @@ async def test_dropped_connection_reconnects_and_resyncs(config):
 
 def test_events_round_trip_through_section1_json(config):
     data = (CAPTURES / "callcenter.esl").read_bytes()
-    for item in parse_capture([data], config, "x"):
+    for item in parse_capture([data], esl_settings(config), "x"):
         assert msgspec.json.decode(encode_event(item))["type"] in ("agent_state", "call", "queue_status")
 
 

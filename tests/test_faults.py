@@ -34,6 +34,7 @@ import msgspec  # noqa: E402
 
 from wfm.config import default_data, from_data, merge  # noqa: E402
 from wfm.events import AgentState, AgentStateEvent, ShiftEvent, event_from_builtins  # noqa: E402
+from wfm.commands.feeds import ami_settings  # noqa: E402
 
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 WFM = [PYTHON, "-m", "wfm.cli"]
@@ -282,7 +283,7 @@ class LiveFloor:
         self.clock = clock
         self.pbx = pbx
         self.agents = agents
-        self.adapter = AmiAdapter(self.config, host="127.0.0.1", port=pbx.port, username="wfm", secret=SECRET,
+        self.adapter = AmiAdapter(ami_settings(self.config), host="127.0.0.1", port=pbx.port, username="wfm", secret=SECRET,
                                   source="ami:fault", clock=clock, auth="plain")
         self.runtime = Runtime(self.config, FloorEngine(self.config), open_log_from_config(self.config),
                                [self.adapter], clock)

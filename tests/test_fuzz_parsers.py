@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wfm.commands.feeds import ami_settings, esl_settings, serial_settings
 from wfm.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def test_ami_parser_and_mapper_only_report_their_own_errors(data):
 
     raw = data.draw(damaged(AMI_SAMPLE))
     parser = AmiParser(max_message_bytes=4096)
-    mapper = AmiMapper(CONFIG.pbx, TZ, "fuzz")
+    mapper = AmiMapper(ami_settings(CONFIG), "fuzz")
     items = []
     for piece in data.draw(chunked(raw)):
         items.extend(parser.feed(piece))
@@ -126,7 +127,7 @@ def test_esl_parser_and_mapper_only_report_their_own_errors(data):
 
     raw = data.draw(damaged(ESL_SAMPLE))
     parser = EslParser(max_header_bytes=4096, max_body_bytes=64 * 1024)
-    mapper = EslMapper(CONFIG.pbx, TZ, "fuzz")
+    mapper = EslMapper(esl_settings(CONFIG), "fuzz")
     items = []
     for piece in data.draw(chunked(raw)):
         items.extend(parser.feed(piece))
@@ -157,7 +158,7 @@ def test_serial_splitter_records_and_mapper_only_report_their_own_errors(data):
     raw = data.draw(damaged(SERIAL_SAMPLE))
     profile = data.draw(st.sampled_from(("auto", "acd", "smdr")))
     splitter = LineSplitter(max_line_bytes=512)
-    mapper = SerialMapper(CONFIG.pbx, TZ, "fuzz")
+    mapper = SerialMapper(serial_settings(CONFIG), "fuzz")
     lines = []
     for piece in data.draw(chunked(raw)):
         lines.extend(splitter.feed(piece))

@@ -66,9 +66,7 @@ KNOWN_EDGES: set[tuple[str, str]] = {
     ("dashboard.roster_jobs", "optimizer.roster.problem"),
     ("dashboard.roster_jobs", "optimizer.publish.roster_csv"),
     ("dashboard.roster_jobs", "optimizer.demand"),
-} | {(f"telephony.{name}", "wfm.config") for name in (  # settings objects per adapter: next commit (issue #14)
-    "ami.client", "ami.mapping", "ami.offline", "esl.client", "esl.mapping", "esl.offline", "reconnect",
-    "serial.client", "serial.mapping", "serial.offline", "sip.client", "sip.mapping", "sip.offline", "sip.ua")}
+}
 KNOWN_PACKAGE_CYCLES: set[frozenset[str]] = {
     frozenset({"optimizer.roster", "optimizer.publish"}),  # roster's swap/publish helpers call publish
 }

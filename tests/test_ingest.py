@@ -13,6 +13,7 @@ from telephony.capture import CaptureError, CaptureWriter, TimedChunk, read_capt
 from wfm.cli import main
 from wfm.config import load_config
 from wfm.events import BadLine, encode_event
+from wfm.commands.feeds import ami_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data" / "captures" / "ami"
 T0 = datetime(2027, 1, 4, 0, 25, tzinfo=timezone.utc)
@@ -67,7 +68,7 @@ def test_expected_samples_cover_the_floor():
 
 
 def events_of(chunks, config, **kw):
-    return [encode_event(e) if not isinstance(e, BadLine) else e for e in parse_capture(chunks, config, "cap", **kw)]
+    return [encode_event(e) if not isinstance(e, BadLine) else e for e in parse_capture(chunks, ami_settings(config), "cap", **kw)]
 
 
 @pytest.mark.parametrize("name", ["asterisk11_floor", "asterisk18_damaged"])
@@ -94,16 +95,16 @@ def test_random_splits_of_the_big_sample_give_identical_events(config):
 
 def test_untimed_capture_without_side_file_uses_the_fallback_or_reports(config):
     data = b"Event: QueueMemberStatus\r\nQueue: q\r\nInterface: SIP/7\r\nStatus: 1\r\nPaused: 0\r\n\r\n"
-    (event,) = parse_capture([data], config, "cap", fallback_time=T0)
+    (event,) = parse_capture([data], ami_settings(config), "cap", fallback_time=T0)
     assert event.agent == "7" and event.ts == T0
-    (bad,) = parse_capture([data], config, "cap")
+    (bad,) = parse_capture([data], ami_settings(config), "cap")
     assert isinstance(bad, BadLine) and bad.line == 1 and "no Timestamp" in bad.reason
 
 
 def test_untimed_messages_take_the_first_pbx_time_that_follows(config):
     data = (b"Event: QueueMemberStatus\r\nQueue: q\r\nInterface: SIP/7\r\nStatus: 1\r\nPaused: 0\r\n\r\n"
             b"Event: QueueCallerJoin\r\nQueue: q\r\nUniqueid: 1.1\r\nCount: 1\r\nTimestamp: 1799022300.5\r\n\r\n")
-    events = list(parse_capture([data], config, "cap"))
+    events = list(parse_capture([data], ami_settings(config), "cap"))
     assert [e.type if hasattr(e, "type") else type(e).__name__ for e in events]
     assert all(e.ts == datetime.fromtimestamp(1799022300.5, timezone.utc) for e in events)
     assert events[0].agent == "7"
@@ -183,7 +184,7 @@ def test_receive_times_stamp_untimed_messages_and_reconnects_report_cut_messages
         writer.write(b"Event: QueueMemberStatus\r\nQueue: q\r\nInterf", T0 + timedelta(seconds=5))  # connection dropped here
         writer.connection_started()
         writer.write(b"Asterisk Call Manager/5.0.1\r\nEvent: QueueMemberStatus\r\nQueue: q\r\nInterface: SIP/7\r\nStatus: 1\r\nPaused: 1\r\nPausedReason: \xe7\x94\xa8\xe9\xa4\x90\r\n\r\n", T0 + timedelta(seconds=60))
-    items = list(parse_capture(read_capture(path), config, str(path)))
+    items = list(parse_capture(read_capture(path), ami_settings(config), str(path)))
     assert isinstance(items[0], type(items[2])) and items[0].state.value == "ready" and items[0].ts == T0
     assert isinstance(items[1], BadLine) and "cut off" in items[1].reason and items[1].line == 8
     assert items[2].state.value == "meal" and items[2].ts == T0 + timedelta(seconds=60)

@@ -6,12 +6,11 @@ import logging
 import random
 
 from telephony.adapter import ConnectionState
-from telephony.reconnect import AuthFailed, Backoff, Reconnector
-from wfm.config import ReconnectConfig
+from telephony.reconnect import AuthFailed, Backoff, Reconnector, ReconnectSettings
 
 
 def cfg(initial=0.5, maximum=30.0, jitter=0.2):
-    return ReconnectConfig(initial_s=initial, max_s=maximum, jitter=jitter)
+    return ReconnectSettings(initial_s=initial, max_s=maximum, jitter=jitter)
 
 
 def test_backoff_doubles_up_to_the_cap_without_jitter():

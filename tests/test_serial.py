@@ -29,6 +29,7 @@ from telephony.serial.client import SerialAdapter
 from conftest import require_tool
 from wfm.config import default_data, from_data, load_config, merge
 from wfm.events import AgentState, AgentStateEvent, BadLine, CallEvent, QueueStatusEvent, encode_event
+from wfm.commands.feeds import serial_settings
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO / "sample_data" / "captures" / "serial"
@@ -62,7 +63,7 @@ BUILD = _builder()
 def test_capture_matches_expected_output(config, name):
     data = (CAPTURES / f"{name}.txt").read_bytes()
     expected = (CAPTURES / f"{name}.expected.jsonl").read_text(encoding="utf-8").splitlines()
-    assert _render(parse_capture([data], config, f"{name}.txt")) == expected
+    assert _render(parse_capture([data], serial_settings(config), f"{name}.txt")) == expected
 
 
 def test_shipped_captures_are_what_the_builder_writes():
@@ -74,15 +75,15 @@ def test_shipped_captures_are_what_the_builder_writes():
 @pytest.mark.parametrize("name", ["mixed_feed", "noisy_feed"])
 def test_every_byte_boundary_gives_identical_events(config, name):
     data = (CAPTURES / f"{name}.txt").read_bytes()
-    reference = _render(parse_capture([data], config, name))
+    reference = _render(parse_capture([data], serial_settings(config), name))
     for cut in range(1, len(data)):
-        assert _render(parse_capture([data[:cut], data[cut:]], config, name)) == reference, f"split at byte {cut}"
-    assert _render(parse_capture([data[i:i + 1] for i in range(len(data))], config, name)) == reference
+        assert _render(parse_capture([data[:cut], data[cut:]], serial_settings(config), name)) == reference, f"split at byte {cut}"
+    assert _render(parse_capture([data[i:i + 1] for i in range(len(data))], serial_settings(config), name)) == reference
 
 
 def test_noisy_feed_loses_nothing_valid(config):
-    clean = [e for e in parse_capture([(CAPTURES / "mixed_feed.txt").read_bytes()], config, "m")]
-    noisy = [e for e in parse_capture([(CAPTURES / "noisy_feed.txt").read_bytes()], config, "n") if not isinstance(e, BadLine)]
+    clean = [e for e in parse_capture([(CAPTURES / "mixed_feed.txt").read_bytes()], serial_settings(config), "m")]
+    noisy = [e for e in parse_capture([(CAPTURES / "noisy_feed.txt").read_bytes()], serial_settings(config), "n") if not isinstance(e, BadLine)]
     assert _render(noisy) == _render(clean)
 
 
@@ -127,7 +128,7 @@ def test_profiles_narrow_the_formats():
 
 
 def test_smdr_fields_and_mapping(config):
-    mapper = SerialMapper(config.pbx, config.floor.tz)
+    mapper = SerialMapper(serial_settings(config))
     done = parse_line(RawLine(1, BUILD.smdr("2027/01/04 08:30:00", "00:03:05", 6, "138", "I", "8001", 77, "E5001", "n",
                                             "T9", "L").encode()))
     (event,) = mapper.map(done)
@@ -148,7 +149,7 @@ def test_smdr_fields_and_mapping(config):
 def test_aux_codes_and_aliases_come_from_config():
     site = from_data(merge(default_data(), {"pbx": {"aux_codes": {"1": "short_break", "2": "meal", "5": "meal"},
                                                     "agent_aliases": {"A17": "1017"}}}))
-    mapper = SerialMapper(site.pbx, site.floor.tz)
+    mapper = SerialMapper(serial_settings(site))
     (event,) = mapper.map(parse_line(RawLine(1, b"2027-01-04 12:00:00 AGENT A17 AUX 5")))
     assert event.agent == "1017" and event.state is AgentState.MEAL and event.reason == "AUX 5"
     (event,) = mapper.map(parse_line(RawLine(2, b"2027-01-04 12:00:00 AGENT A17 AUX 9")))
@@ -168,7 +169,7 @@ def test_fuzz_random_bytes_only_line_errors(chunks):
                 record = parse_line(item)
                 assert record is None or isinstance(record, (AcdAgentRecord, AcdQueueRecord, SmdrRecord, LineError))
         assert splitter.buffered <= 256
-    items = list(parse_capture(chunks, config, "fuzz"))
+    items = list(parse_capture(chunks, serial_settings(config), "fuzz"))
     assert all(isinstance(i, (BadLine, AgentStateEvent, CallEvent, QueueStatusEvent)) for i in items)
 
 
@@ -179,7 +180,7 @@ def test_fuzz_mutated_feed(data):
     feed = bytearray((CAPTURES / "mixed_feed.txt").read_bytes())
     for _ in range(data.draw(st.integers(1, 8))):
         feed[data.draw(st.integers(0, len(feed) - 1))] = data.draw(st.integers(0, 255))
-    items = list(parse_capture([bytes(feed)], config, "fuzz"))
+    items = list(parse_capture([bytes(feed)], serial_settings(config), "fuzz"))
     assert all(isinstance(i, (BadLine, AgentStateEvent, CallEvent, QueueStatusEvent)) for i in items)
 
 
@@ -247,7 +248,7 @@ async def test_pty_port_unplugged_and_replugged_keeps_reading(tmp_path):
     fast = from_data(merge(default_data(), {"pbx": {"reconnect": {"initial_s": 0.05, "max_s": 0.3, "jitter": 0.0}}}))
     pair = SocatPair(socat, tmp_path)
     pair.start()
-    adapter = SerialAdapter(fast, device=str(pair.port), source="serial-test", yield_skipped=True)
+    adapter = SerialAdapter(serial_settings(fast), device=str(pair.port), source="serial-test", yield_skipped=True)
     events: list = []
 
     async def pump() -> None:
@@ -283,17 +284,18 @@ async def test_pty_port_unplugged_and_replugged_keeps_reading(tmp_path):
 
 
 def test_from_feed_needs_a_device_and_reads_port_settings(config):
+    from wfm.commands.feeds import build_adapter
     from wfm.config import FeedConfig
 
     msgspec_feed = FeedConfig(protocol="serial", host="", port=0, username="", secret_env="", secret="", device="",
                                      baudrate=19200, bytesize=7, parity="E", stopbits=2, profile="smdr", agents=[],
                                      transport="udp")
     with pytest.raises(ValueError, match="device"):
-        SerialAdapter.from_feed(config, msgspec_feed)
+        build_adapter(config, msgspec_feed, SerialAdapter)
     import msgspec
 
-    adapter = SerialAdapter.from_feed(config, msgspec.structs.replace(msgspec_feed, device="/dev/ttyS9"))
-    assert adapter.settings["baudrate"] == 19200 and adapter.settings["parity"] == "E" and adapter.profile == "smdr"
+    adapter = build_adapter(config, msgspec.structs.replace(msgspec_feed, device="/dev/ttyS9"), SerialAdapter)
+    assert adapter.port_settings["baudrate"] == 19200 and adapter.port_settings["parity"] == "E" and adapter.profile == "smdr"
 
 
 async def test_live_terminal_server_over_tcp(config):
@@ -313,7 +315,7 @@ async def test_live_terminal_server_over_tcp(config):
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     got: list = []
-    await asyncio.wait_for(live(argparse.Namespace(connect_host="127.0.0.1", connect_port=port), config, got.append), 10)
+    await asyncio.wait_for(live(argparse.Namespace(connect_host="127.0.0.1", connect_port=port), serial_settings(config), got.append), 10)
     server.close()
     await server.wait_closed()
     expected = (CAPTURES / "noisy_feed.expected.jsonl").read_text(encoding="utf-8").splitlines()

@@ -16,6 +16,7 @@ from pbxsim.ami_server import AmiServer, FloorSimulation
 from pbxsim.clock import SimClock
 from wfm.config import load_config
 from wfm.events import AgentState, AgentStateEvent, CallEvent, QueueStatusEvent
+from wfm.commands.feeds import ami_settings
 
 USERS = {"wfm": "s3cret"}
 
@@ -200,7 +201,7 @@ async def test_live_events_parse_and_map_without_a_single_error(server, config):
     assert re.fullmatch(r"\d+\.\d{6}", [m.get("Timestamp") for m in client.messages() if m.get("Timestamp")][-1])
     assert datetime(2027, 1, 4, 2, 30, tzinfo=timezone.utc).timestamp() <= stamps[0] < stamps[-1]
     # the product's AMI mapper reads the whole stream without a mapping error
-    mapper = AmiMapper(config.pbx, config.floor.tz, source="sim")
+    mapper = AmiMapper(ami_settings(config), source="sim")
     received = datetime(2027, 1, 4, 2, 30, tzinfo=timezone.utc)
     events = []
     for message in client.messages():
@@ -303,7 +304,7 @@ async def test_ami_view_of_the_floor_agrees_with_the_model(server, config):
     await client.pump(2.5)
     await sim.stop()  # freeze the floor, then drain what is in flight
     await client.pump(0.5)
-    mapper = AmiMapper(config.pbx, config.floor.tz, source="sim")
+    mapper = AmiMapper(ami_settings(config), source="sim")
     received = datetime(2027, 1, 4, 2, 30, tzinfo=timezone.utc)
     last_waiting: dict[str, int] = {}
     for message in client.messages():

@@ -13,6 +13,7 @@ from pbxsim.clock import SimClock
 from pbxsim.esl_server import EslServer
 from wfm.config import load_config
 from wfm.events import AgentState, AgentStateEvent, BadLine, CallEvent, QueueStatusEvent, ResyncEvent
+from wfm.commands.feeds import esl_settings
 
 PAUSED = {AgentState.SHORT_BREAK, AgentState.MEAL, AgentState.NOT_READY}
 
@@ -86,7 +87,7 @@ async def test_raw_socket_speaks_event_socket_framing(floor):
 
 async def test_esl_adapter_reads_the_floor_without_error_and_agrees_with_the_model(floor, config):
     sim, server, clock = floor
-    adapter = EslAdapter(config, host="127.0.0.1", port=server.port, password="ClueCon", source="esl-sim",
+    adapter = EslAdapter(esl_settings(config), host="127.0.0.1", port=server.port, password="ClueCon", source="esl-sim",
                          clock=clock, yield_skipped=True)
     try:
         got = await _run_adapter(adapter, 3.0)
@@ -134,7 +135,7 @@ async def test_esl_adapter_reads_the_floor_without_error_and_agrees_with_the_mod
 
 async def test_wrong_password_refused(floor, config):
     _, server, _ = floor
-    adapter = EslAdapter(config, host="127.0.0.1", port=server.port, password="nope", reconnect=False)
+    adapter = EslAdapter(esl_settings(config), host="127.0.0.1", port=server.port, password="nope", reconnect=False)
     async for _ in adapter.stream():
         pass
     await adapter.close()

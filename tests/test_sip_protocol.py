@@ -16,6 +16,7 @@ from telephony.sip.ua import digest_authorization
 from wfm.cli import main
 from wfm.config import load_config
 from wfm.events import AgentState, BadLine, encode_event
+from wfm.commands.feeds import sip_settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data" / "captures" / "sip"
 T0 = datetime(2027, 1, 4, 0, 25, tzinfo=timezone.utc)
@@ -76,7 +77,7 @@ def test_every_split_of_a_capture_gives_identical_messages_and_events(capture, c
         assert frame([data[:cut], data[cut:]]) == whole, cut
 
     def run(chunks):
-        return [encode_event(e) if not isinstance(e, BadLine) else e for e in parse_capture(chunks, config, "cap")]
+        return [encode_event(e) if not isinstance(e, BadLine) else e for e in parse_capture(chunks, sip_settings(config), "cap")]
 
     events = run([data])
     rng = random.Random(4)
@@ -115,7 +116,7 @@ def info(version, state, *dialogs, entity="sip:1001@pbx"):
 
 @pytest.fixture
 def mapper(config):
-    return SipMapper(config.pbx)
+    return SipMapper(sip_settings(config))
 
 
 def states(events):
@@ -209,7 +210,7 @@ def test_digest_authorization_rfc2617_example():
                  st.sampled_from([b'<?xml version="1.0" encoding="bogus"?><dialog-info/>', b"<dialog-info version='x'/>",
                                   b"<dialog-info state='weird'/>", b"<presence><tuple><status><basic>open"])))
 def test_any_notify_body_gives_states_or_a_mapping_error(body):
-    mapper = SipMapper(load_config().pbx)
+    mapper = SipMapper(sip_settings(load_config()))
     for notify in (mapper.dialog_notify, mapper.presence_notify):
         try:
             for event in notify("1001", "s", body, T0):
@@ -229,7 +230,7 @@ def test_configured_wrap_up_follows_a_sip_call_and_ends_on_time():
     from wfm.config import default_data, from_data, merge
 
     config = from_data(merge(default_data(), {"pbx": {"wrap_up_s": 20}}))
-    mapper = SipMapper(config.pbx)
+    mapper = SipMapper(sip_settings(config))
     mapper.dialog_notify("1001", "s", info(0, "full"), T0)
     mapper.dialog_notify("1001", "s", info(1, "full", ("a", "confirmed", "recipient")), T0 + timedelta(seconds=5))
     (wrap,) = mapper.dialog_notify("1001", "s", info(2, "full"), T0 + timedelta(seconds=65))
@@ -238,7 +239,7 @@ def test_configured_wrap_up_follows_a_sip_call_and_ends_on_time():
     (ready,) = mapper.advance(T0 + timedelta(seconds=90))
     assert ready.state is AgentState.READY and ready.ts == T0 + timedelta(seconds=85)
     # without wrap-up configured the same call ends in ready at once
-    plain = SipMapper(load_config().pbx)
+    plain = SipMapper(sip_settings(load_config()))
     plain.dialog_notify("1001", "s", info(0, "full"), T0)
     plain.dialog_notify("1001", "s", info(1, "full", ("a", "confirmed", "recipient")), T0)
     (after,) = plain.dialog_notify("1001", "s", info(2, "full"), T0)
@@ -250,7 +251,7 @@ def test_a_new_call_ends_a_sip_wrap_up():
 
     from wfm.config import default_data, from_data, merge
 
-    mapper = SipMapper(from_data(merge(default_data(), {"pbx": {"wrap_up_s": 20}})).pbx)
+    mapper = SipMapper(sip_settings(from_data(merge(default_data(), {"pbx": {"wrap_up_s": 20}}))))
     mapper.dialog_notify("1001", "s", info(0, "full", ("a", "confirmed", None)), T0)
     mapper.dialog_notify("1001", "s", info(1, "full"), T0 + timedelta(seconds=1))
     (ringing,) = mapper.dialog_notify("1001", "s", info(2, "full", ("b", "early", "recipient")), T0 + timedelta(seconds=3))

@@ -14,6 +14,7 @@ from conftest import require_tool
 from telephony.sip.ua import SipSubscriber
 from wfm.config import default_data, from_data, merge
 from wfm.events import AgentStateEvent, BadLine
+from wfm.commands.feeds import sip_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DIALOG_NS = "urn:ietf:params:xml:ns:dialog-info"
@@ -164,7 +165,7 @@ async def test_dialog_notifies_from_sipp_map_to_agent_states(tmp_path, transport
     proc, errors = await run_sipp(tmp_path, scenario(steps + "", tail=UNSUBSCRIBE + FINAL), transport, 2, port)
     items: list = []
     capture = tmp_path / "live.sip"
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001", "1002"], items.append, transport=transport, capture_path=str(capture))
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001", "1002"], items.append, transport=transport, capture_path=str(capture))
     runner = asyncio.get_running_loop().create_task(subscriber.run())
     try:
         expected_skips = 2 if truncated else 0
@@ -189,7 +190,7 @@ async def test_dialog_notifies_from_sipp_map_to_agent_states(tmp_path, transport
     from telephony.capture import read_capture
     from telephony.sip.offline import parse_capture
 
-    replayed = list(parse_capture(read_capture(capture), config(), str(capture)))
+    replayed = list(parse_capture(read_capture(capture), sip_settings(config()), str(capture)))
     live_states = [(i.agent, i.state) for i in items if isinstance(i, AgentStateEvent)]
     assert [(e.agent, e.state) for e in replayed if isinstance(e, AgentStateEvent)] == live_states
     bad = [e for e in replayed if isinstance(e, BadLine)]
@@ -215,7 +216,7 @@ Content-Length: 0
     xml = scenario(notify(1, body(0, "full")), expires=2, tail=refresh_then_481)
     proc, errors = await run_sipp(tmp_path, xml, "udp", 1, port)
     items: list = []
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], items.append, transport="udp")
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001"], items.append, transport="udp")
     runner = asyncio.get_running_loop().create_task(subscriber.run())
     try:
         await wait_for(lambda: any(isinstance(i, AgentStateEvent) for i in items))
@@ -280,7 +281,7 @@ Content-Length: 0
 """
     proc, errors = await run_sipp(tmp_path, challenge_then_verify, "udp", 1, port)
     items: list = []
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], items.append, transport="udp", username="wfm", password="floor-secret")
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001"], items.append, transport="udp", username="wfm", password="floor-secret")
     runner = asyncio.get_running_loop().create_task(subscriber.run())
     try:
         await wait_for(lambda: any(isinstance(i, AgentStateEvent) for i in items))
@@ -314,7 +315,7 @@ Content-Length: 0
 </scenario>
 """
     proc, _ = await run_sipp(tmp_path, refuse, "udp", 1, port)
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], lambda item: None, transport="udp")
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001"], lambda item: None, transport="udp")
     with pytest.raises(SipAuthFailed, match="407"):
         await asyncio.wait_for(subscriber.run(), 10)
     await subscriber.close(unsubscribe=False)
@@ -338,7 +339,7 @@ async def test_presence_activities_from_sipp(tmp_path):
     xml = xml.replace('regexp="application/dialog-info\\+xml"', 'regexp="application/pidf\\+xml"')
     proc, errors = await run_sipp(tmp_path, xml, "udp", 1, port)
     items: list = []
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], items.append, transport="udp", packages=("presence",))
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001"], items.append, transport="udp", packages=("presence",))
     runner = asyncio.get_running_loop().create_task(subscriber.run())
     try:
         await wait_for(lambda: len(items) >= 4)
@@ -359,7 +360,7 @@ async def test_tcp_server_closing_the_connection_ends_the_run_normally():
 
     server = await asyncio.start_server(notifier, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    subscriber = SipSubscriber(config(), "127.0.0.1", port, ["1001"], lambda item: None, transport="tcp")
+    subscriber = SipSubscriber(sip_settings(config()), "127.0.0.1", port, ["1001"], lambda item: None, transport="tcp")
     await asyncio.wait_for(subscriber.run(), 10)  # returns, does not raise
     assert subscriber.ended_by_peer
     await subscriber.close()
@@ -375,7 +376,7 @@ async def test_sip_adapter_streams_a_snapshot_between_resync_markers_then_change
     port = free_port()
     steps = notify(1, body(0, "full")) + notify(2, body(1, "full", ("c1", "early", "recipient")))
     proc, errors = await run_sipp(tmp_path, scenario(steps, tail=UNSUBSCRIBE + FINAL), "udp", 2, port)
-    adapter = SipAdapter(config(), host="127.0.0.1", port=port, agents=["1001", "1002"], source="sip-test")
+    adapter = SipAdapter(sip_settings(config()), host="127.0.0.1", port=port, agents=["1001", "1002"], source="sip-test")
     events = []
 
     async def consume():

@@ -29,7 +29,7 @@ from telephony.capture import CaptureWriter
 from telephony.streaming import CLOSED, StreamingAdapter
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
-from wfm.config import Config, FeedConfig
+from telephony.ami.settings import AmiSettings
 from wfm.events import ResyncEvent
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class AmiConnection:
         self.reader = reader
         self.writer = writer
         self.parser = AmiParser()
-        self.mapper = AmiMapper(adapter.config.pbx, adapter.config.floor.tz, adapter.source)
+        self.mapper = AmiMapper(adapter.settings, adapter.source)
         self.banner: asyncio.Future[AmiBanner] = asyncio.get_running_loop().create_future()
         self.pending: dict[str, _Pending] = {}
         self.syncing = False
@@ -165,7 +165,7 @@ class AmiAdapter(StreamingAdapter):
 
     def __init__(
         self,
-        config: Config,
+        settings: AmiSettings,
         *,
         host: str,
         port: int,
@@ -182,7 +182,7 @@ class AmiAdapter(StreamingAdapter):
         queue_size: int = 10000,
         yield_skipped: bool = False,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.host, self.port = host, port
         self.username, self._secret = username, secret
         self.source = source or f"ami:{host}:{port}"
@@ -191,14 +191,14 @@ class AmiAdapter(StreamingAdapter):
         self.clock = clock or WallClock()
         self.connect_timeout_s = connect_timeout_s
         self.action_timeout_s = action_timeout_s
-        self.keepalive_s = max(1.0, config.pbx.stale_after_s / 3)
+        self.keepalive_s = max(1.0, settings.stale_after_s / 3)
         self._capture = CaptureWriter(capture_path) if capture_path else None
         self._reconnect = reconnect
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self._reconnector = Reconnector(
             self.source,
             self._connect_once,
-            config.pbx.reconnect,
+            settings.reconnect,
             network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError),
         )
         self._single: asyncio.Task | None = None
@@ -211,10 +211,6 @@ class AmiAdapter(StreamingAdapter):
         self.failure: BaseException | None = None  # why a non-reconnecting adapter stopped
         self._closed = False
         self._yield_skipped = yield_skipped  # stream() also yields BadLine records (wfm ingest --connect)
-
-    @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> AmiAdapter:
-        return cls(config, host=feed.host, port=feed.port, username=feed.username, secret=feed.resolved_secret(), **kwargs)
 
     # ---- Adapter interface ---------------------------------------------------------
     def _start(self) -> None:
@@ -248,7 +244,7 @@ class AmiAdapter(StreamingAdapter):
         return ActionResult(action="QueuePause", agent=agent, ok=ok, detail=detail, action_id=response.action_id if response else None)
 
     def _interface_from_aliases(self, agent: str) -> str | None:
-        for raw, canonical in self.config.pbx.agent_aliases.items():
+        for raw, canonical in self.settings.agent_aliases.items():
             if canonical == agent and "/" in raw:
                 return raw
         return None
@@ -293,7 +289,7 @@ class AmiAdapter(StreamingAdapter):
             await self._await_or_fail(self._resync(conn), read_task)
             report(ConnectionState.CONNECTED)
             tasks.append(asyncio.get_running_loop().create_task(self._keepalive(conn), name=f"ami-ping:{self.source}"))
-            if self.config.pbx.wrap_up_s > 0:
+            if self.settings.wrap_up_s > 0:
                 tasks.append(asyncio.get_running_loop().create_task(self._wrap_up_timer(conn), name=f"ami-wrap:{self.source}"))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -360,9 +356,9 @@ class AmiAdapter(StreamingAdapter):
             if last is not None and (self.clock.now() - last).total_seconds() < self.keepalive_s:
                 continue
             try:
-                await conn.action({"Action": "Ping"}, timeout=self.config.pbx.stale_after_s)
+                await conn.action({"Action": "Ping"}, timeout=self.settings.stale_after_s)
             except TimeoutError:
-                raise ConnectionResetError(f"no answer to Ping within {self.config.pbx.stale_after_s} s") from None
+                raise ConnectionResetError(f"no answer to Ping within {self.settings.stale_after_s} s") from None
 
     async def _wrap_up_timer(self, conn: AmiConnection) -> None:
         """Emit the `ready` that ends a computed wrap-up when its time comes."""

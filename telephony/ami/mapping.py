@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from telephony.ami.protocol import AmiMessage
-from wfm.config import PbxConfig
+from telephony.ami.settings import AmiSettings
 from wfm.events import AgentState, AgentStateEvent, CallEvent, CallEventKind, Event, QueueStatusEvent
 
 # AST_DEVICE_* codes of the Status header
@@ -102,16 +102,16 @@ def _flag(value: str | None) -> bool | None:
 class AmiMapper:
     """AMI messages → §1 events for one feed connection (a new connection starts a new mapper)."""
 
-    def __init__(self, pbx: PbxConfig, tz: tzinfo, source: str = "ami") -> None:
-        self.pbx = pbx
-        self.tz = tz
+    def __init__(self, settings: AmiSettings, source: str = "ami") -> None:
+        self.settings = settings
+        self.tz = settings.tz
         self.source = source
         self.members: dict[str, MemberState] = {}
         self._name_to_agent: dict[str, str] = {}
         self._agent_ids: dict[tuple[str | None, str | None], str] = {}  # (interface, name) -> id, resolved once
         self._snapshot_queues: dict[str, _QueueSnapshot] = {}
         self._snapshot_members: dict[str, MemberState] = {}
-        self._wrap_up = timedelta(seconds=pbx.wrap_up_s)
+        self._wrap_up = timedelta(seconds=settings.wrap_up_s)
 
     # ---- time -------------------------------------------------------------
     def event_time(self, msg: AmiMessage, received: datetime) -> datetime:
@@ -156,7 +156,7 @@ class AmiMapper:
         agent = self._agent_ids.get(key)
         if agent is not None:
             return agent, interface
-        aliases = self.pbx.agent_aliases
+        aliases = self.settings.agent_aliases
         if interface and interface in aliases:
             agent = aliases[interface]
         elif name and name in aliases:
@@ -205,7 +205,7 @@ class AmiMapper:
             return self._pause_state(reason), reason or None
         status = member.status
         if status in (INVALID, UNAVAILABLE):
-            return AgentState(self.pbx.status_unavailable), None
+            return AgentState(self.settings.status_unavailable), None
         if status == RINGING:
             return AgentState.RINGING, None
         if member.in_call or status in _IN_USE:
@@ -215,7 +215,7 @@ class AmiMapper:
         return AgentState.READY, None
 
     def _pause_state(self, reason: str) -> AgentState:
-        reasons = self.pbx.pause_reasons
+        reasons = self.settings.pause_reasons
         state = reasons.get(reason)
         if state is None:
             state = reasons.get(reason.strip())

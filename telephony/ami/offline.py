@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from telephony.ami.mapping import AmiMapper, AmiMappingError
 from telephony.ami.protocol import AmiError, AmiMessage, AmiParser
-from wfm.config import Config
+from telephony.ami.settings import AmiSettings
 from wfm.events import BadLine, Event, ResyncEvent
 
 log = logging.getLogger(__name__)
@@ -27,14 +27,14 @@ _UNUSED = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a receive time never read
 
 def parse_capture(
     chunks: Iterable[bytes],
-    config: Config,
+    settings: AmiSettings,
     source: str,
     *,
     fallback_time: datetime | None = None,
 ) -> Iterator[Event | BadLine]:
     """Events and skipped-message records of one AMI capture, in stream order."""
     parser = AmiParser()
-    mapper = AmiMapper(config.pbx, config.floor.tz, EVENT_SOURCE)
+    mapper = AmiMapper(settings, EVENT_SOURCE)
     untimed: list[AmiMessage] = []  # waiting for the first known time
     last_time: datetime | None = None
     started = False
@@ -60,7 +60,7 @@ def parse_capture(
     for chunk in chunks:
         if getattr(chunk, "new_connection", False) and started:
             yield from finish_connection()
-            mapper = AmiMapper(config.pbx, config.floor.tz, EVENT_SOURCE)  # a reconnect starts afresh, as live
+            mapper = AmiMapper(settings, EVENT_SOURCE)  # a reconnect starts afresh, as live
         started = True
         received: datetime | None = getattr(chunk, "received", None)
         for item in parser.feed(chunk):
@@ -95,19 +95,18 @@ def parse_capture(
     yield from finish_connection()
 
 
-async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+async def live(args: argparse.Namespace, settings: AmiSettings, emit: Callable[[Event | BadLine], None]) -> None:
     """`wfm ingest --protocol ami --connect HOST:PORT`: print events until the PBX closes, Ctrl-C or --max-events."""
     from telephony.ami.client import AmiAdapter
     from telephony.ingest import LiveConnectError
     from telephony.reconnect import AuthFailed
 
     host, port = args.connect_host, args.connect_port
-    feed = next((f for f in config.pbx.feeds if f.protocol == "ami" and f.host == host and f.port == port), None)
-    feed = feed or next((f for f in config.pbx.feeds if f.protocol == "ami"), None)
-    username = args.username if args.username is not None else (feed.username if feed else "")
-    secret = args.secret if args.secret is not None else (feed.resolved_secret() if feed else "")
+    # wfm ingest fills username and secret from the config's matching feed when not given
+    username = args.username if args.username is not None else ""
+    secret = args.secret if args.secret is not None else ""
     adapter = AmiAdapter(
-        config,
+        settings,
         host=host,
         port=port,
         username=username,

@@ -26,7 +26,7 @@ from telephony.esl.mapping import EslMapper, EslMappingError
 from telephony.esl.protocol import EslError, EslEvent, EslMessage, EslParser, encode_command
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from wfm.clock import Clock, WallClock
-from wfm.config import Config, FeedConfig
+from telephony.esl.settings import EslSettings
 from wfm.events import ResyncEvent
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class EslConnection:
         self.reader = reader
         self.writer = writer
         self.parser = EslParser()
-        self.mapper = EslMapper(adapter.config.pbx, adapter.config.floor.tz, adapter.source)
+        self.mapper = EslMapper(adapter.settings, adapter.source)
         loop = asyncio.get_running_loop()
         self.auth_request: asyncio.Future[EslMessage] = loop.create_future()
         self.replies: collections.deque[asyncio.Future[EslMessage]] = collections.deque()
@@ -133,7 +133,7 @@ class EslAdapter(StreamingAdapter):
 
     def __init__(
         self,
-        config: Config,
+        settings: EslSettings,
         *,
         host: str,
         port: int,
@@ -147,19 +147,19 @@ class EslAdapter(StreamingAdapter):
         queue_size: int = 10000,
         yield_skipped: bool = False,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.host, self.port = host, port
         self._password = password
         self.source = source or f"esl:{host}:{port}"
         self.clock = clock or WallClock()
         self.connect_timeout_s = connect_timeout_s
         self.command_timeout_s = command_timeout_s
-        self.keepalive_s = max(1.0, config.pbx.stale_after_s / 3)
+        self.keepalive_s = max(1.0, settings.stale_after_s / 3)
         self._capture = CaptureWriter(capture_path) if capture_path else None
         self._reconnect = reconnect
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self._reconnector = Reconnector(
-            self.source, self._connect_once, config.pbx.reconnect,
+            self.source, self._connect_once, settings.reconnect,
             network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError),
         )
         self._single: asyncio.Task | None = None
@@ -170,14 +170,6 @@ class EslAdapter(StreamingAdapter):
         self.skipped = 0
         self.failure: BaseException | None = None
         self._yield_skipped = yield_skipped
-
-    @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> EslAdapter:
-        password = feed.resolved_secret()
-        if not password:
-            log.info("esl feed %s:%d has no secret; using FreeSWITCH's default event-socket password", feed.host, feed.port)
-            password = DEFAULT_PASSWORD
-        return cls(config, host=feed.host, port=feed.port, password=password, **kwargs)
 
     # ---- Adapter interface -----------------------------------------------------------
     def _start(self) -> None:
@@ -298,9 +290,9 @@ class EslAdapter(StreamingAdapter):
             if last is not None and (self.clock.now() - last).total_seconds() < self.keepalive_s:
                 continue
             try:
-                await conn.api("uptime", timeout=self.config.pbx.stale_after_s)
+                await conn.api("uptime", timeout=self.settings.stale_after_s)
             except TimeoutError:
-                raise ConnectionResetError(f"no answer to `api uptime` within {self.config.pbx.stale_after_s} s") from None
+                raise ConnectionResetError(f"no answer to `api uptime` within {self.settings.stale_after_s} s") from None
 
     async def _wrap_up_timer(self, conn: EslConnection) -> None:
         while True:

@@ -18,10 +18,10 @@ Agent ids: `pbx.agent_aliases` first, else the CC-Agent name without its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 
 from telephony.esl.protocol import EslEvent
-from wfm.config import PbxConfig
+from telephony.esl.settings import EslSettings
 from wfm.events import AgentState, AgentStateEvent, CallEvent, CallEventKind, Event, QueueStatusEvent
 
 CALLCENTER_SUBCLASS = "callcenter::info"
@@ -61,16 +61,16 @@ def _epoch(value: str | None, name: str) -> float | None:
 class EslMapper:
     """One mapper per connection (a reconnect starts a new one, then the snapshot rebuilds it)."""
 
-    def __init__(self, pbx: PbxConfig, tz: tzinfo, source: str = "esl") -> None:
-        self.pbx = pbx
-        self.tz = tz
+    def __init__(self, settings: EslSettings, source: str = "esl") -> None:
+        self.settings = settings
+        self.tz = settings.tz
         self.source = source
         self.agents: dict[str, _Agent] = {}
         self.waiting: dict[str, int] = {}
 
     # ---- identity and time ---------------------------------------------------
     def agent_id(self, raw: str) -> str:
-        aliases = self.pbx.agent_aliases
+        aliases = self.settings.agent_aliases
         if raw in aliases:
             return aliases[raw]
         bare = raw.split("@", 1)[0]
@@ -81,7 +81,7 @@ class EslMapper:
         known = self.agents.get(agent)
         if known is not None:
             return known.raw
-        for raw, canonical in self.pbx.agent_aliases.items():
+        for raw, canonical in self.settings.agent_aliases.items():
             if canonical == agent:
                 return raw
         return None
@@ -110,7 +110,7 @@ class EslMapper:
         if member.status == "Logged Out":
             return AgentState.LOGGED_OUT
         if member.status == "On Break":
-            return AgentState(self.pbx.esl_on_break)
+            return AgentState(self.settings.esl_on_break)
         if member.state == "Receiving" or member.state == "Reserved":
             return AgentState.RINGING
         if member.state == "In a queue call":
@@ -147,7 +147,7 @@ class EslMapper:
         return out
 
     def _wrap_seconds(self, member: _Agent) -> float:
-        return member.wrap_up_s if member.wrap_up_s is not None else self.pbx.wrap_up_s
+        return member.wrap_up_s if member.wrap_up_s is not None else self.settings.wrap_up_s
 
     # ---- events ------------------------------------------------------------------
     def handles(self, event: EslEvent) -> bool:

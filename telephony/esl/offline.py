@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from telephony.esl.mapping import EslMapper, EslMappingError
 from telephony.esl.protocol import EslError, EslMessage, EslParser
-from wfm.config import Config
+from telephony.esl.settings import EslSettings
 from wfm.events import BadLine, Event, ResyncEvent
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,14 @@ def map_listing(mapper: EslMapper, message: EslMessage, ts: datetime) -> list[Ev
 
 def parse_capture(
     chunks: Iterable[bytes],
-    config: Config,
+    settings: EslSettings,
     source: str,
     *,
     fallback_time: datetime | None = None,
 ) -> Iterator[Event | BadLine]:
     """Events and skipped-message records of one ESL capture, in stream order."""
     parser = EslParser()
-    mapper = EslMapper(config.pbx, config.floor.tz, EVENT_SOURCE)
+    mapper = EslMapper(settings, EVENT_SOURCE)
     held: list[EslMessage] = []  # listings waiting for a known time
     last_time: datetime | None = None
     started = False
@@ -66,7 +66,7 @@ def parse_capture(
     for chunk in chunks:
         if getattr(chunk, "new_connection", False) and started:
             yield from finish()
-            mapper = EslMapper(config.pbx, config.floor.tz, EVENT_SOURCE)
+            mapper = EslMapper(settings, EVENT_SOURCE)
         started = True
         received: datetime | None = getattr(chunk, "received", None)
         for item in parser.feed(chunk):
@@ -111,17 +111,15 @@ def parse_capture(
     yield from finish()
 
 
-async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+async def live(args: argparse.Namespace, settings: EslSettings, emit: Callable[[Event | BadLine], None]) -> None:
     """`wfm ingest --protocol esl --connect HOST:PORT`: print events until the PBX closes, Ctrl-C or --max-events."""
     from telephony.esl.client import DEFAULT_PASSWORD, EslAdapter
     from telephony.ingest import LiveConnectError
     from telephony.reconnect import AuthFailed
 
     host, port = args.connect_host, args.connect_port
-    feed = next((f for f in config.pbx.feeds if f.protocol == "esl" and f.host == host and f.port == port), None)
-    feed = feed or next((f for f in config.pbx.feeds if f.protocol == "esl"), None)
-    secret = args.secret if getattr(args, "secret", None) is not None else (feed.resolved_secret() if feed else "")
-    adapter = EslAdapter(config, host=host, port=port, password=secret or DEFAULT_PASSWORD, source=EVENT_SOURCE,
+    secret = getattr(args, "secret", None) or ""  # wfm ingest fills it from the config's matching feed when not given
+    adapter = EslAdapter(settings, host=host, port=port, password=secret or DEFAULT_PASSWORD, source=EVENT_SOURCE,
                          capture_path=getattr(args, "capture", None), reconnect=False, yield_skipped=True)
     try:
         async for event in adapter.stream():

@@ -24,7 +24,7 @@ from telephony.reconnect import Reconnector, StateReport
 from telephony.serial.offline import LineDecoder
 from telephony.serial.protocol import Profile
 from wfm.clock import Clock, WallClock
-from wfm.config import Config, FeedConfig
+from telephony.serial.settings import SerialSettings
 from wfm.events import BadLine, Event
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class SerialAdapter(Adapter):
 
     def __init__(
         self,
-        config: Config,
+        settings: SerialSettings,
         *,
         device: str,
         baudrate: int = 9600,
@@ -53,16 +53,16 @@ class SerialAdapter(Adapter):
         queue_size: int = 10000,
         yield_skipped: bool = False,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.device = device
-        self.settings = {"baudrate": baudrate, "bytesize": _BYTESIZE[bytesize], "parity": parity,
+        self.port_settings = {"baudrate": baudrate, "bytesize": _BYTESIZE[bytesize], "parity": parity,
                          "stopbits": _STOPBITS[stopbits]}
         self.profile = profile
         self.source = source or f"serial:{device}"
         self.clock = clock or WallClock()
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self._reconnector = Reconnector(
-            self.source, self._connect_once, config.pbx.reconnect,
+            self.source, self._connect_once, settings.reconnect,
             network_errors=(OSError, EOFError, ConnectionError, serial.SerialException, asyncio.TimeoutError),
         )
         self._last_data_at: datetime | None = None
@@ -71,13 +71,6 @@ class SerialAdapter(Adapter):
         self.skipped = 0
         self.lines = 0
         self._yield_skipped = yield_skipped
-
-    @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> SerialAdapter:
-        if not feed.device:
-            raise ValueError("serial feed has no device (e.g. device = \"/dev/ttyUSB0\")")
-        return cls(config, device=feed.device, baudrate=feed.baudrate, bytesize=feed.bytesize, parity=feed.parity,
-                   stopbits=feed.stopbits, profile=feed.profile, **kwargs)
 
     # ---- Adapter interface ---------------------------------------------------------
     async def stream(self) -> AsyncIterator[Event]:
@@ -107,7 +100,7 @@ class SerialAdapter(Adapter):
         age = (now - self._last_data_at).total_seconds() if self._last_data_at else None
         return FeedHealth(
             source=self.source, state=state, connected=connected,
-            stale=not connected or age is None or age > self.config.pbx.stale_after_s,
+            stale=not connected or age is None or age > self.settings.stale_after_s,
             last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
             detail=self._reconnector.last_error,
         )
@@ -127,10 +120,10 @@ class SerialAdapter(Adapter):
     # ---- one open port ----------------------------------------------------------------
     async def _connect_once(self, report: StateReport) -> None:
         report(ConnectionState.CONNECTING)
-        reader, writer = await serial_asyncio_fast.open_serial_connection(url=self.device, **self.settings)
-        decoder = LineDecoder(self.config, self.source, self.profile)
+        reader, writer = await serial_asyncio_fast.open_serial_connection(url=self.device, **self.port_settings)
+        decoder = LineDecoder(self.settings, self.source, self.profile)
         report(ConnectionState.CONNECTED)
-        log.info("%s: port open (%s)", self.source, self.settings)
+        log.info("%s: port open (%s)", self.source, self.port_settings)
         try:
             while True:
                 data = await reader.read(READ_SIZE)

@@ -12,10 +12,10 @@ call and map to nothing. Local times get the floor zone from config.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from telephony.serial.protocol import AcdAgentRecord, AcdQueueRecord, SerialRecord, SmdrRecord
-from wfm.config import PbxConfig
+from telephony.serial.settings import SerialSettings
 from wfm.events import AgentState, AgentStateEvent, CallEvent, CallEventKind, Event, QueueStatusEvent
 from wfm.timeutil import localize
 
@@ -30,14 +30,14 @@ _VERB_STATE = {
 
 
 class SerialMapper:
-    def __init__(self, pbx: PbxConfig, tz: tzinfo, source: str = "serial") -> None:
-        self.pbx = pbx
-        self.tz = tz
+    def __init__(self, settings: SerialSettings, source: str = "serial") -> None:
+        self.settings = settings
+        self.tz = settings.tz
         self.source = source
         self._queues: dict[str, list[str]] = {}
 
     def agent_id(self, raw: str) -> str:
-        aliases = self.pbx.agent_aliases
+        aliases = self.settings.agent_aliases
         return aliases.get(raw, raw)
 
     def local(self, naive: datetime) -> datetime:
@@ -57,7 +57,7 @@ class SerialMapper:
         queues = self._queues.setdefault(agent, [])
         reason = None
         if record.verb == "AUX":
-            state = AgentState(self.pbx.aux_codes.get(record.argument or "", "not_ready"))
+            state = AgentState(self.settings.aux_codes.get(record.argument or "", "not_ready"))
             reason = f"AUX {record.argument}"
         else:
             state = _VERB_STATE[record.verb]

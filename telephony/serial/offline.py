@@ -1,8 +1,8 @@
 """Serial CTI for `wfm ingest`: a raw capture of the port's bytes → §1 events, and a live port.
 
 The same splitter, line parser and mapper serve replays and the live reader.
-The profile (auto | acd | smdr) comes from the first serial feed in the
-config (`auto` when there is none): both formats may share one port.
+The profile (auto | acd | smdr) comes from the settings (the first serial
+feed's in the config, `auto` when there is none): both formats may share one port.
 """
 from __future__ import annotations
 
@@ -11,25 +11,20 @@ from collections.abc import Callable, Iterable, Iterator
 
 from telephony.serial.mapping import SerialMapper
 from telephony.serial.protocol import LineError, LineSplitter, Profile, RawLine, parse_line
-from wfm.config import Config
+from telephony.serial.settings import SerialSettings
 from wfm.events import BadLine, Event
 
 EVENT_SOURCE = "serial"
 
 
-def config_profile(config: Config) -> Profile:
-    feed = next((f for f in config.pbx.feeds if f.protocol == "serial"), None)
-    return feed.profile if feed is not None else "auto"
-
-
 class LineDecoder:
     """Bytes → events and skipped lines; one per live port or replayed file."""
 
-    def __init__(self, config: Config, source: str, profile: Profile | None = None) -> None:
+    def __init__(self, settings: SerialSettings, source: str, profile: Profile | None = None) -> None:
         self.source = source
-        self.profile: Profile = profile or config_profile(config)
+        self.profile: Profile = profile or settings.profile
         self.splitter = LineSplitter()
-        self.mapper = SerialMapper(config.pbx, config.floor.tz, EVENT_SOURCE)
+        self.mapper = SerialMapper(settings, EVENT_SOURCE)
 
     def feed(self, data: bytes) -> Iterator[Event | BadLine]:
         yield from self._lines(self.splitter.feed(data))
@@ -49,14 +44,14 @@ class LineDecoder:
 
 
 def parse_capture(
-    chunks: Iterable[bytes], config: Config, source: str, *, profile: Profile | None = None
+    chunks: Iterable[bytes], settings: SerialSettings, source: str, *, profile: Profile | None = None
 ) -> Iterator[Event | BadLine]:
     """Events and skipped-line records of one serial capture, in line order.
 
     A UTF-8 byte-order mark at the very start of the file (a capture saved by a
     Windows editor) is not part of the first line; the port itself never sends one.
     """
-    decoder = LineDecoder(config, source, profile)
+    decoder = LineDecoder(settings, source, profile)
     head: bytes | None = b""
     for chunk in chunks:
         if head is not None:
@@ -73,7 +68,7 @@ def parse_capture(
 _BOM = b"\xef\xbb\xbf"
 
 
-async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+async def live(args: argparse.Namespace, settings: SerialSettings, emit: Callable[[Event | BadLine], None]) -> None:
     """`wfm ingest --protocol serial --connect HOST:PORT`: the port's lines through a serial-to-TCP
     terminal server (raw TCP, e.g. a Moxa NPort in TCP-server mode), until it closes or Ctrl-C."""
     import asyncio
@@ -85,7 +80,7 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10.0)
     except (TimeoutError, OSError) as exc:
         raise LiveConnectError(f"{host}:{port}: cannot connect: {type(exc).__name__}: {exc}") from None
-    decoder = LineDecoder(config, f"{host}:{port}", getattr(args, "profile", None))
+    decoder = LineDecoder(settings, f"{host}:{port}", getattr(args, "profile", None))
     try:
         while True:
             data = await reader.read(4096)

@@ -20,7 +20,7 @@ from telephony.adapter import ActionResult, Adapter, AdapterError, ConnectionSta
 from telephony.reconnect import AuthFailed, Reconnector, StateReport
 from telephony.sip.ua import SipAuthFailed, SipSubscriber
 from wfm.clock import Clock, WallClock
-from wfm.config import Config, FeedConfig
+from telephony.sip.settings import SipSettings
 from wfm.events import AgentStateEvent, BadLine, Event, ResyncEvent
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class SipAdapter(Adapter):
 
     def __init__(
         self,
-        config: Config,
+        settings: SipSettings,
         *,
         host: str,
         port: int,
@@ -49,7 +49,7 @@ class SipAdapter(Adapter):
     ) -> None:
         if not agents:
             raise ValueError("a SIP feed needs its agents listed (pbx.feeds[].agents)")
-        self.config = config
+        self.settings = settings
         self.host, self.port = host, port
         self.agents = list(agents)
         self.transport = transport
@@ -59,18 +59,13 @@ class SipAdapter(Adapter):
         self.clock = clock or WallClock()
         self.snapshot_timeout_s = snapshot_timeout_s
         self._queue: asyncio.Queue = asyncio.Queue()
-        self._reconnector = Reconnector(self.source, self._connect_once, config.pbx.reconnect,
+        self._reconnector = Reconnector(self.source, self._connect_once, settings.reconnect,
                                         network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError))
         self._subscriber: SipSubscriber | None = None
         self._last_message_at: datetime | None = None
         self._started = False
         self._closed = False
         self.skipped = 0
-
-    @classmethod
-    def from_feed(cls, config: Config, feed: FeedConfig, **kwargs) -> SipAdapter:
-        return cls(config, host=feed.host, port=feed.port, agents=list(feed.agents), transport=feed.transport,
-                   username=feed.username, secret=feed.resolved_secret(), **kwargs)
 
     # ---- Adapter interface ------------------------------------------------------------
     async def stream(self) -> AsyncIterator[Event]:
@@ -116,7 +111,7 @@ class SipAdapter(Adapter):
         report(ConnectionState.CONNECTING)
         pending = set(self.agents)  # agents whose first NOTIFY (their snapshot) is still due
         synced = asyncio.Event()
-        now = self.clock.now().astimezone(self.config.floor.tz)
+        now = self.clock.now().astimezone(self.settings.tz)
         self._queue.put_nowait(ResyncEvent(ts=now, source=self.source, phase="begin"))
 
         def emit(item) -> None:
@@ -133,13 +128,13 @@ class SipAdapter(Adapter):
         def end_snapshot() -> None:
             if not synced.is_set():
                 synced.set()
-                self._queue.put_nowait(ResyncEvent(ts=self.clock.now().astimezone(self.config.floor.tz), source=self.source, phase="end"))
+                self._queue.put_nowait(ResyncEvent(ts=self.clock.now().astimezone(self.settings.tz), source=self.source, phase="end"))
                 report(ConnectionState.CONNECTED)
 
         def on_active(agent: str) -> None:
             report(ConnectionState.SYNCING)
 
-        subscriber = SipSubscriber(self.config, self.host, self.port, self.agents, emit, transport=self.transport,
+        subscriber = SipSubscriber(self.settings, self.host, self.port, self.agents, emit, transport=self.transport,
                                    packages=self.packages, username=self.username, password=self._secret,
                                    clock=self.clock, source=self.source, on_active=on_active)
         self._subscriber = subscriber

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from wfm.config import PbxConfig
+from telephony.sip.settings import SipSettings
 from wfm.events import AgentState, AgentStateEvent
 
 DIALOG_NS = "urn:ietf:params:xml:ns:dialog-info"
@@ -128,11 +128,11 @@ class AgentDialogs:
 class SipMapper:
     """NOTIFY bodies → agent_state events, one agent id per subscription (as given by the caller)."""
 
-    def __init__(self, pbx: PbxConfig, source: str = "sip") -> None:
-        self.pbx = pbx
+    def __init__(self, settings: SipSettings, source: str = "sip") -> None:
+        self.settings = settings
         self.source = source
         self.agents: dict[str, AgentDialogs] = {}
-        self._wrap_up = timedelta(seconds=pbx.wrap_up_s)
+        self._wrap_up = timedelta(seconds=settings.wrap_up_s)
 
     def next_due(self) -> datetime | None:
         """When the next computed wrap-up ends, or None."""
@@ -152,7 +152,7 @@ class SipMapper:
 
     def derive(self, agent: AgentDialogs, now: datetime | None = None) -> tuple[AgentState, str | None]:
         if agent.activity is not None:
-            reasons = self.pbx.pause_reasons
+            reasons = self.settings.pause_reasons
             return AgentState(reasons.get(agent.activity, "not_ready")), agent.activity
         live = [d for d in agent.dialogs.values() if d.state in LIVE_STATES]
         if any(d.state == "confirmed" for d in live):

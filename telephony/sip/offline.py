@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from telephony.sip.mapping import SipMapper, SipMappingError, parse_dialog_info
 from telephony.sip.protocol import SipError, SipMessage, SipParser, parse_datagram, uri_user
-from wfm.config import Config
+from telephony.sip.settings import SipSettings
 from wfm.events import BadLine, Event
 
 EVENT_SOURCE = "sip"
@@ -35,15 +35,15 @@ def _date_header(message: SipMessage) -> datetime | None:
 
 def parse_capture(
     chunks: Iterable[bytes],
-    config: Config,
+    settings: SipSettings,
     source: str,
     *,
     fallback_time: datetime | None = None,
 ) -> Iterator[Event | BadLine]:
     """Agent states and skipped-message records of one SIP capture, in stream order."""
     parser = SipParser()
-    mapper = SipMapper(config.pbx, EVENT_SOURCE)
-    tz = config.floor.tz
+    mapper = SipMapper(settings, EVENT_SOURCE)
+    tz = settings.tz
 
     def handle(item: SipMessage | SipError, received: datetime | None) -> Iterator[Event | BadLine]:
         if isinstance(item, SipError):
@@ -92,7 +92,7 @@ def parse_capture(
         yield from mapper.advance(due + timedelta(days=3650))  # wrap-ups still running when the capture ends
 
 
-async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event | BadLine], None]) -> None:
+async def live(args: argparse.Namespace, settings: SipSettings, emit: Callable[[Event | BadLine], None]) -> None:
     """`wfm ingest --protocol sip --connect HOST:PORT --agents A,B [--transport udp|tcp]`."""
     import asyncio
 
@@ -100,16 +100,15 @@ async def live(args: argparse.Namespace, config: Config, emit: Callable[[Event |
     from telephony.sip.ua import SipAuthFailed, SipSubscriber
 
     host, port = args.connect_host, args.connect_port
-    feed = next((f for f in config.pbx.feeds if f.protocol == "sip" and f.host == host and f.port == port), None)
-    feed = feed or next((f for f in config.pbx.feeds if f.protocol == "sip"), None)
-    agents = [a.strip() for a in (args.agents or "").split(",") if a.strip()] or (list(feed.agents) if feed else [])
+    # wfm ingest fills agents, transport, username and secret from the config's matching feed when not given
+    agents = [a.strip() for a in (args.agents or "").split(",") if a.strip()]
     if not agents:
         raise LiveConnectError("no agents to subscribe to: give --agents 1001,1002 (or pbx.feeds[].agents)")
-    transport = args.transport or (feed.transport if feed else "udp")
-    username = args.username if args.username is not None else (feed.username if feed and feed.username else "wfm")
-    secret = args.secret if args.secret is not None else (feed.resolved_secret() if feed else "")
+    transport = args.transport or "udp"
+    username = args.username if args.username is not None else "wfm"
+    secret = args.secret if args.secret is not None else ""
     packages = ("dialog", "presence") if getattr(args, "presence", False) else ("dialog",)
-    subscriber = SipSubscriber(config, host, port, agents, emit, transport=transport, username=username, password=secret,
+    subscriber = SipSubscriber(settings, host, port, agents, emit, transport=transport, username=username, password=secret,
                                packages=packages, source=EVENT_SOURCE, capture_path=getattr(args, "capture", None))
     try:
         await subscriber.run()

@@ -37,7 +37,7 @@ from telephony.sip.protocol import (
     tag_of,
 )
 from wfm.clock import Clock, WallClock
-from wfm.config import Config
+from telephony.sip.settings import SipSettings
 from wfm.events import BadLine, Event
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class SipSubscriber:
 
     def __init__(
         self,
-        config: Config,
+        settings: SipSettings,
         host: str,
         port: int,
         agents: list[str],
@@ -138,7 +138,7 @@ class SipSubscriber:
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
-        self.config = config
+        self.settings = settings
         self.host, self.port = host, port
         self.agents = list(dict.fromkeys(agents))
         self.emit = emit
@@ -147,7 +147,7 @@ class SipSubscriber:
         self.username, self.password = username, password
         self.expires = expires
         self.clock = clock or WallClock()
-        self.mapper = SipMapper(config.pbx, source)
+        self.mapper = SipMapper(settings, source)
         self.label = f"{host}:{port}"
         self.subscriptions: dict[str, Subscription] = {}  # by Call-ID
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -172,7 +172,7 @@ class SipSubscriber:
         for agent in self.agents:
             for package in self.packages:
                 self._subscribe_new(agent, package)
-        if self.config.pbx.wrap_up_s > 0:
+        if self.settings.wrap_up_s > 0:
             self._spawn(self._wrap_up_timer(), f"sip-wrap:{self.label}")
         waiter = asyncio.ensure_future(self._done.wait())
         try:
@@ -318,7 +318,7 @@ class SipSubscriber:
         """Back off and start a fresh subscription (capped exponential, from config pbx.reconnect)."""
         self.subscriptions.pop(sub.call_id, None)
         self.mapper.forget_subscription(sub.agent, sub.call_id)
-        reconnect = self.config.pbx.reconnect
+        reconnect = self.settings.reconnect
         delay = min(reconnect.max_s, reconnect.initial_s * 2 ** min(sub.failures, 20))
 
         async def later() -> None:
@@ -431,7 +431,7 @@ class SipSubscriber:
                 sub.ended.set()
             return  # the end of our own subscription prints nothing
         package = (request.get("Event") or sub.package).split(";")[0].strip().lower()
-        now = self.clock.now().astimezone(self.config.floor.tz)
+        now = self.clock.now().astimezone(self.settings.tz)
         try:
             if package == "presence":
                 events = self.mapper.presence_notify(sub.agent, sub.call_id, request.body, now)

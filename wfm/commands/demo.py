@@ -135,6 +135,7 @@ def _open_browser(url: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from telephony.ami.client import AmiAdapter
+    from wfm.commands.feeds import ami_settings
     from pbxsim.ami_server import AmiServer, FloorSimulation
     from pbxsim.clock import SimClock
     from wfm.commands.serve import exit_now, host_floor, open_floor_log, print_urls
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         secret = secrets.token_urlsafe(18)  # a fresh manager secret per run, never printed
         ami = AmiServer(simulation, users={"wfm": secret}, host="127.0.0.1", port=config.simulator.port)
         await ami.start()
-        adapter = AmiAdapter(config, host="127.0.0.1", port=ami.port, username="wfm", secret=secret,
+        adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=ami.port, username="wfm", secret=secret,
                              source="ami:simulator", clock=clock)
 
         def prelude(report):

@@ -81,6 +81,7 @@ def _split_hostport(text: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from telephony.ingest import LiveConnectError, MaxEventsReached, ProtocolUnavailable, load_protocol
+    from wfm.commands.feeds import fill_connect_arguments, settings_for
 
     config = load_config(args)
     protocol = args.protocol or (config.pbx.feeds[0].protocol if config.pbx.feeds else "ami")
@@ -101,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
         if not hasattr(module, "live"):
             raise CliError(f"protocol {protocol!r} has no live --connect mode in this build", 2)
         args.connect_host, args.connect_port = _split_hostport(args.connect)
+        fill_connect_arguments(args, config, protocol)
         printer = _Printer(None, args.json, args.max_events)
         import asyncio
 
         try:
-            asyncio.run(module.live(args, config, printer))
+            asyncio.run(module.live(args, settings_for(protocol, config), printer))
         except MaxEventsReached:
             pass
         except LiveConnectError as exc:
@@ -114,10 +116,10 @@ def run(args: argparse.Namespace) -> int:
             pass  # Ctrl-C is the normal way to stop a live ingest
         return 1 if printer.skipped else 0
 
-    return _ingest_file(module, args, config)
+    return _ingest_file(module, args, settings_for(protocol, config))
 
 
-def _ingest_file(module, args: argparse.Namespace, config) -> int:
+def _ingest_file(module, args: argparse.Namespace, settings) -> int:
     import inspect
     import os
     from datetime import datetime, timezone
@@ -150,7 +152,7 @@ def _ingest_file(module, args: argparse.Namespace, config) -> int:
             yield chunk
 
     try:
-        for item in module.parse_capture(chunks(), config, path, **kwargs):
+        for item in module.parse_capture(chunks(), settings, path, **kwargs):
             printer(item)
     except CaptureError as exc:
         raise CliError(str(exc), 2) from None

@@ -23,8 +23,8 @@ from wfm.commands import CliError, load_config
 
 logger = logging.getLogger(__name__)
 
-# protocol → where its adapter may live (module, class); the class offers
-# from_feed(config, feed, clock=...). The first importable one is used.
+# protocol → where its adapter may live (module, class); the class takes its protocol's
+# settings object first (wfm/commands/feeds.py builds it). The first importable one is used.
 ADAPTERS: dict[str, tuple[tuple[str, str], ...]] = {
     "ami": (("telephony.ami.client", "AmiAdapter"),),
     "esl": (("telephony.esl.client", "EslAdapter"),),
@@ -64,20 +64,20 @@ def adapter_class(protocol: str) -> type:
             reasons.append(f"{module_name}: {exc}")
             continue
         cls = getattr(module, class_name, None)
-        if isinstance(cls, type) and issubclass(cls, Adapter) and hasattr(cls, "from_feed"):
+        if isinstance(cls, type) and issubclass(cls, Adapter):
             return cls
         reasons.append(f"{module_name} offers no {class_name}")
     raise CliError(f"pbx.feeds: no adapter for protocol {protocol!r} in this build ({'; '.join(reasons)})", 2)
 
 
 def build_adapters(config, clock) -> list:
+    from wfm.commands.feeds import build_adapter
+
     adapters = []
     for index, feed in enumerate(config.pbx.feeds):
         cls = adapter_class(feed.protocol)
         try:
-            adapters.append(cls.from_feed(config, feed, clock=clock))
-        except TypeError:
-            adapters.append(cls.from_feed(config, feed))
+            adapters.append(build_adapter(config, feed, cls, clock=clock))
         except (ValueError, OSError) as exc:
             raise CliError(f"pbx.feeds[{index}] ({feed.protocol}): {exc}", 2) from None
     return adapters
