@@ -6,7 +6,10 @@ Service level and ASA improve and occupancy falls as agents are added, so
 the smallest feasible count is well defined. Shrinkage turns agents on post
 into heads scheduled: ceil(agents / (1 - shrinkage)).
 
-Also reads and writes the interval CSV of `wfm staffing --from/--out`.
+Also reads and writes the interval CSV of `wfm staffing --from/--out` row by
+row (`read_interval_csv`, the reference validator); `solve_columns` staffs
+whole columns and, for Erlang C, walks the Erlang B recursion with numpy alone
+(`optimizer.erlang_scan`): the same counts, no scipy import on that path.
 """
 from __future__ import annotations
 
@@ -21,8 +24,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from optimizer import erlang
-
 Model = Literal["erlang-c", "erlang-a"]
 
 __all__ = [
@@ -35,8 +36,11 @@ __all__ = [
     "read_interval_csv",
     "write_results_csv",
     "RESULT_FIELDS",
+    "solve_columns",
+    "SCAN_MAX_LOAD",
 ]
 
+SCAN_MAX_LOAD = 1000.0  # Erlangs: above this the Erlang B walk is long and the bisection (scipy) is quicker
 RESULT_FIELDS = ("agents", "scheduled", "service_level", "occupancy", "p_wait", "asa_s", "p_abandon")
 
 
@@ -114,9 +118,12 @@ class IntervalLoad:
     calls: float
     aht_s: float
     line: int
+    queue: str | None = None
 
 
-def _performance(agents, calls, interval_s, aht_s, target: StaffingTarget) -> erlang.Performance:
+def _performance(agents, calls, interval_s, aht_s, target: StaffingTarget):
+    from optimizer import erlang  # scipy: imported only when a bisection or a measure needs it
+
     if target.model == "erlang-a":
         return erlang.erlang_a_performance(agents, calls, interval_s, aht_s, target.answer_s, target.patience_s)
     return erlang.erlang_c_performance(agents, calls, interval_s, aht_s, target.answer_s)
@@ -162,6 +169,42 @@ def scheduled_heads(agents, shrinkage: float) -> np.ndarray:
     """Heads to schedule so that `agents` remain on post after shrinkage (rounded up)."""
     raw = np.asarray(agents, dtype=float) / (1.0 - shrinkage)
     return np.ceil(np.round(raw, 9)).astype(np.int64)  # round first: 14 / 0.7 is 20, not 20.000000000000004
+
+
+def solve_columns(calls, interval_s: float, aht_s, target: StaffingTarget):
+    """Staffing of every cell of 1-D `calls` / `aht_s` as columns (optimizer.staffing_table.StaffingColumns).
+
+    Erlang C cells up to SCAN_MAX_LOAD Erlangs: the numpy Erlang B walk
+    (optimizer.erlang_scan), which gives the bisection's counts; the others
+    (and Erlang A): `solve_agents` and `optimizer.erlang`.
+    """
+    from optimizer.erlang_scan import scan_erlang_c
+    from optimizer.staffing_table import StaffingColumns
+
+    calls = np.asarray(calls, dtype=float)
+    aht_s = np.broadcast_to(np.asarray(aht_s, dtype=float), calls.shape)
+    if np.any(calls < 0) or interval_s <= 0 or np.any(aht_s <= 0):
+        raise StaffingInputError("calls must be >= 0, interval and AHT > 0")
+    load = calls * aht_s / interval_s
+    scan = (load <= SCAN_MAX_LOAD) if target.model == "erlang-c" else np.zeros(calls.shape, dtype=bool)
+    agents = np.zeros(calls.shape, dtype=np.int64)
+    measures = {name: np.zeros(calls.shape) for name in ("p_wait", "service_level", "asa_s", "occupancy")}
+    p_abandon = None
+    if scan.any():
+        walked = scan_erlang_c(load[scan], aht_s[scan], target.answer_s, target.service_level, target.max_occupancy, target.max_asa_s)
+        agents[scan] = walked.agents
+        for name, column in measures.items():
+            column[scan] = getattr(walked, name)
+    rest = ~scan
+    if rest.any():
+        agents[rest] = solve_agents(calls[rest], interval_s, aht_s[rest], target)
+        perf = _performance(agents[rest], calls[rest], interval_s, aht_s[rest], target)
+        for name, column in measures.items():
+            column[rest] = getattr(perf, name)
+        if perf.p_abandon is not None:
+            p_abandon = np.zeros(calls.shape)
+            p_abandon[rest] = perf.p_abandon
+    return StaffingColumns(agents=agents, scheduled=scheduled_heads(agents, target.shrinkage), p_abandon=p_abandon, **measures)
 
 
 def staff_intervals(calls, interval_s, aht_s, target: StaffingTarget) -> list[StaffingResult]:
@@ -212,11 +255,11 @@ def _number(text: str, field: str, where: str) -> float:
 
 
 def read_interval_csv(path: Path, interval_min: int) -> list[IntervalLoad]:
-    """Rows of `date,interval_start,calls,aht_s`, validated with file:line errors.
+    """Rows of `[queue,]date,interval_start,calls,aht_s`, validated with file:line errors.
 
     Rejects negative volumes, AHT <= 0, unparsable dates/times, duplicate
-    (date, interval_start) and gaps: within one date, rows must be consecutive
-    `interval_min`-minute intervals in order.
+    ([queue,] date, interval_start) and gaps: within one date (of one queue),
+    rows must be consecutive `interval_min`-minute intervals in order.
     """
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -234,8 +277,9 @@ def read_interval_csv(path: Path, interval_min: int) -> list[IntervalLoad]:
     if missing:
         raise StaffingInputError(f"{path}:1: missing column(s) {', '.join(missing)}; header must have {','.join(required)}")
     index = {name: header.index(name) for name in required}
+    i_queue = header.index("queue") if "queue" in header else None
     rows: list[IntervalLoad] = []
-    seen: dict[tuple[date, time], int] = {}
+    seen: dict[tuple[str | None, date, time], int] = {}
     step = timedelta(minutes=interval_min)
     for line_no, record in enumerate(reader, start=2):
         if not record or all(not cell.strip() for cell in record):
@@ -260,20 +304,23 @@ def read_interval_csv(path: Path, interval_min: int) -> list[IntervalLoad]:
         aht = _number(cell["aht_s"], "aht_s", where)
         if aht <= 0:
             raise StaffingInputError(f"{where}: field 'aht_s': AHT must be > 0 s, got {cell['aht_s']}")
-        key = (day, start)
+        queue = None if i_queue is None else record[i_queue].strip()
+        key = (queue, day, start)
         if key in seen:
-            raise StaffingInputError(f"{where}: duplicate interval {day} {start:%H:%M} (first on line {seen[key]})")
-        if rows and rows[-1].day == day:
+            label = "" if queue is None else f"queue {queue} "
+            raise StaffingInputError(f"{where}: duplicate interval {label}{day} {start:%H:%M} (first on line {seen[key]})")
+        same_queue = bool(rows) and rows[-1].queue == queue
+        if same_queue and rows[-1].day == day:
             expected = (datetime.combine(day, rows[-1].interval_start) + step).time()
             if start != expected:
                 kind = "gap" if start > expected else "out of order"
                 raise StaffingInputError(
                     f"{where}: field 'interval_start': {kind}: {start:%H:%M} follows {rows[-1].interval_start:%H:%M} (expected {expected:%H:%M})"
                 )
-        elif rows and day < rows[-1].day:
+        elif same_queue and day < rows[-1].day:
             raise StaffingInputError(f"{where}: field 'date': {day} is before the previous row's {rows[-1].day}")
         seen[key] = line_no
-        rows.append(IntervalLoad(day=day, interval_start=start, calls=calls, aht_s=aht, line=line_no))
+        rows.append(IntervalLoad(day=day, interval_start=start, calls=calls, aht_s=aht, line=line_no, queue=queue))
     return rows
 
 
