@@ -171,6 +171,19 @@ def scheduled_heads(agents, shrinkage: float) -> np.ndarray:
     return np.ceil(np.round(raw, 9)).astype(np.int64)  # round first: 14 / 0.7 is 20, not 20.000000000000004
 
 
+@dataclass(frozen=True)
+class StaffingColumns:
+    """Staffing per row as columns (docs/interfaces.md section 6 keys); p_abandon None under Erlang C."""
+
+    agents: np.ndarray
+    scheduled: np.ndarray
+    service_level: np.ndarray
+    occupancy: np.ndarray
+    p_wait: np.ndarray
+    asa_s: np.ndarray
+    p_abandon: np.ndarray | None
+
+
 def solve_columns(calls, interval_s: float, aht_s, target: StaffingTarget):
     """Staffing of every cell of 1-D `calls` / `aht_s` as columns (optimizer.staffing_table.StaffingColumns).
 
@@ -179,7 +192,6 @@ def solve_columns(calls, interval_s: float, aht_s, target: StaffingTarget):
     (and Erlang A): `solve_agents` and `optimizer.erlang`.
     """
     from optimizer.erlang_scan import scan_erlang_c
-    from optimizer.staffing_table import StaffingColumns
 
     calls = np.asarray(calls, dtype=float)
     aht_s = np.broadcast_to(np.asarray(aht_s, dtype=float), calls.shape)

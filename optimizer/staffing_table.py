@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optimizer.staffing import StaffingColumns, read_interval_csv
+
 __all__ = ["IntervalTable", "StaffingColumns", "read_interval_table", "results_json", "write_table_csv"]
 
 _REQUIRED = ("date", "interval_start", "calls", "aht_s")
@@ -36,26 +38,11 @@ class IntervalTable:
         return int(self.calls.shape[0])
 
 
-@dataclass(frozen=True)
-class StaffingColumns:
-    """Staffing per row as columns (docs/interfaces.md section 6 keys); p_abandon None under Erlang C."""
-
-    agents: np.ndarray
-    scheduled: np.ndarray
-    service_level: np.ndarray
-    occupancy: np.ndarray
-    p_wait: np.ndarray
-    asa_s: np.ndarray
-    p_abandon: np.ndarray | None
-
-
 class _Irregular(Exception):
     """The fast path cannot vouch for this file; the row-by-row reader decides."""
 
 
 def _slow(path: Path, interval_min: int) -> IntervalTable:
-    from optimizer.staffing import read_interval_csv
-
     rows = read_interval_csv(path, interval_min)  # raises the one-line error
     return IntervalTable(
         queue=None if not rows or rows[0].queue is None else [r.queue for r in rows],
