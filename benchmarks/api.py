@@ -189,7 +189,7 @@ async def bench_http(server, n: int) -> dict:
     async with aiohttp.ClientSession() as session:
         token = await login(session, base, "supervisor")
         headers = {"Authorization": f"Bearer {token}"}
-        for name, path in (("floor", "/api/floor"), ("wall", "/api/wall"), ("budget", "/api/agents/1002/budget")):
+        for _name, path in (("floor", "/api/floor"), ("wall", "/api/wall"), ("budget", "/api/agents/1002/budget")):
             times = []
             for _ in range(n):
                 started = time.perf_counter()

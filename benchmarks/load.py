@@ -904,7 +904,7 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
     every = [ms for values in latencies.values() for ms in values]
     by_minute: dict[int, list[float]] = {}
     first_status = statuses[0]["t"] if statuses else 0.0
-    for client, output, at in received:
+    for _client, output, at in received:
         when = sent.get(latency_key(output.get("agent"), datetime.fromisoformat(output["ts"]).timestamp())) \
             if output.get("agent") and output.get("ts") else None
         if when is not None:

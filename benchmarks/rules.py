@@ -80,7 +80,7 @@ def build_floor(agents: int, queues: int, events: int, seed: int = 4) -> tuple[l
     step = timedelta(milliseconds=6)  # 200,000 events ≈ 20 min of a 5,000-agent floor
     stream = []
     call_no = 0
-    for n in range(events):
+    for _ in range(events):
         t += step
         roll = rng.random()
         if roll < 0.55:

@@ -102,7 +102,7 @@ class FakeAsterisk:
             self.waiting[fields["Queue"]] = int(fields["Count"])
         elif event in ("AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete"):
             status, incall = {"AgentCalled": ("6", None), "AgentRingNoAnswer": ("1", None), "AgentConnect": ("2", "1"), "AgentComplete": ("1", "0")}[event]
-            for (queue, member_iface), member in self.members.items():
+            for (_queue, member_iface), member in self.members.items():
                 if member_iface == iface:
                     member["Status"] = status
                     if incall is not None:

@@ -39,7 +39,7 @@ def test_demo_prints_wall_url_first_serves_it_without_login_and_log_verifies(tmp
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise AssertionError("wfm demo did not stop on Ctrl-C")
+            raise AssertionError("wfm demo did not stop on Ctrl-C") from None
     assert b"Traceback" not in proc.stderr.read()
     verify = subprocess.run([*WFM, "log", "verify", "--json"], cwd=tmp_path, capture_output=True, timeout=60)
     assert verify.returncode == 0, verify.stderr

@@ -547,8 +547,8 @@ async def child_disk_full(log_path: Path, limit_extra: int) -> None:
         index += 1
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space returns
     _say(space_back=index)
-    for index in range(index, index + 30):
-        await submit(events[index])
+    for later in range(index, index + 30):
+        await submit(events[later])
     _say(view=comparable(runtime.engine.floor_view(clock.value)), at=clock.value.isoformat())
     await runtime.stop()
     _say(done=True)

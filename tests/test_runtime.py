@@ -164,13 +164,13 @@ async def test_engine_not_called_when_event_cannot_be_logged(config):
     log = open_log_from_config(config)
     log.append("event", {"type": "noop"}, T0)  # make the file exist
     log.close()
-    from wfm.eventlog import open_log
+    from wfm.eventlog import LogWriteError, open_log
 
     readonly = open_log(config.storage.url, readonly=True)
     engine = SpyEngine(readonly)
     runtime = Runtime(config, engine, readonly, [], FixedClock(T0))
     await runtime.start(replay=False)
-    with pytest.raises(Exception):
+    with pytest.raises(LogWriteError):
         await runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
     assert engine.handled == []
     assert runtime.events_failed == 1

@@ -184,7 +184,6 @@ def test_breaks_taken_in_stream_some_overrunning(config, day60):
 
 def test_meal_slots_follow_r8_and_are_staggered(config, day60):
     model, _ = day60
-    tz = config.floor.tz
     by_slot = Counter()
     for plan, shift in zip(model.plans, model.shifts):
         slot = shift.meal_start

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Union
 
 import msgspec
 
@@ -37,7 +36,7 @@ class Alert(_Output, tag="alert"):
     detail: str
 
 
-Output = Union[BreakDecision, Violation, Alert]
+Output = BreakDecision | Violation | Alert
 
 
 class HoldReleased(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="hold_released"):

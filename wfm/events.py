@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -147,16 +147,16 @@ class ResyncEvent(_Event, tag="resync"):
     phase: Literal["begin", "end"]
 
 
-Event = Union[
-    AgentStateEvent,
-    QueueStatusEvent,
-    CallEvent,
-    BreakRequestEvent,
-    BreakCancelEvent,
-    OverrideEvent,
-    ShiftEvent,
-    ResyncEvent,
-]
+Event = (
+    AgentStateEvent
+    | QueueStatusEvent
+    | CallEvent
+    | BreakRequestEvent
+    | BreakCancelEvent
+    | OverrideEvent
+    | ShiftEvent
+    | ResyncEvent
+)
 EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
 
 _encoder = msgspec.json.Encoder()

@@ -22,7 +22,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import msgspec
 
@@ -91,7 +91,7 @@ class ActionDone(msgspec.Struct, frozen=True):
     result: ActionResult
 
 
-Update = Union[OutputPublished, FloorChanged, ActionDone]
+Update = OutputPublished | FloorChanged | ActionDone
 Subscriber = Callable[[Update], None]
 
 

@@ -117,7 +117,7 @@ def read_agents(path: str | Path) -> list[AgentLine]:
             raise CheckInputError(f"{name}:{number}: field 'agent_id': empty or duplicate {agent!r}")
         seen.add(agent)
 
-        def dates(field: str) -> frozenset[date]:
+        def dates(field: str, number: int = number, cells: dict = cells) -> frozenset[date]:
             return frozenset(_day(name, number, field, p.strip()) for p in cells.get(field, "").split(";") if p.strip())
 
         out.append(AgentLine(number, agent, dates("unavailable"), dates("rest_requests")))

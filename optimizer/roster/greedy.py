@@ -85,7 +85,7 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
         target = {name: weight / total * len(workers) for name, weight in weights.items()}
         taken = {s.name: 0 for s in usable}
 
-        def allowed(a: str, shift: Shift) -> bool:
+        def allowed(a: str, shift: Shift, day: int = day) -> bool:
             end = last_end.get(a)
             if end is None:
                 return True

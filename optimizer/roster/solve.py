@@ -296,7 +296,7 @@ def evaluate(problem: RosterProblem, assignments: Sequence[Assignment], time_lim
     rm = build_model(problem, fair_totals=_fair_totals(problem, greedy_like))
     fixed = _fix_to_greedy(rm, greedy_like)
     meals: dict[tuple[int, str, int], int] = {}
-    for (agent_id, day), item in shift_of.items():
+    for (_agent_id, day), item in shift_of.items():
         if item.meal_start_min is not None:
             key = (day, item.shift, item.meal_start_min - item.start_min)
             meals[key] = meals.get(key, 0) + 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Union
 
 import msgspec
 
@@ -176,7 +175,7 @@ class AmiError(msgspec.Struct, frozen=True, gc=False):
     excerpt: str = ""
 
 
-AmiItem = Union[AmiBanner, AmiMessage, AmiError]
+AmiItem = AmiBanner | AmiMessage | AmiError
 
 
 class AmiProtocolError(Exception):
