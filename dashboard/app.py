@@ -48,28 +48,25 @@ def api() -> ApiClient:
     return ApiClient.for_request(context().transport)
 
 
-NAV = [
-    ("/wall", "Wall 大屏"),
-    ("/me", "My breaks 我的休息"),
-    ("/supervisor", "Supervisor 主管"),
-    ("/roster", "Roster 排班"),
-    ("/reports", "Reports 报表"),
-]
+ANONYMOUS_NAV = (("/wall", "Wall 大屏"),)  # what a visitor who is not signed in may open
 
 
 def nav(active: str, me=None) -> html.Nav:
-    """The top bar of the non-wall pages (the wall stays full-screen): who is signed in, and sign out
-    (assets/session.js posts /api/logout with the CSRF token)."""
+    """The top bar of the non-wall pages: only the pages the visitor's role may open (the API's
+    GET /api/me lists them), who is signed in, and sign out (assets/session.js posts /api/logout)."""
     if me is None:
+        links = list(ANONYMOUS_NAV)
         account = [html.A("Sign in 登录", href=f"/login?next={active}", className="signin")]
     else:
+        links = [(page.path, page.title) for page in me.pages]
         who = f"{me.username} · {me.role}" + (f" · {me.agent}" if me.agent and me.agent != me.username else "")
         account = [html.Span(who, className="signin muted", id="nav-user"),
                    html.A("Sign out 退出", href="/login", id="nav-signout")]
     return html.Nav(
         className="topnav",
+        id="topnav",
         children=[html.Span("WFM 话务", className="brand")]
-        + [html.A(text, href=href, className="active" if href == active else "") for href, text in NAV]
+        + [html.A(text, href=href, className="active" if href == active else "") for href, text in links]
         + account,
     )
 

@@ -47,13 +47,19 @@ class ApiError(Exception):
         return self.status == 403
 
 
+class PageLink(msgspec.Struct, frozen=True):
+    path: str
+    title: str
+
+
 class Me(msgspec.Struct, frozen=True, kw_only=True):
-    """GET /api/me: who the session belongs to."""
+    """GET /api/me: who the session belongs to, and the pages their role may open."""
 
     username: str = ""
     role: str
     agent: str | None = None
     csrf_token: str | None = None
+    pages: list[PageLink] = []
 
 
 class _Wall(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,46 +48,6 @@ def callback(site, session: requests.Session, first_output: str, inputs: list[di
     return response.json()["response"]
 
 
-def wall_call(site, digest=None, token=None):
-    return callback(site, requests.Session(), "tile-calls_waiting.className",
-                    [{"id": "wall-interval", "property": "n_intervals", "value": 1}],
-                    [{"id": "wall-token", "property": "data", "value": token},
-                     {"id": "wall-history", "property": "data", "value": []},
-                     {"id": "wall-digest", "property": "data", "value": digest or {}}])
-
-
-def test_wall_sends_only_sections_that_changed(site):
-    first = wall_call(site)
-    assert {"wall-grid", "wall-breaks", "wall-alerts", "wall-feeds", "wall-gauge"} <= set(first)
-    for key in ("calls_waiting", "idle_agents", "short_break", "meal", "service_level", "occupancy"):
-        assert f"tile-{key}-value" in first and f"tile-{key}" in first
-    idle = int(first["tile-idle_agents-value"]["children"])
-    assert idle == site.floor.view().idle_agents
-    assert len(first["wall-grid"]["data"]) == 24
-    again = wall_call(site, first["wall-digest"]["data"])
-    assert not any(k.startswith("tile-") for k in again) and "wall-grid" not in again  # nothing changed: nothing sent
-    assert "wall-now" in again and "wall-clock" in again
-    site.floor.set_state("1001", site.floor.states["1001"][0].__class__("on_call"), 3.0)
-    changed = wall_call(site, first["wall-digest"]["data"])
-    assert "wall-grid" in changed
-    assert changed["tile-idle_agents-value"]["children"] == str(idle - 1)  # only the tiles that changed
-    assert "tile-service_level-value" not in changed
-    row = next(r for r in changed["wall-grid"]["data"] if r[0] == "1001")
-    assert row[1] == "on_call"
-
-
-def test_wall_says_stale_when_a_feed_is_stale(site):
-    site.floor.stale = True
-    try:
-        response = wall_call(site)
-        assert "STALE" in response["wall-status"]["children"]
-        assert "level-alarm" in response["wall-status"]["className"]
-        feeds = str(response["wall-feeds"]["children"])
-        assert "STALE" in feeds
-    finally:
-        site.floor.stale = False
-
-
 def report_call(site, session):
     return callback(site, session, "rep-floor.children",
                     [{"id": "rep-compute", "property": "n_clicks", "value": 1}],
@@ -173,37 +133,3 @@ def test_break_request_callback_carries_the_csrf_token(site):
     text = str(result["me-decision"]["children"])
     assert "Allowed" in text or "Refused" in text  # not "403 csrf token missing"
     assert site.floor.requests[-1] == {"agent": "1001", "kind": "short", "queue": True}
-
-
-def test_wall_passes_the_kiosk_token_and_says_when_it_is_missing(site):
-    site.floor.kiosk_token = "wall-7f3a"
-    try:
-        refused = wall_call(site)
-        assert refused["wall-status"]["children"] == "Kiosk token required 需要大屏令牌"
-        assert "tile-idle_agents-value" not in refused  # the last good picture stays up
-        wrong = wall_call(site, token="guess")
-        assert "Kiosk token" in wrong["wall-status"]["children"]
-        shown = wall_call(site, token="wall-7f3a")
-        assert "tile-idle_agents-value" in shown and shown["wall-status"]["children"] == ""
-    finally:
-        site.floor.kiosk_token = ""
-
-
-def test_wall_says_so_when_the_api_is_down(tmp_path):
-    from dashboard.app import create_dash
-    from werkzeug.serving import make_server
-    import threading
-
-    app = create_dash("http://127.0.0.1:9")  # nothing listens on the discard port
-    http = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        class Site:
-            url = f"http://127.0.0.1:{http.server_port}"
-        result = wall_call(Site)
-        assert "No floor data" in result["wall-status"]["children"]
-        assert "unreachable" in result["wall-status"]["children"]
-    finally:
-        http.shutdown()
-        thread.join(timeout=5)

@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/me"): SESSION,
     ("GET", "/api/floor"): READERS,
     ("GET", "/api/wall"): KIOSK,
+    ("GET", "/api/wall/settings"): KIOSK,
     ("GET", "/api/agents/{agent}/budget"): SELF_OR_READERS,
     ("POST", "/api/agents/{agent}/breaks"): SELF_OR_ACTORS,
     ("DELETE", "/api/agents/{agent}/breaks"): SELF_OR_ACTORS,
@@ -47,7 +48,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     # the Dash pages and Dash's own resources (when the dashboard is installed)
     ("*", "/wall"): KIOSK,
     ("*", "/me"): SESSION,
-    ("*", "/supervisor"): READERS,
+    ("*", "/supervisor"): ACTORS,  # the page acts (overrides): supervisors and admins, as its navigation link
     ("*", "/roster"): READERS,
     ("*", "/reports"): READERS,
     ("*", "/_dash-{tail}"): PUBLIC,

@@ -267,6 +267,15 @@ class DashboardConfig(_Section):
     api_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     roster_jobs_dir: str
     roster_dir: str
+    agent_names_csv: str
+    wall_stale_s: Annotated[float, msgspec.Meta(gt=0)]
+    wall_rotate_s: Annotated[float, msgspec.Meta(gt=0)]
+    wall_short_break_warn_min: Annotated[float, msgspec.Meta(ge=0)]
+    wall_meal_warn_min: Annotated[float, msgspec.Meta(ge=0)]
+    wall_wrap_up_warn_s: Annotated[float, msgspec.Meta(ge=0)]
+    wall_wrap_up_alarm_s: Annotated[float, msgspec.Meta(ge=0)]
+    wall_not_ready_warn_min: Annotated[float, msgspec.Meta(ge=0)]
+    wall_not_ready_alarm_min: Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ForecastConfig(_Section):

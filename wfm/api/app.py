@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from wfm.api import dash_guard, pages, projections
+from wfm.api import dash_guard, navigation, pages, projections
+from wfm.api.errorpages import html_error_pages
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.routes import (
     ACCOUNTS,
@@ -52,13 +53,7 @@ from wfm.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 CLIENT_MAX_SIZE = 256 * 1024
-DASH_PAGES: dict[str, Access] = {
-    "/wall": Access.KIOSK,
-    "/me": Access.SESSION,
-    "/supervisor": Access.READERS,
-    "/roster": Access.READERS,
-    "/reports": Access.READERS,
-}
+DASH_PAGES: dict[str, Access] = navigation.page_access()
 DASH_INTERNAL = ("/_dash-{tail:.*}", "/assets/{tail:.*}", "/_reload-hash", "/_favicon.ico")
 WSGI_BRIDGE = web.AppKey("wfm_wsgi_bridge", object)
 DASH_APP = web.AppKey("wfm_dash_app", object)
@@ -134,8 +129,9 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     without one the basic live wall is served at /wall."""
     sessions = SessionStore(timedelta(hours=config.api.session_hours))
     app = web.Application(
-        middlewares=[error_middleware, make_auth_middleware(sessions, config.api.kiosk_token, max_body=CLIENT_MAX_SIZE,
-                                                            cookie_secure=config.api.cookie_secure)],
+        middlewares=[html_error_pages, error_middleware,
+                     make_auth_middleware(sessions, config.api.kiosk_token, max_body=CLIENT_MAX_SIZE,
+                                          cookie_secure=config.api.cookie_secure)],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[RUNTIME] = runtime

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from wfm.api import projections
+from wfm.api import projections, wallmeta
+from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.security import (
@@ -93,12 +94,18 @@ class LoginResult(msgspec.Struct):
     expires: str
 
 
+class PageLink(msgspec.Struct):
+    path: str
+    title: str
+
+
 class MeResult(msgspec.Struct):
     username: str
     role: str
     agent: str | None
     csrf_token: str
     expires: str
+    pages: list[PageLink]  # the pages this role may open, in navigation order (wfm/api/navigation.py)
 
 
 class BreakResult(msgspec.Struct):
@@ -250,6 +257,7 @@ async def me(request: web.Request) -> web.Response:
         "agent": account.agent,
         "csrf_token": session.csrf_token,
         "expires": session.expires.isoformat(),
+        "pages": [{"path": p.path, "title": p.title} for p in pages_for(account)],
     })
 
 
@@ -273,6 +281,14 @@ async def wall(request: web.Request) -> web.Response:
     cache = request.app.get(WALL_CACHE)
     body = cache.get(build) if cache is not None else build()
     return web.Response(body=body, content_type="application/json")
+
+
+@requires(Access.KIOSK)
+async def wall_settings(request: web.Request) -> web.Response:
+    """What the wall board needs besides the live floor: agent names, colour thresholds, timings."""
+    config = request.app[CONFIG]
+    names = wallmeta.read_names(wallmeta.names_file(config))
+    return json_response(wallmeta.wall_settings(config, names))
 
 
 @requires(Access.SELF_OR_READERS)
@@ -408,6 +424,7 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/me", me, None, MeResult, tag="session"),
     RouteSpec("GET", "/api/floor", floor),
     RouteSpec("GET", "/api/wall", wall),
+    RouteSpec("GET", "/api/wall/settings", wall_settings),
     RouteSpec("GET", "/api/agents/{agent}/budget", agent_budget, tag="agents"),
     RouteSpec("POST", "/api/agents/{agent}/breaks", request_break, BreakBody, BreakResult, tag="agents"),
     RouteSpec("DELETE", "/api/agents/{agent}/breaks", cancel_break, tag="agents"),
