@@ -6,7 +6,8 @@ One input CSV (queue,date,interval_start,calls,aht_s; two days of half-hour
 intervals per queue, an intraday double hump scaled per queue, AHT 120-600 s)
 is staffed by both, each a fresh process timed from start to exit (interpreter
 start-up, imports, reading the CSV, solving, writing a JSON file), `--repeat`
-times, alternating. Target: 80 % answered in 20 s, occupancy at most 85 %,
+times, alternating; wall time and CPU time (user + sys, steadier when the
+machine is shared) are both recorded. Target: 80 % answered in 20 s, occupancy at most 85 %,
 no shrinkage. pyworkforce runs in its own virtualenv, benchmarks/.venv-pyworkforce
 (created here with `pyworkforce==0.5.1` from PyPI), so its pinned
 dependencies never touch the product's; its runner reads the CSV with the
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -87,10 +89,14 @@ def write_input(path: Path, calls: np.ndarray, aht: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def timed(argv: list[str], stdout=None) -> float:
+def timed(argv: list[str], stdout=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + sys) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=stdout or subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -112,12 +118,14 @@ def main() -> int:
         theirs_cmd = [str(python), str(runner), str(source), str(tmp / "theirs.json"), str(TARGET["sl"]),
                       str(TARGET["answer_s"]), str(TARGET["occ"]), str(TARGET["interval_min"])]
         numpy_cmd = [sys.executable, "-c", "import numpy"]
-        ours, theirs, bare = [], [], []
+        runs: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": [], "bare": []}
         for _ in tqdm(range(args.repeat), desc="whole-process runs (ours, pyworkforce)", file=sys.stderr):
             with (tmp / "ours.json").open("wb") as out:
-                ours.append(timed(ours_cmd, out))
-            theirs.append(timed(theirs_cmd))
-            bare.append(timed(numpy_cmd))
+                runs["ours"].append(timed(ours_cmd, out))
+            runs["theirs"].append(timed(theirs_cmd))
+            runs["bare"].append(timed(numpy_cmd))
+        ours, theirs, bare = ([wall for wall, _ in runs[k]] for k in ("ours", "theirs", "bare"))
+        cpu = {k: [c for _, c in runs[k]] for k in runs}
         mine = np.array([row["agents"] for row in json.loads((tmp / "ours.json").read_text())])
         their = np.array([int(row["raw_positions"]) for row in json.loads((tmp / "theirs.json").read_text())])
     order = calls.T.ravel(), aht.T.ravel()  # the CSV is queue by queue
@@ -137,6 +145,9 @@ def main() -> int:
         "ours_seconds": {"best": min(ours), "median": statistics.median(ours), "all": ours},
         "pyworkforce_seconds": {"best": min(theirs), "median": statistics.median(theirs), "all": theirs},
         "python_import_numpy_seconds": {"best": min(bare), "median": statistics.median(bare)},
+        "cpu_seconds_user_sys": {"ours_best": min(cpu["ours"]), "pyworkforce_best": min(cpu["theirs"]),
+                                 "python_import_numpy_best": min(cpu["bare"]),
+                                 "ratio_best": min(cpu["theirs"]) / min(cpu["ours"])},
         "speed_ratio_best": min(theirs) / min(ours),
         "speed_ratio_median": statistics.median(theirs) / statistics.median(ours),
         "pyworkforce_version": PYWORKFORCE,

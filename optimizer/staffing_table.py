@@ -100,10 +100,12 @@ def _fast(path: Path, interval_min: int) -> IntervalTable:
     queue = None
     queue_no = np.zeros(rows, dtype=np.int64)
     if "queue" in column:
-        queue = [q.strip() for q in column["queue"]]
-        codes: dict[str, int] = {}
-        for q in set(queue):
-            codes[q] = len(codes)
+        queue = column["queue"]
+        distinct = set(queue)
+        if any(q != q.strip() for q in distinct):
+            queue = [q.strip() for q in queue]
+            distinct = set(queue)
+        codes = {q: number for number, q in enumerate(distinct)}
         queue_no = np.fromiter(map(codes.__getitem__, queue), dtype=np.int64, count=rows)
     same_queue = queue_no[1:] == queue_no[:-1]
     same_day = same_queue & (ordinal[1:] == ordinal[:-1])

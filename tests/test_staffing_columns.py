@@ -133,10 +133,14 @@ def test_reader_columns_equal_the_row_reader(tmp_path):
 
 
 def test_queue_column_keys_days_per_queue(tmp_path):
-    rows = ["Q1,2027-01-04,08:30,10,180", "Q1,2027-01-04,09:00,12,180", "Q2,2027-01-04,08:30,5,200", "Q2,2027-01-04,09:00,6,200"]
+    rows = ["Q1,2027-01-04,08:30,10,180", "Q1,2027-01-04,09:00,12,180", " Q2,2027-01-04,08:30,5,200", "Q2,2027-01-04,09:00,6,200"]
     src = _csv(tmp_path, rows, header="queue,date,interval_start,calls,aht_s")
     table = read_interval_table(src, 30)
-    assert table.queue == ["Q1", "Q1", "Q2", "Q2"] and len(read_interval_csv(src, 30)) == 4
+    assert table.queue == ["Q1", "Q1", "Q2", "Q2"] and [r.queue for r in read_interval_csv(src, 30)] == table.queue
+    out = tmp_path / "out.csv"
+    write_table_csv(out, table, solve_columns(table.calls, 1800.0, table.aht_s, TARGETS[0]))
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("queue,date,interval_start,calls,aht_s,agents") and lines[3].startswith("Q2,2027-01-04,08:30,5,200,")
 
 
 BAD = [
