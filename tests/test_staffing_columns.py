@@ -187,3 +187,39 @@ def test_erlang_c_from_csv_imports_neither_scipy_nor_pandas(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "0 []"
+
+
+def _sample_text() -> str:
+    rows = ["queue,date,interval_start,calls,aht_s"]
+    for queue in ("Q1", "Q2"):
+        for day in (4, 5):
+            for slot in range(16, 22):
+                rows.append(f"{queue},2027-01-{day:02d},{slot // 2:02d}:{30 * (slot % 2):02d},{20 + slot * 3},{170 + slot}")
+    return "\n".join(rows) + "\n"
+
+
+SAMPLE = _sample_text()
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(min_value=0, max_value=len(SAMPLE) - 1),
+                                 st.sampled_from(["", ",", "\n", "0", "9", ":", "-", " ", "x", "e", "Q3", "\n\n"])),
+                      min_size=1, max_size=4))
+def test_column_reader_agrees_with_the_row_reader_on_damaged_files(tmp_path_factory, edits):
+    text = SAMPLE
+    for at, replacement in sorted(edits, reverse=True):
+        text = text[:at] + replacement + text[at + 1:]
+    path = tmp_path_factory.mktemp("damaged") / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        rows = read_interval_csv(path, 30)
+    except StaffingInputError as row_error:
+        with pytest.raises(StaffingInputError) as column_error:
+            read_interval_table(path, 30)
+        assert str(column_error.value) == str(row_error)
+        return
+    table = read_interval_table(path, 30)
+    assert table.date == [r.day.isoformat() for r in rows]
+    assert table.interval_start == [r.interval_start.strftime("%H:%M") for r in rows]
+    assert table.calls.tolist() == [r.calls for r in rows] and table.aht_s.tolist() == [r.aht_s for r in rows]
+    assert table.queue == [r.queue for r in rows]
