@@ -314,3 +314,17 @@ def test_cli_forecast_thanksgiving_closed_with_bank_floor(tmp_path, capsys):
 def test_cli_forecast_bad_cutoff(capsys):
     assert main(["forecast", "--history", BANK, "--month", "2003-11", "--cutoff", "2003-13-01"]) == 2
     assert "--cutoff" in capsys.readouterr().err
+
+
+def test_cli_history_ending_mid_month_with_holt_winters_is_the_issue_repro(tmp_path, capsys):
+    # issue 17: history to 2003-10-10, --month 2003-10, Holt-Winters chosen -> KeyError, exit 1
+    lines = Path(BANK).read_text(encoding="utf-8").splitlines()
+    short = tmp_path / "bank_to_2003-10-10.csv"
+    short.write_text("\n".join([lines[0]] + [line for line in lines[1:] if line[:10] <= "2003-10-10"]) + "\n", encoding="utf-8")
+    out = tmp_path / "fc.csv"
+    code = main(["forecast", "--history", str(short), "--month", "2003-10", "--model", "holt_winters", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["cutoff"] == "2003-10-10"
+    frame = pd.read_csv(out)
+    assert frame["date"].max() == "2003-10-31" and frame.loc[frame["date"] > "2003-10-10", "calls"].sum() > 0
