@@ -328,3 +328,9 @@ def test_cli_history_ending_mid_month_with_holt_winters_is_the_issue_repro(tmp_p
     assert json.loads(captured.out)["cutoff"] == "2003-10-10"
     frame = pd.read_csv(out)
     assert frame["date"].max() == "2003-10-31" and frame.loc[frame["date"] > "2003-10-10", "calls"].sum() > 0
+
+
+def test_cli_cutoff_before_the_history_is_bad_input(capsys):
+    assert main(["forecast", "--history", BANK, "--month", "2003-11", "--cutoff", "2002-01-01", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no history on or before the cutoff 2002-01-01" in captured.err

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     except ValueError as exc:
         raise CliError(f"{args.history}: {exc}", 2) from None
+    finally:
+        steps.close()  # the error line, if any, starts on a clean line
     result = plan.forecast
     frame = result.frame
     if args.out:
@@ -87,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         scaled = history.frame.assign(calls=history.frame["calls"] * config.forecast.volume_scale)
         fig = forecast_figure(scaled, frame, plan.demand, title=f"{args.history}: forecast {args.month} ({result.model})")
         fig.write_html(args.chart, include_plotlyjs="cdn")
-    steps.close()
     bt = result.backtest
     baseline = next((s for s in bt.scores if s.model == BASELINE), None)
     chosen = bt.score(result.model) if any(s.model == result.model for s in bt.scores) else None
