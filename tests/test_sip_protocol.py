@@ -5,6 +5,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,6 +192,54 @@ def test_presence_activity_wins_over_dialogs_and_clears(mapper):
     assert meal.state is AgentState.MEAL
     (back,) = mapper.presence_notify("1001", "p", pidf(), T0)
     assert back.state is AgentState.ON_CALL
+
+
+def test_an_empty_notify_body_means_no_dialogs(mapper):
+    # an agent who never had a call: Kamailio's first NOTIFY has no body at all
+    assert states(mapper.dialog_notify("1001", "s", b"", T0)) == [("1001", AgentState.READY)]
+    assert states(mapper.dialog_notify("1001", "s", info(2, "full", ("a", "confirmed", None)), T0)) == [("1001", AgentState.ON_CALL)]
+    # the call's publication expired: an empty body again ends the call
+    assert states(mapper.dialog_notify("1001", "s", b"\r\n", T0)) == [("1001", AgentState.READY)]
+    # versions still count: after the empty body, a document older than the last one is stale
+    assert mapper.dialog_notify("1001", "s", info(1, "full", ("b", "confirmed", None)), T0) == []
+    assert states(mapper.dialog_notify("1001", "s", info(3, "full", ("b", "confirmed", None)), T0)) == [("1001", AgentState.ON_CALL)]
+
+
+def test_a_non_empty_body_that_is_not_dialog_info_is_still_an_error(mapper):
+    with pytest.raises(SipMappingError):
+        mapper.dialog_notify("1001", "s", b"  garbage  ", T0)
+
+
+def pidf_basic(basic, *activities):
+    return pidf(*activities).replace(b"<basic>open</basic>", f"<basic>{basic}</basic>".encode())
+
+
+@pytest.mark.parametrize("closed_state", ["logged_out", "not_ready"])
+def test_pidf_closed_maps_to_the_configured_state_never_ready(config, closed_state):
+    mapper = SipMapper(msgspec.structs.replace(config.pbx, presence_closed=closed_state))
+    assert states(mapper.dialog_notify("1001", "d", b"", T0)) == [("1001", AgentState.READY)]
+    assert states(mapper.presence_notify("1001", "p", pidf_basic("closed"), T0)) == [("1001", AgentState(closed_state))]
+    # a live call beats closed presence; when it ends, closed decides again
+    assert states(mapper.dialog_notify("1001", "d", info(1, "full", ("a", "confirmed", None)), T0)) == [("1001", AgentState.ON_CALL)]
+    assert states(mapper.dialog_notify("1001", "d", info(2, "full"), T0)) == [("1001", AgentState(closed_state))]
+    # an activity says more than closed
+    (meal,) = mapper.presence_notify("1001", "p", pidf_basic("closed", "meal"), T0)
+    assert meal.state is AgentState.MEAL
+    assert states(mapper.presence_notify("1001", "p", pidf_basic("open"), T0)) == [("1001", AgentState.READY)]
+
+
+def test_pidf_open_is_not_closed_and_an_empty_presence_body_clears_presence(mapper):
+    mapper.dialog_notify("1001", "d", b"", T0)
+    (away,) = mapper.presence_notify("1001", "p", pidf_basic("open", "away"), T0)
+    assert away.state is AgentState.NOT_READY and away.reason == "away"
+    assert states(mapper.presence_notify("1001", "p", b"", T0)) == [("1001", AgentState.READY)]
+
+
+def test_the_presence_subscriptions_first_notify_repeats_no_unchanged_state(mapper):
+    assert states(mapper.dialog_notify("1001", "d", b"", T0)) == [("1001", AgentState.READY)]
+    assert mapper.presence_notify("1001", "p", b"", T0) == []  # still ready: said once
+    fresh = SipMapper(mapper.pbx)
+    assert states(fresh.presence_notify("1002", "p", b"", T0)) == [("1002", AgentState.READY)]  # the first word on 1002
 
 
 def test_dialog_info_entity_and_version():

@@ -199,6 +199,10 @@ class FeedConfig(_Section):
     profile: Literal["auto", "acd", "smdr"]
     agents: list[str]
     transport: Literal["udp", "tcp"]
+    # SIP only; a feed table written before these existed may leave them out (same defaults as wfm/defaults.toml)
+    presence: bool = False
+    expires_s: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 3600
+    keepalive_s: Annotated[float, msgspec.Meta(ge=0)] = 3.0
 
     def resolved_secret(self) -> str:
         """The secret from the environment variable if set, else from the file."""
@@ -211,6 +215,7 @@ class PbxConfig(_Section):
     stale_after_s: Annotated[float, msgspec.Meta(gt=0)]
     wrap_up_s: Annotated[float, msgspec.Meta(ge=0)]
     status_unavailable: Literal["logged_out", "not_ready"]
+    presence_closed: Literal["logged_out", "not_ready"]
     esl_on_break: StateName
     pause_reasons: dict[str, StateName]
     aux_codes: dict[str, StateName]

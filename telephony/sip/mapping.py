@@ -4,12 +4,17 @@ dialog-info (RFC 4235): `state="full"` replaces the agent's dialog set,
 `partial` merges by dialog id, a `terminated` dialog is removed. Any
 `confirmed` dialog (held or not) → on_call; else an `early` dialog with the
 agent as recipient → ringing; else any other live dialog (an outgoing attempt)
-→ not_ready; none → ready. Versions increase per subscription; a stale one is
-ignored. When a call ends and config `pbx.wrap_up_s` > 0, a computed wrap-up
-follows (as after any call), ended by `advance(now)` or a new call. Presence
-(PIDF, RFC 3863, with RFC 4480 activities): an activity is
-looked up in config `pbx.pause_reasons` (`meal` → meal; `away`, `busy` and other
-unknown activities → not_ready) and, like a PBX pause, wins over the dialogs.
+→ not_ready; none → ready. An empty NOTIFY body (what Kamailio sends while a
+phone has published nothing, e.g. after its publication expired) means no
+dialogs. Versions increase per subscription; a stale one is ignored. When a
+call ends and config `pbx.wrap_up_s` > 0, a computed wrap-up follows (as
+after any call), ended by `advance(now)` or a new call. Presence (PIDF, RFC
+3863, with RFC 4480 activities): an activity is looked up in config
+`pbx.pause_reasons` (`meal` → meal; `away`, `busy` and other unknown
+activities → not_ready) and, like a PBX pause, wins over the dialogs;
+`basic=closed` without an activity maps to config `pbx.presence_closed`
+(logged_out by default, never ready) unless a live dialog says the phone is
+in use; an empty presence body clears both.
 """
 from __future__ import annotations
 
@@ -51,6 +56,10 @@ class Presence:
     entity: str | None
     activities: tuple[str, ...]
     basic: str | None
+
+
+NO_DIALOGS = DialogInfo(version=-1, full=True, entity=None, dialogs=())
+NO_PRESENCE = Presence(entity=None, activities=(), basic=None)
 
 
 def _local(tag: str) -> str:
@@ -120,6 +129,7 @@ class AgentDialogs:
 
     dialogs: dict[str, Dialog] = field(default_factory=dict)
     activity: str | None = None
+    closed: bool = False  # PIDF basic=closed: the phone's presence is gone
     versions: dict[str, int] = field(default_factory=dict)  # subscription (Call-ID) -> last version
     emitted: tuple | None = None
     wrap_until: datetime | None = None  # a computed wrap-up after a call (config pbx.wrap_up_s)
@@ -161,6 +171,8 @@ class SipMapper:
             return AgentState.RINGING, None
         if live:
             return AgentState.NOT_READY, None
+        if agent.closed:
+            return AgentState(self.pbx.presence_closed), None
         if agent.wrap_until is not None and (now is None or now < agent.wrap_until):
             return AgentState.WRAP_UP, None
         return AgentState.READY, None
@@ -173,16 +185,18 @@ class SipMapper:
         return [AgentStateEvent(ts=ts, agent=agent_id, state=state, reason=reason, source=self.source)]
 
     def dialog_notify(self, agent_id: str, subscription: str, body: bytes, ts: datetime) -> list[AgentStateEvent]:
-        """Apply a dialog-info NOTIFY body; an empty body carries no state (no event)."""
-        if not body.strip():
-            return []
-        info = parse_dialog_info(body)
+        """Apply a dialog-info NOTIFY body; an empty body means no dialogs (nothing published)."""
         agent = self.agents.setdefault(agent_id, AgentDialogs())
         first = subscription not in agent.versions
-        last = agent.versions.get(subscription)
-        if last is not None and info.version <= last:
-            return []  # stale or repeated version: ignored
-        agent.versions[subscription] = info.version
+        if not body.strip():
+            info = NO_DIALOGS  # carries no version: the next document's version is still compared with the last one
+            agent.versions.setdefault(subscription, -1)
+        else:
+            info = parse_dialog_info(body)
+            last = agent.versions.get(subscription)
+            if last is not None and info.version <= last:
+                return []  # stale or repeated version: ignored
+            agent.versions[subscription] = info.version
         was_on_call = any(d.state == "confirmed" for d in agent.dialogs.values())
         if info.full:
             agent.dialogs = {}
@@ -199,15 +213,18 @@ class SipMapper:
         return self.advance(ts) + self._emit(agent_id, agent, ts, force=first)
 
     def presence_notify(self, agent_id: str, subscription: str, body: bytes, ts: datetime) -> list[AgentStateEvent]:
-        """Apply a PIDF NOTIFY body: the first activity (if any) overrides the dialogs."""
-        if not body.strip():
-            return []
-        presence = parse_pidf(body)
+        """Apply a PIDF NOTIFY body: the first activity (if any) overrides the dialogs, `closed` overrides ready.
+
+        An empty body (no publication) clears the presence: the dialogs decide.
+        """
+        presence = parse_pidf(body) if body.strip() else NO_PRESENCE
         agent = self.agents.setdefault(agent_id, AgentDialogs())
         first = subscription not in agent.versions
         agent.versions.setdefault(subscription, 0)
         agent.activity = presence.activities[0] if presence.activities else None
-        return self.advance(ts) + self._emit(agent_id, agent, ts, force=first)
+        agent.closed = presence.basic == "closed"
+        # the dialog subscription's first NOTIFY already stated an unchanged state
+        return self.advance(ts) + self._emit(agent_id, agent, ts, force=first and agent.emitted is None)
 
     def forget_subscription(self, agent_id: str, subscription: str) -> None:
         """A subscription ended (481, terminated): its versions no longer apply."""
