@@ -2,11 +2,15 @@
 
 Each connection runs a fresh `SipSubscriber` (new dialogs, so the PBX sends a
 full state for every agent): ResyncEvent begin → each agent's first NOTIFY
-(the snapshot) → ResyncEvent end (at the latest after `snapshot_timeout_s`) →
-live changes. SIP cannot pause a queue member, so `set_paused` reports that
-honestly. A refused login (401/407 after our credentials) is an auth failure,
-retried slowly; a closed TCP connection or a dead UDP peer is a network
-failure, retried with backoff.
+(the snapshot) → ResyncEvent end (at the latest after `snapshot_timeout_s`,
+once the server has accepted a subscription) → live changes. One resync has
+exactly one begin and one end, however many connection attempts it takes.
+SIP cannot pause a queue member, so `set_paused` reports that honestly. A
+refused login (401/407 after our credentials) is an auth failure, retried
+slowly; a closed TCP connection or a server that stops answering the OPTIONS
+liveness check (feed `keepalive_s`) is a network failure, retried with
+backoff. Health follows the subscriptions: connected while the server
+answers and holds our subscriptions, stale while some are not accepted.
 """
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ class SipAdapter(Adapter):
         username: str = "wfm",
         secret: str = "",
         presence: bool = False,
+        expires_s: int = 3600,
+        keepalive_s: float = 0.0,
         source: str | None = None,
         clock: Clock | None = None,
         snapshot_timeout_s: float = 5.0,
@@ -58,6 +64,9 @@ class SipAdapter(Adapter):
         self.source = source or f"sip:{host}:{port}"
         self.clock = clock or WallClock()
         self.snapshot_timeout_s = snapshot_timeout_s
+        self.expires_s = expires_s
+        self.keepalive_s = keepalive_s
+        self._resync_open = False  # a ResyncEvent begin is out and its end is not
         self._queue: asyncio.Queue = asyncio.Queue()
         self._reconnector = Reconnector(self.source, self._connect_once, settings.reconnect,
                                         network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError))
@@ -92,12 +101,15 @@ class SipAdapter(Adapter):
     def health(self, now: datetime) -> FeedHealth:
         state = self._reconnector.state
         subscriber = self._subscriber
-        active = subscriber is not None and any(s.active for s in subscriber.subscriptions.values())
-        connected = state is ConnectionState.CONNECTED and active
+        active, wanted = subscriber.subscription_counts() if subscriber is not None else (0, len(self.agents) * len(self.packages))
+        connected = state is ConnectionState.CONNECTED and active > 0
+        detail = self._reconnector.last_error
+        if connected and active < wanted:
+            detail = f"{wanted - active} of {wanted} subscriptions not accepted by the server"
         age = (now - self._last_message_at).total_seconds() if self._last_message_at else None
-        return FeedHealth(source=self.source, state=state, connected=connected, stale=not connected,
+        return FeedHealth(source=self.source, state=state, connected=connected, stale=not connected or active < wanted,
                           last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
-                          detail=self._reconnector.last_error)
+                          detail=detail)
 
     async def close(self) -> None:
         if self._closed:
@@ -111,8 +123,10 @@ class SipAdapter(Adapter):
         report(ConnectionState.CONNECTING)
         pending = set(self.agents)  # agents whose first NOTIFY (their snapshot) is still due
         synced = asyncio.Event()
-        now = self.clock.now().astimezone(self.settings.tz)
-        self._queue.put_nowait(ResyncEvent(ts=now, source=self.source, phase="begin"))
+        if not self._resync_open:  # a retry of an unfinished resync does not begin another one
+            self._resync_open = True
+            now = self.clock.now().astimezone(self.settings.tz)
+            self._queue.put_nowait(ResyncEvent(ts=now, source=self.source, phase="begin"))
 
         def emit(item) -> None:
             self._last_message_at = self.clock.now()
@@ -128,19 +142,24 @@ class SipAdapter(Adapter):
         def end_snapshot() -> None:
             if not synced.is_set():
                 synced.set()
+                self._resync_open = False
                 self._queue.put_nowait(ResyncEvent(ts=self.clock.now().astimezone(self.settings.tz), source=self.source, phase="end"))
                 report(ConnectionState.CONNECTED)
 
         def on_active(agent: str) -> None:
-            report(ConnectionState.SYNCING)
+            if not synced.is_set():  # a refresh accepted later changes nothing: the feed stays connected
+                report(ConnectionState.SYNCING)
 
         subscriber = SipSubscriber(self.settings, self.host, self.port, self.agents, emit, transport=self.transport,
                                    packages=self.packages, username=self.username, password=self._secret,
+                                   expires=self.expires_s, keepalive_s=self.keepalive_s,
                                    clock=self.clock, source=self.source, on_active=on_active)
         self._subscriber = subscriber
 
         async def snapshot_deadline() -> None:
             await asyncio.sleep(self.snapshot_timeout_s)
+            while subscriber.subscription_counts()[0] == 0:  # nobody answered yet: no snapshot to end
+                await asyncio.sleep(0.2)
             if pending:
                 log.warning("%s: no state yet for %s; the snapshot ends without them", self.source, ", ".join(sorted(pending)))
             end_snapshot()

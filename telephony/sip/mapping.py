@@ -172,7 +172,7 @@ class SipMapper:
         if live:
             return AgentState.NOT_READY, None
         if agent.closed:
-            return AgentState(self.pbx.presence_closed), None
+            return AgentState(self.settings.presence_closed), None
         if agent.wrap_until is not None and (now is None or now < agent.wrap_until):
             return AgentState.WRAP_UP, None
         return AgentState.READY, None

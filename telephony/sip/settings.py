@@ -18,3 +18,4 @@ class SipSettings:
     wrap_up_s: float  # pbx.wrap_up_s: SIP has no wrap-up state, so it is computed after each call
     pause_reasons: Mapping[str, str]  # pbx.pause_reasons: presence note → state name
     reconnect: ReconnectSettings  # pbx.reconnect (also paces re-subscriptions)
+    presence_closed: str = "logged_out"  # pbx.presence_closed: PIDF basic=closed → this state (never ready)

@@ -8,8 +8,14 @@ connection it opened). Every NOTIFY is answered 200 OK at once, copying Via,
 From, To, Call-ID and CSeq, before its body is read. Subscriptions are
 refreshed before they expire, re-created after 481 or a server-side
 termination, retried with backoff on timeouts or errors, answered with digest
-credentials on 401/407. `close()` unsubscribes (Expires: 0) within a second
-and prints nothing for the end of its own subscriptions.
+credentials on 401/407. With `keepalive_s` > 0 the server is probed that
+often: one accepted subscription (in turn) is refreshed, or, while none is,
+an OPTIONS is sent (any final answer, even 404 or 405, proves the server is
+there). No answer within `keepalive_s`, or a 481 to the probe's refresh (a
+restarted server has forgotten our dialogs), ends `run()` with
+`SipServerLost`, so the caller resubscribes from scratch. `close()`
+unsubscribes (Expires: 0) within a second and prints nothing for the end of
+its own subscriptions.
 """
 from __future__ import annotations
 
@@ -50,6 +56,10 @@ class SipAuthFailed(Exception):
     """The server refused our digest credentials (or asked for some we do not have)."""
 
 
+class SipServerLost(ConnectionError):
+    """The server stopped answering the liveness check (OPTIONS)."""
+
+
 @dataclass
 class Subscription:
     agent: str
@@ -67,6 +77,7 @@ class Subscription:
     auth: tuple[str, str] | None = None  # (header name, value) for the next request
     auth_tries: int = 0
     failures: int = 0
+    probe: bool = False  # the SUBSCRIBE in flight is the liveness check's refresh
     timer: asyncio.Task | None = None
 
 
@@ -135,6 +146,7 @@ class SipSubscriber:
         source: str = "sip",
         capture_path: str | None = None,
         on_active: Callable[[str], None] | None = None,
+        keepalive_s: float = 0.0,
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -163,6 +175,12 @@ class SipSubscriber:
         self.skipped = 0
         self.ended_by_peer = False
         self._on_active = on_active  # called with the agent id when a subscription is accepted (2xx)
+        self.keepalive_s = keepalive_s
+        self._probe: tuple[str, int] | None = None  # (Call-ID, CSeq) of the OPTIONS awaiting its answer
+        self._probe_dialog: tuple[str, str] | None = None  # (Call-ID, From tag) the OPTIONS probes share
+        self._probe_cseq = 0
+        self._probe_answered = asyncio.Event()
+        self.last_answer_at: float | None = None  # loop time of the server's last answer to anything
         self._capture = CaptureWriter(capture_path) if capture_path else None  # raw bytes as received, for `wfm ingest FILE`
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -174,6 +192,8 @@ class SipSubscriber:
                 self._subscribe_new(agent, package)
         if self.settings.wrap_up_s > 0:
             self._spawn(self._wrap_up_timer(), f"sip-wrap:{self.label}")
+        if self.keepalive_s > 0:
+            self._spawn(self._keepalive(), f"sip-keepalive:{self.label}")
         waiter = asyncio.ensure_future(self._done.wait())
         try:
             done, _ = await asyncio.wait({waiter, self._reader_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -208,11 +228,18 @@ class SipSubscriber:
             except OSError:
                 return "0.0.0.0"
 
+    def subscription_counts(self) -> tuple[int, int]:
+        """(subscriptions the server has accepted and not ended, subscriptions wanted)."""
+        active = sum(1 for s in self.subscriptions.values() if s.active and not s.ending)
+        return active, len(self.agents) * len(self.packages)
+
     async def close(self, unsubscribe: bool = True, timeout: float = 1.0) -> None:
         """Unsubscribe (Expires: 0) and wait at most `timeout` for answers; no task is left running."""
         if self._closing:
             return
         self._closing = True
+        if isinstance(self._failure, SipServerLost):
+            unsubscribe = False  # nobody is there to answer
         for sub in list(self.subscriptions.values()):
             if sub.timer is not None:
                 sub.timer.cancel()
@@ -341,6 +368,76 @@ class SipSubscriber:
 
         sub.timer = self._spawn(refresh(), f"sip-refresh:{sub.agent}")
 
+    async def _keepalive(self) -> None:
+        """Every keepalive_s, probe the server: refresh one accepted subscription (in turn), else OPTIONS.
+
+        No answer within keepalive_s (UDP: retransmitted) → SipServerLost: the server is gone. A 481 to the
+        refresh → SipServerLost too: the server has forgotten our dialogs (it restarted), so every
+        subscription must start again. A refresh also proves the subscription itself, which OPTIONS cannot.
+        """
+        turn = 0
+        while not self._closing:
+            await asyncio.sleep(self.keepalive_s)
+            ready = [s for s in self.subscriptions.values() if s.active and not s.ending and s.answered.is_set()]
+            if ready:
+                sub = ready[turn % len(ready)]
+                turn += 1
+                sub.probe = True
+                self._send_subscribe(sub)
+                answered = sub.answered
+            else:
+                self._send_options()
+                answered = self._probe_answered
+            try:
+                await asyncio.wait_for(answered.wait(), self.keepalive_s)
+            except TimeoutError:
+                if not self._closing:
+                    self._lost(f"no answer within {self.keepalive_s:g} s to the liveness check")
+                return
+
+    def _send_options(self) -> None:
+        """An OPTIONS to the server (UDP: retransmitted until answered, RFC 3261 timer E)."""
+        if self._probe_dialog is None:
+            self._probe_dialog = (new_call_id(self._local[0]), new_tag())
+        call_id, from_tag = self._probe_dialog
+        self._probe_cseq += 1
+        uri = f"sip:{self.host}:{self.port}"
+        host, port = self._local
+        via_host = f"[{host}]" if ":" in host else host
+        headers = [
+            ("Via", f"SIP/2.0/{self.transport.upper()} {via_host}:{port};rport;branch={new_branch()}"),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:{self.username}@{self.host}>;tag={from_tag}"),
+            ("To", f"<{uri}>"),
+            ("Call-ID", call_id),
+            ("CSeq", f"{self._probe_cseq} OPTIONS"),
+            ("Contact", self._contact()),
+            ("User-Agent", "wfm-floor"),
+            ("Accept", "application/sdp"),
+        ]
+        data = encode_request("OPTIONS", uri, headers)
+        self._probe = (call_id, self._probe_cseq)
+        self._probe_answered.clear()
+        self._write(data)
+        if self.transport == "udp":
+            self._spawn(self._retransmit_options(data, self._probe), f"sip-options:{self.label}")
+
+    async def _retransmit_options(self, data: bytes, probe: tuple[str, int]) -> None:
+        interval = T1
+        while self._probe == probe and not self._probe_answered.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_answered.wait(), interval)
+            if self._probe == probe and not self._probe_answered.is_set():
+                self._write(data)
+                interval = min(interval * 2, T2)
+
+    def _lost(self, why: str) -> None:
+        """The server is gone or has forgotten us: end run() with SipServerLost (the caller resubscribes)."""
+        log.warning("%s: %s; the server is lost", self.label, why)
+        if self._failure is None:
+            self._failure = SipServerLost(f"{self.label}: {why}")
+        self._done.set()
+
     async def _wrap_up_timer(self) -> None:
         """Emit the `ready` that ends a computed wrap-up when its time comes (short naps: clocks may be simulated)."""
         while True:
@@ -456,14 +553,21 @@ class SipSubscriber:
                 self._subscribe_new(sub.agent, sub.package)
 
     def _on_response(self, response: SipMessage) -> None:
-        sub = self.subscriptions.get(response.call_id or "")
         cseq = response.cseq
+        if (response.status or 0) >= 100:
+            self.last_answer_at = asyncio.get_running_loop().time()
+        if self._probe is not None and cseq is not None and (response.call_id, cseq[0]) == self._probe and cseq[1] == "OPTIONS":
+            if (response.status or 0) >= 200:
+                self._probe_answered.set()  # any final answer, even 404/405: the server is there
+            return
+        sub = self.subscriptions.get(response.call_id or "")
         if sub is None or cseq is None or cseq[1] != "SUBSCRIBE" or cseq[0] != sub.cseq:
             return  # a stray or late response
         status = response.status or 0
         if status < 200:
             return
         sub.answered.set()
+        probe, sub.probe = sub.probe, False
         if sub.ending:
             if status >= 300:
                 sub.ended.set()  # refused: no final NOTIFY will come
@@ -493,6 +597,8 @@ class SipSubscriber:
                 self._fatal(exc)
                 return
             self._send_subscribe(sub)
+        elif status == 481 and probe:
+            self._lost(f"the server no longer knows the subscription to {sub.agent} (481): it restarted")
         elif status == 481:
             log.info("%s: subscription to %s unknown to the server (481); subscribing again", self.label, sub.agent)
             self.subscriptions.pop(sub.call_id, None)

@@ -43,7 +43,8 @@ def esl_settings(config: Config) -> EslSettings:
 def sip_settings(config: Config) -> SipSettings:
     pbx = config.pbx
     return SipSettings(tz=config.floor.tz, stale_after_s=pbx.stale_after_s, wrap_up_s=pbx.wrap_up_s,
-                       pause_reasons=dict(pbx.pause_reasons), reconnect=reconnect_settings(config))
+                       pause_reasons=dict(pbx.pause_reasons), reconnect=reconnect_settings(config),
+                       presence_closed=pbx.presence_closed)
 
 
 def serial_settings(config: Config) -> SerialSettings:
@@ -105,7 +106,8 @@ def adapter_arguments(config: Config, feed: FeedConfig) -> tuple[Any, dict[str, 
     if feed.protocol == "sip":
         return sip_settings(config), {"host": feed.host, "port": feed.port, "agents": list(feed.agents),
                                       "transport": feed.transport, "username": feed.username,
-                                      "secret": feed.resolved_secret()}
+                                      "secret": feed.resolved_secret(), "presence": feed.presence,
+                                      "expires_s": feed.expires_s, "keepalive_s": feed.keepalive_s}
     if feed.protocol == "serial":
         if not feed.device:
             raise ValueError("serial feed has no device (e.g. device = \"/dev/ttyUSB0\")")
