@@ -41,6 +41,10 @@ class LiveConnectError(Exception):
     """A live feed could not be opened or was refused (bad address, refused login)."""
 
 
+class LiveFeedLost(Exception):
+    """A live feed that was up went away and `--no-reconnect` was given: ingest ends non-zero."""
+
+
 def load_protocol(name: str) -> ModuleType:
     """The protocol's module; ProtocolUnavailable with a one-line reason if it is missing."""
     try:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from telephony.sip.mapping import SipMapper, SipMappingError, parse_dialog_info
 from telephony.sip.protocol import SipError, SipMessage, SipParser, parse_datagram, uri_user
-from telephony.sip.settings import SipSettings
+from telephony.sip.settings import DEFAULT_EXPIRES_S, DEFAULT_KEEPALIVE_S, SipSettings
 from wfm.events import BadLine, Event
 
 EVENT_SOURCE = "sip"
@@ -93,14 +93,25 @@ def parse_capture(
 
 
 async def live(args: argparse.Namespace, settings: SipSettings, emit: Callable[[Event | BadLine], None]) -> None:
-    """`wfm ingest --protocol sip --connect HOST:PORT --agents A,B [--transport udp|tcp]`."""
-    import asyncio
+    """`wfm ingest --protocol sip --connect HOST:PORT --agents A,B [--transport udp|tcp]`.
 
-    from telephony.ingest import LiveConnectError
+    Subscribes until Ctrl-C or --max-events. A server that closes the TCP
+    connection or stops answering the liveness probe is subscribed to again
+    after a backoff (config pbx.reconnect); with `--no-reconnect` that ends
+    the ingest with LiveFeedLost instead. A server that never answers, or
+    refuses our credentials, is a LiveConnectError. `wfm ingest` fills agents,
+    transport, username, secret, presence, expires_s and keepalive_s from the
+    config's matching feed when the command line leaves them out.
+    """
+    import asyncio
+    import logging
+
+    from telephony.ingest import LiveConnectError, LiveFeedLost
+    from telephony.reconnect import Backoff
     from telephony.sip.ua import SipAuthFailed, SipSubscriber
 
+    log = logging.getLogger(__name__)
     host, port = args.connect_host, args.connect_port
-    # wfm ingest fills agents, transport, username and secret from the config's matching feed when not given
     agents = [a.strip() for a in (args.agents or "").split(",") if a.strip()]
     if not agents:
         raise LiveConnectError("no agents to subscribe to: give --agents 1001,1002 (or pbx.feeds[].agents)")
@@ -108,13 +119,32 @@ async def live(args: argparse.Namespace, settings: SipSettings, emit: Callable[[
     username = args.username if args.username is not None else "wfm"
     secret = args.secret if args.secret is not None else ""
     packages = ("dialog", "presence") if getattr(args, "presence", False) else ("dialog",)
-    subscriber = SipSubscriber(settings, host, port, agents, emit, transport=transport, username=username, password=secret,
-                               packages=packages, source=EVENT_SOURCE, capture_path=getattr(args, "capture", None))
-    try:
-        await subscriber.run()
-    except SipAuthFailed as exc:
-        raise LiveConnectError(str(exc)) from None
-    except (TimeoutError, OSError) as exc:
-        raise LiveConnectError(f"{host}:{port}: cannot connect over {transport}: {exc or type(exc).__name__}") from None
-    finally:
-        await asyncio.shield(subscriber.close())
+    expires = getattr(args, "expires_s", None) or DEFAULT_EXPIRES_S
+    keepalive = getattr(args, "keepalive_s", None)
+    keepalive = DEFAULT_KEEPALIVE_S if keepalive is None else keepalive
+    reconnect = not getattr(args, "no_reconnect", False)
+    backoff = Backoff(settings.reconnect)
+    answered_once = False
+    while True:
+        subscriber = SipSubscriber(settings, host, port, agents, emit, transport=transport, username=username, password=secret,
+                                   packages=packages, expires=expires, keepalive_s=keepalive, source=EVENT_SOURCE,
+                                   capture_path=getattr(args, "capture", None))
+        try:
+            await subscriber.run()
+            lost = f"{host}:{port}: the server closed the connection"
+        except SipAuthFailed as exc:
+            raise LiveConnectError(str(exc)) from None
+        except (TimeoutError, OSError) as exc:
+            if not answered_once and subscriber.last_answer_at is None:
+                raise LiveConnectError(f"{host}:{port}: cannot connect over {transport}: {exc or type(exc).__name__}") from None
+            lost = str(exc) or f"{host}:{port}: {type(exc).__name__}"
+        finally:
+            await asyncio.shield(subscriber.close())
+        answered_once = answered_once or subscriber.last_answer_at is not None
+        if not reconnect:
+            raise LiveFeedLost(lost)
+        if subscriber.last_answer_at is not None:
+            backoff.reset()
+        delay = backoff.next_delay()
+        log.warning("%s; subscribing again in %.1f s", lost, delay)
+        await asyncio.sleep(delay)

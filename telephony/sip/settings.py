@@ -8,6 +8,9 @@ from datetime import tzinfo
 
 from telephony.reconnect import ReconnectSettings
 
+DEFAULT_EXPIRES_S = 3600  # feed expires_s: the subscription Expires asked for (as wfm/defaults.toml)
+DEFAULT_KEEPALIVE_S = 3.0  # feed keepalive_s: the liveness probe interval (as wfm/defaults.toml)
+
 
 @dataclass(frozen=True, kw_only=True)
 class SipSettings:

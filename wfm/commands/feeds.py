@@ -87,6 +87,8 @@ def fill_connect_arguments(args: Any, config: Config, protocol: str) -> None:
         if not [a for a in (args.agents or "").split(",") if a.strip()]:
             args.agents = ",".join(feed.agents)
         args.transport = args.transport or feed.transport
+        args.presence = getattr(args, "presence", False) or feed.presence
+        args.expires_s, args.keepalive_s = feed.expires_s, feed.keepalive_s
 
 
 def adapter_arguments(config: Config, feed: FeedConfig) -> tuple[Any, dict[str, Any]]:

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --connect (SIP): also subscribe to presence (PIDF, RFC 4480 activities: meal, away, busy)")
     parser.add_argument("--profile", choices=("auto", "acd", "smdr"),
                         help="serial: line profile (default: the config's serial feed, else auto)")
+    parser.add_argument("--no-reconnect", action="store_true",
+                        help="with --connect: when the PBX goes away, exit 1 with a message instead of connecting again")
     parser.add_argument("--capture", metavar="PATH", help="with --connect: tee the raw bytes to PATH (receive times in PATH.times)")
 
 
@@ -80,7 +82,7 @@ def _split_hostport(text: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from telephony.ingest import LiveConnectError, MaxEventsReached, ProtocolUnavailable, load_protocol
+    from telephony.ingest import LiveConnectError, LiveFeedLost, MaxEventsReached, ProtocolUnavailable, load_protocol
     from wfm.commands.feeds import fill_connect_arguments, settings_for
 
     config = load_config(args)
@@ -112,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         except LiveConnectError as exc:
             raise CliError(str(exc), 2) from None
+        except LiveFeedLost as exc:
+            raise CliError(f"{exc} (--no-reconnect)", 1) from None
         except KeyboardInterrupt:
             pass  # Ctrl-C is the normal way to stop a live ingest
         return 1 if printer.skipped else 0
