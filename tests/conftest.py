@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
 `require_tool(name)`: a test that needs an external program (socat, sipp,
-chromium, chromedriver, postgres) skips on a developer machine without it,
+chromium, chromedriver, postgres, kamailio) skips on a developer machine without it,
 but FAILS under CI=true — CI installs them, so a missing tool is a bug there.
 `pg_server`: a throw-away PostgreSQL server (tests/pgserver.py), one per test module.
 """
