@@ -272,6 +272,9 @@ async def test_the_resync_stays_one_begin_and_one_end_while_the_server_stays_dow
         await feed.close()
 
 
+ADMIN_HASH = "$argon2id$v=19$m=65536,t=3,p=4$nHDffhjb1DOmUqUrGEe/AA$fc+G1Ma/82RCAX8yHWf2jaFR57L0857lkGNd1COvbEE"
+
+
 def http_json(url: str):
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
@@ -284,15 +287,18 @@ def test_wfm_serve_subscribes_to_presence_from_the_site_config_and_stays_healthy
         '[pbx]\npresence_closed = "logged_out"\n'
         f'[[pbx.feeds]]\nprotocol = "sip"\nhost = "127.0.0.1"\nport = {kamailio.port}\nusername = "wfm"\n'
         'secret_env = ""\nsecret = ""\ndevice = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\nstopbits = 1\n'
-        'profile = "auto"\nagents = ["1001", "1002"]\ntransport = "udp"\npresence = true\nexpires_s = 10\nkeepalive_s = 2\n',
+        'profile = "auto"\nagents = ["1001", "1002"]\ntransport = "udp"\npresence = true\nexpires_s = 10\nkeepalive_s = 2\n'
+        # `wfm serve` refuses the shipped demo logins: the site has its own admin
+        f'[[users]]\nusername = "admin"\nrole = "admin"\nagent = ""\npassword_hash = "{ADMIN_HASH}"\n',
         encoding="utf-8")
     publisher = Publisher(kamailio.port)
     assert publisher.publish("1002", "presence", pidf("1002", "open", "meal")) == 200
     proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(site)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True)
     try:
-        base = proc.stdout.readline().strip()[: -len("/wall")]
-        assert base.startswith("http://127.0.0.1:"), base
+        first = proc.stdout.readline().strip()
+        assert first.startswith("http://127.0.0.1:") and first.endswith("/wall"), first + proc.stderr.read()
+        base = first[: -len("/wall")]
         deadline = time.monotonic() + 20
         health = http_json(base + "/api/health")
         while health["feeds_connected"] != 1 and time.monotonic() < deadline:
@@ -336,17 +342,25 @@ class Ingest:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ, PYTHONUNBUFFERED="1"))
         self.lines: queue.Queue = queue.Queue()
-        self._reader = threading.Thread(target=lambda: [self.lines.put(json.loads(line)) for line in self.proc.stdout], daemon=True)
-        self._reader.start()
+        self.errors: list[str] = []
+        self._readers = [threading.Thread(target=lambda: [self.lines.put(json.loads(line)) for line in self.proc.stdout], daemon=True),
+                         threading.Thread(target=lambda: self.errors.extend(self.proc.stderr), daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     def next(self, timeout: float = 15.0) -> dict:
-        return self.lines.get(timeout=timeout)
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no event within {timeout} s; stderr: {''.join(self.errors)}") from None
 
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
-        return self.proc.stderr.read()
+        for reader in self._readers:
+            reader.join(5)
+        return "".join(self.errors)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
