@@ -25,6 +25,7 @@ from kamailioserver import KamailioServer, Publisher, dialog_info, modules_dir, 
 
 from telephony.adapter import ConnectionState
 from telephony.sip.client import SipAdapter
+from wfm.commands.feeds import sip_settings
 from wfm.config import default_data, from_data, merge
 from wfm.events import AgentStateEvent, ResyncEvent
 
@@ -54,7 +55,9 @@ def kamailio(tmp_path):
 
 
 def config(**pbx):
-    return from_data(merge(default_data(), {"pbx": {"reconnect": {"initial_s": 0.2, "max_s": 2.0, "jitter": 0.1}, **pbx}}))
+    """The SIP adapter's settings from the shipped config with `pbx` keys merged over it (fast reconnects)."""
+    return sip_settings(from_data(merge(default_data(), {"pbx": {"reconnect": {"initial_s": 0.2, "max_s": 2.0, "jitter": 0.1},
+                                                                   **pbx}})))
 
 
 class Feed:

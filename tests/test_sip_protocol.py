@@ -1,11 +1,11 @@
 """Sans-I/O SIP messages, the dialog-info/PIDF mapping and the SIP capture ingest."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -216,7 +216,7 @@ def pidf_basic(basic, *activities):
 
 @pytest.mark.parametrize("closed_state", ["logged_out", "not_ready"])
 def test_pidf_closed_maps_to_the_configured_state_never_ready(config, closed_state):
-    mapper = SipMapper(msgspec.structs.replace(config.pbx, presence_closed=closed_state))
+    mapper = SipMapper(dataclasses.replace(sip_settings(config), presence_closed=closed_state))
     assert states(mapper.dialog_notify("1001", "d", b"", T0)) == [("1001", AgentState.READY)]
     assert states(mapper.presence_notify("1001", "p", pidf_basic("closed"), T0)) == [("1001", AgentState(closed_state))]
     # a live call beats closed presence; when it ends, closed decides again
@@ -238,7 +238,7 @@ def test_pidf_open_is_not_closed_and_an_empty_presence_body_clears_presence(mapp
 def test_the_presence_subscriptions_first_notify_repeats_no_unchanged_state(mapper):
     assert states(mapper.dialog_notify("1001", "d", b"", T0)) == [("1001", AgentState.READY)]
     assert mapper.presence_notify("1001", "p", b"", T0) == []  # still ready: said once
-    fresh = SipMapper(mapper.pbx)
+    fresh = SipMapper(mapper.settings)
     assert states(fresh.presence_notify("1002", "p", b"", T0)) == [("1002", AgentState.READY)]  # the first word on 1002
 
 
