@@ -334,3 +334,16 @@ def test_cli_cutoff_before_the_history_is_bad_input(capsys):
     assert main(["forecast", "--history", BANK, "--month", "2003-11", "--cutoff", "2002-01-01", "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "no history on or before the cutoff 2002-01-01" in captured.err
+
+
+def test_cli_unknown_candidate_in_config_names_the_key(tmp_path, capsys):
+    site = tmp_path / "site.toml"
+    site.write_text('[forecast]\ncandidates = ["prophet"]\n', encoding="utf-8")
+    assert main(["forecast", "--config", str(site), "--history", BANK, "--month", "2003-11", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip("\n").split("\n")[-1].split("\r")[-1].startswith("wfm forecast: forecast.candidates: unknown model(s) prophet")
+
+
+def test_cli_unknown_model_is_bad_usage(capsys):
+    assert main(["forecast", "--history", BANK, "--month", "2003-11", "--model", "prophet"]) == 2
+    assert "unknown forecast model 'prophet'" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from optimizer.forecast.models import BASELINES, MODELS, Calendar, open_weekdays
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Calendar", "ClosedDay", "ForecastResult", "History", "HistoryError", "BacktestResult", "Score",
+    "Calendar", "ClosedDay", "ForecastResult", "ForecastSettingsError", "History", "HistoryError", "BacktestResult", "Score",
     "read_history", "to_panel", "forecast_month", "month_days", "parse_month", "wape", "mape", "BASELINE", "BASELINES",
     "DEFAULT_CANDIDATES", "DEFAULT_ORIGINS", "holiday_calendar",
 ]
@@ -36,6 +36,10 @@ __all__ = [
 # three short origins is noisy); the baselines are backtested beside it for the report.
 DEFAULT_CANDIDATES: tuple[str, ...] = ("regression_weekday_mean",)
 DEFAULT_ORIGINS = 3
+
+
+class ForecastSettingsError(ValueError):
+    """A forecast setting (a model or candidate name) the pipeline does not know; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,10 @@ def forecast_month(
         calendar = replace(calendar, holidays=calendar.holidays | countries.holidays,
                            names=tuple(sorted({**dict(countries.names), **dict(calendar.names)}.items())))
     if model is not None and model not in MODELS:
-        raise ValueError(f"unknown forecast model {model!r}; one of {', '.join(MODELS)}")
+        raise ForecastSettingsError(f"unknown forecast model {model!r}; one of {', '.join(MODELS)}")
     unknown = [name for name in candidates if name not in MODELS]
     if unknown:
-        raise ValueError(f"unknown forecast candidate(s) {', '.join(unknown)}; each one of {', '.join(MODELS)}")
+        raise ForecastSettingsError(f"forecast.candidates: unknown model(s) {', '.join(unknown)}; each one of {', '.join(MODELS)}")
     last = panel.index.max()
     past, future, lead, horizon = _month_ahead_plan(panel, days)
     if past:

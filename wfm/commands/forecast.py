@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from optimizer.demand import plan_from_history, write_demand_csv
-    from optimizer.forecast import BASELINE, BASELINES, HistoryError, parse_month, read_history
+    from optimizer.forecast import BASELINE, BASELINES, ForecastSettingsError, HistoryError, parse_month, read_history
 
     config = load_config(args)
     try:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = plan_from_history(args.history, args.month, config, holidays=holidays, model=args.model, cutoff=cutoff,
                                  progress=lambda: steps.update(1))
-    except HistoryError as exc:
+    except (HistoryError, ForecastSettingsError) as exc:
         raise CliError(str(exc), 2) from None
     except ValueError as exc:
         raise CliError(f"{args.history}: {exc}", 2) from None
