@@ -52,8 +52,7 @@ def budget_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
         BudgetLine("breaks_taken", label("breaks_taken"),
                    f"{view.short_breaks_taken} (≤ {view.short_break_max_s / 60:.0f} min each)"),
         BudgetLine("meal_slot", label("meal_slot"), meal_slot),
-        BudgetLine("meal", label("meal"), label("meal_taken") if view.meal_taken else label("meal_not_taken"),
-                   "ok" if view.meal_taken else "neutral"),
+        BudgetLine("meal", label("meal"), _meal_status(view), "ok" if view.meal_taken else "neutral"),
     ]
     if view.on_break is not None and view.break_ends_at is not None:
         remaining = (view.break_ends_at - view.ts).total_seconds()
@@ -65,33 +64,62 @@ def budget_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
     return lines
 
 
-def preview_text(preview: BreakPreview, tz: tzinfo) -> str:
-    """'If you asked now' line for one break kind."""
+def _meal_status(view: AgentBudgetView) -> str:
+    on_meal = view.on_break is not None and str(getattr(view.on_break, "value", view.on_break)) == "meal"
+    if on_meal:
+        return label("meal_now")
+    return label("meal_taken") if view.meal_taken else label("meal_not_taken")
+
+
+def break_status(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> tuple[str, str] | None:
+    """During a break: ("On 小休 Short break", "6:12 left 剩余" or "+1:05 over 超时"); None otherwise."""
+    if view.on_break is None:
+        return None
+    kind = str(getattr(view.on_break, "value", view.on_break))
+    state = "short_break" if kind == "short" else "meal"
+    title = ("正在" + state_label(state, "zh")) if lang == "zh" else f"On {state_label(state)}"
+    if view.break_ends_at is None:
+        return title, ""
+    remaining = (view.break_ends_at - view.ts).total_seconds()
+    if remaining >= 0:
+        return title, f"{format_duration(remaining)} " + ("剩余" if lang == "zh" else "left 剩余") + f" · {_hm(view.break_ends_at, tz)}"
+    return title, f"+{format_duration(-remaining)} " + ("超时" if lang == "zh" else "over 超时")
+
+
+def preview_text(preview: BreakPreview, tz: tzinfo, lang: str = "en") -> str:
+    """'If you asked now' line for one break kind: the very answer a request would get now
+    (the API's preview runs the same gate and rules), in the page's language."""
+    zh = lang == "zh"
+    detail = (preview.detail_zh or preview.detail) if zh else preview.detail
     if preview.allowed:
-        return f"{label('allowed')} — {preview.detail}"
-    reason = f"{rule_label(preview.rule)}: {preview.detail}" if preview.rule else preview.detail
-    if preview.detail_zh:
-        reason += f" ({preview.detail_zh})"
+        return f"{label('allowed', 'zh' if zh else 'both')} — {detail}"
+    reason = detail
+    if preview.rule:
+        reason = f"{rule_label(preview.rule, 'zh')}：{detail}" if zh else f"{rule_label(preview.rule, 'en')}: {detail}"
     if preview.next_window is not None:
-        reason += f" · {label('next_window')} {_hm(preview.next_window, tz)}"
-    return f"{label('refused')} — {reason}"
+        reason += f" · {label('next_window', 'zh' if zh else 'both')} {_hm(preview.next_window, tz)}"
+    return f"{label('refused', 'zh' if zh else 'both')} — {reason}"
 
 
-def decision_box(answer: Mapping[str, Any], tz: tzinfo) -> DecisionBox:
-    """The API's answer to a break request (a §2 break_decision, maybe with a queue position)."""
+def decision_box(answer: Mapping[str, Any], tz: tzinfo, lang: str = "en", asked_to_queue: bool = False) -> DecisionBox:
+    """The API's answer to a break request (a §2 break_decision, maybe with a queue position), in the
+    page's language; a refusal the agent asked to queue but that could not queue says so."""
+    zh = lang == "zh"
     decision = answer.get("decision", answer)
     allowed = bool(decision.get("allowed"))
     rule = decision.get("rule")
-    detail = str(decision.get("detail", ""))
+    detail = str((answer.get("detail_zh") if zh else None) or decision.get("detail", ""))
     window = decision.get("next_window")
     window_text = ""
     if window:
         window_text = _hm(datetime.fromisoformat(str(window).replace("Z", "+00:00")), tz)
     position = answer.get("queue_position", answer.get("position"))
-    reason = detail if not rule else f"{rule_label(rule)} — {detail}"
+    reason = detail if not rule else f"{rule_label(rule, 'zh' if zh else 'both')} — {detail}"
+    if not allowed and asked_to_queue and not isinstance(position, int):
+        reason += " · " + ("此原因不能排队，请稍后再申请" if zh else "this refusal cannot wait in the break queue 不能排队")
     return DecisionBox(
         allowed=allowed,
-        headline=label("allowed") if allowed else label("refused"),
+        headline=label("allowed", "zh" if zh else "both") if allowed else label("refused", "zh" if zh else "both"),
         reason=reason,
         next_window=window_text,
         queue_position=int(position) if isinstance(position, int) else None,

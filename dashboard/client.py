@@ -233,6 +233,9 @@ class ApiClient:
     def cancel_break(self, agent: str) -> dict:
         return self._send("DELETE", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks")
 
+    def end_break(self, agent: str) -> dict:
+        return self._send("POST", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks/end")
+
     def override(self, agent: str, action: str, note: str) -> dict:
         return self._send("POST", "/api/overrides", {"agent": agent, "action": action, "note": note})
 

@@ -542,3 +542,30 @@ def test_supervisor_nav_shows_the_floor_pages(demo, browser):
     links = wait_for(lambda: [a.get_attribute("pathname") for a in browser.find_elements("css selector", "#topnav a")
                               if a.get_attribute("id") != "nav-signout"])
     assert links == ["/wall", "/supervisor", "/roster", "/reports"], links
+
+
+def test_agent_answer_is_above_the_fold_on_a_phone_and_chinese_in_chinese(demo, browser, artifacts):
+    """390×844: the answer to a request is on screen without scrolling; /me?lang=zh speaks Chinese
+    (the API's detail_zh), and the preview is what the request then gets."""
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        login(browser, demo, "1002", "/me")
+        browser.get(demo + "/me?lang=zh")
+        preview = wait_for(lambda: text_of(browser, "#me-preview-short"))
+        assert "Allowed" not in preview and "allowed" not in preview, preview
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in preview.split("—", 1)[-1]), preview  # the reason itself is Chinese
+        browser.find_element(By.ID, "me-request-short").click()
+        wait_for(lambda: text_of(browser, "#me-decision").strip())
+        box = browser.execute_script(
+            "const r = document.getElementById('me-decision').getBoundingClientRect();"
+            "return [r.top, r.bottom, window.innerHeight, window.scrollY];")
+        assert box[3] == 0 and 0 <= box[0] and box[1] <= box[2], box  # fully visible, nothing scrolled
+        headline = text_of(browser, "#me-decision-headline")
+        assert headline in ("已批准", "未批准"), headline
+        screenshot(browser, artifacts, "me-phone-zh", docs=True)
+        browser.find_element(By.ID, "me-cancel").click()
+    finally:
+        wall_size(browser)

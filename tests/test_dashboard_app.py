@@ -127,9 +127,11 @@ def test_break_request_callback_carries_the_csrf_token(site):
     result = callback(site, agent, "me-decision.children",
                       [{"id": "me-request-short", "property": "n_clicks", "value": 1},
                        {"id": "me-request-meal", "property": "n_clicks", "value": None},
-                       {"id": "me-cancel", "property": "n_clicks", "value": None}],
+                       {"id": "me-cancel", "property": "n_clicks", "value": None},
+                       {"id": "me-end-break", "property": "n_clicks", "value": None}],
                       [{"id": "me-agent", "property": "data", "value": "1001"},
-                       {"id": "me-queue", "property": "value", "value": ["queue"]}])
+                       {"id": "me-queue", "property": "value", "value": ["queue"]},
+                       {"id": "me-lang", "property": "data", "value": "en"}])
     text = str(result["me-decision"]["children"])
     assert "Allowed" in text or "Refused" in text  # not "403 csrf token missing"
     assert site.floor.requests[-1] == {"agent": "1001", "kind": "short", "queue": True}

@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/agents/{agent}/budget"): SELF_OR_READERS,
     ("POST", "/api/agents/{agent}/breaks"): SELF_OR_ACTORS,
     ("DELETE", "/api/agents/{agent}/breaks"): SELF_OR_ACTORS,
+    ("POST", "/api/agents/{agent}/breaks/end"): SELF_OR_ACTORS,
     ("POST", "/api/overrides"): ACTORS,
     ("GET", "/api/log/verify"): ACTORS,
     ("GET", "/api/openapi.json"): PUBLIC,

@@ -1,17 +1,26 @@
-"""/me — an agent's own break budget and break requests, usable on a phone.
+"""/me — an agent's own break budget and break requests, made for a phone (390×844).
 
 The layout asks the API who the visitor is (GET /api/me with their cookie):
 not signed in → a sign-in link; an agent asking for another agent's page
 (/me?agent=1002) → 403; supervisors and admins may look at any agent's
-budget (read-only view of the same numbers). Requests go to
-POST /api/agents/{agent}/breaks and are answered at once with the decision.
+budget (read-only view of the same numbers).
+
+One truth: "if you asked now" is the API's preview, which runs the same gate
+and rules a request runs (wfm/api/breakgate.py, the engine's judge); the
+answer to a request shows at the top of the screen, above the buttons'
+fold; during a break the page shows the break, its minutes left and "end
+break". A queued request shows its position; when it is granted the page
+shows a banner, beeps and (if allowed) raises a notification
+(assets/me.js). /me?lang=zh shows Chinese only (the API's detail_zh).
 """
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, ctx as dash_ctx, dcc, html, no_update
+import flask
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx as dash_ctx, dcc, html
+from dash import no_update
 
-from dashboard.agent_model import budget_lines, decision_box, preview_text
+from dashboard.agent_model import break_status, budget_lines, decision_box, preview_text
 from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.i18n import label
@@ -21,7 +30,18 @@ dash.register_page(__name__, path="/me", title="My breaks 我的休息", name="M
 VIEW_ROLES = ("supervisor", "admin")
 
 
-def layout(agent: str | None = None, **_query) -> html.Div:
+def page_language(lang: str | None) -> str:
+    """'zh' or 'en': the ?lang= choice, else the browser's preferred language."""
+    if lang in ("zh", "en"):
+        return lang
+    try:
+        best = flask.request.accept_languages.best_match(["zh", "zh-CN", "en"])
+    except RuntimeError:
+        best = None
+    return "zh" if best and best.startswith("zh") else "en"
+
+
+def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.Div:
     client = api()
     try:
         me = client.me()
@@ -36,27 +56,43 @@ def layout(agent: str | None = None, **_query) -> html.Div:
     if me.role not in ("agent",) + VIEW_ROLES or not target:
         return html.Div([nav("/me", me), forbidden("This page shows an agent's own breaks. 此页面仅供座席使用。")])
     can_request = me.role == "agent" and target == own
+    language = page_language(lang)
+    zh = language == "zh"
+    one = "zh" if zh else "both"
+    other = ("English", f"/me?lang=en{'&agent=' + target if agent else ''}") if zh else \
+        ("中文", f"/me?lang=zh{'&agent=' + target if agent else ''}")
     return html.Div(
         className="page me",
+        lang="zh-CN" if zh else "en",
         children=[
             nav("/me", me),
             dcc.Interval(id="me-interval", interval=1000, n_intervals=0),
             dcc.Store(id="me-agent", data=target),
-            html.H1(f"{label('my_breaks')} · {target}"),
-            html.Div(id="me-budget", className="budget"),
+            dcc.Store(id="me-lang", data=language),
+            dcc.Store(id="me-queued", data=None),  # the queue position last seen (a grant is its end)
+            dcc.Store(id="me-granted", data=None),
+            html.Div(id="me-granted-banner", className="granted-banner", hidden=True, role="alert",
+                     children=label("granted_banner", one)),
+            html.Div(className="me-title", children=[
+                html.H1(f"{label('my_breaks', one)} · {target}"),
+                html.A(other[0], href=other[1], className="lang-switch", id="me-lang-switch"),
+            ]),
+            html.Div(id="me-status", className="me-status"),
             html.Div(
                 className="me-actions",
                 hidden=not can_request,
                 children=[
-                    html.Button(label("request_short"), id="me-request-short", className="button big"),
-                    html.Button(label("request_meal"), id="me-request-meal", className="button big"),
-                    dcc.Checklist(id="me-queue", options=[{"label": " " + label("wait_in_queue"), "value": "queue"}],
+                    html.Button(label("request_short", one), id="me-request-short", className="button big"),
+                    html.Button(label("request_meal", one), id="me-request-meal", className="button big"),
+                    dcc.Checklist(id="me-queue", options=[{"label": " " + label("wait_in_queue", one), "value": "queue"}],
                                   value=[], className="checkbox"),
-                    html.Button(label("cancel_break"), id="me-cancel", className="button secondary"),
+                    html.Button(label("end_my_break", one), id="me-end-break", className="button big warn", hidden=True),
+                    html.Button(label("cancel_break", one), id="me-cancel", className="button secondary"),
                 ],
             ),
             html.Div(id="me-decision", className="decision", role="status", **{"aria-live": "polite"}),
             html.Div(id="me-preview", className="preview"),
+            html.Div(id="me-budget", className="budget"),
         ],
     )
 
@@ -72,28 +108,50 @@ def _render_lines(lines) -> list:
 @callback(
     Output("me-budget", "children"),
     Output("me-preview", "children"),
+    Output("me-status", "children"),
+    Output("me-end-break", "hidden"),
+    Output("me-queued", "data"),
+    Output("me-granted", "data"),
     Input("me-interval", "n_intervals"),
     State("me-agent", "data"),
+    State("me-lang", "data"),
+    State("me-queued", "data"),
 )
-def refresh_budget(_n, agent):
+def refresh_budget(_n, agent, lang, was_queued):
     tz = context().config.floor.tz
+    one = "zh" if lang == "zh" else "both"
     try:
         view = api().budget(agent)
     except ApiError as exc:
         if exc.status == 403:
-            return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), ""
+            return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), "", "", True, no_update, no_update
         if exc.status == 404:
-            return html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
-                            className="level-warn", id="me-unknown"), ""
-        return html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"), no_update
+            return (html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
+                             className="level-warn", id="me-unknown"), "", "", True, no_update, no_update)
+        return (html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"),
+                no_update, no_update, no_update, no_update, no_update)
     preview = html.Div(
         [
-            html.H3(label("would_be")),
-            html.Div(f"{label('short_break')}: {preview_text(view.short_break, tz)}", id="me-preview-short"),
-            html.Div(f"{label('meal')}: {preview_text(view.meal, tz)}", id="me-preview-meal"),
+            html.H3(label("would_be", one)),
+            html.Div(f"{label('short_break', one)}: {preview_text(view.short_break, tz, lang)}", id="me-preview-short"),
+            html.Div(f"{label('meal', one)}: {preview_text(view.meal, tz, lang)}", id="me-preview-meal"),
         ]
     )
-    return _render_lines(budget_lines(view, tz)), preview
+    on_break = break_status(view, tz, lang)
+    if on_break is not None:
+        status = html.Div([html.B(on_break[0], id="me-break-kind"), html.Span(on_break[1], id="me-break-left")],
+                          className="status-card level-warn", id="me-on-break")
+    elif view.queue_position is not None:
+        status = html.Div(f"{label('queue_position', one)} #{view.queue_position}",
+                          className="status-card level-warn", id="me-queue-position")
+    else:
+        status = ""
+    # granted: a queued request left the queue allowed (an allowed place is held, or the break began)
+    granted = no_update
+    if was_queued is not None and view.queue_position is None and (view.allowed_break is not None or on_break):
+        granted = view.ts.isoformat()
+    return (_render_lines(budget_lines(view, tz)), preview, status, on_break is None,
+            view.queue_position, granted)
 
 
 @callback(
@@ -102,26 +160,43 @@ def refresh_budget(_n, agent):
     Input("me-request-short", "n_clicks"),
     Input("me-request-meal", "n_clicks"),
     Input("me-cancel", "n_clicks"),
+    Input("me-end-break", "n_clicks"),
     State("me-agent", "data"),
     State("me-queue", "value"),
+    State("me-lang", "data"),
     prevent_initial_call=True,
 )
-def request_break(_short, _meal, _cancel, agent, queue):
+def request_break(_short, _meal, _cancel, _end, agent, queue, lang):
     tz = context().config.floor.tz
     trigger = dash_ctx.triggered_id
     client = api()
+    zh = lang == "zh"
     try:
         if trigger == "me-cancel":
             client.cancel_break(agent)
-            return html.Div("OK — cancelled / ended 已取消", id="me-decision-text"), "decision level-ok"
+            return html.Div("已取消申请" if zh else "OK — request cancelled 已取消", id="me-decision-text"), "decision level-ok"
+        if trigger == "me-end-break":
+            client.end_break(agent)
+            return html.Div("休息已结束" if zh else "OK — break ended 休息已结束", id="me-decision-text"), "decision level-ok"
         kind = "short" if trigger == "me-request-short" else "meal"
         answer = client.request_break(agent, kind, queue=bool(queue))
     except ApiError as exc:
-        return html.Div(f"{exc.status} {exc.error}: {exc.detail}", id="me-decision-text"), "decision level-alarm"
-    box = decision_box(answer, tz)
+        # a request the API refuses before judging (409: on a break, queued, signed out) says why in words
+        return html.Div([html.B(label("refused", "zh" if zh else "both"), id="me-decision-headline"),
+                         html.Span(" " + (exc.detail or exc.error), id="me-decision-text")]), "decision level-alarm"
+    box = decision_box(answer, tz, lang, asked_to_queue=bool(queue))
     children = [html.B(box.headline, id="me-decision-headline"), html.Span(" " + box.reason, id="me-decision-text")]
     if box.next_window:
-        children.append(html.Span(f" · {label('next_window')} {box.next_window}"))
+        children.append(html.Span(f" · {label('next_window', 'zh' if zh else 'both')} {box.next_window}"))
     if box.queue_position is not None:
-        children.append(html.Span(f" · {label('queue_position')} #{box.queue_position}"))
+        children.append(html.Span(f" · {label('queue_position', 'zh' if zh else 'both')} #{box.queue_position}",
+                                  id="me-decision-position"))
     return children, "decision level-ok" if box.allowed else "decision level-alarm"
+
+
+clientside_callback(
+    ClientsideFunction(namespace="me", function_name="granted"),
+    Output("me-granted-banner", "hidden"),
+    Input("me-granted", "data"),
+    prevent_initial_call=True,
+)

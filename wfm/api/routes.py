@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from wfm.api import projections, wallmeta
+from wfm.api import breakgate, projections, wallmeta
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
 from wfm.api.ratelimit import SlidingWindowLimiter
@@ -33,7 +33,6 @@ from wfm.auth import Account, Accounts
 from wfm.config import Config
 from wfm.decisions import BreakDecision
 from wfm.events import (
-    AgentState,
     BreakCancelEvent,
     BreakKind,
     BreakRequestEvent,
@@ -297,7 +296,7 @@ async def agent_budget(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     agent = request.match_info["agent"]
     _known_agent(runtime, agent)
-    return json_response(msgspec.to_builtins(runtime.agent_budget(agent)))
+    return json_response(msgspec.to_builtins(breakgate.with_gate(runtime.agent_budget(agent))))
 
 
 @requires(Access.SELF_OR_ACTORS)
@@ -313,13 +312,10 @@ async def request_break(request: web.Request) -> web.Response:
                        f"agent {agent} may ask {request.app[CONFIG].api.break_requests_per_minute} times a minute; "
                        f"try again in {retry:.0f} s", headers={"Retry-After": str(max(1, round(retry)))})
     budget = runtime.agent_budget(agent)
-    if budget.state is AgentState.LOGGED_OUT:
-        raise ApiError(409, "agent is logged out", f"agent {agent} must sign in before asking for a break")
-    if budget.queue_position is not None:
-        raise ApiError(409, "duplicate request",
-                       f"agent {agent} already waits in the break queue at position {budget.queue_position}")
-    if budget.on_break is not None:
-        raise ApiError(409, "already on a break", f"agent {agent} is on a {budget.on_break.value} break now")
+    gate = breakgate.blocked(budget)  # the preview asks the same (breakgate.with_gate)
+    if gate is not None:
+        raise ApiError(409, gate.error, gate.detail)
+    preview = budget.short_break if body.kind is BreakKind.SHORT else budget.meal
     account = _account(request)
     event = BreakRequestEvent(ts=runtime.now(), agent=agent, kind=body.kind, minutes=body.minutes,
                               queue=body.queue, source=f"api:{account.username}")
@@ -330,8 +326,10 @@ async def request_break(request: web.Request) -> web.Response:
         raise ApiError(409, "duplicate request",
                        f"an identical request for agent {agent} is already being decided")
     position = runtime.agent_budget(agent).queue_position
+    # the Chinese reason of the same judgement (the decision record carries English only)
+    same = preview.allowed == decision.allowed and preview.rule == decision.rule
     return json_response({"decision": msgspec.to_builtins(decision), "queue_position": position,
-                          "outputs": _outputs(result)})
+                          "detail_zh": preview.detail_zh if same else None, "outputs": _outputs(result)})
 
 
 @requires(Access.SELF_OR_ACTORS)
@@ -344,6 +342,23 @@ async def cancel_break(request: web.Request) -> web.Response:
     account = _account(request)
     result = await _submit(runtime, BreakCancelEvent(ts=runtime.now(), agent=agent, source=f"api:{account.username}"))
     return json_response({"was_queued": before is not None, "outputs": _outputs(result)})
+
+
+@requires(Access.SELF_OR_ACTORS)
+async def end_break(request: web.Request) -> web.Response:
+    """End the agent's running break now (the agent's own "end break", or a supervisor's); logged as an
+    end_break override naming who ended it."""
+    runtime = _runtime(request)
+    agent = request.match_info["agent"]
+    _known_agent(runtime, agent)
+    if runtime.agent_budget(agent).on_break is None:
+        raise ApiError(409, "not on a break", f"agent {agent} is not on a break")
+    account = _account(request)
+    who = "the agent" if account.agent == agent else f"supervisor {account.username}"
+    event = OverrideEvent(ts=runtime.now(), supervisor=account.username, agent=agent,
+                          action=OverrideAction.END_BREAK, note=f"ended by {who}")
+    result = await _submit(runtime, event)
+    return json_response({"outputs": _outputs(result)})
 
 
 @requires(Access.ACTORS)
@@ -428,6 +443,7 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/agents/{agent}/budget", agent_budget, tag="agents"),
     RouteSpec("POST", "/api/agents/{agent}/breaks", request_break, BreakBody, BreakResult, tag="agents"),
     RouteSpec("DELETE", "/api/agents/{agent}/breaks", cancel_break, tag="agents"),
+    RouteSpec("POST", "/api/agents/{agent}/breaks/end", end_break, tag="agents"),
     RouteSpec("POST", "/api/overrides", override, OverrideBody, StepOutputs, tag="supervisor"),
     RouteSpec("GET", "/api/log/verify", log_verify, tag="supervisor"),
     RouteSpec("GET", "/api/openapi.json", openapi, tag="system"),
