@@ -59,6 +59,7 @@ SHORT_REASON = "小休"
 MEAL_REASON = "用餐"
 SECRET_ENV = "WFM_LOAD_AMI_SECRET"
 PROFILE_ENV = "WFM_LOAD_PROFILE"  # set to a file name: the product process runs under cProfile
+TRACEMALLOC_ENV = "WFM_LOAD_TRACEMALLOC"  # set to a file name: where the product's memory growth is allocated
 PUMP_S = 0.02  # the generator steps its model and writes every 20 ms of wall time
 STATUS_S = 1.0  # the product reports its counters this often
 TARGET_P99_MS = 100.0
@@ -654,12 +655,37 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
             await asyncio.sleep(STATUS_S)
 
     reporter = asyncio.create_task(report_status(), name="load-status")
+    trace_to = os.environ.get(TRACEMALLOC_ENV)
+    tracer = asyncio.create_task(trace_growth(Path(trace_to)), name="load-tracemalloc") if trace_to else None
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)  # EOF: stop
     reporter.cancel()
+    if tracer is not None:
+        tracer.cancel()
     final = status()
     await server.stop()
     await runtime.stop()  # closes the log
     _emit({"final": final})
+
+
+async def trace_growth(out: Path, warm_up_s: float = 60.0, every_s: float = 60.0) -> None:
+    """Write the allocation sites that grew since the warm-up snapshot, every minute (tracemalloc)."""
+    import gc
+    import tracemalloc
+
+    tracemalloc.start(8)
+    await asyncio.sleep(warm_up_s)
+    gc.collect()
+    base = tracemalloc.take_snapshot()
+    while True:
+        await asyncio.sleep(every_s)
+        gc.collect()
+        snap = tracemalloc.take_snapshot()
+        stats = snap.compare_to(base, "traceback")[:25]
+        lines = [f"traced now {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB; top growth since warm-up:"]
+        for stat in stats:
+            lines.append(f"{stat.size_diff / 1e6:+.2f} MB {stat.count_diff:+d} blocks")
+            lines.extend("    " + line for line in stat.traceback.format()[-12:])
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _emit(obj: dict) -> None:

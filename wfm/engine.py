@@ -69,6 +69,11 @@ log = logging.getLogger(__name__)
 BREAK_KIND = {AgentState.SHORT_BREAK: BreakKind.SHORT, AgentState.MEAL: BreakKind.MEAL}
 _CALL_BITS = {CallEventKind.OFFERED: 1, CallEventKind.ANSWERED: 2, CallEventKind.ABANDONED: 4, CallEventKind.COMPLETED: 8}
 _LEFT_BITS = 2 | 4 | 8  # answered, abandoned or completed: the call no longer waits
+_ENDED_BITS = 4 | 8  # abandoned or completed: nothing more happens to the call
+# An ended call's outcome bits are kept this long to drop late repeats (the PBX resends within
+# seconds; reorder and duplicate windows are shorter), then forgotten: at 5,000 agents the floor
+# would otherwise hold every call of two days (issue 19: the soak's RSS growth).
+FINISHED_CALL_MEMORY_S = 3600.0
 _FEED_EVENTS = frozenset({AgentStateEvent, QueueStatusEvent, CallEvent})  # deduplicated (PBX resends)
 
 
@@ -409,6 +414,8 @@ class FloorEngine:
             return  # the same outcome of the same call again
         prior = entry[1]
         entry[1] |= bit
+        if bit & _ENDED_BITS and not prior & _ENDED_BITS:
+            self._forget_ended_calls(t, ev.call_id)
         if not prior & _LEFT_BITS:  # live longest wait: the call waits from offered until it leaves
             if kind is CallEventKind.OFFERED:
                 queue.offered(ev.call_id, t)
@@ -436,6 +443,14 @@ class FloorEngine:
             today.talk_sum += talk
             queue.record(t, COMPLETED, talk, False)
             floor.traffic.completed(t, talk)
+
+    def _forget_ended_calls(self, t: float, call_id: str) -> None:
+        finished = self.floor.finished_calls
+        finished.append((t, call_id))
+        horizon = t - FINISHED_CALL_MEMORY_S
+        calls = self.floor.calls
+        while finished and finished[0][0] < horizon:
+            calls.pop(finished.popleft()[1], None)
 
     def _roll_day(self, t: float) -> None:
         floor = self.floor

@@ -7,7 +7,7 @@ decision never scans the floor.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from functools import lru_cache
 from datetime import datetime, timezone
 
@@ -59,6 +59,7 @@ class FloorState:
         # places held by allowed breaks not yet started, with the counts every judgement reads
         self.holds = HoldBook(floor.allowed_break_hold_s)
         self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags]
+        self.finished_calls: deque[tuple[float, str]] = deque()  # (t, call_id) of abandoned/completed calls, in order
         self.traffic = Traffic(config.floor.gate.horizon_min * 60.0)
         self._break_seq = 0
         self._posts_by_team = {t.name: (t.name if t.queues else FLOOR_POST) for t in config.teams}
