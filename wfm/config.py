@@ -162,6 +162,10 @@ class StorageConfig(_Section):
     url: str
     batch_max_records: Annotated[int, msgspec.Meta(ge=1)]
     batch_max_delay_ms: Annotated[float, msgspec.Meta(ge=0)]
+    signing_key_file: str
+    signing_key_env: str
+    checkpoint_every_records: Annotated[int, msgspec.Meta(ge=1)]
+    checkpoint_every_s: Annotated[float, msgspec.Meta(gt=0)]
 
 
 class ApiConfig(_Section):

@@ -1,6 +1,8 @@
-"""`wfm log verify | export | follow`: check, export and watch the tamper-evident event log (rule L1).
+"""`wfm log verify | export | follow | checkpoint | keygen`: the tamper-evident event log (rule L1).
 
-    wfm log verify [--db URL] [--json] [--anchor SEQ:HASH ...]
+    wfm log verify [--db URL] [--json] [--anchor SEQ:HASH|FILE ...] [--public-key PEM ...]
+    wfm log checkpoint --export          (the latest signed checkpoint, one JSON line, to keep elsewhere)
+    wfm log keygen PRIVATE.pem           (an Ed25519 pair for storage.signing_key_file; PRIVATE.pub.pem beside it)
     wfm log export --since TS --until TS --format jsonl|csv --out FILE [--kinds event,decision]
     wfm log follow [--after-seq N] [--kinds K,K] [--max-records N] [--json]
 
@@ -10,7 +12,10 @@ is opened read-only: verifying never creates, repairs or re-arms anything.
 `verify` exits 0 when the chain holds and 1 with "first bad record: seq N:
 <reason>" when it does not; it prints the head hash, which an operator can
 note elsewhere and pass back later as `--anchor SEQ:HASH` to catch even a
-chain rewritten with recomputed hashes. Timestamps are RFC 3339; a date or a time
+chain rewritten with recomputed hashes. With `--public-key` every signed checkpoint
+(wfm/eventlog/signing.py) must verify and still match the chain, so a rewrite
+with recomputed hashes fails without any note kept by hand; an exported
+checkpoint given as `--anchor FILE` also catches a cut tail. Timestamps are RFC 3339; a date or a time
 without offset is read in the floor's zone (floor.timezone).
 """
 from __future__ import annotations
@@ -29,15 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (("verify", "walk the hash chain and name the first bad record"),
                        ("export", "write the records of a time range as JSON lines or CSV"),
-                       ("follow", "print records as they are committed, by any process, until Ctrl-C")):
+                       ("follow", "print records as they are committed, by any process, until Ctrl-C"),
+                       ("checkpoint", "print the latest signed checkpoint (--export) to keep outside this host"),
+                       ("keygen", "make an Ed25519 key pair for signing checkpoints")):
         sub = actions.add_parser(name, help=text, description=text)
         sub.add_argument("--db", metavar="URL", help="log URL (sqlite:///file.sqlite or postgresql://...); default storage.url")
         # Common flags again so they work after the action too (wfm log verify --json).
         sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="site TOML merged over the shipped defaults")
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine output on stdout (JSON only)")
         if name == "verify":
-            sub.add_argument("--anchor", metavar="SEQ:HASH", action="append", default=[],
-                             help="a record hash noted earlier (e.g. from a printed report); repeatable")
+            sub.add_argument("--anchor", metavar="SEQ:HASH|FILE", action="append", default=[],
+                             help="a record hash noted earlier, or a file from `wfm log checkpoint --export`; repeatable")
+            sub.add_argument("--public-key", metavar="PEM", action="append", default=[],
+                             help="check every signed checkpoint with this Ed25519 public key; repeat for rotated keys")
+        if name == "checkpoint":
+            sub.add_argument("--export", action="store_true", help="print the latest signed checkpoint as one JSON line")
+        if name == "keygen":
+            sub.add_argument("out", metavar="PRIVATE.pem", help="where to write the private key (mode 0600); "
+                                                                 "the public key goes to PRIVATE.pub.pem")
         if name == "follow":
             sub.add_argument("--after-seq", type=int, metavar="N", help="start after record N (default: only new records)")
             sub.add_argument("--kinds", metavar="K,K", help="only these record kinds (event, decision, action, audit)")
@@ -85,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
     from wfm.eventlog import EventLogError
 
     config = load_config(args)
+    if args.action == "keygen":
+        return _keygen(args)
     log = _open(args, config)
     try:
         if args.action == "verify":
-            return _verify(args, log)
+            return _verify(args, log, config)
+        if args.action == "checkpoint":
+            return _checkpoint(args, log)
         if args.action == "follow":
             return _follow(args, log, config)
         return _export(args, log, config)
@@ -98,31 +116,117 @@ def run(args: argparse.Namespace) -> int:
         log.close()
 
 
-def parse_anchors(values: list[str]) -> dict[int, str]:
+def parse_anchors(values: list[str]) -> tuple[dict[int, str], list[dict]]:
+    """(seq -> hash, exported checkpoints) from --anchor values: SEQ:HASH, or a file of `checkpoint --export`."""
     anchors: dict[int, str] = {}
+    exported: list[dict] = []
     for value in values:
         seq, _, digest = value.partition(":")
-        if not seq.strip().isdigit() or len(digest.strip()) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest.strip()):
-            raise CliError(f"--anchor {value!r}: want SEQ:HASH (a record number and its 64-hex-digit hash)", 2)
-        anchors[int(seq)] = digest.strip().lower()
-    return anchors
+        if seq.strip().isdigit() and len(digest.strip()) == 64 and all(c in "0123456789abcdefABCDEF" for c in digest.strip()):
+            anchors[int(seq)] = digest.strip().lower()
+            continue
+        try:
+            with open(value, encoding="utf-8") as handle:
+                data = json.loads(handle.readline())
+        except OSError as exc:
+            raise CliError(f"--anchor {value!r}: want SEQ:HASH (a record number and its 64-hex-digit hash) "
+                           f"or a file from `wfm log checkpoint --export` ({exc.strerror})", 2) from None
+        except ValueError:
+            raise CliError(f"--anchor {value}: line 1: not the JSON of `wfm log checkpoint --export`", 2) from None
+        fields = ("seq", "hash", "covers_seq", "covers_hash")
+        if not isinstance(data, dict) or not all(k in data for k in fields) \
+                or not isinstance(data["seq"], int) or not isinstance(data["covers_seq"], int):
+            raise CliError(f"--anchor {value}: line 1: missing {', '.join(k for k in fields if k not in (data or {}))}", 2)
+        anchors[data["seq"]] = str(data["hash"]).lower()
+        anchors[data["covers_seq"]] = str(data["covers_hash"]).lower()
+        exported.append(data)
+    return anchors, exported
 
 
-def _verify(args: argparse.Namespace, log) -> int:
-    anchors = parse_anchors(args.anchor)
-    bar = _progress(log.count(), "verify")
-    with bar:
-        result = log.verify(progress=bar.update, anchors=anchors)
+def _verify(args: argparse.Namespace, log, config) -> int:
+    from wfm.eventlog import VerifyResult
+    from wfm.eventlog.signing import SigningKeyError, load_public_keys, signature_problem
+
+    anchors, exported = parse_anchors(args.anchor)
+    try:
+        keys = load_public_keys(args.public_key)
+    except SigningKeyError as exc:
+        raise CliError(f"--public-key {exc}", 2) from None
+    result = None
+    if keys:
+        for data in exported:  # an exported checkpoint is only as good as its signature
+            problem = signature_problem(data, keys)
+            if problem is not None:
+                result = VerifyResult(ok=False, records=0, first_bad_seq=data["seq"],
+                                      reason=f"exported checkpoint (--anchor): {problem}")
+    if result is None:
+        bar = _progress(log.count(), "verify")
+        with bar:
+            if keys:
+                storage = config.storage
+                # a crash leaves up to one interval unsigned, and the restart's own first one follows
+                max_unsigned = 4 * (storage.checkpoint_every_records + storage.batch_max_records)
+                result = log.verify_signed(keys, anchors=anchors, max_unsigned=max_unsigned, progress=bar.update)
+            else:
+                result = log.verify(progress=bar.update, anchors=anchors)
+    signed = f", checkpoints checked with key {', '.join(sorted(keys))}" if keys and result.ok else ""
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps({"log": log.url_for_humans(), "ok": result.ok, "records": result.records,
-                                     "first_bad_seq": result.first_bad_seq, "reason": result.reason,
-                                     "last_hash": result.last_hash}) + "\n")
+        data = {"log": log.url_for_humans(), "ok": result.ok, "records": result.records,
+                "first_bad_seq": result.first_bad_seq, "reason": result.reason, "last_hash": result.last_hash}
+        if keys:
+            data["public_keys"] = sorted(keys)
+        sys.stdout.write(json.dumps(data) + "\n")
     else:
-        sys.stdout.write(f"{log.url_for_humans()}: {result.message()}\n")
+        sys.stdout.write(f"{log.url_for_humans()}: {result.message()}{signed}\n")
     if not result.ok:
         if not getattr(args, "json", False):
             print(f"wfm log verify: {log.url_for_humans()}: {result.message()}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace, log) -> int:
+    from wfm.eventlog.signing import is_checkpoint
+
+    if not args.export:
+        raise CliError("wfm log checkpoint: say --export (print the latest signed checkpoint)", 2)
+    latest = None
+    for record in log.read(kinds=["audit"]):
+        if is_checkpoint(record.kind, record.body):
+            latest = record
+    if latest is None:
+        raise CliError(f"{log.url_for_humans()}: no signed checkpoint yet (is storage.signing_key_file set?)", 1)
+    body = latest.body
+    sys.stdout.write(json.dumps({"log": log.url_for_humans(), "seq": latest.seq, "hash": latest.hash,
+                                 "covers_seq": body["covers_seq"], "covers_hash": body["covers_hash"],
+                                 "key_id": body.get("key_id"), "signed_at": body.get("signed_at"),
+                                 "signature": body.get("signature")}, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from wfm.eventlog.signing import generate_private_pem, load_signer
+
+    out = Path(args.out)
+    if out.exists():
+        raise CliError(f"{out}: exists; refusing to overwrite a signing key", 2)
+    pem = generate_private_pem()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        signer = load_signer(str(out))
+        public = out.with_name(out.name.removesuffix(".pem") + ".pub.pem")
+        public.write_text(signer.public_pem(), encoding="ascii")
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write: {exc.strerror}", 2) from None
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps({"private_key": str(out), "public_key": str(public), "key_id": signer.key_id}) + "\n")
+    else:
+        sys.stdout.write(f"key {signer.key_id}: private {out} (keep it off the data folder), public {public}\n")
     return 0
 
 

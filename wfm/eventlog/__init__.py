@@ -59,10 +59,27 @@ def open_log(url: str, *, batch_max_records: int = 500, batch_max_delay_ms: floa
 
 
 def open_log_from_config(config, url: str | None = None, *, readonly: bool = False) -> EventLog:
-    """Open the log named by `storage.url` (or `url`) with the config's batching settings."""
+    """Open the log named by `storage.url` (or `url`) with the config's batching settings.
+
+    A writable log signs checkpoints when a signing key is configured
+    (storage.signing_key_env / storage.signing_key_file); a key that cannot be
+    read raises EventLogError naming it.
+    """
+    from wfm.eventlog.signing import SigningKeyError, load_signer
+
     storage = config.storage
-    return open_log(url or storage.url, batch_max_records=storage.batch_max_records,
-                    batch_max_delay_ms=storage.batch_max_delay_ms, readonly=readonly)
+    signer = None
+    if not readonly:
+        try:
+            signer = load_signer(storage.signing_key_file, storage.signing_key_env)
+        except SigningKeyError as exc:
+            raise EventLogError(f"storage.signing_key: {exc}") from None
+    log = open_log(url or storage.url, batch_max_records=storage.batch_max_records,
+                   batch_max_delay_ms=storage.batch_max_delay_ms, readonly=readonly)
+    if signer is not None:
+        log.sign_checkpoints(signer, every_records=storage.checkpoint_every_records,
+                             every_s=storage.checkpoint_every_s)
+    return log
 
 
 def event_body(event) -> dict:

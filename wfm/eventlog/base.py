@@ -113,6 +113,13 @@ class EventLog(abc.ABC):
         self._closing = False
         self._closed = False
         self._listeners: set[Callable[[int], None]] = set()
+        # signed checkpoints (wfm/eventlog/signing.py): off until sign_checkpoints()
+        self._signer = None
+        self._checkpoint_every_records = 0
+        self._checkpoint_every_s = 0.0
+        self._unsigned = 0  # records committed through this handle since its last checkpoint
+        self._unsigned_since = 0.0  # monotonic time the first of them committed
+        self._head: LogRecord | None = None  # the last record committed through this handle
 
     # ---- public API ---------------------------------------------------------------------
 
@@ -129,7 +136,63 @@ class EventLog(abc.ABC):
         with self._write_lock:
             records = self._write_batch(pending)
         self._announce(records[-1].seq)
+        self._after_commit(records)
         return records
+
+    def sign_checkpoints(self, signer, *, every_records: int, every_s: float) -> None:
+        """Append a signed checkpoint after `every_records` records or `every_s` seconds (whichever first),
+        and at close, covering the last record this handle committed."""
+        if every_records < 1 or every_s <= 0:
+            raise ValueError("checkpoints need every_records >= 1 and every_s > 0")
+        self._signer = signer
+        self._checkpoint_every_records = every_records
+        self._checkpoint_every_s = every_s
+
+    def checkpoint(self) -> LogRecord | None:
+        """Append a signed checkpoint over this handle's last committed record now (None when nothing is unsigned)."""
+        signer, head = self._signer, self._head
+        if signer is None or head is None or self._unsigned == 0:
+            return None
+        item = self._prepare("audit", signer.checkpoint(head.seq, head.hash), head.ts, None, None)
+        with self._write_lock:
+            record = self._write_batch([item])[0]
+        self._unsigned = 0
+        self._announce(record.seq)
+        return record
+
+    def verify_signed(self, public_keys: Mapping, *, anchors: Mapping[int, str] | None = None,
+                      max_unsigned: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> VerifyResult:
+        """`verify`, plus every signed checkpoint checked with `public_keys` (key id -> Ed25519 public key).
+
+        Each checkpoint's signature must verify and the hash it signed must still be the
+        stored one (a chain rewritten with recomputed hashes fails here); with `max_unsigned`,
+        no more records than that may run without a checkpoint (checkpoints deleted).
+        """
+        from wfm.eventlog.signing import is_checkpoint, signature_problem
+
+        signed: dict[int, tuple[str, int]] = {}
+        checkpoints = [r for r in self.read(kinds=["audit"]) if is_checkpoint(r.kind, r.body)]
+        for record in checkpoints:
+            problem = signature_problem(record.body, public_keys)
+            if problem is not None:
+                return VerifyResult(ok=False, records=0, first_bad_seq=record.seq,
+                                    reason=f"checkpoint: {problem}")
+            signed[record.body["covers_seq"]] = (record.body["covers_hash"], record.seq)
+        if not checkpoints:
+            return VerifyResult(ok=False, records=0, first_bad_seq=None,
+                                reason="no signed checkpoint in the log (were they removed, or is signing off?)")
+        result = self.verify(progress=progress, anchors=anchors, signed=signed)
+        if not result.ok or max_unsigned is None:
+            return result
+        seqs = [0] + [r.seq for r in checkpoints] + [result.records]
+        for before, after in zip(seqs, seqs[1:]):
+            if after - before > max_unsigned:
+                return VerifyResult(ok=False, records=result.records, first_bad_seq=before + 1,
+                                    reason=f"{after - before} records between signed checkpoints (seq {before + 1}.."
+                                           f"{after}); at most {max_unsigned} are expected: checkpoints were removed",
+                                    last_hash=result.last_hash)
+        return result
 
     async def append_async(self, kind: str, body: dict, ts: datetime) -> LogRecord:
         """Append through the group-commit writer; resolves once the record's batch committed.
@@ -155,14 +218,15 @@ class EventLog(abc.ABC):
         return await future
 
     def verify(self, progress: Callable[[int], None] | None = None,
-               anchors: Mapping[int, str] | None = None) -> VerifyResult:
+               anchors: Mapping[int, str] | None = None,
+               signed: Mapping[int, tuple[str, int]] | None = None) -> VerifyResult:
         """Walk the whole chain; name the first record that was edited, deleted, inserted or moved.
 
         `anchors` maps seq -> hash noted earlier outside the database (a
         printed report, another system): they also catch an attacker who
         rewrote the chain and recomputed every hash after the edit.
         """
-        checker = ChainChecker(anchors)
+        checker = ChainChecker(anchors, signed)
         count = 0
         # Head and rows come from one read snapshot, so appends made meanwhile are not mistaken for tampering.
         with self._snapshot() as (head, rows):
@@ -248,6 +312,8 @@ class EventLog(abc.ABC):
                 log.error("event log %s: writer still busy after %.1f s; pending records stay unacknowledged",
                           self.url_for_humans(), timeout or 0.0)
         self._fail_pending(LogClosedError(f"event log {self.url_for_humans()} closed before these records were written"))
+        if not self.readonly:
+            self._checkpoint_safely()  # a clean stop leaves no unsigned tail
         self._closed = True
         self._close_storage()
 
@@ -290,12 +356,22 @@ class EventLog(abc.ABC):
         self._writer = threading.Thread(target=self._writer_loop, name=f"eventlog-writer {self.url_for_humans()}", daemon=True)
         self._writer.start()
 
+    def _checkpoint_wait(self) -> float | None:
+        """Seconds until a time-based checkpoint is due (None: none pending)."""
+        if self._signer is None or self._unsigned == 0:
+            return None
+        return max(0.0, self._unsigned_since + self._checkpoint_every_s - time.monotonic())
+
     def _take_batch(self) -> list[_Pending] | None:
+        """The next batch; [] when only a time-based checkpoint is due; None when closing."""
         with self._cond:
             while not self._pending:
                 if self._closing:
                     return None
-                self._cond.wait()
+                wait = self._checkpoint_wait()
+                if wait is not None and wait <= 0:
+                    return []
+                self._cond.wait(wait)
             if self.batch_max_delay_s > 0 and len(self._pending) < self.batch_max_records and not self._closing:
                 deadline = time.monotonic() + self.batch_max_delay_s
                 while len(self._pending) < self.batch_max_records and not self._closing:
@@ -312,6 +388,9 @@ class EventLog(abc.ABC):
             batch = self._take_batch()
             if batch is None:
                 return
+            if not batch:
+                self._checkpoint_safely()
+                continue
             delay = self.retry_initial_s
             attempts = 0
             while True:
@@ -347,7 +426,24 @@ class EventLog(abc.ABC):
                         log.warning("event log %s available again after %d attempts", self.url_for_humans(), attempts)
                     self._deliver(batch, records, failed=False)
                     self._announce(records[-1].seq)
+                    self._after_commit(records)
                     break
+
+    def _after_commit(self, records: list[LogRecord]) -> None:
+        if self._signer is None or not records:
+            return
+        if self._unsigned == 0:
+            self._unsigned_since = time.monotonic()
+        self._unsigned += len(records)
+        self._head = records[-1]
+        if self._unsigned >= self._checkpoint_every_records or self._checkpoint_wait() == 0:
+            self._checkpoint_safely()
+
+    def _checkpoint_safely(self) -> None:
+        try:
+            self.checkpoint()
+        except EventLogError as exc:  # the next commit or tick tries again
+            log.warning("event log %s: checkpoint not written: %s", self.url_for_humans(), exc)
 
     def _deliver(self, batch: list[_Pending], values: list, failed: bool) -> None:
         with self._cond:

@@ -150,11 +150,14 @@ class ChainChecker:
     against the chain-head marker the backend keeps (catches a truncated log).
     """
 
-    def __init__(self, anchors: Mapping[int, str] | None = None) -> None:
+    def __init__(self, anchors: Mapping[int, str] | None = None,
+                 signed: Mapping[int, tuple[str, int]] | None = None) -> None:
         self.records = 0
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.anchors = {int(seq): digest.lower() for seq, digest in (anchors or {}).items()}
+        # covered seq -> (hash, seq of the checkpoint that signed it); signatures checked by the caller
+        self.signed = dict(signed or {})
 
     def _bad(self, seq: int, reason: str) -> VerifyResult:
         return VerifyResult(ok=False, records=self.records, first_bad_seq=seq, reason=reason,
@@ -186,6 +189,10 @@ class ChainChecker:
         anchored = self.anchors.get(seq)
         if anchored is not None and anchored != digest:
             return self._bad(seq, "hash differs from its external anchor: the chain was rewritten from here or earlier")
+        signed = self.signed.get(seq)
+        if signed is not None and signed[0] != digest:
+            return self._bad(seq, f"hash differs from the one signed by the checkpoint at seq {signed[1]}: "
+                                  "the chain was rewritten (hashes recomputed) from here or earlier")
         self.records += 1
         self.expected_seq = seq + 1
         self.prev_hash = digest
@@ -195,7 +202,12 @@ class ChainChecker:
         last_seq = self.expected_seq - 1
         beyond = [seq for seq in self.anchors if seq > last_seq]
         if beyond:
-            return self._bad(last_seq + 1, f"record missing: anchored seq {min(beyond)} is no longer in the log")
+            return self._bad(last_seq + 1, f"record missing: anchored seq {min(beyond)} is no longer in the log "
+                                           f"(it ends at seq {last_seq}): the tail was cut")
+        beyond = [seq for seq in self.signed if seq > last_seq]
+        if beyond:
+            return self._bad(last_seq + 1, f"record missing: seq {min(beyond)} was signed by a checkpoint "
+                                           f"but the log ends at seq {last_seq}: the tail was cut")
         if head_seq == -1:
             return self._bad(last_seq, "chain-head marker missing: the head row or table was removed, a truncated tail cannot be ruled out")
         if head_seq is not None and head_seq != last_seq:
