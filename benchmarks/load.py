@@ -102,7 +102,7 @@ class PlanClock:
 
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
-        self.speed = plan.speed  # the runtime's ticker reads it
+        self.speed = plan.speed  # handed to the Runtime for its tick interval
         self._tz = plan.start.tzinfo
 
     def now(self) -> datetime:
@@ -628,7 +628,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     log = open_log_from_config(config)
     adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=ami_port, username="wfm", secret=os.environ[SECRET_ENV],
                          source="ami:load", clock=clock)
-    runtime = Runtime(config, FloorEngine(config), log, [adapter], clock)
+    runtime = Runtime(config, FloorEngine(config), log, [adapter], clock, speed=clock.speed)
 
     def shifts(_report):
         now = clock.now()

@@ -26,6 +26,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("wfm.api", "web"),
     ("wfm.runtime", "live"),
     ("wfm.scaleout", "live"),
+    ("wfm.watermark", "live"),
     ("wfm.auth", "live"),
     ("wfm.users", "live"),  # the users file (wfm user, wfm serve)
     ("wfm.engine", "engine"),

@@ -64,12 +64,15 @@ class SpyEngine:
     def known_agent(self, agent):
         return any(getattr(e, "agent", None) == agent for e in self.handled)
 
-    def floor_view(self, now):
+    def floor_data(self, now, *, feeds=(), agents=True):
+        return msgspec.to_builtins(self.floor_view(now, feeds=feeds))
+
+    def floor_view(self, now, *, feeds=()):
         return FloorView(ts=now, idle_agents=0, idle_threshold=3, short_break_blocked=True, agents_signed_in=0,
                          agents_on_post=0, agents_on_short_break=0, agents_at_meal=0, calls_waiting=0,
                          longest_wait_s=None, occupancy=None, service_level_today=None, service_level_15m=None,
                          service_level_target=0.8, asa_s=None, abandon_rate=None, queues=[], agents=[],
-                         alerts=[], break_queue=[], feeds=[])
+                         alerts=[], break_queue=[], feeds=list(feeds))
 
     def agent_budget(self, agent, now):
         raise KeyError(agent)

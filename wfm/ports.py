@@ -1,4 +1,4 @@
-"""The core's ports: what the live floor needs from a PBX feed and from its event log.
+"""The core's ports: what the live floor needs from a PBX feed, its event log and its rules engine.
 
 The core (wfm.runtime, wfm.scaleout) owns these shapes and the adapters
 implement them (telephony/<protocol>/client.py, wfm/eventlog), so arrows point
@@ -9,13 +9,15 @@ reason. See docs/architecture.md for the layers.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from wfm.decisions import Output
 from wfm.events import Event
+from wfm.views import AgentBudgetView, FeedView, FloorView
 
 
 class ConnectionState(str, enum.Enum):
@@ -125,3 +127,37 @@ class LogPort(Protocol):
     async def aclose(self) -> None:
         """Flush pending appends and release storage."""
         ...
+
+
+class PauseAction(Protocol):
+    """What the engine asks the PBX to do for an agent (wfm.engine.PbxAction implements it)."""
+
+    @property
+    def agent(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def cause(self) -> str: ...
+
+
+class EngineStep(Protocol):
+    """What one engine step produced (wfm.engine.StepResult implements it)."""
+
+    @property
+    def outputs(self) -> Sequence[Output]: ...
+    @property
+    def actions(self) -> Sequence[PauseAction]: ...
+
+
+class EnginePort(Protocol):
+    """The rules engine as the runtime drives it (wfm.engine.FloorEngine implements it): one owner,
+    never re-entered; events and ticks in, steps out; read models on demand."""
+
+    def handle(self, event: Event) -> EngineStep: ...
+    def tick(self, now: datetime) -> EngineStep: ...
+    def known_agent(self, agent: str) -> bool: ...
+    def floor_view(self, now: datetime, *, feeds: Sequence[FeedView] = ()) -> FloorView: ...
+    def floor_data(self, now: datetime, *, feeds: Sequence[FeedView] = (), agents: bool = True) -> dict[str, Any]: ...
+    def agent_budget(self, agent: str, now: datetime) -> AgentBudgetView: ...

@@ -7,7 +7,12 @@
                                      ─► enforcement queue ─► adapter.set_paused ─► log "action"
 
 The engine is only ever called from the consumer task, so it is never
-re-entered. An event is acknowledged by the log before the engine acts on it,
+re-entered. The runtime sees its parts only through typed ports (wfm/ports.py:
+FeedPort, LogPort, EnginePort). Two public hooks let several processes share
+one floor (wfm/scaleout.py): a `StepPolicy` says which outputs this process
+logs and publishes and which actions it sends, and `apply_followed(event)`
+hands the engine an event another process already logged. Clock skew and tick
+watermarks are in wfm/watermark.py. An event is acknowledged by the log before the engine acts on it,
 and a decision, violation or alert is acknowledged before anyone sees it or
 the PBX is told. On start the engine is rebuilt by replaying the log's events
 (budgets survive a restart), then each adapter's fresh snapshot resyncs it.
@@ -16,11 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-import statistics
-from collections import deque
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
@@ -29,7 +32,6 @@ import msgspec
 from wfm.clock import Clock
 from wfm.config import Config
 from wfm.decisions import Output
-from wfm.ports import ActionResult, FeedPort, LogPort
 from wfm.events import (
     AgentStateEvent,
     Event,
@@ -39,7 +41,9 @@ from wfm.events import (
     event_from_builtins,
     event_to_builtins,
 )
+from wfm.ports import ActionResult, EnginePort, EngineStep, FeedPort, LogPort, LoggedRecord, PauseAction
 from wfm.views import AgentBudgetView, FeedView, FloorView
+from wfm.watermark import FeedBacklog, PbxClockSkew, tick_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +56,10 @@ _INBOX_MAX = 10_000
 _BATCH_MAX = 256
 _STOP_TIMEOUT_S = 1.5
 _MIN_TICK_WALL_S = 0.02
-# following the PBX clock: median of the last _SKEW_WINDOW feed events' (ts - our clock),
-# re-estimated every _SKEW_EVERY events once _SKEW_MIN_SAMPLES are in; under _SKEW_MIN_S is jitter
-_SKEW_WINDOW = 101
-_SKEW_EVERY = 8
-_SKEW_MIN_SAMPLES = 16
-_SKEW_MIN_S = 1.0
 
 
 class RuntimeStopped(RuntimeError):
     """The runtime is not running (not started yet, or stopping)."""
-
-
-class EngineLike(Protocol):
-    def handle(self, event: Event) -> Any: ...
-    def tick(self, now: datetime) -> Any: ...
-    def floor_view(self, now: datetime) -> FloorView: ...
-    def agent_budget(self, agent: str, now: datetime) -> AgentBudgetView: ...
-    def known_agent(self, agent: str) -> bool: ...
 
 
 class OutputPublished(msgspec.Struct, frozen=True):
@@ -95,6 +85,32 @@ Update = OutputPublished | FloorChanged | ActionDone
 Subscriber = Callable[[Update], None]
 
 
+class Authorized(msgspec.Struct, frozen=True):
+    """What this process does with one engine step: the outputs it logs and publishes, the actions it sends."""
+
+    outputs: tuple[Output, ...]
+    actions: tuple[PauseAction, ...]
+
+
+class StepPolicy(Protocol):
+    """Which of a step's outputs this process logs and publishes and which actions it sends.
+
+    The hook for several processes on one floor (wfm/scaleout.py; one judge per floor): `event`
+    is None for a tick; `followed` is True for an event another process logged (see
+    Runtime.apply_followed). The caller of submit() still gets the engine's whole step.
+    """
+
+    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized: ...
+
+
+class JudgeEverything:
+    """One process, one floor: every output is logged and published, every action sent; the
+    outputs of a followed event were logged by its author, so only its actions are kept."""
+
+    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized:
+        return Authorized(() if followed else tuple(step.outputs), tuple(step.actions))
+
+
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     events: int
     skipped: int
@@ -106,40 +122,28 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Item:
-    """One unit of work for the consumer: an event (from a feed or the API) or a tick."""
+    """One unit of work for the consumer: an event (from a feed, the API or another process's
+    log records) or a tick."""
 
-    __slots__ = ("event", "adapter", "future", "tick", "now", "marked")
+    __slots__ = ("event", "adapter", "future", "tick", "followed", "now", "marked")
 
     def __init__(self, event: Event | None, adapter: FeedPort | None = None,
-                 future: asyncio.Future | None = None, tick: bool = False) -> None:
+                 future: asyncio.Future[EngineStep] | None = None, tick: bool = False,
+                 followed: bool = False) -> None:
         self.event = event
         self.adapter = adapter
         self.future = future
         self.tick = tick
+        self.followed = followed  # already durable: logged by another process
         self.now: datetime | None = None  # a tick's time, fixed when the batch is logged
         self.marked = False  # a tick whose marker is in the log
 
-
-def _log_body(record: Any) -> Any:
-    return getattr(record, "body", None) if not isinstance(record, dict) else record.get("body")
-
-
-def _log_kind(record: Any) -> str | None:
-    return getattr(record, "kind", None) if not isinstance(record, dict) else record.get("kind")
+    def fail(self, exc: BaseException) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_exception(exc)
 
 
-def _as_dict(body: Any) -> dict:
-    if isinstance(body, dict):
-        return body
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        return msgspec.json.decode(bytes(body) if not isinstance(body, str) else body)
-    raise EventDecodeError(f"log body of type {type(body).__name__}")
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
+_Done = tuple[_Item, EngineStep, Authorized]  # an item the engine acted on: its step, what this process keeps
 
 
 class Runtime:
@@ -148,12 +152,19 @@ class Runtime:
     def __init__(
         self,
         config: Config,
-        engine: EngineLike,
+        engine: EnginePort,
         log: LogPort,
         adapters: Iterable[FeedPort],
         clock: Clock,
+        *,
+        policy: StepPolicy | None = None,
+        speed: float = 1.0,
     ) -> None:
+        """`speed`: how fast `clock` runs against wall time (a simulator's), for the tick interval;
+        `policy`: which outputs and actions this process owns (default: all of them)."""
         self.config = config
+        self.policy: StepPolicy = policy or JudgeEverything()
+        self.speed = speed if speed > 0 else 1.0
         self.engine = engine
         self.log = log
         self.adapters: list[FeedPort] = list(adapters)
@@ -161,7 +172,7 @@ class Runtime:
         self._tz = config.floor.tz
         self._reorder_window = timedelta(seconds=config.floor.reorder_window_s)
         self._inbox: asyncio.Queue[_Item] | None = None
-        self._actions: asyncio.Queue[tuple[Any, FeedPort | None]] | None = None
+        self._actions: asyncio.Queue[tuple[PauseAction, FeedPort | None]] | None = None
         self._tasks: set[asyncio.Task] = set()
         self._subscribers: list[Subscriber] = []
         self._agent_feed: dict[str, FeedPort] = {}
@@ -169,17 +180,13 @@ class Runtime:
         self._stopped = False
         self._tick_pending = False
         self._clock_ahead: datetime | None = None  # latest tick time not yet marked in the log
-        self._offsets: deque[float] = deque(maxlen=_SKEW_WINDOW)
-        self._offset_count = 0
-        self._skew_s = 0.0
-        self._skew_reported = False
+        self._skew = PbxClockSkew(config.floor.reorder_window_s)
         self.events_processed = 0
+        self.events_followed = 0  # events another process logged, applied here (Runtime.apply_followed)
         self.events_failed = 0
         self.replay: ReplayReport | None = None
         self._first_snapshot: dict[int, asyncio.Event] = {}  # per adapter: its first ResyncEvent end is queued
-        # per feed, the ts (epoch s) of its events queued for the consumer, oldest first: a tick
-        # never runs the floor clock past them (a backlog would make each one late)
-        self._queued_ts: dict[int, deque[float]] = {}
+        self._backlog = FeedBacklog()  # a tick never runs the floor clock past a queued feed event
 
     # ── lifecycle ──────────────────────────────────────────────────────────
 
@@ -208,7 +215,7 @@ class Runtime:
         # with a prelude, the feeds that snapshot (AMI, ESL, SIP) start first and the shifts follow
         # their first snapshot (ResyncEvent end, floor.first_snapshot_wait_s at most): a shift that
         # began before the floor started is judged from the state the floor first saw (F2)
-        early = [a for a in self.adapters if prelude is not None and getattr(a, "sends_snapshots", False)]
+        early = [a for a in self.adapters if prelude is not None and a.sends_snapshots]
         for adapter in early:
             self._first_snapshot[id(adapter)] = asyncio.Event()
             self._spawn(self._read_feed(adapter), f"wfm-feed-{adapter.source}")
@@ -257,18 +264,16 @@ class Runtime:
                 await asyncio.wait_for(adapter.close(), timeout=_STOP_TIMEOUT_S / 2)
             except Exception:  # a broken feed must not keep the log open
                 logger.warning("feed %s did not close cleanly", adapter.source, exc_info=True)
-        closer = getattr(self.log, "aclose", None)
-        if closer is not None:
-            await _maybe_await(closer())
+        await self.log.aclose()
         self._subscribers.clear()
 
-    def _spawn(self, coro, name: str) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
@@ -292,43 +297,32 @@ class Runtime:
     async def replay_log(self, since: datetime | None = None) -> ReplayReport:
         """Feed the logged events (from `since`, default replay_since()) back through the
         engine; outputs and actions are not repeated."""
-        reader = getattr(self.log, "read", None)
-        if reader is None:
-            return ReplayReport(events=0, skipped=0, last_ts=None)
         since = since or self.replay_since()
-        try:
-            records = reader(since=since, kinds=[EVENT_KIND, AUDIT_KIND])
-        except TypeError:  # a log without time or kind filtering
-            records = reader()
-        if inspect.isawaitable(records):
-            records = await records
+        records = self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND])
         count = skipped = ticks = 0
         last_ts: datetime | None = None
-        shifts: set = set()
+        shifts: set[tuple[str, datetime]] = set()
 
-        def apply(record: Any) -> None:
+        def apply(record: LoggedRecord) -> None:
             nonlocal count, skipped, last_ts, ticks
-            kind = _log_kind(record)
-            if kind == AUDIT_KIND:
-                body = _log_body(record)
-                ts = getattr(record, "ts", None)
-                if isinstance(body, dict) and body.get("type") == TICK_TYPE and isinstance(ts, datetime):
-                    self.engine.tick(ts.astimezone(self._tz))
+            if record.kind == AUDIT_KIND:
+                if record.body.get("type") == TICK_TYPE:
+                    self.engine.tick(record.ts.astimezone(self._tz))
                     ticks += 1
                 return
-            if kind != EVENT_KIND:
+            if record.kind != EVENT_KIND:
                 return
             try:
-                event = event_from_builtins(_as_dict(_log_body(record)))
+                event = event_from_builtins(record.body)
             except (EventDecodeError, msgspec.DecodeError) as exc:
                 skipped += 1
-                logger.warning("replay: log record %s skipped: %s", getattr(record, "seq", "?"), exc)
+                logger.warning("replay: log record %s skipped: %s", record.seq, exc)
                 return
             try:
                 self.engine.handle(event)
             except Exception:  # one event the engine cannot take must not keep the floor down
                 skipped += 1
-                logger.exception("replay: engine refused log record %s", getattr(record, "seq", "?"))
+                logger.exception("replay: engine refused log record %s", record.seq)
                 return
             count += 1
             if last_ts is None or event.ts > last_ts:
@@ -336,14 +330,10 @@ class Runtime:
             if isinstance(event, ShiftEvent):
                 shifts.add((event.agent, event.start))
 
-        if hasattr(records, "__aiter__"):
-            async for record in records:
-                apply(record)
-        else:
-            for index, record in enumerate(records):
-                apply(record)
-                if index % 5000 == 4999:
-                    await asyncio.sleep(0)
+        for index, record in enumerate(records):
+            apply(record)
+            if index % 5000 == 4999:
+                await asyncio.sleep(0)
         if count:
             logger.info("replayed %d logged events and %d tick markers (last %s, %d skipped)",
                         count, ticks, last_ts, skipped)
@@ -359,30 +349,16 @@ class Runtime:
         latency), ticks and API events follow the PBX so the floor has one timeline.
         """
         now = self.clock.now()
-        if self._skew_s:
-            now += timedelta(seconds=self._skew_s)
+        if self._skew.skew_s:
+            now += timedelta(seconds=self._skew.skew_s)
         return now.astimezone(self._tz)
 
     @property
     def pbx_skew_s(self) -> float:
         """How far the feeds' event times run from the runtime clock (median, 0 when negligible)."""
-        return self._skew_s
+        return self._skew.skew_s
 
-    def _observe_feed_time(self, event: Event) -> None:
-        offsets = self._offsets
-        offsets.append((event.ts - self.clock.now()).total_seconds())
-        self._offset_count += 1
-        if len(offsets) < _SKEW_MIN_SAMPLES or self._offset_count % _SKEW_EVERY:
-            return
-        skew = statistics.median(offsets)
-        skew = skew if abs(skew) >= _SKEW_MIN_S else 0.0
-        if abs(skew) > self.config.floor.reorder_window_s and not self._skew_reported:
-            self._skew_reported = True
-            logger.warning("the PBX clock runs %.1f s %s ours; the floor follows the PBX's event times",
-                           abs(skew), "behind" if skew < 0 else "ahead of")
-        self._skew_s = skew
-
-    async def submit(self, event: Event) -> Any:
+    async def submit(self, event: Event) -> EngineStep:
         """Run an API event (break request, cancel, override, shift) through the consumer.
 
         Returns the engine's StepResult once the event and every output it caused are
@@ -390,11 +366,19 @@ class Runtime:
         """
         if not self._running or self._inbox is None:
             raise RuntimeStopped("the floor is not running")
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[EngineStep] = asyncio.get_running_loop().create_future()
         await self._inbox.put(_Item(event, None, future))
         return await future
 
-    async def submit_many(self, events: Iterable[Event]) -> list[Any]:
+    async def apply_followed(self, event: Event) -> None:
+        """An event another process already logged (wfm/scaleout.py's log follower): the engine applies
+        it in arrival order with everything else; it is not logged again, and the policy says which
+        of its outputs and actions this process logs and sends (by default: its actions only)."""
+        if not self._running or self._inbox is None:
+            raise RuntimeStopped("the floor is not running")
+        await self._inbox.put(_Item(event, followed=True))
+
+    async def submit_many(self, events: Iterable[Event]) -> list[EngineStep]:
         """Submit events in order as one batch (one group commit); their StepResults in order."""
         if not self._running or self._inbox is None:
             raise RuntimeStopped("the floor is not running")
@@ -408,11 +392,10 @@ class Runtime:
 
     async def _read_feed(self, adapter: FeedPort) -> None:
         assert self._inbox is not None
-        queued = self._queued_ts.setdefault(id(adapter), deque())
         try:
             async for event in adapter.stream():
-                self._observe_feed_time(event)
-                queued.append(event.ts.timestamp())  # before put: a feed blocked on a full inbox counts too
+                self._skew.observe((event.ts - self.clock.now()).total_seconds())
+                self._backlog.queued(id(adapter), event.ts.timestamp())  # before put: a feed blocked on a full inbox counts too
                 await self._inbox.put(_Item(event, adapter))
                 if type(event) is ResyncEvent and event.phase == "end" and id(adapter) in self._first_snapshot:
                     self._first_snapshot[id(adapter)].set()
@@ -425,9 +408,8 @@ class Runtime:
 
     async def _ticker(self) -> None:
         assert self._inbox is not None
-        speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
         # floor.tick_s of the runtime's clock, but never busier than _MIN_TICK_WALL_S of wall time
-        interval = max(self.config.floor.tick_s / speed, min(self.config.floor.tick_s, _MIN_TICK_WALL_S))
+        interval = max(self.config.floor.tick_s / self.speed, min(self.config.floor.tick_s, _MIN_TICK_WALL_S))
         while True:
             await asyncio.sleep(interval)
             if not self._tick_pending:
@@ -444,45 +426,34 @@ class Runtime:
                 batch.append(self._inbox.get_nowait())
             for item in batch:
                 if item.adapter is not None:
-                    queued = self._queued_ts.get(id(item.adapter))
-                    if queued:
-                        queued.popleft()
+                    self._backlog.taken(id(item.adapter))
             try:
                 await self._process(batch)
             except asyncio.CancelledError:
                 for item in batch:  # nobody may wait forever on a batch cut short by stop()
-                    if item.future is not None and not item.future.done():
-                        item.future.set_exception(RuntimeStopped("the floor stopped before this was decided"))
+                    item.fail(RuntimeStopped("the floor stopped before this was decided"))
                 raise
 
-    def _tick_bounds(self, batch: list[_Item]) -> dict[int, float]:
-        """For each tick in the batch, the oldest ts of the feed events after it: those later in
-        the batch and those still queued in the inbox (or waiting to get into it)."""
-        if not any(item.tick for item in batch):
-            return {}
-        oldest = min((q[0] for q in self._queued_ts.values() if q), default=None)
-        bounds: dict[int, float] = {}
-        for index in range(len(batch) - 1, -1, -1):
-            item = batch[index]
-            if item.tick:
-                if oldest is not None:
-                    bounds[index] = oldest
-            elif item.adapter is not None:
-                ts = item.event.ts.timestamp()
-                if oldest is None or ts < oldest:
-                    oldest = ts
-        return bounds
-
-    def _tick_marker(self, ts: datetime):
+    def _tick_marker(self, ts: datetime) -> Coroutine[Any, Any, LoggedRecord]:
         return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
 
     async def _process(self, batch: list[_Item]) -> None:
-        # 1. every event of the batch durable before the engine sees any of them. A tick
-        #    that ran the engine's clock past a later-arriving event's ts is logged first
-        #    (an audit "tick" marker), so a replay applies that event exactly as live did.
-        appends: list[tuple[_Item | None, Any]] = []
+        """One batch: inputs durable, the engine acts, outputs durable, then publish and enforce."""
+        failed = await self._log_inputs(batch)
+        steps = self._run_engine(batch, failed)
+        durable, undurable = await self._log_outputs(steps)
+        self._deliver(steps, durable, undurable)
+
+    async def _log_inputs(self, batch: list[_Item]) -> set[int]:
+        """1. Every event of the batch durable before the engine sees any of them; the ids of the
+        items that could not be logged (their callers get the error). A tick that ran the engine's
+        clock past a later-arriving event's ts is logged first (an audit "tick" marker), so a replay
+        applies that event exactly as live did."""
+        appends: list[tuple[_Item | None, Coroutine[Any, Any, LoggedRecord]]] = []
         ahead, ahead_item = self._clock_ahead, None
-        bounds = self._tick_bounds(batch)
+        bounds = tick_bounds([None if item.tick else (item.event.ts.timestamp() if item.adapter is not None
+                                                      and item.event is not None else math.nan)
+                              for item in batch], self._backlog.oldest())
         for index, item in enumerate(batch):
             if item.tick:
                 # a watermark: events may still arrive up to the reorder window late, and the
@@ -493,57 +464,75 @@ class Runtime:
                     item.now = datetime.fromtimestamp(bound, self._tz)
                 if ahead is None or item.now > ahead:
                     ahead, ahead_item = item.now, item
-            elif ahead is not None and item.event.ts < ahead:
+                continue
+            event = item.event
+            assert event is not None
+            if item.followed:
+                continue  # another process logged it
+            if ahead is not None and event.ts < ahead:
                 appends.append((None, self._tick_marker(ahead)))
                 if ahead_item is not None:
                     ahead_item.marked = True
                 ahead, ahead_item = None, None
-                appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
-            else:
-                appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+            appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(event), event.ts)))
         self._clock_ahead = ahead
         failed: set[int] = set()
-        if appends:
-            acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
-            for (item, _), ack in zip(appends, acks):
-                if not isinstance(ack, BaseException):
-                    continue
-                if item is None:
-                    logger.error("tick marker not logged (a replay may differ by the reorder): %r", ack)
-                    continue
-                failed.add(id(item))
-                self.events_failed += 1
-                logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
-                if item.future is not None and not item.future.done():
-                    item.future.set_exception(ack)
-        # 2. the engine acts, in arrival order
-        steps: list[tuple[_Item, Any]] = []
+        if not appends:
+            return failed
+        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+        for (logged, _), ack in zip(appends, acks):
+            if not isinstance(ack, BaseException):
+                continue
+            if logged is None:
+                logger.error("tick marker not logged (a replay may differ by the reorder): %r", ack)
+                continue
+            failed.add(id(logged))
+            self.events_failed += 1
+            logger.error("event not logged, not acted on: %s: %r", type(logged.event).__name__, ack)
+            logged.fail(ack)
+        return failed
+
+    def _run_engine(self, batch: list[_Item], failed: set[int]) -> list[_Done]:
+        """2. The engine acts, in arrival order; the policy keeps what this process owns."""
+        steps: list[_Done] = []
         for item in batch:
             if id(item) in failed:
                 continue
             try:
                 if item.tick:
+                    assert item.now is not None
                     self._tick_pending = False
-                    result = self.engine.tick(item.now)
+                    step = self.engine.tick(item.now)
+                    kept = self.policy.authorize(None, step, followed=False)
                 else:
-                    result = self.engine.handle(item.event)
-                    self.events_processed += 1
-                    if isinstance(item.event, AgentStateEvent) and item.adapter is not None:
-                        self._agent_feed[item.event.agent] = item.adapter
+                    event = item.event
+                    assert event is not None
+                    step = self.engine.handle(event)
+                    kept = self.policy.authorize(event, step, followed=item.followed)
+                    if item.followed:
+                        self.events_followed += 1
+                    else:
+                        self.events_processed += 1
+                    if isinstance(event, AgentStateEvent) and item.adapter is not None:
+                        self._agent_feed[event.agent] = item.adapter
             except Exception as exc:
                 self.events_failed += 1
                 logger.exception("engine failed on %s", "tick" if item.tick else type(item.event).__name__)
-                if item.future is not None and not item.future.done():
-                    item.future.set_exception(exc)
+                item.fail(exc)
                 continue
-            steps.append((item, result))
-        # 3. every output durable before it is published or enforced; a tick that decided
-        #    something is marked in the log before its outputs
-        appended: list[tuple[int, Any]] = []  # (step index or -1 for a marker, output)
-        output_appends: list = []
-        for index, (item, result) in enumerate(steps):
-            produced = getattr(result, "outputs", None) or ()
+            steps.append((item, step, kept))
+        return steps
+
+    async def _log_outputs(self, steps: list[_Done]) -> tuple[list[Output], dict[int, BaseException]]:
+        """3. Every output durable before it is published or enforced; a tick that decided something
+        is marked in the log before its outputs. Returns the durable outputs and, per step index,
+        why one of its outputs is not durable."""
+        appended: list[tuple[int, Output | None]] = []  # (step index or -1 for a marker, output)
+        output_appends: list[Coroutine[Any, Any, LoggedRecord]] = []
+        for index, (item, _, kept) in enumerate(steps):
+            produced = kept.outputs
             if item.tick and produced and not item.marked:
+                assert item.now is not None
                 item.marked = True
                 appended.append((-1, None))
                 output_appends.append(self._tick_marker(item.now))
@@ -552,7 +541,7 @@ class Runtime:
             for output in produced:
                 appended.append((index, output))
                 output_appends.append(self.log.append_async(DECISION_KIND, msgspec.to_builtins(output), output.ts))
-        durable: list = []
+        durable: list[Output] = []
         undurable: dict[int, BaseException] = {}
         if output_appends:
             acks = await asyncio.gather(*output_appends, return_exceptions=True)
@@ -564,21 +553,24 @@ class Runtime:
                         undurable.setdefault(index, ack)
                 elif output is not None:
                     durable.append(output)
-        # 4. publish, enforce, answer the callers (only what the log holds)
+        return durable, undurable
+
+    def _deliver(self, steps: list[_Done], durable: list[Output],
+                 undurable: dict[int, BaseException]) -> None:
+        """4. Publish, enforce, answer the callers (only what the log holds)."""
         for output in durable:
-            self._publish(OutputPublished(output))
+            self.publish(OutputPublished(output))
         if steps:
-            self._publish(FloorChanged(self.now()))
+            self.publish(FloorChanged(self.now()))
         assert self._actions is not None
-        for index, (item, result) in enumerate(steps):
+        for index, (item, step, kept) in enumerate(steps):
             if index in undurable:
-                if item.future is not None and not item.future.done():
-                    item.future.set_exception(undurable[index])
+                item.fail(undurable[index])
                 continue
-            for action in getattr(result, "actions", None) or ():
+            for action in kept.actions:
                 self._actions.put_nowait((action, item.adapter))
             if item.future is not None and not item.future.done():
-                item.future.set_result(result)
+                item.future.set_result(step)
 
     # ── enforcement ───────────────────────────────────────────────────────
 
@@ -593,31 +585,29 @@ class Runtime:
         assert self._actions is not None
         while True:
             action, hint = await self._actions.get()
-            agent = getattr(action, "agent", "")
+            agent = action.agent
             adapter = self._adapter_for(agent, hint)
             if adapter is None:
                 result = ActionResult(action="set_paused", agent=agent, ok=False,
                                       detail="no PBX feed knows this agent")
             else:
                 try:
-                    result = await adapter.set_paused(agent, bool(action.paused), getattr(action, "reason", None))
+                    result = await adapter.set_paused(agent, action.paused, action.reason)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     result = ActionResult(action="set_paused", agent=agent, ok=False, detail=f"{type(exc).__name__}: {exc}")
             now = self.now()
             body = msgspec.to_builtins(result)
-            body["paused"] = bool(getattr(action, "paused", False))
-            cause = getattr(action, "cause", None)
-            if cause is not None:
-                body["cause"] = cause if isinstance(cause, (str, int, float)) else msgspec.to_builtins(cause)
+            body["paused"] = action.paused
+            body["cause"] = action.cause
             try:
                 await self.log.append_async(ACTION_KIND, body, now)
             except Exception as exc:
                 logger.error("action result for %s not logged: %r", agent, exc)
             if not result.ok:
                 logger.warning("PBX action for agent %s failed: %s", agent, result.detail)
-            self._publish(ActionDone(now, result))
+            self.publish(ActionDone(now, result))
 
     # ── subscribers ───────────────────────────────────────────────────────
 
@@ -631,7 +621,9 @@ class Runtime:
 
         return unsubscribe
 
-    def _publish(self, update: Update) -> None:
+    def publish(self, update: Update) -> None:
+        """Hand an update to every subscriber (the runtime's own steps, and wfm/scaleout.py's
+        decisions and actions another process logged)."""
         for callback in list(self._subscribers):
             try:
                 callback(update)
@@ -652,7 +644,7 @@ class Runtime:
                 continue
             views.append(FeedView(
                 source=health.source,
-                state=getattr(health.state, "value", str(health.state)),
+                state=health.state.value,
                 connected=health.connected,
                 stale=health.stale,
                 last_event_age_s=health.last_event_age_s,
@@ -663,23 +655,13 @@ class Runtime:
     def floor_view(self, now: datetime | None = None) -> FloorView:
         """The engine's floor view with the feeds' live health."""
         now = now or self.now()
-        view = self.engine.floor_view(now)
-        if self.adapters:
-            view = msgspec.structs.replace(view, feeds=self.feed_views(now))
-        return view
+        return self.engine.floor_view(now, feeds=self.feed_views(now))
 
     def floor_data(self, now: datetime | None = None, *, agents: bool = True) -> dict:
         """floor_view() as JSON builtins, built incrementally when the engine can (live pushes):
         `agents=False` leaves the agent list empty. Encode it before the next call (rows are reused)."""
         now = now or self.now()
-        feeds = self.feed_views(now) if self.adapters else []
-        build = getattr(self.engine, "floor_data", None)
-        if build is not None:
-            return build(now, feeds=feeds, agents=agents)
-        data = msgspec.to_builtins(self.floor_view(now))
-        if not agents:
-            data["agents"] = []
-        return data
+        return self.engine.floor_data(now, feeds=self.feed_views(now), agents=agents)
 
     def agent_budget(self, agent: str, now: datetime | None = None) -> AgentBudgetView:
         return self.engine.agent_budget(agent, now or self.now())
@@ -700,7 +682,4 @@ class Runtime:
 
     async def verify_log(self) -> Any:
         """The log's own verification result (run off the event loop when it is blocking)."""
-        verify = self.log.verify
-        if inspect.iscoroutinefunction(verify):
-            return await verify()
-        return await asyncio.get_running_loop().run_in_executor(None, verify)
+        return await asyncio.get_running_loop().run_in_executor(None, self.log.verify)

@@ -53,27 +53,28 @@ Ticks are per process: another process's tick markers are not applied live.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
+from wfm.clock import Clock
+from wfm.config import Config
 from wfm.decisions import Output
-from wfm.ports import ActionResult
 from wfm.events import AgentStateEvent, Event, EventDecodeError, event_from_builtins
+from wfm.ports import ActionResult, EnginePort, EngineStep, FeedPort, LoggedRecord, LogPort
 from wfm.runtime import (
     ACTION_KIND,
     DECISION_KIND,
     EVENT_KIND,
     ActionDone,
-    FloorChanged,
+    Authorized,
     OutputPublished,
+    ReplayReport,
     Runtime,
-    _Item,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,10 +96,19 @@ def should_log(agent: str | None, owners: dict[str, str | None], own_sources: fr
     return source in own_sources
 
 
-class _OwnRecords:
-    """The event log as the runtime sees it, noting which seqs this process committed."""
+class SharedLog(LogPort, Protocol):
+    """A log several processes append to and follow (wfm.eventlog.PostgresEventLog)."""
 
-    def __init__(self, log: Any) -> None:
+    url: str
+
+    def last_seq(self) -> int: ...
+    def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LoggedRecord]: ...
+
+
+class _OwnRecords:
+    """The shared log as the runtime sees it (a LogPort), noting which seqs this process committed."""
+
+    def __init__(self, log: SharedLog) -> None:
         self._log = log
         self.own: set[int] = set()
         self.in_flight = 0
@@ -112,10 +122,23 @@ class _OwnRecords:
         self.catch_up_s = 0.5
         self.catch_up_timeouts = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._log, name)
+    @property
+    def url(self) -> str:
+        return self._log.url
 
-    async def append_async(self, kind: str, body: dict, ts: datetime):
+    def last_seq(self) -> int:
+        return self._log.last_seq()
+
+    def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LoggedRecord]:
+        return self._log.follow(after_seq=after_seq, poll_s=poll_s)
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> Any:
+        return self._log.verify(progress)
+
+    async def aclose(self) -> None:
+        await self._log.aclose()
+
+    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LoggedRecord:
         self.in_flight += 1
         try:
             record = await self._log.append_async(kind, body, ts)
@@ -148,13 +171,15 @@ class _OwnRecords:
                 logger.warning("the log follower is %d records behind; acting without waiting (%d times)",
                                seq - self.passed, self.catch_up_timeouts)
 
-    def read(self, *args, **kwargs):
-        records = self._log.read(*args, **kwargs)
+    def read(self, since: datetime | None = None, until: datetime | None = None,
+             kinds: Iterable[str] | None = None, *, after_seq: int | None = None,
+             limit: int | None = None) -> Iterable[LoggedRecord]:
+        records = self._log.read(since, until, kinds, after_seq=after_seq, limit=limit)
         if not self.tracking:
             return records
         return self._noting(records)
 
-    def _noting(self, records: Iterable) -> Iterable:
+    def _noting(self, records: Iterable[LoggedRecord]) -> Iterator[LoggedRecord]:
         for record in records:
             if record.seq > self.max_read:
                 self.max_read = record.seq
@@ -171,12 +196,11 @@ class _OwnRecords:
         return False
 
 
-class _OwnedEngine:
-    """The engine, noting which feed reported each agent and keeping only the outputs and
-    actions this process is authoritative for (see the module docstring)."""
+class _Authority:
+    """The StepPolicy of a process sharing the floor: it notes which feed reported each agent and
+    keeps only the outputs and actions this process is authoritative for (module docstring)."""
 
-    def __init__(self, engine: Any, own_sources: frozenset[str]) -> None:
-        self._engine = engine
+    def __init__(self, own_sources: frozenset[str]) -> None:
         self.own_sources = own_sources
         self.owners: dict[str, str | None] = {}
         self.leader = False
@@ -187,49 +211,22 @@ class _OwnedEngine:
         while len(self.logged_elsewhere) > _SEEN_MAX:
             self.logged_elsewhere.popitem(last=False)
 
-    def _ours_to_log(self, output: Any) -> bool:
-        if not self.mine(getattr(output, "agent", None)):
-            return False
-        return msgspec.json.encode(output) not in self.logged_elsewhere
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
     def mine(self, agent: str | None) -> bool:
         return should_log(agent, self.owners, self.own_sources, self.leader)
 
-    def _actions(self, result: Any) -> Any:
-        actions = getattr(result, "actions", None)
-        if not actions:
-            return result
-        kept = tuple(a for a in actions if self.mine(getattr(a, "agent", None)))
-        return result if len(kept) == len(actions) else dataclasses.replace(result, actions=kept)
-
-    def handle(self, event: Event) -> Any:
+    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized:
         if type(event) is AgentStateEvent and event.source is not None:
             self.owners[event.agent] = event.source
-        result = self._actions(self._engine.handle(event))
-        outputs = getattr(result, "outputs", None)
-        if outputs and self.logged_elsewhere:
-            kept = tuple(o for o in outputs if msgspec.json.encode(o) not in self.logged_elsewhere)
-            if len(kept) != len(outputs):
-                result = dataclasses.replace(result, outputs=kept)
-        return result
-
-    def tick(self, now: datetime) -> Any:
-        result = self._actions(self._engine.tick(now))
-        outputs = getattr(result, "outputs", None)
-        if outputs:
-            kept = tuple(o for o in outputs if self._ours_to_log(o))
-            if len(kept) != len(outputs):
-                result = dataclasses.replace(result, outputs=kept)
-        return result
-
-
-class _ForeignItem(_Item):
-    """An event another process logged: applied to the engine, never logged again."""
-
-    __slots__ = ("seq",)
+        actions = tuple(a for a in step.actions if self.mine(a.agent))
+        if followed:  # the author logged its outputs; they arrive as decision records
+            return Authorized((), actions)
+        outputs = tuple(step.outputs)
+        if event is None:  # a timer: the agent's owner logs it, unless another process already did
+            outputs = tuple(o for o in outputs if self.mine(getattr(o, "agent", None))
+                            and msgspec.json.encode(o) not in self.logged_elsewhere)
+        elif self.logged_elsewhere:
+            outputs = tuple(o for o in outputs if msgspec.json.encode(o) not in self.logged_elsewhere)
+        return Authorized(outputs, actions)
 
 
 class SharedRuntime(Runtime):
@@ -240,17 +237,17 @@ class SharedRuntime(Runtime):
     catch_up_s: the longest an own event waits for the follower before the engine acts on it.
     """
 
-    def __init__(self, config, engine, log, adapters, clock, *, follow_poll_s: float = 2.0,
-                 lead_retry_s: float = 2.0, catch_up_s: float = 0.5) -> None:
+    def __init__(self, config: Config, engine: EnginePort, log: SharedLog, adapters: Iterable[FeedPort],
+                 clock: Clock, *, follow_poll_s: float = 2.0, lead_retry_s: float = 2.0,
+                 catch_up_s: float = 0.5, speed: float = 1.0) -> None:
         adapters = list(adapters)
-        self._owned = _OwnedEngine(engine, frozenset(a.source for a in adapters))
+        self._owned = _Authority(frozenset(a.source for a in adapters))
         self._records = _OwnRecords(log)
         self._records.catch_up_s = catch_up_s
-        super().__init__(config, self._owned, self._records, adapters, clock)
+        super().__init__(config, engine, self._records, adapters, clock, policy=self._owned, speed=speed)
         self.follow_poll_s = follow_poll_s
         self.lead_retry_s = lead_retry_s
         self.follow_from: int | None = None
-        self.foreign_events = 0
 
     @property
     def leader(self) -> bool:
@@ -261,7 +258,13 @@ class SharedRuntime(Runtime):
     def owners(self) -> dict[str, str | None]:
         return self._owned.owners
 
-    async def start(self, *, replay: bool = True, prelude=None):
+    @property
+    def foreign_events(self) -> int:
+        """Events other processes logged that this engine applied."""
+        return self.events_followed
+
+    async def start(self, *, replay: bool = True,
+                    prelude: Callable[[ReplayReport | None], Iterable[Event]] | None = None) -> ReplayReport | None:
         if not replay:
             self.follow_from = await asyncio.to_thread(self._records.last_seq)
         tried = asyncio.Event()
@@ -271,7 +274,7 @@ class SharedRuntime(Runtime):
         self._spawn(self._follow(), "wfm-scaleout-follower")
         return report
 
-    async def replay_log(self, since=None):
+    async def replay_log(self, since: datetime | None = None) -> ReplayReport:
         before = await asyncio.to_thread(self._records.last_seq)
         self._records.tracking, self._records.max_read = True, 0
         try:
@@ -297,7 +300,7 @@ class SharedRuntime(Runtime):
             records.following = False
             await _aclose(follow)
 
-    async def _apply_foreign(self, record: Any) -> None:
+    async def _apply_foreign(self, record: LoggedRecord) -> None:
         kind, body = record.kind, record.body
         if kind == EVENT_KIND:
             try:
@@ -307,10 +310,7 @@ class SharedRuntime(Runtime):
                 return
             if type(event) is AgentStateEvent and event.source is not None:
                 self._owned.owners[event.agent] = event.source  # known before the next tick's outputs
-            item = _ForeignItem(event)
-            item.seq = record.seq
-            assert self._inbox is not None
-            await self._inbox.put(item)
+            await self.apply_followed(event)
         elif kind == DECISION_KIND:
             try:
                 output = msgspec.convert(body, Output)
@@ -318,7 +318,7 @@ class SharedRuntime(Runtime):
                 logger.warning("followed decision %s not published: %s", record.seq, exc)
                 return
             self._owned.note_logged_elsewhere(output)
-            self._publish(OutputPublished(output))
+            self.publish(OutputPublished(output))
         elif kind == ACTION_KIND:
             try:
                 result = msgspec.convert({k: body[k] for k in ("action", "agent", "ok", "detail", "action_id")
@@ -326,38 +326,7 @@ class SharedRuntime(Runtime):
             except (msgspec.ValidationError, TypeError) as exc:
                 logger.debug("followed action %s not published: %s", record.seq, exc)
                 return
-            self._publish(ActionDone(record.ts, result))
-
-    async def _process(self, batch: list[_Item]) -> None:
-        run: list[_Item] = []
-        foreign = False
-        for item in batch:
-            is_foreign = isinstance(item, _ForeignItem)
-            if run and is_foreign != foreign:
-                await self._process_run(run, foreign)
-                run = []
-            run.append(item)
-            foreign = is_foreign
-        if run:
-            await self._process_run(run, foreign)
-
-    async def _process_run(self, run: list[_Item], foreign: bool) -> None:
-        if not foreign:
-            await super()._process(run)
-            return
-        assert self._actions is not None
-        for item in run:
-            try:
-                result = self.engine.handle(item.event)
-            except Exception:
-                self.events_failed += 1
-                logger.exception("engine failed on followed record %s", getattr(item, "seq", "?"))
-                continue
-            self.foreign_events += 1
-            # outputs: the author logged them (they arrive as decision records); actions: ours only
-            for action in getattr(result, "actions", None) or ():
-                self._actions.put_nowait((action, None))
-        self._publish(FloorChanged(self.now()))
+            self.publish(ActionDone(record.ts, result))
 
     # ── the floor leader ──────────────────────────────────────────────────
 
@@ -391,7 +360,7 @@ class SharedRuntime(Runtime):
                 await asyncio.sleep(self.lead_retry_s)
 
 
-async def _aclose(agen: AsyncIterator) -> None:
+async def _aclose(agen: AsyncIterator[Any]) -> None:
     closer = getattr(agen, "aclose", None)
     if closer is not None:
         try:

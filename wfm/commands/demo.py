@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 _open_browser(server.base_url + "/wall")
 
         return await host_floor(config, log, [adapter], clock, port=port, prelude=prelude,
-                                on_ready=ready, extra_closers=[ami.close])
+                                on_ready=ready, extra_closers=[ami.close], speed=clock.speed)
 
     try:
         code = asyncio.run(main())

@@ -134,8 +134,10 @@ async def host_floor(
     on_ready: Callable[[Any], None],
     extra_closers: Iterable[Callable[[], Any]] = (),
     users: list | None = None,
+    speed: float = 1.0,
 ) -> int:
-    """Run runtime + API until SIGINT/SIGTERM; returns the exit code.
+    """Run runtime + API until SIGINT/SIGTERM; returns the exit code. `speed`: how fast `clock`
+    runs against wall time (the demo's simulated clock), for the tick interval.
 
     `prelude(replay_report)` gives events (e.g. the day's shifts) submitted after the log
     replay and before the feeds start. `users` are the accounts (default: config `[[users]]`).
@@ -148,7 +150,7 @@ async def host_floor(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     # a PostgreSQL log may be shared with other `wfm serve` processes: follow them (wfm/scaleout.py)
-    runtime = runtime_class(getattr(log, "url", ""))(config, make_engine(config), log, adapters, clock)
+    runtime = runtime_class(getattr(log, "url", ""))(config, make_engine(config), log, adapters, clock, speed=speed)
     server = None
     try:
         report = await runtime.start(prelude=prelude)
