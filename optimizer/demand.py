@@ -20,7 +20,8 @@ from optimizer.staffing import StaffingTarget, scheduled_heads, solve_agents
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEMAND_HEADER", "demand_from_forecast", "demand_from_history", "write_demand_csv", "covered_interval_starts", "DemandPlan", "plan_from_history"]
+__all__ = ["DEMAND_HEADER", "demand_from_forecast", "demand_from_history", "write_demand_csv", "covered_interval_starts",
+           "DemandPlan", "plan_from_history", "DemandParams", "Capacity", "floor_capacity", "size_forecast", "what_if"]
 
 DEMAND_HEADER = ("date", "interval_start", "required")
 _DAY_MIN = 24 * 60
@@ -69,11 +70,14 @@ class DemandPlan:
     forecast: object  # optimizer.forecast.ForecastResult
     dropped_calls: float
     dropped_intervals: int
+    share: float = 1.0  # the floor's share of the history's volume that was staffed
+    params: DemandParams | None = None
 
 
-def plan_from_history(history_csv: Path, month: str, config, holidays=(), model: str | None = None,
-                      cutoff=None, progress=None) -> DemandPlan:
-    """Forecast `month` from `history_csv` (up to `cutoff`), staff it with the config's targets, clip to shift hours."""
+def forecast_for(history_csv: Path, month: str, config, holidays=(), model: str | None = None,
+                 volume_scale: float = 1.0, cutoff=None, progress=None):
+    """The forecast of `month` from a call-history CSV (optimizer.forecast, up to `cutoff`),
+    at `volume_scale` × the history's volume."""
     from optimizer.forecast import Calendar, forecast_month, read_history
     from datetime import date
 
@@ -84,12 +88,12 @@ def plan_from_history(history_csv: Path, month: str, config, holidays=(), model:
     )
     history = read_history(history_csv, config.floor.tz)
     settings = config.forecast
-    result = forecast_month(
+    return forecast_month(
         history, month, calendar,
         backtest_weeks=settings.backtest_weeks,
         default_aht_s=config.service.default_aht_s,
         min_history_weeks=settings.min_history_weeks,
-        volume_scale=settings.volume_scale,
+        volume_scale=volume_scale,
         model=model,
         cutoff=cutoff,
         backtest_origins=settings.backtest_origins,
@@ -99,22 +103,47 @@ def plan_from_history(history_csv: Path, month: str, config, holidays=(), model:
         holiday_closed_without_history=settings.holiday_closed_without_history,
         progress=progress,
     )
+
+
+def plan_from_history(history_csv: Path, month: str, config, holidays=(), model: str | None = None,
+                      cutoff=None, progress=None, params: DemandParams | None = None) -> DemandPlan:
+    """Forecast `month` from `history_csv` (up to `cutoff`), staff it with the config's targets, clip to shift hours.
+
+    With `params` the scale is explicit (the floor's share of the history's volume,
+    or the share giving a target peak) and AHT, shrinkage and SL target may be
+    overridden; without, `forecast.volume_scale` and the [service] targets apply.
+    """
+    result = forecast_for(history_csv, month, config, holidays, model,
+                          volume_scale=1.0 if params is not None else config.forecast.volume_scale,
+                          cutoff=cutoff, progress=progress)
+    if params is not None:
+        sized = size_forecast(result.frame, params, config)
+        return DemandPlan(demand=sized.demand, forecast=result, dropped_calls=sized.dropped_calls,
+                          dropped_intervals=sized.dropped_intervals, share=sized.share, params=params)
     target = StaffingTarget.from_config(config)
     interval_min = config.roster.interval_min
     demand = demand_from_forecast(result.frame, target, interval_min)
+    demand, dropped_calls, dropped_intervals = _clip(demand, config)
+    return DemandPlan(demand=demand, forecast=result, dropped_calls=dropped_calls, dropped_intervals=dropped_intervals,
+                      share=config.forecast.volume_scale)
+
+
+def _clip(demand: pd.DataFrame, config, quiet: bool = False) -> tuple[pd.DataFrame, float, int]:
+    """Drop intervals no shift template covers whole (forecast.clip_to_shifts); log the volume dropped."""
+    interval_min = config.roster.interval_min
     dropped_calls, dropped_intervals = 0.0, 0
     if config.forecast.clip_to_shifts:
         covered = covered_interval_starts(config.roster.shifts, interval_min)
         outside = ~demand["interval_start"].isin(covered)
         dropped = demand.loc[outside & (demand["required"] > 0)]
         dropped_calls, dropped_intervals = float(dropped["calls"].sum()), int(len(dropped))
-        if dropped_intervals:
+        if dropped_intervals and not quiet:
             log.warning(
                 "%d interval(s) with %.0f forecast calls lie outside every shift template (%s) and are left out of the demand",
                 dropped_intervals, dropped_calls, ", ".join(sorted(set(dropped["interval_start"]))),
             )
         demand = demand.loc[~outside].reset_index(drop=True)
-    return DemandPlan(demand=demand, forecast=result, dropped_calls=dropped_calls, dropped_intervals=dropped_intervals)
+    return demand, dropped_calls, dropped_intervals
 
 
 def demand_from_history(history_csv: Path, month: str, config) -> pd.DataFrame:
@@ -137,3 +166,206 @@ def write_demand_csv(path: Path, demand: pd.DataFrame) -> None:
         writer.writerow(DEMAND_HEADER)
         for row in demand.loc[:, list(DEMAND_HEADER)].itertuples(index=False):
             writer.writerow([row.date, row.interval_start, int(row.required)])
+
+
+# ── demand in the floor's terms: scale, targets, capacity, what-if ────────────
+
+@dataclass(frozen=True)
+class DemandParams:
+    """How a history's volume becomes this floor's demand.
+
+    `floor_share`: the fraction of the history's calls this floor answers (a
+    bank's whole volume on a 60-agent floor is absurd). `target_peak`, when
+    set, overrides it: the share is chosen so the busiest interval needs
+    exactly that many agents on post. `aht_s` replaces the forecast's handle
+    time; `shrinkage`, `service_level`, `answer_s` replace the [service]
+    targets. None keeps the config's value.
+    """
+
+    floor_share: float = 1.0
+    target_peak: int | None = None
+    aht_s: float | None = None
+    shrinkage: float | None = None
+    service_level: float | None = None
+    answer_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.floor_share <= 1000:
+            raise ValueError(f"floor share must be > 0, got {self.floor_share}")
+        if self.target_peak is not None and self.target_peak < 1:
+            raise ValueError(f"target peak must be at least 1 agent, got {self.target_peak}")
+        if self.aht_s is not None and not 0 < self.aht_s <= 7200:
+            raise ValueError(f"AHT must be in (0, 7200] s, got {self.aht_s}")
+
+    @classmethod
+    def from_config(cls, config, **overrides) -> DemandParams:
+        values = {"floor_share": config.forecast.volume_scale}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def target(self, config) -> StaffingTarget:
+        return StaffingTarget.from_config(config, shrinkage=self.shrinkage, service_level=self.service_level,
+                                          answer_s=self.answer_s)
+
+    def to_dict(self) -> dict:
+        return {"floor_share": self.floor_share, "target_peak": self.target_peak, "aht_s": self.aht_s,
+                "shrinkage": self.shrinkage, "service_level": self.service_level, "answer_s": self.answer_s}
+
+
+@dataclass(frozen=True)
+class Sized:
+    demand: pd.DataFrame
+    share: float
+    dropped_calls: float
+    dropped_intervals: int
+
+
+def _staff(frame: pd.DataFrame, share: float, params: DemandParams, config) -> pd.DataFrame:
+    scaled = frame.loc[:, ["date", "interval_start", "calls", "aht_s"]].copy()
+    scaled["calls"] = scaled["calls"].to_numpy(dtype=float) * share
+    if params.aht_s is not None:
+        scaled["aht_s"] = float(params.aht_s)
+    return demand_from_forecast(scaled, params.target(config), config.roster.interval_min)
+
+
+def size_forecast(frame: pd.DataFrame, params: DemandParams, config) -> Sized:
+    """The forecast (full history volume) staffed for this floor: share, AHT, targets, clipped to shift hours."""
+    share = params.floor_share
+    if params.target_peak is not None:
+        share = _share_for_peak(frame, params, config)
+    demand, dropped_calls, dropped_intervals = _clip(_staff(frame, share, params, config), config)
+    return Sized(demand=demand, share=share, dropped_calls=dropped_calls, dropped_intervals=dropped_intervals)
+
+
+def _share_for_peak(frame: pd.DataFrame, params: DemandParams, config) -> float:
+    """The largest share whose busiest (shift-covered) interval needs at most target_peak agents on post."""
+    def peak(share: float) -> int:
+        demand, _, _ = _clip(_staff(frame, share, params, config), config, quiet=True)
+        return int(demand["required"].max()) if len(demand) else 0
+
+    lo, hi = 0.0, 1.0
+    while peak(hi) <= params.target_peak and hi < 1e4:
+        lo, hi = hi, hi * 2
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if peak(mid) <= params.target_peak else (lo, mid)
+    return round(lo, 6) if lo > 0 else hi
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a floor of `headcount` agents can put on post at once, and how the demand compares.
+
+    A day has `working_per_day` agents at work (R2 six days in seven, R3 rest
+    days a month); spread over the shift templates that cover an interval,
+    at most `on_post` are on post in it (meals not counted).
+    """
+
+    headcount: int
+    working_per_day: float
+    shifts: int
+    on_post: int
+    peak_required: int
+    peak_at: str
+    agent_intervals_required: int
+    agent_intervals_available: int
+
+    @property
+    def over(self) -> bool:
+        return self.peak_required > self.on_post
+
+    def message(self) -> str:
+        head = (f"peak demand {self.peak_required} agents on post ({self.peak_at}); a floor of {self.headcount} "
+                f"has about {self.working_per_day:.0f} at work a day over {self.shifts} shift(s), so at most "
+                f"{self.on_post} on post at once")
+        volume = (f"; the month needs {self.agent_intervals_required} agent-intervals, the floor can give "
+                  f"about {self.agent_intervals_available}")
+        if self.over:
+            return (f"Demand exceeds the floor 需求超出人手: {head}{volume}. Lower the floor's share or the target "
+                    "peak, or add agents — or solve anyway and accept unmet demand.")
+        return f"Demand fits the floor 人手足够: {head}{volume}."
+
+    def to_dict(self) -> dict:
+        return {"headcount": self.headcount, "working_per_day": round(self.working_per_day, 1), "shifts": self.shifts,
+                "on_post": self.on_post, "peak_required": self.peak_required, "peak_at": self.peak_at,
+                "agent_intervals_required": self.agent_intervals_required,
+                "agent_intervals_available": self.agent_intervals_available, "over": self.over,
+                "message": self.message()}
+
+
+def floor_capacity(demand: pd.DataFrame, headcount: int, config, days_in_month: int) -> Capacity:
+    """Compare the demand's peak and volume with what `headcount` agents can cover (before solving)."""
+    rules = config.roster
+    rest = max(rules.rest_days_per_month / max(days_in_month, 1), 1 - rules.max_consecutive_days / (rules.max_consecutive_days + 1))
+    working = headcount * (1 - rest)
+    templates = list(rules.shifts)
+    interval = rules.interval_min
+    meal_intervals = -(-config.floor.meal_slot_min // interval)
+    per_shift = [max(0, t.length_min // interval - meal_intervals) for t in templates]
+    on_post = int(working // max(len(templates), 1))
+    available = int(working * (sum(per_shift) / max(len(per_shift), 1)) * days_in_month)
+    if len(demand):
+        row = demand.loc[demand["required"].idxmax()]
+        peak, peak_at = int(row["required"]), f"{row['date']} {row['interval_start']}"
+    else:
+        peak, peak_at = 0, "—"
+    return Capacity(headcount=headcount, working_per_day=working, shifts=len(templates), on_post=on_post,
+                    peak_required=peak, peak_at=peak_at, agent_intervals_required=int(demand["required"].sum()) if len(demand) else 0,
+                    agent_intervals_available=available)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One column of a what-if: a name and what it changes (None keeps the base value)."""
+
+    name: str
+    aht_s: float | None = None
+    shrinkage: float | None = None
+    headcount: int | None = None
+
+
+def what_if(frame: pd.DataFrame, base: DemandParams, variants: list[Variant], headcount: int, config,
+            days_in_month: int) -> list[dict]:
+    """Per variant: agents required and expected service level per interval of the day (month mean).
+
+    Expected SL is Erlang C with the agents really on post: the heads the
+    variant's headcount can put on shift in the interval (at most
+    `Capacity.on_post`, never more than the heads asked for) less shrinkage —
+    so a variant that needs more than the floor has shows the service it would get.
+    """
+    from optimizer import erlang
+
+    out = []
+    share = _share_for_peak(frame, base, config) if base.target_peak is not None else base.floor_share
+    for variant in variants:
+        params = DemandParams(floor_share=share, aht_s=variant.aht_s if variant.aht_s is not None else base.aht_s,
+                              shrinkage=variant.shrinkage if variant.shrinkage is not None else base.shrinkage,
+                              service_level=base.service_level, answer_s=base.answer_s)
+        demand, _, _ = _clip(_staff(frame, share, params, config), config, quiet=True)
+        heads = variant.headcount if variant.headcount is not None else headcount
+        capacity = floor_capacity(demand, heads, config, days_in_month)
+        target = params.target(config)
+        heads_on_shift = np.minimum(demand["scheduled"].to_numpy(), capacity.on_post)
+        staffed = np.floor(np.round(heads_on_shift * (1 - target.shrinkage), 9))
+        perf = erlang.erlang_c_performance(staffed, demand["calls"].to_numpy(), config.roster.interval_min * 60.0,
+                                           demand["aht_s"].to_numpy(), target.answer_s)
+        demand = demand.assign(expected_sl=perf.service_level, staffed=staffed)
+        calls = demand.groupby("interval_start")["calls"].sum()
+        answered = (demand["expected_sl"] * demand["calls"]).groupby(demand["interval_start"]).sum()
+        by_interval = demand.groupby("interval_start").agg(required_mean=("required", "mean"),
+                                                           required_peak=("required", "max"),
+                                                           heads_peak=("scheduled", "max"))
+        rows = [{"interval_start": start, "required_mean": round(float(r.required_mean), 1),
+                 "required_peak": int(r.required_peak), "heads_peak": int(r.heads_peak),
+                 "expected_sl": round(float(answered[start] / calls[start]), 3) if calls[start] > 0 else None}
+                for start, r in by_interval.iterrows()]
+        total_calls = float(demand["calls"].sum())
+        out.append({
+            "name": variant.name, "aht_s": params.aht_s, "shrinkage": target.shrinkage, "headcount": heads,
+            "peak_required": capacity.peak_required, "on_post": capacity.on_post,
+            "heads_at_peak": int(scheduled_heads(np.asarray([capacity.peak_required]), target.shrinkage)[0]),
+            "expected_sl_month": round(float((demand["expected_sl"] * demand["calls"]).sum() / total_calls), 3)
+            if total_calls > 0 else None,
+            "rows": rows,
+        })
+    return out

@@ -31,6 +31,7 @@ class Role(str, enum.Enum):
 ALL_ROLES: frozenset[Role] = frozenset(Role)
 FLOOR_READERS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.SCHEDULER, Role.ADMIN})
 FLOOR_ACTORS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.ADMIN})
+ROSTER_EDITORS: frozenset[Role] = frozenset({Role.SCHEDULER, Role.ADMIN})
 
 
 class AccountConfigError(ValueError):

@@ -6,10 +6,15 @@ Layout under the roster folder:
     versions/index.json         every version: number, status, author, times, note, swap
     versions/v0001/roster.csv   each version's full roster, never rewritten
     versions/v0002/diff.json    what changed against the version it replaced
-    versions/inputs/            agents.csv, demand.csv, previous.csv the roster was built from
+    versions/inputs/            agents.csv, demand.csv, previous.csv the latest roster was built from
+    versions/v0002/agents.csv   ... and a copy of the inputs each version was built from (for its downloads)
 
 Status: draft → approved → published. A new draft withdraws the unpublished versions at once;
 the published roster stays in force until a newer version is published, which withdraws it.
+Publishing records who and why (`reason`); a roster with unmet demand or rule warnings is
+published only with `confirm=True` and a reason (the gate itself is optimizer/publish/gate.py).
+An old version is re-published as a new version with the same lines (`republish`).
+Times are ISO 8601 in the floor's zone (`tz`, default Asia/Shanghai).
 """
 from __future__ import annotations
 
@@ -21,8 +26,9 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +64,11 @@ class VersionInfo:
     extra: dict = field(default_factory=dict)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _now(tz: tzinfo = DEFAULT_TZ) -> str:
+    return datetime.now(tz).isoformat(timespec="seconds")
 
 
 def _cells(path: Path) -> dict[tuple[str, str], str]:
@@ -80,9 +89,13 @@ def diff_rosters(old: Path, new: Path) -> list[Change]:
 class RosterVersions:
     """The versions of one roster folder; safe against concurrent writers (file lock)."""
 
-    def __init__(self, roster_dir: str | Path) -> None:
+    def __init__(self, roster_dir: str | Path, tz: tzinfo = DEFAULT_TZ) -> None:
         self.root = Path(roster_dir)
         self.dir = self.root / "versions"
+        self.tz = tz
+
+    def _stamp(self) -> str:
+        return _now(self.tz)
 
     @contextmanager
     def _locked(self):
@@ -116,7 +129,20 @@ class RosterVersions:
     def path(self, version: int) -> Path:
         return self.dir / f"v{version:04d}" / "roster.csv"
 
-    def input_path(self, name: str) -> Path | None:
+    def folder(self, version: int) -> Path:
+        """The folder of one version (its roster.csv, diff.json, inputs and rendered files)."""
+        self.get(version)
+        return self.dir / f"v{version:04d}"
+
+    def get(self, version: int) -> VersionInfo:
+        return self._find(self._load(), version)
+
+    def input_path(self, name: str, version: int | None = None) -> Path | None:
+        """An input (agents, demand, previous) of `version`, else the latest one recorded."""
+        if version is not None:
+            own = self.dir / f"v{version:04d}" / f"{name}.csv"
+            if own.exists():
+                return own
         path = self.dir / "inputs" / f"{name}.csv"
         return path if path.exists() else None
 
@@ -150,13 +176,17 @@ class RosterVersions:
             # a new draft replaces unpublished versions at once; the published roster stays in force until its successor is published
             for older in versions:
                 if older.status != "withdrawn" and (status == "published" or older.status != "published"):
-                    older.status, older.withdrawn_at = "withdrawn", _now()
+                    older.status, older.withdrawn_at = "withdrawn", self._stamp()
             (folder / "diff.json").write_text(json.dumps([asdict(c) for c in changes], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
             for name, source in (inputs or {}).items():
                 if source:
                     (self.dir / "inputs").mkdir(exist_ok=True)
                     shutil.copyfile(source, self.dir / "inputs" / f"{name}.csv")
-            info = VersionInfo(version=number, status=status, created=_now(), author=author, note=note,
+            for name in ("agents", "demand", "previous"):  # each version keeps the inputs it was built from
+                source = (inputs or {}).get(name) or (previous and self.input_path(name, previous.version))
+                if source and Path(source).exists():
+                    shutil.copyfile(source, folder / f"{name}.csv")
+            info = VersionInfo(version=number, status=status, created=self._stamp(), author=author, note=note,
                                replaces=previous.version if previous else None, changes=len(changes), swap=swap)
             if status in ("approved", "published"):
                 info.approved_by, info.approved_at = author, info.created
@@ -174,29 +204,42 @@ class RosterVersions:
             info = self._find(versions, version)
             if info.status != "draft":
                 raise VersionError(f"version {version} is {info.status}, only a draft can be approved")
-            info.status, info.approved_by, info.approved_at = "approved", by, _now()
+            info.status, info.approved_by, info.approved_at = "approved", by, self._stamp()
             self._save(versions)
             return info
 
     def publish(self, version: int, by: str, holidays: tuple[date, ...] = (), days_ahead: int = 0,
-                today: date | None = None) -> VersionInfo:
+                today: date | None = None, reason: str = "", gate: dict | None = None,
+                confirm: bool = False) -> VersionInfo:
         """Publish an approved version to everyone (R6): it becomes roster.csv.
 
+        `gate` is the publish check (optimizer/publish/gate.py): when it has
+        findings (unmet demand, rule warnings) the version is published only with
+        `confirm=True` and a non-empty `reason`, both recorded with who published.
         A roster covering a holiday published fewer than `days_ahead` days before it is still
         published (withholding it helps nobody) but marked `late_for_holiday` and logged.
         """
+        reason = (reason or "").strip()
+        if gate and gate.get("needs_confirmation") and not (confirm and reason):
+            raise VersionError(f"version {version} has {gate.get('headline', 'findings')}: confirm and give a reason "
+                               "to publish it anyway")
         with self._locked():
             versions = self._load()
             info = self._find(versions, version)
             if info.status != "approved":
                 raise VersionError(f"version {version} is {info.status}; approve it before publishing")
-            info.status, info.published_at = "published", _now()
+            info.status, info.published_at = "published", self._stamp()
             info.extra["published_by"] = by
+            if reason:
+                info.extra["reason"] = reason
+            if gate:
+                info.extra["gate"] = {k: gate[k] for k in ("headline", "unmet_agent_intervals", "hard_violations",
+                                                           "spreads", "needs_confirmation") if k in gate}
             for older in versions:
                 if older is not info and older.status != "withdrawn":
                     older.status, older.withdrawn_at = "withdrawn", info.published_at
             dates = {date.fromisoformat(d.split("|")[1]) for d in ("|".join(k) for k in _cells(self.path(version)))}
-            today = today or datetime.now(timezone.utc).date()
+            today = today or datetime.now(self.tz).date()
             late = sorted(h for h in holidays if h in dates and (h - today).days < days_ahead)
             if late:
                 info.extra["late_for_holiday"] = f"holiday {late[0]} published {(late[0] - today).days} day(s) ahead (R6: {days_ahead})"
@@ -204,6 +247,20 @@ class RosterVersions:
             self._save(versions)
             shutil.copyfile(self.path(version), self.root / "roster.csv")
             return info
+
+    def republish(self, version: int, by: str, reason: str = "", gate: dict | None = None, confirm: bool = False,
+                  holidays: tuple[date, ...] = (), days_ahead: int = 0) -> VersionInfo:
+        """Publish an old version again: its lines become a new version (approved, then published)."""
+        old = self.get(version)
+        if gate and gate.get("needs_confirmation") and not (confirm and (reason or "").strip()):
+            raise VersionError(f"version {version} has {gate.get('headline', 'findings')}: confirm and give a reason "
+                               "to publish it anyway")
+        inputs = {name: str(p) for name in ("agents", "demand", "previous") if (p := self.input_path(name, version))}
+        info = self.record_new(self.path(version), author=by, note=f"re-publish of version {version}: {reason}".strip(),
+                               inputs=inputs, status="approved")
+        info = self.publish(info.version, by=by, reason=reason or f"re-publish of version {old.version}", gate=gate,
+                            confirm=confirm, holidays=holidays, days_ahead=days_ahead)
+        return info
 
     @staticmethod
     def _find(versions: list[VersionInfo], version: int) -> VersionInfo:

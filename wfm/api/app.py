@@ -20,6 +20,7 @@ from aiohttp import web
 from wfm.api import dash_guard, navigation, pages, projections
 from wfm.api.errorpages import html_error_pages
 from wfm.api.ratelimit import SlidingWindowLimiter
+from wfm.api.roster_routes import ROSTER_DESK, roster_desk
 from wfm.api.routes import (
     ACCOUNTS,
     ADDRESS_LIMIT_FACTOR,
@@ -145,6 +146,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     hub = Hub(runtime, config.api.ws_floor_interval_ms / 1000.0)
     app[HUB] = hub
     app[WALL_CACHE] = projections.Recent(config.api.wall_cache_ms / 1000.0)
+    app[ROSTER_DESK] = roster_desk(config)
 
     for spec in API_ROUTES:
         app.router.add_route(spec.method, spec.path, spec.handler)

@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from wfm.api import breakgate, projections, wallmeta
+from wfm.api import roster_routes  # the scheduler's routes, registered below
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
 from wfm.api.ratelimit import SlidingWindowLimiter
@@ -449,5 +450,6 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/openapi.json", openapi, tag="system"),
     RouteSpec("GET", "/ws", websocket, tag="live"),
     RouteSpec("GET", "/ws/wall", websocket_wall, tag="live"),
+    *(RouteSpec(method, path, handler, body, tag=tag) for method, path, handler, body, tag in roster_routes.ROUTES),
 )
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
-from wfm.auth import FLOOR_ACTORS, FLOOR_READERS, Account
+from wfm.auth import FLOOR_ACTORS, FLOOR_READERS, ROSTER_EDITORS, Account
 from wfm.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class Access(str, enum.Enum):
     ACTORS = "actors"  # supervisor, admin
     SELF_OR_READERS = "self_or_readers"  # the agent named in the path, or a reader
     SELF_OR_ACTORS = "self_or_actors"  # the agent named in the path, or an actor
+    SCHEDULERS = "schedulers"  # scheduler, admin (rosters)
+    SELF_OR_SCHEDULERS = "self_or_schedulers"  # the agent named in the path, or a scheduler
 
 
 ACCESS_KEY = "wfm_access"  # attribute on a handler: its Access level
@@ -148,6 +150,11 @@ def check_access(level: Access, account: Account | None, path_agent: str | None)
         return None if path_agent is not None and account.may_read(path_agent) else 403
     if level is Access.SELF_OR_ACTORS:
         return None if path_agent is not None and account.may_act_for(path_agent) else 403
+    if level is Access.SCHEDULERS:
+        return None if account.role in ROSTER_EDITORS else 403
+    if level is Access.SELF_OR_SCHEDULERS:
+        own = path_agent is not None and account.agent == path_agent
+        return None if own or account.role in ROSTER_EDITORS else 403
     return 403
 
 

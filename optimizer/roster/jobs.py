@@ -1,12 +1,13 @@
-"""Scheduler page solver runs: each run is a folder on disk, solved in a background thread.
+"""Roster solver runs: each run is a folder on disk, solved in a background thread of the API server.
 
-The Dash process keeps no state of its own: a run's inputs, its live progress
+A run's inputs (agents.csv with the agents' requests merged in, demand.csv,
+and forecast.csv when the demand came from a forecast), its live progress
 (progress.jsonl, one line per improvement: elapsed, objective, bound, gap) and
 its results (roster.csv, coverage.csv, fairness.csv, and publish/ with the
-checker-verified report.json, XLSX, ICS and HTML from optimizer.roster.publish) live in
-`dashboard.roster_jobs_dir/<job id>/`. The page polls `job_status` with a
-dcc.Interval. Only one solve runs at a time (a `running` marker file): the
-CPU is shared with the floor.
+checker-verified report.json, XLSX, ICS and HTML from optimizer.publish) live in
+`dashboard.roster_jobs_dir/<job id>/`. The API (wfm/api/roster_routes.py)
+starts runs and reads `job_status`; the page polls that route. Only one solve
+runs at a time (a `running` marker file): the CPU is shared with the floor.
 """
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def _running(jobs_dir: Path) -> str | None:
 
 
 def start_job(config, jobs_dir: str | Path, *, month: str, agents_csv: bytes, demand_csv: bytes | None,
-              history_csv: bytes | None, time_limit: float, seed: int) -> str:
+              history_csv: bytes | None, time_limit: float, seed: int, forecast_csv: bytes | None = None,
+              extra: dict | None = None) -> str:
     """Save the inputs and start solving in a background thread; returns the run id."""
     jobs_dir = Path(jobs_dir)
     jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -98,8 +100,11 @@ def start_job(config, jobs_dir: str | Path, *, month: str, agents_csv: bytes, de
         (path / "demand.csv").write_bytes(demand_csv)
     if history_csv is not None:
         (path / "history.csv").write_bytes(history_csv)
+    if forecast_csv is not None:
+        (path / "forecast.csv").write_bytes(forecast_csv)
     _write_json(path / "job.json", {"job_id": job_id, "month": month, "state": "running", "started": _now(),
-                                    "started_epoch": time.time(), "time_limit": time_limit, "seed": seed})
+                                    "started_epoch": time.time(), "time_limit": time_limit, "seed": seed,
+                                    **(extra or {})})
     (jobs_dir / "running").write_text(job_id, encoding="utf-8")
     worker = threading.Thread(target=_run, args=(config, jobs_dir, path, month, time_limit, seed),
                               name=f"roster-{job_id}", daemon=True)
@@ -159,11 +164,45 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
         for agent, (evenings, weekends) in tally.items():
             handle.write(f"{agent},{evenings},{weekends}\n")
     published = _publish_files(result, problem, config, path)
-    return {
+    summary = {
         "status": result.status, "objective": result.objective, "bound": result.bound, "gap": result.gap,
         "seconds": result.seconds, "unmet_agent_intervals": result.unmet_agent_intervals,
+        "required_agent_intervals": sum(slot.required for slot in problem.demand),
+        "agents": len(problem.agents),
         "fairness": result.fairness, "explanation": list(result.explanation), "files": published,
     }
+    summary["summary"] = plain_summary(summary)
+    return summary
+
+
+_STATUS_WORDS = {
+    "OPTIMAL": "the best roster there is for these rules and this demand",
+    "FEASIBLE": "a good roster, maybe not the best possible (the time limit ended the search)",
+    "INFEASIBLE": "no roster can keep every hard rule with these inputs",
+    "UNKNOWN": "no roster found within the time limit",
+    "MODEL_INVALID": "the model was rejected (a bug: please report it)",
+}
+
+
+def plain_summary(result: dict) -> str:
+    """The run's result in the scheduler's words (no objective values or bounds)."""
+    status = result.get("status") or "UNKNOWN"
+    words = _STATUS_WORDS.get(status, status.lower())
+    unmet = result.get("unmet_agent_intervals")
+    required = result.get("required_agent_intervals")
+    parts = [f"{words[0].upper()}{words[1:]}."]
+    if unmet is not None and required:
+        if unmet == 0:
+            parts.append("Every half hour of demand is covered.")
+        else:
+            parts.append(f"{unmet} of {required} agent-half-hours of demand ({unmet / required:.1%}) are not covered.")
+    gap = result.get("gap")
+    if gap is not None and status == "FEASIBLE":
+        parts.append(f"It is within {gap:.0%} of the best possible.")
+    seconds = result.get("seconds")
+    if seconds is not None:
+        parts.append(f"Solved in {seconds:.0f} s.")
+    return " ".join(parts)
 
 
 def _publish_files(result, problem, config, path: Path) -> list[str]:
