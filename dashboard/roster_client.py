@@ -7,12 +7,31 @@ dashboard.client.ApiError with the API's plain-words detail.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
+import requests
 
 from dashboard.client import ApiClient
+
+# Forecasting a month, checking a roster or rendering its workbook takes seconds, not the
+# floor pages' short API timeout (dashboard.api_timeout_s): the roster calls wait this long.
+ROSTER_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class _PatientTransport:
+    base: str
+    http: requests.Session
+    timeout_s: float
+
+
+def patient(client: ApiClient) -> ApiClient:
+    """The same visitor's client (same cookies, same pooled connections) with the roster timeout."""
+    transport = _PatientTransport(client.transport.base, client.transport.http, ROSTER_TIMEOUT_S)
+    return ApiClient(transport, client.cookies)  # type: ignore[arg-type]
 
 
 def _q(text: str) -> str:

@@ -387,14 +387,13 @@ def test_roster_page_solves_publishes_and_decides_a_swap(demo, browser, artifact
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed")
              or text_of(browser, "#roster-error"), timeout=90)
     assert text_of(browser, "#roster-done"), text_of(browser, "#roster-failed")
-    summary = text_of(browser, "#roster-summary")
-    assert "FEASIBLE" in summary or "OPTIMAL" in summary
-    for graph in ("roster-grid", "roster-coverage", "roster-fairness"):
-        assert browser.find_elements(By.CSS_SELECTOR, f"#{graph} .main-svg"), graph
+    summary = text_of(browser, "#roster-summary")  # in plain words now, not solver internals
+    assert "roster" in summary and "objective" not in summary
+    for graph in ("roster-grid", "roster-coverage"):
+        wait_for(lambda graph=graph: browser.find_elements(By.CSS_SELECTOR, f"#{graph} .main-svg"))
     browser.find_element(By.ID, "roster-publish").click()
     wait_for(lambda: "published" in text_of(browser, "#roster-published"))
     assert "published" in text_of(browser, "#roster-versions")
-    screenshot(browser, artifacts, "roster", full_page=True)
     # a swap between two agents on a day both are OFF changes nothing useful but must be judged by R7
     for field, value in (("swap-a", "2000"), ("swap-b", "2001"), ("swap-day", "2027-02-10")):
         browser.find_element(By.ID, field).send_keys(value)

@@ -38,14 +38,15 @@ UPLOAD = {"month": MONTH, "source": "upload", "agents_csv": b64(AGENTS), "demand
 
 
 @pytest.fixture
-async def site(tmp_path):
+async def site(tmp_path, request):
     base = make_config(tmp_path)
     config = from_data(merge(msgspec_dict(base), {
         "dashboard": {"roster_jobs_dir": str(tmp_path / "jobs"), "roster_dir": str(tmp_path / "roster")}}), "test")
     log = open_log_from_config(config)
     runtime = Runtime(config, FloorEngine(config), log, [QueueAdapter()], FixedClock(T0))
     await runtime.start()
-    server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
+    dashboard = getattr(request, "param", False)
+    server = ApiServer(create_app(runtime, config, dashboard=dashboard), "127.0.0.1", 0)
     await server.start()
     server.tmp = tmp_path
     yield server
@@ -260,3 +261,37 @@ async def test_requests_feed_the_solver_and_the_report_says_which_were_honoured(
     assert outcome[f"{MONTH}-10"]["honoured"] is True and outcome[f"{MONTH}-10"]["why"] == "off that day as asked"
     status, view, _ = await call(base, "GET", f"/api/roster/{MONTH}/versions/{draft['version']}", scheduler)
     assert view["totals"]["1001"]["requests"] == 2 and view["totals"]["1001"]["requests_honoured"] == 2
+
+
+@pytest.mark.parametrize("site", [True], indirect=True)
+async def test_the_pages_solve_callback_is_refused_by_the_api_for_anyone_but_a_scheduler(site):
+    """The page holds no role check of its own: its callback calls the route, and the route table refuses."""
+    import requests
+
+    from test_dashboard_app import callback
+
+    def run() -> list[str]:
+        answers = []
+        for user in (None, "1001", "supervisor"):
+            session = requests.Session()
+            if user:
+                session.post(site.base_url + "/api/login", json={"username": user, "password": user},
+                             timeout=5).raise_for_status()
+            result = callback(site, session, "roster-job.data",
+                              [{"id": "roster-solve", "property": "n_clicks", "value": 1}],
+                              [{"id": i, "property": p, "value": v} for i, p, v in (
+                                  ("roster-source", "value", "sample"), ("roster-agents", "contents", None),
+                                  ("roster-demand", "contents", None), ("roster-history", "contents", None),
+                                  ("roster-month", "value", "2027-01"), ("roster-share", "value", None),
+                                  ("roster-peak", "value", None), ("roster-aht", "value", None),
+                                  ("roster-shrinkage", "value", None), ("roster-sl", "value", None),
+                                  ("roster-answer", "value", None), ("roster-time", "value", 1),
+                                  ("roster-seed", "value", 0), ("roster-accept-unmet", "value", []))])
+            assert "roster-job" not in result
+            answers.append(str(result["roster-status"]["children"]))
+        return answers
+
+    site.url = site.base_url
+    anonymous, agent, supervisor = await asyncio.to_thread(run)
+    assert "401" in anonymous and "403" in agent and "403" in supervisor
+    assert not (site.tmp / "jobs").exists() or not any((site.tmp / "jobs").iterdir())

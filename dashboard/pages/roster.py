@@ -15,7 +15,8 @@ import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import roster_client as rc
-from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
+from dashboard.app import api_down, context, forbidden, nav, sign_in_needed
+from dashboard.app import api as floor_api
 from dashboard.client import ApiError
 from dashboard.figures import solver_progress
 from dashboard.i18n import label
@@ -28,6 +29,11 @@ dash.register_page(__name__, path="/roster", title="Roster 排班", name="Roster
 ROLES = ("scheduler", "admin")
 SMALL = {"maxWidth": "110px", "minHeight": "0"}
 WHATIF_DEFAULTS = (("base 基准", None, None, None), ("AHT +20 s", 20, None, None), ("5 fewer agents 少5人", None, None, -5))
+
+
+def api():
+    """The visitor's API client, patient enough for forecasts and roster checks."""
+    return rc.patient(floor_api())
 
 
 def _next_month(today) -> str:
