@@ -46,8 +46,8 @@ def wait_download(folder: Path, name: str, timeout: float = 20.0) -> Path:
     return path
 
 
-def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_cell_edit_is_checked(
-        demo, browser, artifacts, tmp_path):
+def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_cell_edit_is_checked(  # noqa: F811
+        demo, browser, artifacts, tmp_path):  # noqa: F811 (the module's fixtures, imported above)
     from selenium.webdriver.common.by import By
 
     agents = tmp_path / "agents.csv"
@@ -135,7 +135,8 @@ def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_ce
     assert dash_errors(browser) == []
 
 
-def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent_is_labelled(demo, browser, artifacts):
+def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent_is_labelled(  # noqa: F811
+        demo, browser, artifacts):  # noqa: F811 (the module's fixtures, imported above)
     from selenium.webdriver.common.by import By
 
     login(browser, demo, "scheduler", "/roster")

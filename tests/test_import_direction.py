@@ -60,13 +60,6 @@ NOT_FOR_ADAPTERS = {"wfm.config"}  # an adapter takes its own small settings obj
 # Known exceptions, each to be removed by the change that fixes it (the test fails once one is no longer needed)
 KNOWN_EDGES: set[tuple[str, str]] = {
     ("dashboard.pages.reports", "wfm.eventlog"),  # reports behind an API route (issue #14, pages/roster)
-    ("dashboard.pages.roster", "optimizer.roster"),  # roster versions behind API routes (roster)
-    ("dashboard.roster_jobs", "optimizer.roster"),  # roster jobs behind API routes (roster)
-    ("dashboard.roster_jobs", "optimizer.roster.solve"),
-    ("dashboard.roster_jobs", "optimizer.roster.evaluate"),
-    ("dashboard.roster_jobs", "optimizer.roster.problem"),
-    ("dashboard.roster_jobs", "optimizer.publish.roster_csv"),
-    ("dashboard.roster_jobs", "optimizer.demand"),
 }
 KNOWN_PACKAGE_CYCLES: set[frozenset[str]] = {
     frozenset({"optimizer.roster", "optimizer.publish"}),  # roster's swap/publish helpers call publish

@@ -45,7 +45,9 @@ async def site(tmp_path, request):
     log = open_log_from_config(config)
     runtime = Runtime(config, FloorEngine(config), log, [QueueAdapter()], FixedClock(T0))
     await runtime.start()
-    dashboard = getattr(request, "param", False)
+    dashboard = None
+    if getattr(request, "param", False):
+        from dashboard.app import create_dash as dashboard
     server = ApiServer(create_app(runtime, config, dashboard=dashboard), "127.0.0.1", 0)
     await server.start()
     server.tmp = tmp_path

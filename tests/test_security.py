@@ -22,6 +22,7 @@ from wfm.runtime import Runtime
 
 PUBLIC, KIOSK, SESSION, READERS, ACTORS, SELF_OR_READERS, SELF_OR_ACTORS = (
     "public", "kiosk", "session", "readers", "actors", "self_or_readers", "self_or_actors")
+SCHEDULERS, SELF_OR_SCHEDULERS = "schedulers", "self_or_schedulers"  # rosters: scheduler and admin
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/health"): PUBLIC,
@@ -38,6 +39,25 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/overrides"): ACTORS,
     ("GET", "/api/log/verify"): ACTORS,
     ("GET", "/api/openapi.json"): PUBLIC,
+    # rosters (wfm/api/roster_routes.py): schedulers and admins; an agent asks only for their own rest days and leave
+    ("GET", "/api/roster/sources"): SCHEDULERS,
+    ("POST", "/api/roster/demand"): SCHEDULERS,
+    ("POST", "/api/roster/whatif"): SCHEDULERS,
+    ("POST", "/api/roster/jobs"): SCHEDULERS,
+    ("GET", "/api/roster/jobs/{job}"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/versions"): SCHEDULERS,
+    ("POST", "/api/roster/{month}/versions"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/versions/{version}"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/versions/{version}/gate"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/versions/{version}/diff"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/versions/{version}/files/{fmt}"): SCHEDULERS,
+    ("POST", "/api/roster/{month}/versions/{version}/publish"): SCHEDULERS,
+    ("POST", "/api/roster/{month}/versions/{version}/cells"): SCHEDULERS,
+    ("POST", "/api/roster/{month}/swaps"): SCHEDULERS,
+    ("GET", "/api/roster/{month}/requests"): SCHEDULERS,
+    ("GET", "/api/agents/{agent}/roster-requests/{month}"): SELF_OR_SCHEDULERS,
+    ("POST", "/api/agents/{agent}/roster-requests/{month}"): SELF_OR_SCHEDULERS,
+    ("DELETE", "/api/agents/{agent}/roster-requests/{month}/{request_id}"): SELF_OR_SCHEDULERS,
     ("GET", "/ws"): SESSION,
     ("GET", "/ws/wall"): KIOSK,
     ("GET", "/"): PUBLIC,
@@ -62,6 +82,7 @@ USERS = {"agent_self": "1001", "agent_other": "1001", "supervisor": "supervisor"
          "scheduler": "scheduler", "admin": "admin"}
 READER_ROLES = {"supervisor", "scheduler", "admin"}
 ACTOR_ROLES = {"supervisor", "admin"}
+SCHEDULER_ROLES = {"scheduler", "admin"}
 
 
 def expected(level: str, role: str) -> str:
@@ -80,12 +101,18 @@ def expected(level: str, role: str) -> str:
         return "ok" if role in READER_ROLES or role == "agent_self" else "403"
     if level == SELF_OR_ACTORS:
         return "ok" if role in ACTOR_ROLES or role == "agent_self" else "403"
+    if level == SCHEDULERS:
+        return "ok" if role in SCHEDULER_ROLES else "403"
+    if level == SELF_OR_SCHEDULERS:
+        return "ok" if role in SCHEDULER_ROLES or role == "agent_self" else "403"
     raise AssertionError(level)
 
 
 def concrete(path: str, role: str) -> str:
     agent = "1002" if role == "agent_other" else "1001"
-    return (path.replace("{agent}", agent).replace("{name}", "wfm.css")
+    return (path.replace("{agent}", agent).replace("{name}", "wfm.css").replace("{month}", "2027-02")
+            .replace("{version}", "1").replace("{fmt}", "csv").replace("{job}", "20270101T000000-abcdef")
+            .replace("{request_id}", "none")
             .replace("/_dash-{tail}", "/_dash-layout").replace("{tail}", "nothing.css"))
 
 
