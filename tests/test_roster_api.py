@@ -277,8 +277,10 @@ async def test_the_pages_solve_callback_is_refused_by_the_api_for_anyone_but_a_s
         for user in (None, "1001", "supervisor"):
             session = requests.Session()
             if user:
-                session.post(site.base_url + "/api/login", json={"username": user, "password": user},
-                             timeout=5).raise_for_status()
+                answer = session.post(site.base_url + "/api/login", json={"username": user, "password": user},
+                                      timeout=5)
+                answer.raise_for_status()
+                session.headers["X-CSRF-Token"] = answer.json()["csrf_token"]  # as dash-renderer sends it
             result = callback(site, session, "roster-job.data",
                               [{"id": "roster-solve", "property": "n_clicks", "value": 1}],
                               [{"id": i, "property": p, "value": v} for i, p, v in (

@@ -5,8 +5,8 @@ Handlers translate HTTP to optimizer.roster.desk.RosterDesk (run in a worker
 thread: reading rosters and the checker take a moment, the floor's loop must not
 wait) and back. Access levels live in the route table (wfm/api/routes.py): roster
 work is for schedulers and admins; an agent may read and submit only their own
-requests. Uploads travel base64 in the JSON body (data URLs accepted), bounded
-by UPLOAD_MAX_BYTES.
+requests. Uploads travel base64 in the JSON body (data URLs accepted), within
+the app's body cap (wfm/api/app.py CLIENT_MAX_SIZE).
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 logger = logging.getLogger(__name__)
 
 ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.roster.desk.RosterDesk, set by create_app
-UPLOAD_MAX_BYTES = 16 * 1024 * 1024
 
 Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$")]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
@@ -111,15 +110,11 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request, shape: type) -> Any:
-    raw = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        raw += chunk
-        if len(raw) > UPLOAD_MAX_BYTES:
-            raise ApiError(413, "request entity too large", f"the body exceeds {UPLOAD_MAX_BYTES // (1024 * 1024)} MB")
+    raw = await request.read()  # the app caps every body (wfm/api/security.py enforce_body_cap)
     if not raw:
         raise ApiError(400, "missing body", f"send a JSON object with the fields of {shape.__name__}")
     try:
-        return msgspec.json.decode(bytes(raw), type=shape)
+        return msgspec.json.decode(raw, type=shape)
     except msgspec.ValidationError as exc:
         raise ApiError(400, "invalid body", str(exc)) from None
     except msgspec.DecodeError as exc:
