@@ -20,6 +20,18 @@ pytestmark = pytest.mark.live
 MONTH = "2027-02"
 
 
+def _month_ahead() -> str:
+    """The month after today's in the floor's zone: /me offers it first, and it is never in the past."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return f"{today.year + (today.month == 12)}-{today.month % 12 + 1:02d}"
+
+
+MONTH_AHEAD = _month_ahead()
+
+
 def grid_labels(driver) -> list[str]:
     """The y-axis tick labels Plotly drew for the roster grid."""
     from selenium.webdriver.common.by import By
@@ -135,6 +147,25 @@ def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_ce
     assert dash_errors(browser) == []
 
 
+def test_an_agent_asks_for_a_rest_day_on_me_within_the_rulebook(demo, browser, artifacts):  # noqa: F811
+    """Part 5: the request is the agent's own, limited by the rulebook, and reaches the scheduler's run (next test)."""
+    from selenium.webdriver.common.by import By
+
+    login(browser, demo, "1001", "/me")
+    form = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#me-roster-requests summary"))
+    form.click()
+    assert browser.find_element(By.ID, "me-req-month").get_attribute("value") == MONTH_AHEAD
+    wait_for(lambda: text_of(browser, "#me-req-none"))
+    set_field(browser.find_element(By.ID, "me-req-date"), f"{MONTH_AHEAD}-7")
+    browser.find_element(By.ID, "me-req-submit").click()
+    assert "write it as YYYY-MM-DD" in wait_for(lambda: text_of(browser, "#me-req-refused"))
+    set_field(browser.find_element(By.ID, "me-req-date"), f"{MONTH_AHEAD}-28")
+    browser.find_element(By.ID, "me-req-submit").click()
+    assert "rest on " + f"{MONTH_AHEAD}-28" in wait_for(lambda: text_of(browser, "#me-req-ok"))
+    assert f"{MONTH_AHEAD}-28" in wait_for(lambda: text_of(browser, "#me-req-table"))
+    assert dash_errors(browser) == []
+
+
 def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent_is_labelled(  # noqa: F811
         demo, browser, artifacts):  # noqa: F811 (the module's fixtures, imported above)
     from selenium.webdriver.common.by import By
@@ -143,6 +174,7 @@ def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent
     wait_for(lambda: browser.find_elements(By.ID, "roster-solve"))
     assert browser.find_element(By.CSS_SELECTOR, "#roster-source input[value=sample-forecast]").is_selected()
     wait_for(lambda: browser.find_element(By.ID, "roster-share").get_attribute("value") == "0.08")
+    set_field(browser.find_element(By.ID, "roster-month"), MONTH_AHEAD)  # the month agent 1001 asked about
     browser.find_element(By.ID, "roster-check").click()
     fits = wait_for(lambda: text_of(browser, "#roster-capacity-text"), timeout=60)
     assert "Demand fits the floor" in fits and "a floor of 60" in fits
@@ -154,6 +186,8 @@ def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed"), timeout=120)
     assert text_of(browser, "#roster-done"), text_of(browser, "#roster-failed")
     wait_for(lambda: len(grid_labels(browser)) == 60, timeout=30)
+    requests = text_of(browser, "#roster-requests")
+    assert "1001" in requests and f"{MONTH_AHEAD}-28" in requests and "no roster yet" not in requests
     labels = grid_labels(browser)
     assert labels[0].startswith("1001 ") and len(set(labels)) == 60
     assert browser.find_elements(By.CSS_SELECTOR, "#roster-coverage .main-svg")

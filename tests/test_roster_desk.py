@@ -113,3 +113,20 @@ def test_sample_forecast_path_gives_a_roster_the_sixty_agent_floor_can_cover_wit
         assert len(counts) >= 3, (when, counts.to_dict())
     gate = desk.gate(MONTH, version)
     assert gate["hard_violations"] == 0 and gate["unmet_agent_intervals"] == result["unmet_agent_intervals"]
+
+
+def test_cli_tells_the_capacity_before_solving_and_takes_the_floor_share(tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "wfm.cli", "roster", "--month", MONTH, "--agents", str(REPO / "sample_data/roster/agents.csv"),
+            "--forecast", str(REPO / "sample_data/history/bank_calls.csv"), "--time-limit", "2", "--no-progress"]
+    whole = subprocess.run([*args, "--out", str(tmp_path / "whole"), "--floor-share", "1"], capture_output=True, text=True,
+                           timeout=300)
+    assert "Demand exceeds the floor" in whole.stderr and "at most 25 on post" in whole.stderr
+    assert whole.returncode == 1 and "publishing it needs a confirmation and a reason" in whole.stdout
+    scaled = subprocess.run([*args, "--out", str(tmp_path / "scaled"), "--floor-share", "0.08"], capture_output=True,
+                            text=True, timeout=300)
+    assert "floor share 0.08" in scaled.stderr and "Demand fits the floor" in scaled.stderr, scaled.stderr[-2000:]
+    index = (tmp_path / "scaled" / "versions" / "index.json").read_text(encoding="utf-8")
+    assert "+08:00" in index  # version times in the floor's zone

@@ -23,6 +23,7 @@ from dash import no_update
 from dashboard.agent_model import break_status, budget_lines, decision_box, preview_text
 from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
+from dashboard.roster_requests_form import request_form
 from dashboard.i18n import label
 
 dash.register_page(__name__, path="/me", title="My breaks 我的休息", name="My breaks", order=1)
@@ -93,6 +94,7 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
             html.Div(id="me-decision", className="decision", role="status", **{"aria-live": "polite"}),
             html.Div(id="me-preview", className="preview"),
             html.Div(id="me-budget", className="budget"),
+            *([request_form(target)] if can_request else []),  # rest days and leave (dashboard/roster_requests_form.py)
         ],
     )
 

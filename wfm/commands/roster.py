@@ -21,6 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-limit", type=float, metavar="S", help="solver time limit in seconds (default roster.time_limit_s)")
     parser.add_argument("--seed", type=int, default=0, help="solver random seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    scale = parser.add_argument_group("demand in the floor's terms (with --forecast; default: the config's values)")
+    scale.add_argument("--floor-share", type=float, metavar="F",
+                       help="this floor's share of the history's call volume (default forecast.volume_scale)")
+    scale.add_argument("--target-peak", type=int, metavar="N", help="instead: scale so the busiest interval needs N agents on post")
+    scale.add_argument("--aht", type=float, metavar="S", help="average handle time in seconds (default: history or service.default_aht_s)")
+    scale.add_argument("--shrinkage", type=float, metavar="F", help="shrinkage 0-1 (default service.shrinkage)")
+    scale.add_argument("--sl-target", type=float, metavar="F", help="service-level target 0-1 (default service.service_level_target)")
 
 
 def _forecast_demand(args, config, out_dir):
@@ -30,14 +37,16 @@ def _forecast_demand(args, config, out_dir):
     from optimizer.roster.io import covered_starts, shifts_from_config
     from optimizer.roster.problem import hhmm_to_min
 
+    from optimizer.demand import DemandParams, plan_from_history
+
     try:
-        from optimizer.demand import demand_from_history
-    except ImportError as exc:
-        raise CliError(f"--forecast needs optimizer.demand ({exc})", 2) from None
-    try:
-        frame = demand_from_history(args.forecast, args.month, config)
+        params = DemandParams.from_config(config, floor_share=args.floor_share, target_peak=args.target_peak,
+                                          aht_s=args.aht, shrinkage=args.shrinkage, service_level=args.sl_target)
+        plan = plan_from_history(args.forecast, args.month, config, params=params)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc).splitlines()[0] if str(exc) else f"{args.forecast}: cannot forecast", 2) from None
+    frame = plan.demand
+    print(f"wfm roster: demand at floor share {plan.share:.4g} of the history's volume", file=sys.stderr)
     open_starts = covered_starts(shifts_from_config(config.roster, config.floor), config.roster.interval_min)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "demand.csv"
@@ -82,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     if args.time_limit is not None and args.time_limit <= 0:
         raise CliError("--time-limit must be positive", 2)
+    _tell_capacity(problem, config)
     result = solve(problem, config, time_limit=args.time_limit, seed=args.seed, show_progress=not args.no_progress)
     if not result.assignments:
         for line in result.explanation:
@@ -99,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     except CheckInputError as exc:
         raise CliError(f"independent check failed to read the new roster: {exc}", 2) from None
     paths = publish(problem, result.assignments, out, config, result=result, check=check)
-    RosterVersions(out).record_new(paths["roster.csv"], author="wfm roster", note=f"solver {result.status}, seed {args.seed}",
-                                   inputs={"agents": args.agents, "demand": args.demand, "previous": args.previous})
+    RosterVersions(out, tz=config.floor.tz).record_new(
+        paths["roster.csv"], author="wfm roster", note=f"solver {result.status}, seed {args.seed}",
+        inputs={"agents": args.agents, "demand": args.demand, "previous": args.previous})
     report = json.loads(paths["report.json"].read_text(encoding="utf-8"))
     if args.json:
         slim = {k: report[k] for k in ("month", "status", "objective", "bound", "gap", "seconds", "hard_violations", "unmet_agent_intervals")}
@@ -117,7 +128,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"fairness spread — evenings {fair['evenings']['spread']}, weekends {fair['weekends']['spread']}, holidays {fair['holidays']['spread']}, days worked {fair['workdays']['spread']}")
         for line in report["explanation"]:
             print(f"  {line}")
+        if report["unmet_agent_intervals"] or report["hard_violations"]:
+            print("recorded as a draft: publishing it needs a confirmation and a reason (unmet demand or rule warnings)")
         print(f"written to {out}: roster.csv, report.json, ledger.json, shifts.jsonl, {paths['xlsx'].name}, {paths['html'].name}, ics/")
     if report["hard_violations"]:
         return 1
     return 1 if report["unmet_agent_intervals"] else 0
+
+
+def _tell_capacity(problem, config) -> None:
+    """Before solving: the demand's peak and volume against what the agents can cover (stderr)."""
+    import pandas as pd
+
+    from optimizer.demand import floor_capacity
+    from optimizer.roster.problem import min_to_hhmm
+
+    demand = pd.DataFrame({"date": [s.day.isoformat() for s in problem.demand],
+                           "interval_start": [min_to_hhmm(s.start_min) for s in problem.demand],
+                           "required": [s.required for s in problem.demand]})
+    capacity = floor_capacity(demand, len(problem.agents), config, len(problem.days))
+    print(f"wfm roster: {capacity.message()}", file=sys.stderr)
