@@ -4,7 +4,6 @@ open to anyone, so the API alone cannot guard them)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
