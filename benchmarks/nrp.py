@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     from optimizer.nrp.evaluate import evaluate_roster
-    from optimizer.nrp.model import solve
+    from optimizer.nrp.solve import solve
     from optimizer.nrp.parser import read_instance
 
     rows = []

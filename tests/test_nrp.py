@@ -8,7 +8,7 @@ import random
 import pytest
 
 from optimizer.nrp.evaluate import evaluate_roster
-from optimizer.nrp.model import solve
+from optimizer.nrp.solve import solve
 from optimizer.nrp.parser import InstanceError, parse_instance, read_instance
 from wfm.cli import main
 

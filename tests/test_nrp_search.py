@@ -7,9 +7,10 @@ import random
 
 from ortools.sat.python import cp_model
 
-from optimizer.nrp import model as nrp_model
+from optimizer.nrp import solve as nrp_solve
 from optimizer.nrp.evaluate import evaluate_roster
-from optimizer.nrp.model import _read_roster, _shake, add_roster_hint, build_model, cover_first
+from optimizer.nrp.model import add_roster_hint, build_model, read_roster
+from optimizer.nrp.solve import _shake, cover_first
 from optimizer.nrp.parser import parse_instance, read_instance
 from optimizer.nrp.search import anneal
 
@@ -21,7 +22,7 @@ def _first_solution(instance):
     solver.parameters.stop_after_first_solution = True
     solver.parameters.max_time_in_seconds = 60  # stops at the first solution; the cap only guards a loaded machine
     assert solver.solve(v.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    return v, _read_roster(solver, v)
+    return v, read_roster(solver, v)
 
 
 def test_anneal_keeps_hard_rules_and_improves(nrp_instances):
@@ -119,7 +120,7 @@ def test_cover_first_shakes_after_a_failed_step(nrp_instances, monkeypatch):
         shaken.append(args[2])  # the level it was asked to keep
         return _shake(*args)
 
-    monkeypatch.setattr(nrp_model, "_shake", counted_shake)
+    monkeypatch.setattr(nrp_solve, "_shake", counted_shake)
     # 10 ms slices: too short for a step to presolve, so every step fails and each is followed by a plateau move
     ladder = cover_first(v, start, seconds=3.0, configure=_one_worker, step_s=0.01, shake_s=0.5, seed=2)
     assert len(shaken) >= 2 and all(level <= before_under for level in shaken)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from optimizer.nrp.evaluate import evaluate_roster
-    from optimizer.nrp.model import solve
+    from optimizer.nrp.solve import solve
     from optimizer.nrp.parser import InstanceError, read_instance
 
     config = load_config(args)
