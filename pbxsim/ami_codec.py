@@ -25,6 +25,7 @@ from pbxsim.model import (
     FloorModel,
     Happening,
     MemberChanged,
+    MemberFlagged,
     PAUSED_STATES,
 )
 from wfm.events import AgentState
@@ -212,10 +213,13 @@ class AmiEventFormatter:
                       *, name_key: str = "MemberName", interface_key: str = "Interface") -> list[tuple[str, object]]:
         """The member block of QueueMember*/QueueMemberStatus/QueueMember (list item) events."""
         info = model.member_info(agent)
-        paused = state in PAUSED_STATES
+        flag = info.get("pause_flag")
+        paused = state in PAUSED_STATES or flag is not None
+        if flag is not None and state not in PAUSED_STATES:
+            reason = flag
         if state is AgentState.RINGING:
             status = DEVICE_RINGING
-        elif state is AgentState.ON_CALL:
+        elif state is AgentState.ON_CALL or info.get("other_line"):
             status = DEVICE_INUSE
         else:
             status = DEVICE_NOT_INUSE
@@ -249,6 +253,12 @@ class AmiEventFormatter:
         ts = h.ts
         if isinstance(h, MemberChanged):
             return self._member_changed(model, h)
+        if isinstance(h, MemberFlagged):
+            state = AgentState.READY if h.state is AgentState.WRAP_UP else h.state
+            if h.pause:
+                return [self._pause_event(model, h, q) for q in h.queues]
+            return [self._event("QueueMemberStatus", ts, self.member_fields(model, h.agent, q, state, None))
+                    for q in h.queues]
         if isinstance(h, CallerJoined):
             return [self._event("QueueCallerJoin", ts, [*self._caller_fields(h.call_id, h.caller, h.queue, ts),
                                                         ("Queue", h.queue), ("Position", h.position), ("Count", h.count)])]
@@ -316,10 +326,12 @@ class AmiEventFormatter:
             state = AgentState.READY  # device NOT_INUSE after hangup; wrap-up is not a device state
         return [self._event("QueueMemberStatus", ts, self.member_fields(model, h.agent, q, state, h.reason)) for q in h.queues]
 
-    def _pause_event(self, model: FloorModel, h: MemberChanged, queue: str) -> bytes:
-        fields = self.member_fields(model, h.agent, queue, h.state, h.reason)
-        paused = h.state in PAUSED_STATES
-        fields.append(("Reason", (h.reason or "") if paused else ""))  # pre-16 spelling, still sent
+    def _pause_event(self, model: FloorModel, h: MemberChanged | MemberFlagged, queue: str) -> bytes:
+        state = AgentState.READY if h.state is AgentState.WRAP_UP else h.state
+        reason = getattr(h, "reason", None)
+        fields = self.member_fields(model, h.agent, queue, state, reason)
+        paused = dict(fields)["Paused"] == 1
+        fields.append(("Reason", dict(fields)["PausedReason"] if paused else ""))  # pre-16 spelling, still sent
         return self._event("QueueMemberPause", h.ts, fields)
 
     # -- QueueStatus snapshot

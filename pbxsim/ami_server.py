@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from pbxsim.ami_codec import (
@@ -170,6 +170,7 @@ class _Session:
         self.authenticated = False
         self.username: str | None = None
         self.events_on = True
+        self.system_events = True  # Events: on/all/system (a Reload is class "system")
         self.challenge: str | None = None
         self.closing = False
         self.peer = writer.get_extra_info("peername")
@@ -266,6 +267,7 @@ class _Session:
         events = action.get("events")
         if events is not None:
             self.events_on = self._mask_on(events)
+            self.system_events = self._system_on(events)
         self.send(response(action, "Success", ("Message", "Authentication accepted")))
         self.send(format_message([
             ("Event", "FullyBooted"), ("Privilege", "system,all"),
@@ -279,9 +281,15 @@ class _Session:
             return False
         return bool(words & {"on", "yes", "true", "1", "all", "agent"})
 
+    @staticmethod
+    def _system_on(mask: str) -> bool:
+        words = {w.strip().lower() for w in mask.split(",") if w.strip()}
+        return bool(words & {"on", "yes", "true", "1", "all", "system"})
+
     def _action_events(self, action: Action) -> None:
         mask = action.get("eventmask") or "on"
         self.events_on = self._mask_on(mask)
+        self.system_events = self._system_on(mask)
         self.send(response(action, "Success", ("Events", "On" if self.events_on else "Off")))
 
     def _action_ping(self, action: Action) -> None:
@@ -301,6 +309,9 @@ class _Session:
             self.send(frame)
 
     def _action_queuepause(self, action: Action) -> None:
+        if self.username in self.server.read_only:
+            self.send(response(action, "Error", ("Message", "Permission denied")))
+            return
         sim = self.server.simulation
         interface = action.get("interface")
         paused_text = (action.get("paused") or "").lower()
@@ -323,11 +334,13 @@ class _Session:
 class AmiServer:
     """Asterisk Manager Interface on a localhost TCP port, serving a FloorSimulation."""
 
-    def __init__(self, simulation: FloorSimulation, *, users: dict[str, str], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, simulation: FloorSimulation, *, users: dict[str, str], host: str = "127.0.0.1", port: int = 0,
+                 read_only: Iterable[str] = ()) -> None:
         if not users:
             raise ValueError("the AMI server needs at least one manager user")
         self.simulation = simulation
         self.users = dict(users)
+        self.read_only = frozenset(read_only)  # manager users without `write = agent`: QueuePause is "Permission denied"
         self.host = host
         self.requested_port = port
         self._server: asyncio.base_events.Server | None = None
@@ -340,6 +353,20 @@ class AmiServer:
         if self._server is None:
             raise RuntimeError("AMI server not started")
         return self._server.sockets[0].getsockname()[1]
+
+    def reload_queues(self, remove: Iterable[str] = ()) -> list[str]:
+        """`queue reload all` with `remove` gone from queues.conf: those members leave without a
+        QueueMemberRemoved; the only event is `Reload` (class system). Returns the agents removed."""
+        sim = self.simulation
+        sim.pump()
+        removed = [agent for agent in remove if sim.model.remove_member(agent)]
+        frame = format_message([("Event", "Reload"), ("Privilege", "system,all"),
+                                ("Timestamp", epoch_stamp(sim.clock.now())), ("Module", "app_queue.so"),
+                                ("Status", "Success")])
+        for session in list(self._session_objects):
+            if session.authenticated and session.system_events:
+                session.send(frame)
+        return removed
 
     def uptime_s(self) -> int:
         return int((self.simulation.clock.now() - self._started_at).total_seconds())

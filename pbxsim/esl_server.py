@@ -36,6 +36,7 @@ from pbxsim.model import (
     FloorModel,
     Happening,
     MemberChanged,
+    MemberFlagged,
 )
 from wfm.events import AgentState
 
@@ -84,7 +85,7 @@ class CallcenterEventFormatter:
         body = "".join(f"{k}: {quote(v, safe='')}\n" for k, v in headers) + "\n"
         return frame([("Content-Type", "text/event-plain")], body.encode("utf-8"))
 
-    def _status(self, h: MemberChanged, status: str) -> bytes:
+    def _status(self, h: MemberChanged | MemberFlagged, status: str) -> bytes:
         return self._event(h.ts, [("CC-Agent", cc_name(h.agent)), ("CC-Action", "agent-status-change"), ("CC-Agent-Status", status)])
 
     def _state(self, h: MemberChanged, state: str) -> bytes:
@@ -97,6 +98,11 @@ class CallcenterEventFormatter:
     def format(self, model: FloorModel, h: Happening) -> list[bytes]:
         if isinstance(h, MemberChanged):
             return self._member(h)
+        if isinstance(h, MemberFlagged):  # mod_callcenter changes the status at once, on a call too
+            if not h.pause:
+                return []  # no device state in mod_callcenter events
+            flagged = model.member_info(h.agent).get("pause_flag") is not None
+            return [self._status(h, "On Break" if flagged else "Available")]
         epoch = lambda value: str(int(value))  # noqa: E731 - mod_callcenter times are whole epoch seconds
         if isinstance(h, CallerJoined):
             return [self._event(h.ts, [("CC-Queue", cc_name(h.queue)), ("CC-Action", "member-queue-start"),
@@ -173,7 +179,8 @@ def agent_list(simulation: FloorSimulation) -> str:
     for agent in model.agent_ids:
         state = model.state_of(agent)
         info = model.member_info(agent)
-        status = ("Logged Out" if state is AgentState.LOGGED_OUT else "On Break" if state in PAUSED_STATES else "Available")
+        on_break = state in PAUSED_STATES or info.get("pause_flag") is not None
+        status = ("Logged Out" if state is AgentState.LOGGED_OUT else "On Break" if on_break else "Available")
         cc_state = {AgentState.RINGING: "Receiving", AgentState.ON_CALL: "In a queue call"}.get(state, "Waiting")
         ready_time = int(info["last_call"]) + wrap if state is AgentState.WRAP_UP else 0
         rows.append(f"{cc_name(agent)}|single_box||callback|[leg_timeout=15]user/{cc_name(agent)}|{status}|{cc_state}|3|"

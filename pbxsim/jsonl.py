@@ -22,6 +22,7 @@ from pbxsim.model import (
     FloorModel,
     Happening,
     MemberChanged,
+    MemberFlagged,
 )
 from wfm.events import (
     AgentState,
@@ -62,7 +63,7 @@ def events_of(happening: Happening) -> list[Event]:
             QueueStatusEvent(ts=happening.ts, queue=happening.queue, waiting=happening.count,
                              longest_wait_s=happening.longest_wait_s),
         ]
-    if isinstance(happening, (AgentCalled, AgentRingNoAnswer)):
+    if isinstance(happening, (AgentCalled, AgentRingNoAnswer, MemberFlagged)):
         return []  # the ringing itself is carried by the agent's state change
     raise TypeError(f"unknown happening {type(happening).__name__}")
 

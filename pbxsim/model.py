@@ -69,6 +69,18 @@ class MemberChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberFlagged:
+    """The member's pause flag or device changed while its queue state did not (Asterisk pauses a
+    member on a call at once; a phone busy on another line shows in use)."""
+
+    ts: datetime
+    agent: str
+    state: AgentState
+    queues: tuple[str, ...]
+    pause: bool  # True: QueueMemberPause (the pause flag changed); False: QueueMemberStatus (the device)
+
+
+@dataclass(frozen=True, slots=True)
 class CallerJoined:
     ts: datetime
     queue: str
@@ -148,6 +160,7 @@ class AgentCompleted:
 
 Happening = (
     MemberChanged
+    | MemberFlagged
     | CallerJoined
     | CallerLeft
     | CallerAbandoned
@@ -218,6 +231,8 @@ class _Agent:
     last_pause: float = 0.0
     login_time: float = 0.0
     state_since: float = 0.0
+    pause_flag: str | None = None  # paused at the PBX during a call: the reason ("" for none); the pause follows the call
+    other_line: bool = False  # the phone is busy on a call outside the queues (the device shows in use)
 
 
 # event kinds, in tie-break order for equal times (lower first)
@@ -383,6 +398,9 @@ class FloorModel:
         now = self.now_epoch
         if not paused:
             state.pending = [p for p in state.pending if p[0] == "sign_out"]
+            if state.pause_flag is not None:
+                state.pause_flag = None
+                self._emit(MemberFlagged(self._dt(now), agent, state.state, state.plan.queues, True))
             if state.state in PAUSED_STATES:
                 state.token += 1
                 self._become_available(state, now)
@@ -395,8 +413,45 @@ class FloorModel:
             # re-pausing with another reason: the pause continues under the new reason
             self._emit_state(state, now, self._pause_state(kind), reason)
         else:
+            # Asterisk pauses a member on a call at once (QueuePause → QueueMemberPause Paused: 1);
+            # the call goes on and the agent's pause follows it
             state.pending.insert(0, (kind, length, reason))
+            state.pause_flag = reason or ""
+            self._emit(MemberFlagged(self._dt(now), agent, state.state, state.plan.queues, True))
         return PauseResult(True, "Interface paused successfully")
+
+    def remove_member(self, agent: str) -> bool:
+        """The member leaves every queue without a QueueMemberRemoved (as `queue reload all` drops a
+        member no longer in queues.conf); False when it was not signed in."""
+        state = self._agents.get(agent)
+        if state is None or state.state is AgentState.LOGGED_OUT or state.call is not None:
+            return False
+        state.token += 1
+        state.pending.clear()
+        state.pause_flag = None
+        state.state = AgentState.LOGGED_OUT
+        state.reason = None
+        state.sign_out_due = True  # gone for the day
+        self._ready.pop(agent, None)
+        return True
+
+    def set_other_line(self, agent: str, busy: bool) -> bool:
+        """The agent's phone is busy (or free again) on a call outside the queues: the device shows in
+        use and no queue call is offered to it (Asterisk's ringinuse=no). False for an unknown agent."""
+        state = self._agents.get(agent)
+        if state is None or state.state is AgentState.LOGGED_OUT or state.other_line == busy:
+            return state is not None and state.other_line == busy
+        self._current = self._outbox
+        now = self.now_epoch
+        state.other_line = busy
+        if busy:
+            self._ready.pop(agent, None)
+        elif state.state is AgentState.READY:
+            self._ready[agent] = state
+        self._emit(MemberFlagged(self._dt(now), agent, state.state, state.plan.queues, False))
+        if not busy and state.state is AgentState.READY:
+            self._after_available(state, now)
+        return True
 
     def members(self) -> list[dict]:
         """Current member table (for a QueueStatus snapshot): one dict per signed-in agent."""
@@ -421,7 +476,7 @@ class FloorModel:
         """Asterisk member counters: calls taken and last call/pause/login (epoch seconds, 0 = never)."""
         a = self._agents[agent]
         return {"calls_taken": a.calls_taken, "last_call": a.last_call, "last_pause": a.last_pause,
-                "login_time": a.login_time}
+                "login_time": a.login_time, "pause_flag": a.pause_flag, "other_line": a.other_line}
 
     def state_of(self, agent: str) -> AgentState:
         return self._agents[agent].state
@@ -695,7 +750,7 @@ class FloorModel:
         agent.state = state
         agent.reason = reason
         agent.state_since = now
-        if state is AgentState.READY:
+        if state is AgentState.READY and not agent.other_line:
             self._ready[agent.plan.agent] = agent
         else:
             self._ready.pop(agent.plan.agent, None)
@@ -714,6 +769,7 @@ class FloorModel:
             return
         agent.token += 1
         agent.pending.clear()
+        agent.pause_flag = None
         self._emit_state(agent, now, AgentState.LOGGED_OUT, None)
 
     def _want_pause(self, agent: _Agent, now: float, kind: str, length: float, reason: str) -> None:
@@ -725,6 +781,7 @@ class FloorModel:
             agent.pending.append((kind, length, reason))
 
     def _start_pause(self, agent: _Agent, now: float, kind: str, length: float, reason: str | None) -> None:
+        agent.pause_flag = None
         agent.token += 1
         agent.last_pause = now
         self._emit_state(agent, now, self._pause_state(kind), reason)

@@ -23,6 +23,8 @@ class Adapter(abc.ABC):
 
     source: str
     sends_snapshots: bool = False  # True: a ResyncEvent begin/end pair after every connect
+    can_pause: bool = False  # this protocol can pause a queue member (AMI, ESL); SIP presence and serial CTI cannot
+    enact_breaks: bool = True  # the site lets allowed breaks be paused through this feed (pbx.feeds[].enact_breaks)
 
     @abc.abstractmethod
     def stream(self) -> AsyncIterator[Event]:

@@ -101,7 +101,7 @@ class StreamingAdapter(Adapter):
             source=self.source, state=state, connected=connected,
             stale=not connected or age is None or age > self.settings.stale_after_s,
             last_event_age_s=age, reconnects=self._reconnector.reconnects, skipped=self.skipped,
-            detail=self._reconnector.last_error,
+            detail=self._reconnector.last_error, drift=getattr(self, "drift", 0),
         )
 
     async def _put(self, event: Event) -> None:

@@ -76,6 +76,7 @@ class FakeAsterisk:
         self.pause_reply_event_first = True
         self._server = None
         self._tasks: set[asyncio.Task] = set()
+        self._write_locks: dict[int, asyncio.Lock] = {}
         self.port = 0
 
     async def __aenter__(self):
@@ -110,7 +111,14 @@ class FakeAsterisk:
 
     # -- wire -------------------------------------------------------------------
     async def send(self, writer, data: bytes, cut_at: int | None = None) -> bool:
-        """Write in random small chunks; with cut_at, abort the connection after that many bytes."""
+        """Write in random small chunks; with cut_at, abort the connection after that many bytes.
+        One message at a time per connection, as Asterisk writes them (an action's answer never
+        lands inside a live event being sent)."""
+        lock = self._write_locks.setdefault(id(writer), asyncio.Lock())
+        async with lock:
+            return await self._send_chunks(writer, data, cut_at)
+
+    async def _send_chunks(self, writer, data: bytes, cut_at: int | None) -> bool:
         pos = 0
         end = len(data) if cut_at is None else cut_at
         while pos < end:
@@ -127,6 +135,7 @@ class FakeAsterisk:
     async def _handle(self, reader, writer):
         self.connections += 1
         authed = False
+        streaming = False
         challenge = None
         await self.send(writer, b"Asterisk Call Manager/5.0.1\r\n")
         try:
@@ -163,7 +172,8 @@ class FakeAsterisk:
                 elif name == "QueueStatus":
                     if not await self.send(writer, self.snapshot(aid)):
                         return
-                    if self.live:
+                    if self.live and not streaming:  # the live feed starts once per connection (a later
+                        streaming = True             # QueueStatus is a reconciliation, not a new feed)
                         task = asyncio.get_running_loop().create_task(self.stream_live(writer))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)

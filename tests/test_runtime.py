@@ -31,6 +31,9 @@ class Action(msgspec.Struct):
     paused: bool
     reason: str | None
     cause: str
+    kind: str | None = None
+    purpose: str = "refused"
+    decided_at: object = None
 
 
 class SpyEngine:
@@ -41,6 +44,7 @@ class SpyEngine:
         self.logged_at_handle: list[int] = []
         self.active = 0
         self.max_active = 0
+        self.alerts: list = []
 
     def handle(self, event):
         self.active += 1
@@ -60,6 +64,12 @@ class SpyEngine:
     def tick(self, now):
         self.ticks.append(now)
         return Step([], [])
+
+    def release_hold(self, agent, ts, *, reason="not_enacted", allowed_at=None):
+        return Step([], [])
+
+    def add_alert(self, alert):
+        self.alerts.append(alert)
 
     def known_agent(self, agent):
         return any(getattr(e, "agent", None) == agent for e in self.handled)
@@ -156,10 +166,14 @@ async def test_enforcement_action_sent_and_logged(config):
     adapter.push(state("1001", AgentState.READY))
     adapter.push(state("1001", AgentState.SHORT_BREAK, 1))
     await wait_for(lambda: adapter.actions)
-    await wait_for(lambda: any(True for _ in log.read(kinds=["action"])))
+    # every step is a log record: "sent", then (the adapter refuses) "failed" with the PBX's message
+    await wait_for(lambda: any(r.body.get("outcome") == "failed" for r in log.read(kinds=["action"])))
     actions = [r.body for r in log.read(kinds=["action"])]
     assert adapter.actions == [("1001", False, None)]
-    assert actions[0]["agent"] == "1001" and actions[0]["ok"] is False and actions[0]["cause"] == "refused pause"
+    assert [a["outcome"] for a in actions] == ["sent", "failed"]
+    failed = actions[1]
+    assert failed["agent"] == "1001" and failed["ok"] is False and failed["cause"] == "refused pause"
+    assert runtime.action_health()["failed"] == 1
     await runtime.stop()
 
 

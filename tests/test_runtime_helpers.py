@@ -17,6 +17,8 @@ T0 = datetime(2027, 1, 4, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
 class QueueAdapter(Adapter):
+    can_pause = True  # stands for a PBX that can be commanded (AMI, ESL)
+
     def __init__(self, source: str = "test-pbx") -> None:
         self.source = source
         self.queue: asyncio.Queue = asyncio.Queue()

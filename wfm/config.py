@@ -50,6 +50,8 @@ class BreakQueueConfig(_Section):
 class EnforcementConfig(_Section):
     warn_on_refused_pause: bool
     unpause_on_refused_pause: bool
+    pause_on_allow: bool
+    unpause_on_overrun: bool
 
 
 class FloorConfig(_Section):
@@ -207,12 +209,20 @@ class FeedConfig(_Section):
     presence: bool = False
     expires_s: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 3600
     keepalive_s: Annotated[float, msgspec.Meta(ge=0)] = 3.0
+    enact_breaks: bool = True  # pause/unpause allowed breaks in the PBX (where the protocol can)
 
     def resolved_secret(self) -> str:
         """The secret from the environment variable if set, else from the file."""
         import os
 
         return os.environ.get(self.secret_env, "") if self.secret_env and os.environ.get(self.secret_env) else self.secret
+
+
+class BreakReasonsConfig(_Section):
+    """The pause reason sent to the PBX when an allowed break is enacted, per kind."""
+
+    short: str
+    meal: str
 
 
 class PbxConfig(_Section):
@@ -224,6 +234,14 @@ class PbxConfig(_Section):
     pause_reasons: dict[str, StateName]
     aux_codes: dict[str, StateName]
     agent_aliases: dict[str, str]
+    break_reasons: BreakReasonsConfig
+    queue_wrap_up_s: dict[str, Annotated[float, msgspec.Meta(ge=0)]]
+    confirm_s: Annotated[float, msgspec.Meta(gt=0)]
+    action_retries: Annotated[int, msgspec.Meta(ge=0)]
+    action_retry_initial_s: Annotated[float, msgspec.Meta(gt=0)]
+    action_retry_max_s: Annotated[float, msgspec.Meta(gt=0)]
+    reconcile_s: Annotated[float, msgspec.Meta(ge=0)]
+    ami_events: str
     reconnect: ReconnectConfig
     feeds: list[FeedConfig]
 

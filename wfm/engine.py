@@ -26,13 +26,14 @@ resync; an unchanged state (an agent still on the same break) changes nothing.
 """
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 
 from wfm.config import Config
-from wfm.decisions import BreakDecision, HoldReleased, Output
+from wfm.decisions import Alert, BreakDecision, HoldReleased, Output
 from wfm.events import (
     AgentState,
     AgentStateEvent,
@@ -74,17 +75,30 @@ _ENDED_BITS = 4 | 8  # abandoned or completed: nothing more happens to the call
 # seconds; reorder and duplicate windows are shorter), then forgotten: at 5,000 agents the floor
 # would otherwise hold every call of two days (issue 19: the soak's RSS growth).
 FINISHED_CALL_MEMORY_S = 3600.0
+_OVERRUN_RULES = frozenset({"SHORT_BREAK_TOO_LONG", "MEAL_TOO_LONG"})  # F4/F5: one break ran too long
 _FEED_EVENTS = frozenset({AgentStateEvent, QueueStatusEvent, CallEvent})  # deduplicated (PBX resends)
+
+
+class ActionPurpose(str, enum.Enum):
+    """Why the engine asks the PBX to pause or unpause an agent."""
+
+    ENACT = "enact"  # an allowed break: pause the agent so the break can start
+    END = "end"  # a break ended on /me or by a supervisor: back to ready
+    REFUSED = "refused"  # a pause judged and refused (floor.enforcement.unpause_on_refused_pause)
+    OVERRUN = "overrun"  # F4/F5 overrun (floor.enforcement.unpause_on_overrun)
 
 
 @dataclass(frozen=True, slots=True)
 class PbxAction:
-    """An enforcement action for the PBX adapter (e.g. unpause after a refused pause)."""
+    """An enforcement action for the PBX adapter: pause an allowed break, unpause its end."""
 
     agent: str
     paused: bool
     reason: str | None
     cause: str
+    kind: BreakKind | None = None  # the break a pause enacts (or an unpause ends)
+    purpose: ActionPurpose = ActionPurpose.REFUSED
+    decided_at: datetime | None = None  # an enacting pause: when its break was allowed (the held place's key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +172,7 @@ class FloorEngine:
         out: list[Output] = []
         actions: list[PbxAction] = []
         if floor.now is None or t >= floor.now:
-            self._advance(t, ts, out)
+            self._advance(t, ts, out, actions)
         else:
             self.late_events += 1
             if floor.now - t > self.config.floor.reorder_window_s:
@@ -180,7 +194,7 @@ class FloorEngine:
             if finding is not None:
                 out.append(finding)
         if floor.break_queue:
-            self._grant(t, ts, out)
+            self._grant(t, ts, out, actions)
         return self._result(out, actions)
 
     def _result(self, out: list[Output], actions: list[PbxAction]) -> StepResult:
@@ -200,10 +214,11 @@ class FloorEngine:
         if floor.now is not None and t < floor.now:
             return EMPTY
         out: list[Output] = []
-        self._advance(t, now, out)
+        actions: list[PbxAction] = []
+        self._advance(t, now, out, actions)
         if floor.break_queue:
-            self._grant(t, now, out)
-        return self._result(out, [])
+            self._grant(t, now, out, actions)
+        return self._result(out, actions)
 
     def release_hold(self, agent: str, ts: datetime, *, reason: str = NOT_ENACTED,
                      allowed_at: datetime | None = None) -> StepResult:
@@ -222,8 +237,9 @@ class FloorEngine:
         require_aware(ts)
         t = ts.timestamp()
         out: list[Output] = []
+        actions: list[PbxAction] = []
         if floor.now is None or t > floor.now:
-            self._advance(t, ts, out)
+            self._advance(t, ts, out, actions)
         else:
             t, ts = floor.now, floor.dt(floor.now)
         rec = floor.agents.get(agent)
@@ -232,8 +248,12 @@ class FloorEngine:
             floor.release_hold(rec, t)
             self._note_released(rec, hold, t, reason)
         if floor.break_queue:
-            self._grant(t, ts, out)
-        return self._result(out, [])
+            self._grant(t, ts, out, actions)
+        return self._result(out, actions)
+
+    def add_alert(self, alert: Alert) -> None:
+        """An alert raised outside the rules (a PBX action that failed) shown with the findings."""
+        self.read_model.remember([alert])
 
     def known_agent(self, agent: str) -> bool:
         if agent in self.floor.agents:
@@ -243,7 +263,7 @@ class FloorEngine:
         )
 
     # --- time -----------------------------------------------------------------
-    def _advance(self, t: float, ts: datetime, out: list[Output]) -> None:
+    def _advance(self, t: float, ts: datetime, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         floor.now = t
         rules = self.rules
@@ -253,6 +273,8 @@ class FloorEngine:
             finding = rules[deadline.rule].on_due(floor, deadline, ts)
             if finding is not None:
                 out.append(finding)
+                if finding.rule in _OVERRUN_RULES and self.config.floor.enforcement.unpause_on_overrun:
+                    self._end_overrun(finding, actions)
             deadline = pop(t)
         if floor.holds.next_lapse() is not None:
             for rec, hold in floor.holds.pop_lapsed(t):
@@ -276,6 +298,21 @@ class FloorEngine:
         log.info("held place released: %s's %s allowed at %s (%s)", rec.id, kind.value, allowed, reason)
         self._released.append(HoldReleased(ts=floor.dt(t), agent=rec.id, kind=kind, reason=reason,
                                            allowed_at=floor.dt(hold.decided_at), detail=detail, detail_zh=detail_zh))
+
+    def _end_overrun(self, finding: Output, actions: list[PbxAction]) -> None:
+        rec = self.floor.agents.get(getattr(finding, "agent", None) or "")
+        if rec is not None and rec.brk is not None:
+            actions.append(PbxAction(rec.id, False, None, f"{KIND_EN[rec.brk.kind]} overran ({finding.rule})",
+                                     rec.brk.kind, ActionPurpose.OVERRUN))
+
+    def _enact(self, rec: AgentRecord, kind: BreakKind, t: float, cause: str, actions: list[PbxAction]) -> None:
+        """Ask the PBX to pause an agent whose break was just allowed at `t` (the break starts at its
+        confirmation; a pause never confirmed frees the place through release_hold(allowed_at))."""
+        if self.config.floor.enforcement.pause_on_allow:
+            reasons = self.config.pbx.break_reasons
+            reason = reasons.short if kind is BreakKind.SHORT else reasons.meal
+            actions.append(PbxAction(rec.id, True, reason, cause, kind, ActionPurpose.ENACT,
+                                     decided_at=self.floor.dt(t)))
 
     # --- event handlers -------------------------------------------------------
     def _agent_state(self, ev: AgentStateEvent, t: float, out: list, actions: list) -> None:
@@ -322,7 +359,8 @@ class FloorEngine:
             verdict = self._decide(rec, BreakRequest(rec.id, kind, t, origin="pause"), ts, out)
             allowed, overridden, rule_code = verdict.allowed, False, verdict.rule
             if not allowed and self.config.floor.enforcement.unpause_on_refused_pause:
-                actions.append(PbxAction(rec.id, False, None, f"refused {kind.value} pause: {rule_code}"))
+                actions.append(PbxAction(rec.id, False, None, f"refused {kind.value} pause: {rule_code}", kind,
+                                         ActionPurpose.REFUSED))
         old = floor.set_state(rec, new, t)
         brk = floor.start_break(rec, kind, t, allowed=allowed, overridden=overridden, rule=rule_code)
         for rule in self._on_state:
@@ -334,7 +372,10 @@ class FloorEngine:
 
     def _break_request(self, ev: BreakRequestEvent, t: float, out: list, actions: list) -> None:
         rec = self.floor.agent(ev.agent, t)
-        self._decide(rec, BreakRequest(rec.id, BreakKind(ev.kind), t, ev.minutes, ev.queue, "request"), ev.ts, out)
+        kind = BreakKind(ev.kind)
+        verdict = self._decide(rec, BreakRequest(rec.id, kind, t, ev.minutes, ev.queue, "request"), ev.ts, out)
+        if verdict.allowed and rec.brk is None:
+            self._enact(rec, kind, t, f"{KIND_EN[kind]} request allowed", actions)
 
     def _break_cancel(self, ev: BreakCancelEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -343,6 +384,10 @@ class FloorEngine:
         floor.release_hold(rec, t)  # withdrawn: the place is free at once
         rec.refused = None
         rec.lapsed = None
+        if rec.brk is not None:
+            # the agent ends their own break: the PBX unpauses them and its event ends the break
+            actions.append(PbxAction(rec.id, False, None, f"{KIND_EN[rec.brk.kind]} ended by the agent",
+                                     rec.brk.kind, ActionPurpose.END))
 
     def _override(self, ev: OverrideEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -367,6 +412,7 @@ class FloorEngine:
                     log.info("override: %s allows %s's %s the rules refuse (%s: %s)", ev.supervisor, rec.id,
                              kind.value, verdict.rule, verdict.detail)
                 floor.hold(rec, kind, t, override=True, origin="override")
+                self._enact(rec, kind, t, f"{KIND_EN[kind]} allowed by supervisor {ev.supervisor}", actions)
             rec.refused = None
             out.append(BreakDecision(
                 ts=ev.ts, agent=rec.id, kind=kind, allowed=True, rule=None,
@@ -377,7 +423,8 @@ class FloorEngine:
             kind = rec.brk.kind
             self._change_state(rec, AgentState.READY, t, ev.ts, out, actions)
             actions.append(PbxAction(rec.id, False, None,
-                                     f"{KIND_EN[kind]} ended by supervisor {ev.supervisor} (override){note}"))
+                                     f"{KIND_EN[kind]} ended by supervisor {ev.supervisor} (override){note}",
+                                     kind, ActionPurpose.END))
 
     def _shift(self, ev: ShiftEvent, t: float, out: list, actions: list) -> None:
         floor = self.floor
@@ -550,7 +597,7 @@ class FloorEngine:
                 len(holds), holds.ready_total, holds.on_post, len(floor.break_queue),
                 floor.now if self._time_sensitive_queue else 0)
 
-    def _grant(self, t: float, ts: datetime, out: list) -> None:
+    def _grant(self, t: float, ts: datetime, out: list, actions: list[PbxAction]) -> None:
         """Grant waiting requests the floor now allows, oldest first; a blocked kind blocks younger ones."""
         floor = self.floor
         fingerprint = self._queue_fingerprint()
@@ -579,6 +626,7 @@ class FloorEngine:
                     continue
             floor.dequeue(rec.id)
             floor.hold(rec, req.kind, t, origin="queue")
+            self._enact(rec, req.kind, t, f"{KIND_EN[req.kind]} granted from the break queue", actions)
             out.append(BreakDecision(
                 ts=ts, agent=rec.id, kind=req.kind, allowed=True, rule=None,
                 detail=f"{verdict.detail}; granted from the break queue after {dur(t - req.t)} waiting",

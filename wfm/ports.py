@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from wfm.decisions import Output
+from wfm.decisions import Alert, Output
 from wfm.events import Event
 from wfm.views import AgentBudgetView, FeedView, FloorView
 
@@ -40,6 +40,7 @@ class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
     reconnects: int
     skipped: int  # malformed messages logged, counted and skipped
     detail: str = ""
+    drift: int = 0  # agents a reconciliation with the PBX had to correct (AMI QueueStatus)
 
 
 class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,8 +49,9 @@ class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     agent: str
     ok: bool
-    detail: str
+    detail: str  # the PBX's own message (e.g. "Permission denied"), or why it was not sent
     action_id: str | None = None
+    transient: bool = False  # no link or no answer: worth retrying (a refusal by the PBX is not)
 
 
 class AdapterError(Exception):
@@ -75,6 +77,8 @@ class FeedPort(PbxActions, Protocol):
 
     source: str
     sends_snapshots: bool
+    can_pause: bool  # set_paused can work through this feed (AMI, ESL); False: the agent pauses on the phone
+    enact_breaks: bool  # the site lets allowed breaks be paused through this feed
 
     def stream(self) -> AsyncIterator[Event]:
         """Connect (and reconnect) and yield normalized events until close()."""
@@ -140,6 +144,12 @@ class PauseAction(Protocol):
     def reason(self) -> str | None: ...
     @property
     def cause(self) -> str: ...
+    @property
+    def kind(self) -> Any: ...  # the BreakKind a pause enacts or an unpause ends (None: not a break)
+    @property
+    def purpose(self) -> Any: ...  # why: enact, end, refused, overrun (wfm.engine.ActionPurpose)
+    @property
+    def decided_at(self) -> datetime | None: ...  # an enacting pause: when its break was allowed
 
 
 class EngineStep(Protocol):
@@ -161,3 +171,6 @@ class EnginePort(Protocol):
     def floor_view(self, now: datetime, *, feeds: Sequence[FeedView] = ()) -> FloorView: ...
     def floor_data(self, now: datetime, *, feeds: Sequence[FeedView] = (), agents: bool = True) -> dict[str, Any]: ...
     def agent_budget(self, agent: str, now: datetime) -> AgentBudgetView: ...
+    def release_hold(self, agent: str, ts: datetime, *, reason: str = ...,
+                     allowed_at: datetime | None = None) -> EngineStep: ...
+    def add_alert(self, alert: Alert) -> None: ...

@@ -31,8 +31,10 @@ import msgspec
 
 from wfm.clock import Clock
 from wfm.config import Config
-from wfm.decisions import Output
+from wfm.decisions import Alert, Output
+from wfm.enactment import ActionRecord, Enactor
 from wfm.events import (
+    AgentState,
     AgentStateEvent,
     Event,
     EventDecodeError,
@@ -41,7 +43,7 @@ from wfm.events import (
     event_from_builtins,
     event_to_builtins,
 )
-from wfm.ports import ActionResult, EnginePort, EngineStep, FeedPort, LogPort, LoggedRecord, PauseAction
+from wfm.ports import EnginePort, EngineStep, FeedPort, LogPort, LoggedRecord, PauseAction
 from wfm.views import AgentBudgetView, FeedView, FloorView
 from wfm.watermark import FeedBacklog, PbxClockSkew, tick_bounds
 
@@ -51,6 +53,7 @@ EVENT_KIND = "event"
 ACTION_KIND = "action"
 AUDIT_KIND = "audit"
 TICK_TYPE = "tick"  # audit marker: the engine's clock was ticked to this record's ts
+RELEASE_TYPE = "release_hold"  # audit marker: an allowed break's place freed, the PBX never paused it (replayed)
 DECISION_KIND = "decision"  # every §2 record: break_decision, violation, alert (its body carries "type")
 _INBOX_MAX = 10_000
 _BATCH_MAX = 256
@@ -75,10 +78,10 @@ class FloorChanged(msgspec.Struct, frozen=True):
 
 
 class ActionDone(msgspec.Struct, frozen=True):
-    """A PBX action was sent and its result logged."""
+    """A step of a PBX action (sent, retry, failed, confirmed, not enacted, manual), already logged."""
 
     ts: datetime
-    result: ActionResult
+    result: ActionRecord
 
 
 Update = OutputPublished | FloorChanged | ActionDone
@@ -125,7 +128,7 @@ class _Item:
     """One unit of work for the consumer: an event (from a feed, the API or another process's
     log records) or a tick."""
 
-    __slots__ = ("event", "adapter", "future", "tick", "followed", "now", "marked")
+    __slots__ = ("event", "adapter", "future", "tick", "followed", "now", "marked", "enactments", "release")
 
     def __init__(self, event: Event | None, adapter: FeedPort | None = None,
                  future: asyncio.Future[EngineStep] | None = None, tick: bool = False,
@@ -137,6 +140,8 @@ class _Item:
         self.followed = followed  # already durable: logged by another process
         self.now: datetime | None = None  # a tick's time, fixed when the batch is logged
         self.marked = False  # a tick whose marker is in the log
+        self.enactments: list[asyncio.Future] | None = None  # submit_enacted(): the outcomes of its PBX actions
+        self.release: dict | None = None  # a held place to free (a pause never enacted): its audit record
 
     def fail(self, exc: BaseException) -> None:
         if self.future is not None and not self.future.done():
@@ -172,7 +177,15 @@ class Runtime:
         self._tz = config.floor.tz
         self._reorder_window = timedelta(seconds=config.floor.reorder_window_s)
         self._inbox: asyncio.Queue[_Item] | None = None
-        self._actions: asyncio.Queue[tuple[PauseAction, FeedPort | None]] | None = None
+        self._actions: asyncio.Queue[tuple[PauseAction, FeedPort | None, asyncio.Future | None]] | None = None
+        self._agent_locks: dict[str, asyncio.Lock] = {}  # one PBX action at a time per agent, in order
+        pbx = config.pbx
+        self.enactor = Enactor(
+            confirm_s=pbx.confirm_s, retries=pbx.action_retries,
+            retry_initial_s=pbx.action_retry_initial_s, retry_max_s=pbx.action_retry_max_s,
+            record=self._record_action, alert=self._alert_action, release=self._release_place,
+            resync=self._request_resync,
+        )
         self._tasks: set[asyncio.Task] = set()
         self._subscribers: list[Subscriber] = []
         self._agent_feed: dict[str, FeedPort] = {}
@@ -309,6 +322,8 @@ class Runtime:
                 if record.body.get("type") == TICK_TYPE:
                     self.engine.tick(record.ts.astimezone(self._tz))
                     ticks += 1
+                elif isinstance(body, dict) and body.get("type") == RELEASE_TYPE and isinstance(ts, datetime):
+                    self._apply_release(body, ts.astimezone(self._tz))
                 return
             if record.kind != EVENT_KIND:
                 return
@@ -455,6 +470,10 @@ class Runtime:
                                                       and item.event is not None else math.nan)
                               for item in batch], self._backlog.oldest())
         for index, item in enumerate(batch):
+            if item.release is not None:
+                assert item.now is not None
+                appends.append((item, self.log.append_async(AUDIT_KIND, item.release, item.now)))
+                continue
             if item.tick:
                 # a watermark: events may still arrive up to the reorder window late, and the
                 # floor clock never passes a feed event still waiting (later in this batch or queued)
@@ -499,7 +518,11 @@ class Runtime:
             if id(item) in failed:
                 continue
             try:
-                if item.tick:
+                if item.release is not None:
+                    assert item.now is not None
+                    step = self._apply_release(item.release, item.now)
+                    kept = self.policy.authorize(None, step, followed=False)
+                elif item.tick:
                     assert item.now is not None
                     self._tick_pending = False
                     step = self.engine.tick(item.now)
@@ -515,6 +538,7 @@ class Runtime:
                         self.events_processed += 1
                     if isinstance(event, AgentStateEvent) and item.adapter is not None:
                         self._agent_feed[event.agent] = item.adapter
+                        self.enactor.watch.observe(event.agent, AgentState(event.state))
             except Exception as exc:
                 self.events_failed += 1
                 logger.exception("engine failed on %s", "tick" if item.tick else type(item.event).__name__)
@@ -568,7 +592,10 @@ class Runtime:
                 item.fail(undurable[index])
                 continue
             for action in kept.actions:
-                self._actions.put_nowait((action, item.adapter))
+                done = asyncio.get_running_loop().create_future() if item.enactments is not None else None
+                if done is not None:
+                    item.enactments.append(done)
+                self._actions.put_nowait((action, item.adapter, done))
             if item.future is not None and not item.future.done():
                 item.future.set_result(step)
 
@@ -582,32 +609,84 @@ class Runtime:
         return self.adapters[0] if len(self.adapters) == 1 else None
 
     async def _enforce(self) -> None:
+        """Hand each action to the Enactor in its own task (one at a time per agent, in order)."""
         assert self._actions is not None
         while True:
-            action, hint = await self._actions.get()
-            agent = action.agent
+            action, hint, done = await self._actions.get()
+            agent = getattr(action, "agent", "")
             adapter = self._adapter_for(agent, hint)
-            if adapter is None:
-                result = ActionResult(action="set_paused", agent=agent, ok=False,
-                                      detail="no PBX feed knows this agent")
-            else:
-                try:
-                    result = await adapter.set_paused(agent, action.paused, action.reason)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    result = ActionResult(action="set_paused", agent=agent, ok=False, detail=f"{type(exc).__name__}: {exc}")
-            now = self.now()
-            body = msgspec.to_builtins(result)
-            body["paused"] = action.paused
-            body["cause"] = action.cause
-            try:
-                await self.log.append_async(ACTION_KIND, body, now)
-            except Exception as exc:
-                logger.error("action result for %s not logged: %r", agent, exc)
-            if not result.ok:
-                logger.warning("PBX action for agent %s failed: %s", agent, result.detail)
-            self.publish(ActionDone(now, result))
+            lock = self._agent_locks.setdefault(agent, asyncio.Lock())
+            self._spawn(self._enact(action, adapter, lock, done), f"wfm-enact-{agent}")
+
+    async def _enact(self, action: Any, adapter: FeedPort | None, lock: asyncio.Lock,
+                     done: asyncio.Future | None) -> None:
+        try:
+            async with lock:
+                record = await self.enactor.enact(action, adapter)
+        except BaseException as exc:
+            if done is not None and not done.done():
+                done.set_exception(RuntimeStopped("the floor stopped before the PBX answered"))
+            if not isinstance(exc, Exception):
+                raise
+            logger.exception("PBX action for %s failed unexpectedly", getattr(action, "agent", "?"))
+            return
+        if done is not None and not done.done():
+            done.set_result(record)
+
+    async def _record_action(self, record: ActionRecord) -> None:
+        now = self.now()
+        try:
+            await self.log.append_async(ACTION_KIND, msgspec.to_builtins(record), now)
+        except Exception as exc:
+            logger.error("PBX action record for %s not logged: %r", record.agent, exc)
+        self.publish(ActionDone(now, record))
+
+    def _alert_action(self, record: ActionRecord) -> None:
+        """A failed or not-enacted PBX action on the wall and supervisor page."""
+        alert = Alert(ts=self.now(), rule="PBX_ACTION_FAILED", detail=record.message())
+        self.engine.add_alert(alert)
+        self.publish(OutputPublished(alert))
+        self.publish(FloorChanged(alert.ts))
+
+    async def _release_place(self, agent: str, allowed_at: datetime | None) -> None:
+        """An allowed break the PBX never paused: free its held place (engine.release_hold), through
+        the consumer, after an audit record that a restart's replay applies the same way."""
+        if not self._running or self._inbox is None:
+            return
+        item = _Item(None, None, asyncio.get_running_loop().create_future())
+        item.now = self.now()
+        item.release = {"type": RELEASE_TYPE, "agent": agent, "reason": "not_enacted",
+                        "allowed_at": allowed_at.isoformat() if allowed_at is not None else None}
+        await self._inbox.put(item)
+        try:
+            await item.future
+        except Exception as exc:  # the floor is stopping, or the log refused: the place lapses by itself
+            logger.warning("could not free the held place of %s: %r", agent, exc)
+
+    def _apply_release(self, body: dict, ts: datetime) -> EngineStep:
+        allowed_at = body.get("allowed_at")
+        return self.engine.release_hold(body["agent"], ts, reason=body.get("reason") or "not_enacted",
+                                        allowed_at=datetime.fromisoformat(allowed_at) if allowed_at else None)
+
+    def _request_resync(self, adapter: Any) -> None:
+        request = getattr(adapter, "request_resync", None)
+        if request is not None:
+            request("after a PBX action failure")
+
+    async def submit_enacted(self, event: Event) -> tuple[Any, list[asyncio.Future]]:
+        """Like submit(), and also the futures of the outcomes (ActionRecord) of the PBX actions it caused."""
+        if not self._running or self._inbox is None:
+            raise RuntimeStopped("the floor is not running")
+        future = asyncio.get_running_loop().create_future()
+        item = _Item(event, None, future)
+        item.enactments = []
+        await self._inbox.put(item)
+        result = await future
+        return result, list(item.enactments)
+
+    def action_health(self) -> dict[str, int]:
+        """PBX action outcomes counted since start (sent, retry, failed, confirmed, not_enacted, manual)."""
+        return self.enactor.health()
 
     # ── subscribers ───────────────────────────────────────────────────────
 
@@ -649,6 +728,7 @@ class Runtime:
                 stale=health.stale,
                 last_event_age_s=health.last_event_age_s,
                 skipped=health.skipped,
+                drift=getattr(health, "drift", 0),
             ))
         return views
 

@@ -65,7 +65,8 @@ from wfm.clock import Clock
 from wfm.config import Config
 from wfm.decisions import Output
 from wfm.events import AgentStateEvent, Event, EventDecodeError, event_from_builtins
-from wfm.ports import ActionResult, EnginePort, EngineStep, FeedPort, LoggedRecord, LogPort
+from wfm.enactment import ActionRecord
+from wfm.ports import EnginePort, EngineStep, FeedPort, LoggedRecord, LogPort
 from wfm.runtime import (
     ACTION_KIND,
     DECISION_KIND,
@@ -321,8 +322,7 @@ class SharedRuntime(Runtime):
             self.publish(OutputPublished(output))
         elif kind == ACTION_KIND:
             try:
-                result = msgspec.convert({k: body[k] for k in ("action", "agent", "ok", "detail", "action_id")
-                                          if k in body}, ActionResult)
+                result = msgspec.convert(body, ActionRecord)
             except (msgspec.ValidationError, TypeError) as exc:
                 logger.debug("followed action %s not published: %s", record.seq, exc)
                 return

@@ -72,6 +72,7 @@ class FeedView(_View):
     stale: bool
     last_event_age_s: float | None
     skipped: int
+    drift: int = 0  # agents a reconciliation with the PBX had to correct (AMI QueueStatus)
 
 
 class FloorView(_View):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from telephony.adapter import ActionResult, AdapterError, ConnectionState
-from telephony.ami.mapping import AmiMapper, AmiMappingError
+from telephony.ami.mapping import CHECK_SUFFIX, AmiMapper, AmiMappingError
 from telephony.ami.protocol import AmiBanner, AmiError, AmiMessage, AmiParser
 from telephony.capture import CaptureWriter
 from telephony.streaming import CLOSED, StreamingAdapter
@@ -35,6 +35,10 @@ from wfm.events import ResyncEvent
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+
+
+# after these the PBX's member table may differ from what its events told: ask for a snapshot
+RESYNC_EVENTS = frozenset({"Reload", "QueueMemberAdded", "QueueMemberRemoved"})
 
 
 class AmiActionError(AdapterError):
@@ -56,6 +60,7 @@ def encode_action(fields: dict[str, str]) -> bytes:
 class _Pending:
     future: asyncio.Future
     is_list: bool
+    streamed: bool = False  # its messages also go through the mapper as they come (a reconciliation)
     response: AmiMessage | None = None
     items: list[tuple[AmiMessage, datetime]] = field(default_factory=list)
 
@@ -101,6 +106,8 @@ class AmiConnection:
         pending = self.pending.get(action_id) if action_id is not None else None
         event = msg.event
         if pending is not None:
+            if pending.streamed:  # in stream order, exactly as a capture replay maps them
+                await self.adapter._emit_mapped(self.mapper, msg, received)
             response = msg.response
             if response is not None and pending.response is None:
                 pending.response = msg
@@ -124,13 +131,15 @@ class AmiConnection:
         if not pending.future.done():
             pending.future.set_result(pending)
 
-    async def action(self, fields: dict[str, str], *, is_list: bool = False, timeout: float | None = None) -> _Pending:
-        """Send an action with a fresh ActionID; wait for its response (and list items)."""
-        action_id = self.adapter._next_action_id()
+    async def action(self, fields: dict[str, str], *, is_list: bool = False, timeout: float | None = None,
+                     streamed: bool = False, suffix: str = "") -> _Pending:
+        """Send an action with a fresh ActionID (+ suffix); wait for its response (and list items).
+        `streamed`: its response and items are also mapped as they arrive."""
+        action_id = self.adapter._next_action_id() + suffix
         wire = {"Action": fields["Action"], "ActionID": action_id}
         wire.update({k: v for k, v in fields.items() if k != "Action"})
         data = encode_action(wire)
-        pending = _Pending(asyncio.get_running_loop().create_future(), is_list)
+        pending = _Pending(asyncio.get_running_loop().create_future(), is_list, streamed)
         self.pending[action_id] = pending
         try:
             self.writer.write(data)
@@ -162,6 +171,7 @@ class AmiAdapter(StreamingAdapter):
     setup_lost = "AMI connection ended during setup"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
+    can_pause = True  # QueuePause
 
     def __init__(
         self,
@@ -173,7 +183,7 @@ class AmiAdapter(StreamingAdapter):
         secret: str,
         source: str | None = None,
         auth: Literal["md5", "plain"] = "md5",
-        events: str = "on",
+        events: str | None = None,
         capture_path: str | Path | None = None,
         reconnect: bool = True,
         clock: Clock | None = None,
@@ -187,7 +197,13 @@ class AmiAdapter(StreamingAdapter):
         self.username, self._secret = username, secret
         self.source = source or f"ami:{host}:{port}"
         self.auth = auth
-        self.events = events
+        self.events = events if events is not None else settings.events  # least privilege: only the classes used
+        self.reconcile_s = settings.reconcile_s
+        self._resync_wanted = asyncio.Event()
+        self._resync_reason = ""
+        self._resync_full = False
+        self.drift = 0
+        self.reconciliations = 0
         self.clock = clock or WallClock()
         self.connect_timeout_s = connect_timeout_s
         self.action_timeout_s = action_timeout_s
@@ -223,9 +239,10 @@ class AmiAdapter(StreamingAdapter):
             self._single = asyncio.get_running_loop().create_task(self._run_single(), name=f"ami:{self.source}")
 
     async def set_paused(self, agent: str, paused: bool, reason: str | None = None) -> ActionResult:
+        """QueuePause on every queue of the member (no Queue header); the PBX's Message on a refusal."""
         conn = self._conn
         if conn is None or self.state is not ConnectionState.CONNECTED:
-            return ActionResult(action="QueuePause", agent=agent, ok=False, detail="AMI feed not connected")
+            return ActionResult(action="QueuePause", agent=agent, ok=False, detail="AMI feed not connected", transient=True)
         interface = conn.mapper.interface_of(agent) or self._interface_from_aliases(agent)
         if interface is None:
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no PBX interface known for agent {agent}")
@@ -237,11 +254,21 @@ class AmiAdapter(StreamingAdapter):
         except AdapterError as exc:
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail=str(exc))
         except (TimeoutError, ConnectionError, OSError) as exc:
-            return ActionResult(action="QueuePause", agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
+            return ActionResult(action="QueuePause", agent=agent, ok=False,
+                                detail=f"no answer: {type(exc).__name__} {exc}".strip(), transient=True)
         response = pending.response
         ok = response is not None and response.response == "Success"
         detail = (response.get("Message") or "") if response is not None else ""
+        if not ok and not detail:
+            detail = f"Response: {response.response}" if response is not None else "no response"
         return ActionResult(action="QueuePause", agent=agent, ok=ok, detail=detail, action_id=response.action_id if response else None)
+
+    def request_resync(self, reason: str, *, full: bool = True) -> None:
+        """Ask the PBX for its member table soon: a full resync (after a Reload or an action
+        failure) or, with full=False, a check that emits only what differs (a member added/removed)."""
+        self._resync_reason = reason
+        self._resync_full = self._resync_full or full
+        self._resync_wanted.set()
 
     def _interface_from_aliases(self, agent: str) -> str | None:
         for raw, canonical in self.settings.agent_aliases.items():
@@ -267,6 +294,10 @@ class AmiAdapter(StreamingAdapter):
                 self._queue.get_nowait()
             self._queue.put_nowait(CLOSED)
 
+    def _conn_syncing(self) -> bool:
+        conn = self._conn
+        return conn is not None and conn.syncing
+
     # ---- one connection --------------------------------------------------------------
     def _next_action_id(self) -> str:
         return f"wfm-{self._action_prefix}-{next(self._action_ids)}"
@@ -289,6 +320,7 @@ class AmiAdapter(StreamingAdapter):
             await self._await_or_fail(self._resync(conn), read_task)
             report(ConnectionState.CONNECTED)
             tasks.append(asyncio.get_running_loop().create_task(self._keepalive(conn), name=f"ami-ping:{self.source}"))
+            tasks.append(asyncio.get_running_loop().create_task(self._reconcile(conn), name=f"ami-reconcile:{self.source}"))
             if self.settings.wrap_up_s > 0:
                 tasks.append(asyncio.get_running_loop().create_task(self._wrap_up_timer(conn), name=f"ami-wrap:{self.source}"))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -348,6 +380,44 @@ class AmiAdapter(StreamingAdapter):
         for msg, received in deferred:
             await self._emit_mapped(conn.mapper, msg, received)
 
+    async def _reconcile(self, conn: AmiConnection) -> None:
+        """Resync when asked (request_resync) and compare with a QueueStatus every pbx.reconcile_s.
+
+        A requested resync is a full one (between ResyncEvent markers); the periodic
+        check emits only what differs from what the floor was told, and counts it as drift.
+        """
+        self._resync_wanted.clear()
+        while True:
+            timeout = self.reconcile_s if self.reconcile_s > 0 else None
+            try:
+                await asyncio.wait_for(self._resync_wanted.wait(), timeout)
+            except TimeoutError:
+                await self._check_drift(conn)
+                continue
+            await asyncio.sleep(0.05)  # a burst (QueueMemberRemoved for every queue) asks once
+            self._resync_wanted.clear()
+            full, self._resync_full = self._resync_full, False
+            log.info("%s: %s (%s)", self.source, "resync" if full else "reconciliation", self._resync_reason)
+            if full:
+                await self._resync(conn)
+            else:
+                await self._check_drift(conn)
+
+    async def _check_drift(self, conn: AmiConnection) -> None:
+        """A QueueStatus whose list the mapper compares with what it emitted (CHECK_SUFFIX ActionID);
+        mapped in stream order with the live events around it, so a capture replays the same."""
+        async with conn.resync_lock:
+            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, 30.0),
+                                       streamed=True, suffix=CHECK_SUFFIX)
+            if result.response is None or result.response.response != "Success":
+                message = result.response.get("Message", "") if result.response is not None else "no response"
+                raise AmiActionError(f"{self.source}: QueueStatus refused: {message}")
+            self.reconciliations += 1
+            corrected, conn.mapper.corrected = conn.mapper.corrected, []
+            if corrected:
+                self.drift += len(corrected)
+                log.warning("%s: the floor had drifted from the PBX for %s; corrected", self.source, ", ".join(corrected))
+
     async def _keepalive(self, conn: AmiConnection) -> None:
         """Ping when the link is quiet; a Ping without answer drops the connection (half-open TCP)."""
         while True:
@@ -374,6 +444,9 @@ class AmiAdapter(StreamingAdapter):
 
     # ---- events ------------------------------------------------------------------------
     async def _emit_mapped(self, mapper: AmiMapper, msg: AmiMessage, received: datetime) -> None:
+        name = msg.event
+        if name in RESYNC_EVENTS and not self._conn_syncing():
+            self.request_resync(f"{name} event", full=name == "Reload")
         try:
             events = mapper.map(msg, received)
         except AmiMappingError as exc:

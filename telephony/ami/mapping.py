@@ -39,6 +39,13 @@ MEMBER_EVENTS = frozenset(
 SNAPSHOT_EVENTS = frozenset({"QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete"})
 
 
+CHECK_SUFFIX = "-check"  # the ActionID ending of a reconciliation QueueStatus (live and in a capture replay)
+
+
+def is_check(msg: AmiMessage) -> bool:
+    return (msg.action_id or "").endswith(CHECK_SUFFIX)
+
+
 class AmiMappingError(ValueError):
     """An AMI event the floor needs lacks a field or carries a bad value (message skipped)."""
 
@@ -112,6 +119,9 @@ class AmiMapper:
         self._snapshot_queues: dict[str, _QueueSnapshot] = {}
         self._snapshot_members: dict[str, MemberState] = {}
         self._wrap_up = timedelta(seconds=settings.wrap_up_s)
+        self._checking = False  # a reconciliation QueueStatus is being collected (begin_check/end_check)
+        self._waiting_seen: dict[str, int] = {}  # per queue, the waiting count last emitted
+        self.corrected: list[str] = []  # agents the last reconciliation corrected (drift)
 
     # ---- time -------------------------------------------------------------
     def event_time(self, msg: AmiMessage, received: datetime) -> datetime:
@@ -236,7 +246,7 @@ class AmiMapper:
     @staticmethod
     def handles(msg: AmiMessage) -> bool:
         """True when `map` may turn this message into events (it needs a time)."""
-        return msg.event in _HANDLERS
+        return msg.event in _HANDLERS or (msg.response is not None and is_check(msg))
 
     def map(self, msg: AmiMessage, received: datetime) -> list[Event]:
         """The events one AMI message stands for (often none). Raises AmiMappingError for a bad event."""
@@ -244,7 +254,9 @@ class AmiMapper:
         if name is None:
             name = msg.event  # another spelling
             if name is None:
-                return []  # responses are the adapter's business
+                if msg.response == "Success" and is_check(msg):
+                    self.begin_check()  # a reconciliation's list follows
+                return []  # other responses are the adapter's business
         handler = _HANDLERS.get(name)
         if handler is None:
             return []
@@ -329,6 +341,7 @@ class AmiMapper:
             if count < 0:
                 raise AmiMappingError(f"Count is negative: {count}")
             out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=count, source=self.source))
+            self._waiting_seen[queue] = count
             collected = self._snapshot_queues.get(queue)
             if collected is not None:  # newer than the QueueParams being collected
                 collected.waiting = count
@@ -412,7 +425,55 @@ class AmiMapper:
         self._apply_member_fields(member, queue, msg)
 
     def _on_status_complete(self, msg: AmiMessage, ts: datetime, out: list[Event]) -> None:
-        out.extend(self.finish_snapshot(ts))
+        if is_check(msg):
+            if self._checking:
+                out.extend(self.end_check(ts))
+        else:
+            out.extend(self.finish_snapshot(ts))
+
+    def begin_check(self) -> None:
+        """A reconciliation starts: the QueueStatus list items that follow are collected, not emitted."""
+        self._checking = True
+        self._snapshot_members = {}
+        self._snapshot_queues = {}
+
+    def end_check(self, ts: datetime) -> list[Event]:
+        """Close a reconciliation: only the agents and queues whose PBX state differs from what was
+        emitted get an event (an agent gone from every queue becomes logged_out); `corrected`
+        names those agents."""
+        self._checking = False
+        out: list[Event] = []
+        previous = self.members
+        self.members = {}
+        for agent in sorted(self._snapshot_members):
+            member = self._snapshot_members[agent]
+            old = previous.get(agent)
+            if old is not None:
+                member.emitted = old.emitted
+                if old.wrap_until is not None and member.status in (NOT_INUSE, DEVICE_UNKNOWN) and not member.in_call:
+                    member.wrap_until = old.wrap_until
+            self.members[agent] = member
+            state, reason = self.derive(member, ts)
+            seen = member.emitted
+            if seen is None or (seen[0], seen[1], frozenset(seen[2])) != (state, reason, frozenset(member.queues)):
+                self._emit(member, ts, out, force=True)
+        for agent in sorted(set(previous) - set(self._snapshot_members)):
+            gone = previous[agent]
+            if gone.emitted is not None and gone.emitted[0] is AgentState.LOGGED_OUT:
+                continue
+            gone.queues.clear()
+            gone.wrap_until = None
+            self._emit(gone, ts, out, force=True)
+        for queue in sorted(self._snapshot_queues):
+            entry = self._snapshot_queues[queue]
+            if self._waiting_seen.get(queue) != entry.waiting:
+                self._waiting_seen[queue] = entry.waiting
+                out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=entry.waiting,
+                                            longest_wait_s=entry.longest_wait_s, source=self.source))
+        self._snapshot_members = {}
+        self._snapshot_queues = {}
+        self.corrected = sorted({e.agent for e in out if isinstance(e, AgentStateEvent)})
+        return out
 
     def finish_snapshot(self, ts: datetime) -> list[Event]:
         """Close a QueueStatus snapshot: one agent_state per agent, one queue_status per queue.
@@ -441,6 +502,7 @@ class AmiMapper:
             self._emit(gone, ts, out, force=True)  # signed out while we were not looking; then forgotten
         for queue in sorted(self._snapshot_queues):
             entry = self._snapshot_queues[queue]
+            self._waiting_seen[queue] = entry.waiting
             out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=entry.waiting, longest_wait_s=entry.longest_wait_s, source=self.source))
         self._snapshot_members = {}
         self._snapshot_queues = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from telephony.reconnect import ReconnectSettings
@@ -20,3 +20,6 @@ class AmiSettings:
     pause_reasons: Mapping[str, str]  # pbx.pause_reasons: PausedReason → state name
     agent_aliases: Mapping[str, str]  # pbx.agent_aliases: PBX name → agent id
     reconnect: ReconnectSettings  # pbx.reconnect
+    events: str = "agent,system"  # pbx.ami_events: the event classes asked for at login (least privilege)
+    reconcile_s: float = 5.0  # pbx.reconcile_s: compare with a QueueStatus this often (0 = only when asked)
+    queue_wrap_up_s: Mapping[str, float] = field(default_factory=dict)  # pbx.queue_wrap_up_s: per-queue wrap-up

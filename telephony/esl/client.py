@@ -130,6 +130,7 @@ class EslAdapter(StreamingAdapter):
     setup_lost = "event socket ended during setup"
 
     sends_snapshots = True  # a ResyncEvent begin/end pair after every connect (the runtime waits for the first)
+    can_pause = True  # callcenter_config agent set status
 
     def __init__(
         self,
@@ -170,6 +171,7 @@ class EslAdapter(StreamingAdapter):
         self.skipped = 0
         self.failure: BaseException | None = None
         self._yield_skipped = yield_skipped
+        self._resyncs: set[asyncio.Task] = set()  # requested resyncs in flight (kept referenced)
 
     # ---- Adapter interface -----------------------------------------------------------
     def _start(self) -> None:
@@ -186,7 +188,7 @@ class EslAdapter(StreamingAdapter):
         action = "callcenter_config agent set status"
         conn = self._conn
         if conn is None or self.state is not ConnectionState.CONNECTED:
-            return ActionResult(action=action, agent=agent, ok=False, detail="ESL feed not connected")
+            return ActionResult(action=action, agent=agent, ok=False, detail="ESL feed not connected", transient=True)
         raw = conn.mapper.raw_name(agent)
         if raw is None:
             return ActionResult(action=action, agent=agent, ok=False, detail=f"no mod_callcenter agent known for {agent}")
@@ -196,13 +198,34 @@ class EslAdapter(StreamingAdapter):
         except EslCommandError as exc:
             return ActionResult(action=action, agent=agent, ok=False, detail=str(exc))
         except (TimeoutError, ConnectionError, OSError) as exc:
-            return ActionResult(action=action, agent=agent, ok=False, detail=f"no answer: {type(exc).__name__} {exc}".strip())
+            return ActionResult(action=action, agent=agent, ok=False,
+                                detail=f"no answer: {type(exc).__name__} {exc}".strip(), transient=True)
         return ActionResult(action=action, agent=agent, ok=body.strip().startswith("+OK"), detail=body.strip()[:200])
+
+    def request_resync(self, reason: str, *, full: bool = True) -> None:
+        """Take a fresh snapshot soon (after an action failure): the floor shows PBX truth."""
+        conn = self._conn
+        if conn is None or self.state is not ConnectionState.CONNECTED:
+            return  # the next connection snapshots anyway
+        log.info("%s: resync (%s)", self.source, reason)
+        task = asyncio.get_running_loop().create_task(self._resync_quietly(conn), name=f"esl-resync:{self.source}")
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+
+    async def _resync_quietly(self, conn: EslConnection) -> None:
+        try:
+            await self._resync(conn)
+        except (AdapterError, ConnectionError, OSError, TimeoutError) as exc:
+            log.warning("%s: resync failed: %s", self.source, exc)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        for task in list(self._resyncs):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         if self._single is not None:
             self._single.cancel()
             with contextlib.suppress(asyncio.CancelledError):

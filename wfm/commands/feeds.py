@@ -30,7 +30,8 @@ def ami_settings(config: Config) -> AmiSettings:
     pbx = config.pbx
     return AmiSettings(tz=config.floor.tz, stale_after_s=pbx.stale_after_s, wrap_up_s=pbx.wrap_up_s,
                        status_unavailable=pbx.status_unavailable, pause_reasons=dict(pbx.pause_reasons),
-                       agent_aliases=dict(pbx.agent_aliases), reconnect=reconnect_settings(config))
+                       agent_aliases=dict(pbx.agent_aliases), reconnect=reconnect_settings(config),
+                       events=pbx.ami_events, reconcile_s=pbx.reconcile_s, queue_wrap_up_s=dict(pbx.queue_wrap_up_s))
 
 
 def esl_settings(config: Config) -> EslSettings:
@@ -121,4 +122,6 @@ def adapter_arguments(config: Config, feed: FeedConfig) -> tuple[Any, dict[str, 
 def build_adapter(config: Config, feed: FeedConfig, cls: type[Adapter], **extra: Any) -> Adapter:
     """The adapter `cls` for one feed (extra keyword arguments, such as clock=, go to its constructor)."""
     settings, kwargs = adapter_arguments(config, feed)
-    return cls(settings, **kwargs, **extra)
+    adapter = cls(settings, **kwargs, **extra)
+    adapter.enact_breaks = feed.enact_breaks  # the site may keep breaks off the PBX (the agent pauses on the phone)
+    return adapter

