@@ -27,6 +27,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("wfm.runtime", "live"),
     ("wfm.scaleout", "live"),
     ("wfm.watermark", "live"),
+    ("wfm.enactment", "live"),  # the runtime's PBX actions: send, retry, confirm, record
     ("wfm.auth", "live"),
     ("wfm.users", "live"),  # the users file (wfm user, wfm serve)
     ("wfm.engine", "engine"),

@@ -13,11 +13,10 @@ import asyncio
 import time
 from datetime import datetime
 
-import pytest
 
 from telephony.ami.client import AmiAdapter
-from telephony.simulator.ami_server import AmiServer, FloorSimulation
-from telephony.simulator.clock import SimClock
+from pbxsim.ami_server import AmiServer, FloorSimulation
+from pbxsim.clock import SimClock
 from wfm.commands.feeds import ami_settings
 from wfm.config import default_data, from_data, merge
 from wfm.decisions import BreakDecision
