@@ -322,8 +322,8 @@ class Runtime:
                 if record.body.get("type") == TICK_TYPE:
                     self.engine.tick(record.ts.astimezone(self._tz))
                     ticks += 1
-                elif isinstance(body, dict) and body.get("type") == RELEASE_TYPE and isinstance(ts, datetime):
-                    self._apply_release(body, ts.astimezone(self._tz))
+                elif record.body.get("type") == RELEASE_TYPE:
+                    self._apply_release(record.body, record.ts.astimezone(self._tz))
                 return
             if record.kind != EVENT_KIND:
                 return
