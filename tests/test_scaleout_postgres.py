@@ -333,7 +333,8 @@ def test_the_owning_site_logs_timer_outputs_and_alone_tells_its_pbx(pg_server):
     violations = [r for r in records if r.kind == "decision" and r.body.get("rule") == "SHORT_BREAK_TOO_LONG"]
     assert len(violations) == 1 and violations[0].body["agent"] == "2001"
     unpauses = [r for r in records if r.kind == "action" and r.body.get("agent") == "2001" and not r.body.get("paused")]
-    assert len(unpauses) >= 1 and all("pbx:b" in r.body["detail"] for r in unpauses)
+    # every step of the unpause (sent, then its outcome) is a record naming the feed that carried it
+    assert len(unpauses) >= 1 and all(r.body["feed"] == "pbx:b" for r in unpauses)
     assert duplicates(records, "event") == [] and duplicates(records, "decision") == []
     overrides = [r for r in records if r.kind == "event" and r.body.get("type") == "override"]
     assert len(overrides) == 1
