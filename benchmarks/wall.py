@@ -46,9 +46,9 @@ class Clock:
 class CountingEngine(FloorEngine):
     builds = 0
 
-    def floor_view(self, now, **kw):
+    def floor_data(self, now, **kw):  # what every floor snapshot is built from
         CountingEngine.builds += 1
-        return super().floor_view(now, **kw)
+        return super().floor_data(now, **kw)
 
 
 def pct(values: list[float], q: float) -> float:

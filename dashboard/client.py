@@ -16,10 +16,7 @@ from collections.abc import Mapping
 import msgspec
 import requests
 
-from datetime import datetime
-
-from wfm.events import AgentState, BreakKind
-from wfm.views import AgentBudgetView, FloorView, QueueView
+from wfm.views import AgentBudgetView, FloorView, WallView
 
 log = logging.getLogger(__name__)
 
@@ -60,71 +57,6 @@ class Me(msgspec.Struct, frozen=True, kw_only=True):
     agent: str | None = None
     csrf_token: str | None = None
     pages: list[PageLink] = []
-
-
-class _Wall(msgspec.Struct, frozen=True, kw_only=True):
-    pass
-
-
-class WallAgent(_Wall, kw_only=True):
-    """An agent as the open wall sees them: id and state only (no personal budget)."""
-
-    agent: str
-    team: str = ""
-    state: AgentState
-    since: datetime
-    seconds_in_state: float
-    break_kind: BreakKind | None = None
-    overrun: bool = False
-    break_limit_s: float | None = None  # when the API shares it; else the config limit is used
-
-
-class WallAlert(_Wall, kw_only=True):
-    ts: datetime
-    rule: str
-    agent: str | None = None
-    detail: str = ""
-
-
-class WallQueued(_Wall, kw_only=True):
-    agent: str
-    kind: BreakKind
-    position: int
-
-
-class WallFeed(_Wall, kw_only=True):
-    source: str
-    state: str = ""
-    connected: bool
-    stale: bool
-    last_event_age_s: float | None = None
-
-
-class WallView(_Wall, kw_only=True):
-    """GET /api/wall: the FloorView's public numbers with agent ids and states
-    (wfm/api/projections.py wall_floor). Fields the projection may add later are optional."""
-
-    ts: datetime
-    idle_agents: int
-    idle_threshold: int
-    short_break_blocked: bool
-    agents_signed_in: int
-    agents_on_post: int
-    agents_on_short_break: int
-    agents_at_meal: int
-    calls_waiting: int
-    longest_wait_s: float | None
-    occupancy: float | None
-    service_level_today: float | None
-    service_level_15m: float | None
-    service_level_target: float
-    asa_s: float | None
-    abandon_rate: float | None
-    queues: list[QueueView] = []
-    agents: list[WallAgent] = []
-    alerts: list[WallAlert] = []
-    break_queue: list[WallQueued] = []
-    feeds: list[WallFeed] = []
 
 
 class Transport:

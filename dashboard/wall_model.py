@@ -1,7 +1,7 @@
 """What the wall board shows, computed from a floor view: pure, no Dash, no I/O.
 
 Works on the full FloorView (supervisors) and on the open wall's projection
-(dashboard.client.WallView), which has the same numbers but fewer agent fields.
+(wfm.views.WallView), which has the same numbers but fewer agent fields.
 
 The wall page turns these small frozen models into HTML; tests check them
 directly. Colour levels: "ok" (green), "warn" (amber), "alarm" (red),

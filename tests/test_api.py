@@ -466,7 +466,7 @@ async def test_unexpected_error_is_a_500_without_internals_and_the_server_goes_o
     def broken(now, **kwargs):
         raise ZeroDivisionError("secret internals")
 
-    monkeypatch.setattr(floor.runtime.engine, "floor_view", broken)
+    monkeypatch.setattr(floor.runtime.engine, "floor_data", broken)  # what GET /api/floor builds from
     status, body = await call("GET", floor.base + "/api/floor", sup)
     assert status == 500 and body == {"error": "internal error", "detail": "the error was logged on the server"}
     monkeypatch.undo()

@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import adherence, figures, wall_model
 from dashboard.agent_model import budget_lines, decision_box, preview_text
-from dashboard.client import WallView
+from wfm.views import WallView
 from dashboard.i18n import label, rule_label, state_label
 from test_dashboard_harness import Floor, T0
 from wfm.api.projections import wall_floor

@@ -210,17 +210,29 @@ def test_wall_projection_carries_break_limit_alert_detail_and_feed_age():
     assert not {"short_break_used_s", "shift_start", "queues"} & set(agent)
 
 
-def test_recent_rebuilds_at_most_once_per_ttl():
-    from wfm.api.projections import Recent
+from wfm.api.projections import PUBLIC_NUMBERS as PUBLIC_FIELDS  # noqa: E402
+
+
+def test_the_wall_snapshot_is_rebuilt_at_most_once_per_max_age():
+    from wfm.api.snapshot import FloorSnapshots
 
     now = [0.0]
-    cache = Recent(0.1, monotonic=lambda: now[0])
-    values = iter(range(100))
-    assert [cache.get(lambda: next(values)) for _ in range(20)] == [0] * 20
+    builds = []
+
+    class Floor:
+        def floor_data(self, **kw):
+            builds.append(kw)
+            return {"agents": [], "alerts": [], "break_queue": [], "feeds": [], "queues": [],
+                    **{k: 0 for k in PUBLIC_FIELDS}}
+
+    snapshots = FloorSnapshots(Floor(), 0.5, monotonic=lambda: now[0])
+    first = snapshots.current("wall", 0.1)
+    assert all(snapshots.current("wall", 0.1) is first for _ in range(20)) and len(builds) == 1
     now[0] = 0.099
-    assert cache.get(lambda: next(values)) == 0
+    assert snapshots.current("wall", 0.1) is first
     now[0] = 0.1
-    assert cache.get(lambda: next(values)) == 1 and cache.builds == 2
+    assert snapshots.current("wall", 0.1) is not first and snapshots.builds == 2
+    assert snapshots.current("full") is not snapshots.current("full")  # GET /api/floor: always built anew
 
 
 async def test_twenty_boards_polling_the_wall_share_one_build(tmp_path):
@@ -233,9 +245,9 @@ async def test_twenty_boards_polling_the_wall_share_one_build(tmp_path):
     builds = []
 
     class CountingEngine(FloorEngine):
-        def floor_view(self, now, **kw):
+        def floor_data(self, now, **kw):
             builds.append(now)
-            return super().floor_view(now, **kw)
+            return super().floor_data(now, **kw)
 
     runtime = Runtime(config, CountingEngine(config), log, [], FixedClock(T0))
     await runtime.start()

@@ -113,10 +113,10 @@ def test_event_within_the_reorder_window_is_not_logged_as_late(caplog):
     assert not [r for r in caplog.records if "behind the floor clock" in r.getMessage()]
 
 
-# --- WebSocket hub: one conversion per push, only what the open sockets need -----------------------
+# --- the floor snapshot: one conversion per build, only the projections asked for -----------------
 
 def _hub_floor():
-    from wfm.api.ws import Hub
+    from wfm.api.snapshot import FloorSnapshots
     from wfm.clock import VirtualClock
     from wfm.runtime import Runtime
 
@@ -126,7 +126,7 @@ def _hub_floor():
     f.state("09:01", "1002", "on_call")
     clock = VirtualClock(at("09:05"))
     runtime = Runtime(f.config, f.engine, None, [], clock)
-    return f, runtime, Hub(runtime, 0.5)
+    return f, runtime, FloorSnapshots(runtime, 0.5)
 
 
 def test_hub_builds_each_audience_from_one_conversion_with_the_shapes_of_the_view():
@@ -136,7 +136,8 @@ def test_hub_builds_each_audience_from_one_conversion_with_the_shapes_of_the_vie
     calls = []
     real = f.engine.floor_data
     f.engine.floor_data = lambda now, **kw: calls.append(kw) or real(now, **kw)
-    messages = hub._floor_messages({"full", "agent", "wall"})
+    snapshot = hub.build({"full", "agent", "wall"})
+    messages = {audience: snapshot.message(audience) for audience in snapshot.bodies}
     assert len(calls) == 1 and calls[0]["agents"] is True
     view = runtime.floor_view()
     decoded = {k: msgspec.json.decode(v) for k, v in messages.items()}
@@ -153,20 +154,22 @@ def test_hub_with_only_agent_sockets_builds_no_agent_list():
     calls = []
     real = f.engine.floor_data
     f.engine.floor_data = lambda now, **kw: calls.append(kw) or real(now, **kw)
-    messages = hub._floor_messages({"agent"})
-    assert list(messages) == ["agent"] and calls == [{"feeds": [], "agents": False}]
-    assert "agents" not in msgspec.json.decode(messages["agent"])["data"]
+    snapshot = hub.build({"agent"})
+    assert list(snapshot.bodies) == ["agent"] and calls == [{"feeds": [], "agents": False}]
+    assert "agents" not in msgspec.json.decode(snapshot.message("agent"))["data"]
 
 
 def test_a_new_socket_gets_this_push_ticks_message_without_a_rebuild():
     f, runtime, hub = _hub_floor()
-    first = hub._floor_messages({"full", "wall"})
+    first = hub.build({"full", "wall"})
     calls = []
     f.engine.floor_data = lambda now, **kw: calls.append(kw)
-    assert hub._floor_message_for("wall") == first["wall"] and calls == []
-    hub.floor_interval_s = 0.0  # the tick is over: a fresh build
+    assert hub.current("wall", max_age_s=0.5) is first and calls == []
     f.engine.floor_data = lambda now, **kw: calls.append(kw) or {"agents": []} | {k: 0 for k in PUBLIC}
-    hub._floor_message_for("agent")
+    hub.current("agent", max_age_s=0.5)  # a projection this build does not carry: a fresh build
+    assert calls == [{"feeds": [], "agents": False}]
+    calls.clear()
+    hub.current("agent", max_age_s=0.0)  # the push interval is over: a fresh build
     assert calls == [{"feeds": [], "agents": False}]
 
 
@@ -247,9 +250,10 @@ async def test_a_socket_keeps_only_the_newest_unsent_floor_and_sends_outputs_fir
 
 
 async def test_a_client_whose_output_queue_is_full_is_told_to_close():
-    from wfm.api.ws import _QUEUE_MAX, _Client
+    from wfm.api.ws import _QUEUE_MAX, Hub, _Client
 
-    f, runtime, hub = _hub_floor()
+    f, runtime, snapshots = _hub_floor()
+    hub = Hub(runtime, snapshots)
     client = _Client(None, None)
     hub._clients.add(client)
     for _ in range(_QUEUE_MAX):
@@ -323,20 +327,14 @@ def test_wall_rows_across_pushes_equal_a_fresh_projection():
 async def test_the_pusher_builds_in_stages_with_the_same_messages():
     import asyncio
 
-    from wfm.api.ws import _Client
-
     f, runtime, hub = _hub_floor()
-    for audience, account in (("full", None), ("wall", None)):
-        client = _Client(None, account)
-        client.audience = audience
-        hub._clients.add(client)
     ran_between = []
 
     async def other():
         ran_between.append(True)
 
     task = asyncio.ensure_future(other())
-    staged = await hub._floor_messages_yielding()
+    staged = await hub.build_yielding({"full", "wall"})
     assert ran_between, "the event loop ran another task during the build"
     await task
-    assert staged == hub._floor_messages({"full", "wall"})
+    assert staged.bodies == hub.build({"full", "wall"}).bodies

@@ -155,5 +155,70 @@ class AgentBudgetView(_View):
 
 
 
+class _Wall(msgspec.Struct, frozen=True, kw_only=True):
+    """The wall's wire types: the one declaration of what GET /api/wall and /ws/wall carry."""
+
+
+class WallAgent(_Wall, kw_only=True):
+    """An agent as the open wall sees them: id and state only (no personal budget)."""
+
+    agent: str
+    team: str = ""
+    state: AgentState
+    since: datetime
+    seconds_in_state: float
+    break_kind: BreakKind | None = None
+    overrun: bool = False
+    break_limit_s: float | None = None  # when the API shares it; else the config limit is used
+
+
+class WallAlert(_Wall, kw_only=True):
+    ts: datetime
+    rule: str
+    agent: str | None = None
+    detail: str = ""
+
+
+class WallQueued(_Wall, kw_only=True):
+    agent: str
+    kind: BreakKind
+    position: int
+
+
+class WallFeed(_Wall, kw_only=True):
+    source: str
+    state: str = ""
+    connected: bool
+    stale: bool
+    last_event_age_s: float | None = None
+
+
+class WallView(_Wall, kw_only=True):
+    """GET /api/wall and the /ws/wall floor: the FloorView's public numbers with agent ids and states
+    (wfm/api/projections.py builds it from these fields). Fields added later are optional."""
+
+    ts: datetime
+    idle_agents: int
+    idle_threshold: int
+    short_break_blocked: bool
+    agents_signed_in: int
+    agents_on_post: int
+    agents_on_short_break: int
+    agents_at_meal: int
+    calls_waiting: int
+    longest_wait_s: float | None
+    occupancy: float | None
+    service_level_today: float | None
+    service_level_15m: float | None
+    service_level_target: float
+    asa_s: float | None
+    abandon_rate: float | None
+    queues: list[QueueView] = []
+    agents: list[WallAgent] = []
+    alerts: list[WallAlert] = []
+    break_queue: list[WallQueued] = []
+    feeds: list[WallFeed] = []
+
+
 def to_json_builtins(view: msgspec.Struct) -> dict:
     return msgspec.to_builtins(view)

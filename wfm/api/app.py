@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from wfm.api import dash_guard, navigation, pages, projections
+from wfm.api import dash_guard, navigation, pages
 from wfm.api.errorpages import html_error_pages
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.roster_routes import ROSTER_DESK, roster_desk
+from wfm.api.snapshot import FloorSnapshots
 from wfm.api.routes import (
     ACCOUNTS,
     ADDRESS_LIMIT_FACTOR,
@@ -32,7 +33,7 @@ from wfm.api.routes import (
     LOGIN_LIMITER,
     RUNTIME,
     SESSIONS,
-    WALL_CACHE,
+    SNAPSHOTS,
 )
 from wfm.api.security import (
     REQUEST_ACCOUNT,
@@ -143,9 +144,10 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app[ADDRESS_LIMITER] = SlidingWindowLimiter(config.api.login_attempts_per_minute * ADDRESS_LIMIT_FACTOR)
     app[BREAK_LIMITER] = SlidingWindowLimiter(config.api.break_requests_per_minute)
     app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
-    hub = Hub(runtime, config.api.ws_floor_interval_ms / 1000.0)
+    snapshots = FloorSnapshots(runtime, config.api.ws_floor_interval_ms / 1000.0)
+    app[SNAPSHOTS] = snapshots
+    hub = Hub(runtime, snapshots)
     app[HUB] = hub
-    app[WALL_CACHE] = projections.Recent(config.api.wall_cache_ms / 1000.0)
     app[ROSTER_DESK] = roster_desk(config)
 
     for spec in API_ROUTES:
@@ -176,10 +178,12 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app.on_response_prepare.append(security_headers)
 
     async def on_startup(app: web.Application) -> None:
+        snapshots.start()
         hub.start()
 
     async def on_shutdown(app: web.Application) -> None:
         await hub.close()
+        await snapshots.close()
 
     async def on_cleanup(app: web.Application) -> None:
         bridge = app.get(WSGI_BRIDGE)

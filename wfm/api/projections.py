@@ -6,40 +6,20 @@
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from wfm.decisions import Output
-from wfm.views import FloorView
+from wfm.views import FloorView, WallAgent, WallAlert, WallFeed, WallQueued, WallView
 
-PUBLIC_NUMBERS = (
-    "ts",
-    "idle_agents",  # 话务空闲数
-    "idle_threshold",
-    "short_break_blocked",
-    "agents_signed_in",
-    "agents_on_post",
-    "agents_on_short_break",  # 小休
-    "agents_at_meal",  # 用餐
-    "calls_waiting",
-    "longest_wait_s",
-    "occupancy",
-    "service_level_today",
-    "service_level_15m",
-    "service_level_target",
-    "asa_s",
-    "abandon_rate",
-)
-WALL_AGENT_FIELDS = ("agent", "team", "state", "since", "seconds_in_state", "break_kind", "break_limit_s", "overrun")
-WALL_ALERT_FIELDS = ("ts", "rule", "agent", "detail")
-WALL_FEED_FIELDS = ("source", "state", "connected", "stale", "last_event_age_s")
-
-
-def full_floor(view: FloorView) -> dict[str, Any]:
-    return msgspec.to_builtins(view)
+# the wall's fields are declared once, as the wire types in wfm/views.py
+_WALL_LISTS = ("queues", "agents", "alerts", "break_queue", "feeds")
+PUBLIC_NUMBERS = tuple(f for f in WallView.__struct_fields__ if f not in _WALL_LISTS)  # 话务空闲数, 小休, 用餐 …
+WALL_AGENT_FIELDS = WallAgent.__struct_fields__
+WALL_ALERT_FIELDS = WallAlert.__struct_fields__
+WALL_QUEUED_FIELDS = WallQueued.__struct_fields__
+WALL_FEED_FIELDS = WallFeed.__struct_fields__
 
 
 def public_numbers(view: FloorView) -> dict[str, Any]:
@@ -66,7 +46,7 @@ def wall_from_data(data: dict[str, Any], rows: WallRows | None = None) -> dict[s
     else:
         wall["agents"] = rows.project(data["agents"])
     wall["alerts"] = [{k: a[k] for k in WALL_ALERT_FIELDS} for a in data["alerts"]]
-    wall["break_queue"] = [{k: q[k] for k in ("agent", "kind", "position")} for q in data["break_queue"]]
+    wall["break_queue"] = [{k: q[k] for k in WALL_QUEUED_FIELDS} for q in data["break_queue"]]
     wall["feeds"] = [{k: f[k] for k in WALL_FEED_FIELDS} for f in data["feeds"]]
     return wall
 
@@ -100,26 +80,6 @@ class WallRows:
                 cache[row["agent"]] = (row, wall)
             out.append(wall)
         return out
-
-
-class Recent:
-    """One value, rebuilt at most every `ttl_s` (monotonic time): many wall boards polling
-    /api/wall share one build of the view instead of each rebuilding it."""
-
-    def __init__(self, ttl_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self._monotonic = monotonic
-        self._at: float | None = None
-        self._value: Any = None
-        self.builds = 0
-
-    def get(self, build: Callable[[], Any]) -> Any:
-        now = self._monotonic()
-        if self._at is None or now - self._at >= self.ttl_s:
-            self._value = build()
-            self._at = now
-            self.builds += 1
-        return self._value
 
 
 def output_agent(output: Output) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from wfm.api import breakgate, projections, wallmeta
+from wfm.api import breakgate, wallmeta
 from wfm.api import roster_routes  # the scheduler's routes, registered below
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
@@ -30,6 +30,7 @@ from wfm.api.security import (
     same_origin,
 )
 from wfm.api.sessions import SessionStore
+from wfm.api.snapshot import FloorSnapshots
 from wfm.auth import Account, Accounts
 from wfm.config import Config
 from wfm.decisions import BreakDecision
@@ -42,6 +43,7 @@ from wfm.events import (
 )
 from wfm.runtime import Runtime, RuntimeStopped
 from wfm.timeutil import utcnow
+from wfm.views import WallView
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ ADDRESS_LIMITER = web.AppKey("wfm_address_limiter", SlidingWindowLimiter)
 ADDRESS_LIMIT_FACTOR = 10  # one address may try this many times the per-user limit across user names
 BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
 HUB = web.AppKey("wfm_hub", object)
-WALL_CACHE = web.AppKey("wfm_wall_cache", object)  # projections.Recent of the encoded wall (api.wall_cache_ms)
+SNAPSHOTS = web.AppKey("wfm_floor_snapshots", FloorSnapshots)  # the one floor snapshot (wfm/api/snapshot.py)
 
 
 # ── request bodies ─────────────────────────────────────────────────────────
@@ -266,20 +268,17 @@ async def me(request: web.Request) -> web.Response:
 @requires(Access.READERS)
 async def floor(request: web.Request) -> web.Response:
     """The whole floor view (FloorView)."""
-    runtime = _runtime(request)
-    return json_response(projections.full_floor(runtime.floor_view()))
+    _runtime(request)
+    body = request.app[SNAPSHOTS].current("full").body("full")
+    return web.Response(body=body, content_type="application/json")
 
 
 @requires(Access.KIOSK)
 async def wall(request: web.Request) -> web.Response:
-    """The wall display's floor: numbers and agent ids/states only."""
-    runtime = _runtime(request)
-
-    def build() -> bytes:
-        return _json_encoder.encode(projections.wall_floor(runtime.floor_view()))
-
-    cache = request.app.get(WALL_CACHE)
-    body = cache.get(build) if cache is not None else build()
+    """The wall display's floor: numbers and agent ids/states only (WallView)."""
+    _runtime(request)
+    max_age_s = request.app[CONFIG].api.wall_cache_ms / 1000.0  # many boards polling share one build
+    body = request.app[SNAPSHOTS].current("wall", max_age_s).body("wall")
     return web.Response(body=body, content_type="application/json")
 
 
@@ -439,7 +438,7 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/logout", logout, tag="session"),
     RouteSpec("GET", "/api/me", me, None, MeResult, tag="session"),
     RouteSpec("GET", "/api/floor", floor),
-    RouteSpec("GET", "/api/wall", wall),
+    RouteSpec("GET", "/api/wall", wall, response=WallView),
     RouteSpec("GET", "/api/wall/settings", wall_settings),
     RouteSpec("GET", "/api/agents/{agent}/budget", agent_budget, tag="agents"),
     RouteSpec("POST", "/api/agents/{agent}/breaks", request_break, BreakBody, BreakResult, tag="agents"),

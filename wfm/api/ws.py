@@ -1,10 +1,10 @@
 """WebSocket hub: one Runtime subscriber fanning updates out to browser sockets.
 
 Decisions, violations and alerts are pushed the moment the runtime publishes
-them (already durable in the log). Floor views are pushed when the floor
-changed, at most once per `api.ws_floor_interval_ms`, converted once per push
-(incrementally: only changed agents' rows are rebuilt; no agent list unless a
-supervisor or wall socket is open) and projected per audience:
+them (already durable in the log). Floors come from the one floor snapshot
+(wfm/api/snapshot.py), pushed after the floor changed at most once per
+`api.ws_floor_interval_ms` (no agent list unless a supervisor or wall socket is
+open), one projection per audience:
 
 - supervisor / scheduler / admin: every output and the full floor view;
 - agent: only their own decisions and violations, and the public floor numbers;
@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from wfm.api import projections
+from wfm.api.snapshot import FloorSnapshot, FloorSnapshots
 from wfm.auth import FLOOR_READERS, Account, Role
-from wfm.runtime import ActionDone, FloorChanged, OutputPublished, Runtime, Update
+from wfm.runtime import ActionDone, OutputPublished, Runtime, Update
 
 logger = logging.getLogger(__name__)
 
@@ -87,35 +88,28 @@ class _Client:
 
 
 class Hub:
-    def __init__(self, runtime: Runtime, floor_interval_s: float) -> None:
+    def __init__(self, runtime: Runtime, snapshots: FloorSnapshots) -> None:
         self.runtime = runtime
-        self.floor_interval_s = floor_interval_s
+        self.snapshots = snapshots
         self._clients: set[_Client] = set()
-        self._dirty = asyncio.Event()
-        self._unsubscribe = None
-        self._pusher: asyncio.Task | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._closing = False
-        self._last: tuple[float, dict[str, str]] = (0.0, {})  # (monotonic, messages) of the last build
-        self._wall_rows = projections.WallRows()
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
     def start(self) -> None:
-        self._unsubscribe = self.runtime.subscribe(self.on_update)
-        self._pusher = asyncio.create_task(self._push_floor(), name="wfm-ws-floor-pusher")
+        self._unsubscribe = [
+            self.runtime.subscribe(self.on_update),
+            self.snapshots.subscribe(self.on_snapshot, lambda: {client.audience for client in self._clients}),
+        ]
 
     async def close(self) -> None:
         self._closing = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._pusher is not None:
-            self._pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pusher
-            self._pusher = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         for client in list(self._clients):
             with contextlib.suppress(Exception):
                 await client.ws.close(code=1001, message=b"server shutting down")
@@ -129,13 +123,19 @@ class Hub:
             for client in list(self._clients):
                 if client.wants(update.output) and not client.offer(text):
                     self._drop(client)
-        elif isinstance(update, FloorChanged):
-            self._dirty.set()
         elif isinstance(update, ActionDone):
             text = _encoder.encode({"type": "action", "ts": update.ts, **msgspec.to_builtins(update.result)}).decode()
             for client in list(self._clients):
                 if client.audience == "full" and not client.offer(text):
                     self._drop(client)
+
+    def on_snapshot(self, snapshot: FloorSnapshot) -> None:
+        messages: dict[str, str] = {}
+        for client in list(self._clients):
+            if client.audience in snapshot.bodies:  # (a socket that opened mid-build got its own first floor)
+                if client.audience not in messages:
+                    messages[client.audience] = snapshot.message(client.audience)
+                client.offer_floor(messages[client.audience])
 
     def _drop(self, client: _Client) -> None:
         logger.warning("WebSocket client %s too slow; disconnecting",
@@ -145,65 +145,6 @@ class Hub:
             while not client.queue.empty():
                 client.queue.get_nowait()
             client.offer(None)
-
-    def _floor_messages(self, audiences: set[str] | frozenset[str] | None = None) -> dict[str, str]:
-        """The floor message of each audience asked for (default: those with an open socket).
-
-        The floor is converted once (runtime.floor_data, incremental) and projected per
-        audience; the agent list is built only when a full or wall socket needs it.
-        """
-        messages: dict[str, str] = {}
-        for _ in self._build_floor_messages(audiences, messages):
-            pass
-        return messages
-
-    async def _floor_messages_yielding(self) -> dict[str, str]:
-        """_floor_messages for the pusher, letting the event loop run between the stages
-        (the floor snapshot, then each audience's projection and encoding), so a decision
-        waiting on the loop is held by one stage at most, not the whole push."""
-        messages: dict[str, str] = {}
-        for _ in self._build_floor_messages(None, messages):
-            await asyncio.sleep(0)
-        return messages
-
-    def _build_floor_messages(self, audiences, messages: dict[str, str]):
-        if audiences is None:
-            audiences = {client.audience for client in self._clients}
-        # one consistent snapshot (rows valid until the next floor_data call, which only this hub makes)
-        data = self.runtime.floor_data(agents="full" in audiences or "wall" in audiences)
-        if "full" in audiences:
-            yield
-            messages["full"] = _encoder.encode({"type": "floor", "data": data}).decode()
-        if "agent" in audiences:
-            messages["agent"] = _encoder.encode({"type": "floor", "data": projections.public_from_data(data)}).decode()
-        if "wall" in audiences:
-            yield
-            wall = projections.wall_from_data(data, self._wall_rows)
-            messages["wall"] = _encoder.encode({"type": "floor", "data": wall}).decode()
-        self._last = (time.monotonic(), messages)
-
-    def _floor_message_for(self, audience: str) -> str:
-        """A new socket's first floor: this push tick's message when there is one, else built."""
-        at, messages = self._last
-        if audience in messages and time.monotonic() - at < self.floor_interval_s:
-            return messages[audience]
-        return self._floor_messages({audience})[audience]
-
-    async def _push_floor(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            if self._clients:
-                try:
-                    messages = await self._floor_messages_yielding()
-                except Exception:
-                    logger.exception("floor view for WebSocket push failed")
-                else:
-                    for client in list(self._clients):
-                        message = messages.get(client.audience)
-                        if message is not None:  # (a socket that opened mid-build got its own first floor)
-                            client.offer_floor(message)
-            await asyncio.sleep(self.floor_interval_s)
 
     # ── socket side ───────────────────────────────────────────────────────
 
@@ -226,7 +167,8 @@ class Hub:
         }
         await ws.send_str(_encoder.encode(hello).decode())
         try:
-            await ws.send_str(self._floor_message_for(client.audience))
+            first = self.snapshots.current(client.audience, max_age_s=self.snapshots.push_interval_s)
+            await ws.send_str(first.message(client.audience))
         except Exception:
             logger.exception("initial floor view failed")
         self._clients.add(client)
