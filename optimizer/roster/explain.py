@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 from ortools.sat.python import cp_model
 
 from optimizer.roster.constraints import HARD_RULES, RosterVars, add_shift_variables, worked_before
 from optimizer.roster.evaluate import on_post_counts
 from optimizer.roster.io import covered_starts
-from optimizer.roster.problem import Assignment, RosterProblem, min_to_hhmm
+from optimizer.roster.problem import DAY_MIN, Assignment, RosterProblem, min_to_hhmm
 
 RULE_NAMES = {
     "add_one_shift_per_day": "R4 one shift a day",
@@ -114,3 +116,69 @@ def explain_infeasible(problem: RosterProblem, seconds_left: float = 10.0) -> li
     else:
         lines.append("no single hard rule is to blame; several conflict (check previous roster carry-over and unavailable dates)")
     return lines
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    """One rest request of the month: granted or not, and when not, what stood in the way.
+
+    `blocker` is "demand" (without her an interval of that day goes short),
+    "F8" (a meal would be left without cover) or "none" (no rule or demand
+    forced it: fairness/stability weights or the search's time limit).
+    """
+
+    agent_id: str
+    day: date
+    honoured: bool
+    blocker: str = ""
+    reason: str = ""
+
+
+def rest_request_outcomes(problem: RosterProblem, assignments: Sequence[Assignment]) -> list[RequestOutcome]:
+    """Every rest request (unavailable dates aside) with its outcome; a refused one names the demand or rule in its way."""
+    on_post = on_post_counts(problem, assignments)
+    required = {(problem.day_index(s.day), s.start_min): s.required for s in problem.demand}
+    by_key = {(a.agent_id, a.day): a for a in assignments}
+    width = problem.rules.interval_min
+    meal_len = problem.rules.meal_len_min
+    eating: dict[tuple[int, int], set[str]] = defaultdict(set)  # interval -> agents whose meal overlaps it
+    for a in assignments:
+        if a.works and a.meal_start_min is not None:
+            meal = problem.day_index(a.day) * DAY_MIN + a.meal_start_min
+            for begin in range(meal - meal % width, meal + meal_len, width):
+                eating[(begin // DAY_MIN, begin % DAY_MIN)].add(a.agent_id)
+    outcomes: list[RequestOutcome] = []
+    for agent in problem.agents:
+        for when in sorted(agent.rest_requests - agent.unavailable):
+            if not problem.days[0] <= when <= problem.days[-1]:
+                continue
+            item = by_key.get((agent.agent_id, when))
+            if item is None or not item.works:
+                outcomes.append(RequestOutcome(agent.agent_id, when, True))
+                continue
+            day = problem.day_index(when)
+            tight: list[tuple[int, int, int]] = []  # (absolute start, required, on post)
+            last_at_lunch = False  # she is among the F8 minimum on post while someone else eats
+            begin = -(-item.start_min // width) * width
+            while begin + width <= item.end_min:
+                meal = item.meal_start_min
+                if meal is None or not (meal < begin + width and begin < meal + problem.rules.meal_len_min):
+                    key = (day + begin // DAY_MIN, begin % DAY_MIN)
+                    need, have = required.get(key, 0), on_post.get(key, 0)
+                    if need > 0 and have <= need:
+                        tight.append((begin, need, have))
+                    if eating.get(key, set()) - {agent.agent_id} and have <= problem.rules.lunch_cover_min_agents:
+                        last_at_lunch = True
+                begin += width
+            if tight:
+                start, need, have = min(tight, key=lambda t: t[2] - t[1])
+                reason = (f"demand: without her {len(tight)} interval(s) of {when} go short, e.g. {min_to_hhmm(start)} "
+                          f"needs {need} on post and has {have}")
+                outcomes.append(RequestOutcome(agent.agent_id, when, False, "demand", reason))
+            elif last_at_lunch:
+                outcomes.append(RequestOutcome(agent.agent_id, when, False, "F8",
+                                               "F8 lunch cover: she is the last agent on post during a meal"))
+            else:
+                outcomes.append(RequestOutcome(agent.agent_id, when, False, "none",
+                                               "no hard rule or demand: soft weights (fairness, stability) or the time limit"))
+    return outcomes
