@@ -183,3 +183,103 @@ async def test_a_pause_the_pbx_never_confirms_is_not_enacted_and_releases_the_pl
         assert [(a["agent"], a["reason"]) for a in audits] == [(agent, "not_enacted")]
         assert audits[0]["allowed_at"] == decision.ts.isoformat()
         assert floor.runtime.action_health()["not_enacted"] == 1
+
+
+async def _api(floor: Floor):
+    from wfm.api.app import ApiServer, create_app
+
+    server = ApiServer(create_app(floor.runtime, floor.config), "127.0.0.1", 0)
+    await server.start()
+    return server
+
+
+async def _call(method: str, url: str, token: str | None = None, **kwargs):
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url, headers=headers, **kwargs) as response:
+            return response.status, await response.json()
+
+
+async def _token(base: str, user: str) -> str:
+    status, body = await _call("POST", base + "/api/login", json={"username": user, "password": user})
+    assert status == 200, body
+    return body["token"]
+
+
+async def test_api_end_break_with_a_write_less_user_is_an_error_naming_the_pbx_failure(tmp_path):
+    async with Floor(floor_config(tmp_path), username="reader") as floor:
+        server = await _api(floor)
+        try:
+            agent = floor.ready_agent()
+            floor.sim.set_paused(agent, True, "小休")
+            await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK)
+            token = await _token(server.base_url, "supervisor")
+            status, body = await _call("POST", server.base_url + "/api/overrides", token,
+                                       json={"agent": agent, "action": "end_break", "note": "back to the phones"})
+            assert status == 502, body
+            assert body["error"] == "PBX action failed"
+            assert "Permission denied" in body["detail"] and "QueuePause" in body["detail"]
+            assert [r["outcome"] for r in body["pbx"]] == ["failed"]
+            # the wall carries the alert; /api/health counts the failure
+            status, wall = await _call("GET", server.base_url + "/api/floor", token)
+            assert status == 200
+            assert any(a["rule"] == "PBX_ACTION_FAILED" and "Permission denied" in a["detail"] for a in wall["alerts"])
+            status, health = await _call("GET", server.base_url + "/api/health")
+            assert health["pbx_actions"]["failed"] == 1 and health["pbx_actions"]["sent"] == 1
+        finally:
+            await server.stop()
+
+
+async def test_api_break_request_answers_with_the_confirmed_pause(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        server = await _api(floor)
+        try:
+            agent = floor.ready_agent()
+            token = await _token(server.base_url, "supervisor")
+            status, body = await _call("POST", server.base_url + f"/api/agents/{agent}/breaks", token,
+                                       json={"kind": "short"})
+            assert status == 200, body
+            assert body["decision"]["allowed"] is True
+            assert [r["outcome"] for r in body["pbx"]] == ["confirmed"] and body["pbx"][0]["reason"] == "小休"
+            assert floor.sim.model.state_of(agent) is AgentState.SHORT_BREAK
+            status, body = await _call("POST", server.base_url + f"/api/agents/{agent}/breaks/end", token)
+            assert status == 200, body
+            assert [r["outcome"] for r in body["pbx"]] == ["confirmed"] and body["pbx"][0]["paused"] is False
+            assert floor.sim.model.state_of(agent) is not AgentState.SHORT_BREAK
+            status, health = await _call("GET", server.base_url + "/api/health")
+            assert health["pbx_actions"]["confirmed"] == 2 and health["pbx_actions"]["failed"] == 0
+        finally:
+            await server.stop()
+
+
+async def test_a_feed_that_cannot_be_commanded_says_pause_on_your_phone(tmp_path):
+    from test_runtime_helpers import T0, FixedClock, QueueAdapter
+    from wfm.events import AgentStateEvent, ShiftEvent
+
+    config = floor_config(tmp_path)
+    adapter = QueueAdapter("sip:presence")
+    adapter.can_pause = False  # SIP presence, serial CTI
+    clock = FixedClock(T0)
+    log = open_log_from_config(config)
+    runtime = Runtime(config, FloorEngine(config), log, [adapter], clock)
+    await runtime.start()
+    try:
+        await runtime.submit_many([ShiftEvent(ts=T0, agent=a, start=T0.replace(hour=8), end=T0.replace(hour=16))
+                                   for a in ("1001", "1002", "1003", "1004", "1005")])
+        for agent in ("1001", "1002", "1003", "1004", "1005"):
+            adapter.push(AgentStateEvent(ts=T0, agent=agent, state=AgentState.READY, source=adapter.source))
+        await wait_until(lambda: runtime.floor_view().idle_agents == 5)
+        result, pending = await runtime.submit_enacted(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT))
+        assert next(o for o in result.outputs if isinstance(o, BreakDecision)).allowed
+        [record] = [await asyncio.wait_for(p, 5) for p in pending]
+        assert record.outcome is Outcome.MANUAL and not record.failed
+        assert record.message().startswith("pause on your phone now") and "话机" in record.message()
+        assert adapter.actions == []  # nothing was sent
+        # the break starts when the phone's state changes
+        adapter.push(AgentStateEvent(ts=T0, agent="1001", state=AgentState.SHORT_BREAK, reason="小休",
+                                     source=adapter.source))
+        await wait_until(lambda: runtime.agent_budget("1001").on_break is BreakKind.SHORT)
+    finally:
+        await runtime.stop()

@@ -233,6 +233,7 @@ async def test_stop_leaves_no_task_and_closes_log_and_feeds(config):
 async def test_restart_replays_logged_events_without_repeating_outputs(config):
     log = open_log_from_config(config)
     adapter = QueueAdapter()
+    adapter.confirm = False  # no PBX answer event: the log holds exactly the three events below
     engine1 = SpyEngine(log)
     first = Runtime(config, engine1, log, [adapter], FixedClock(T0))
     await first.start()

@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 from telephony.adapter import ActionResult, Adapter, ConnectionState, FeedHealth
+from wfm.events import AgentState, AgentStateEvent
 from wfm.config import Config, from_data, default_data, merge
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -25,6 +26,7 @@ class QueueAdapter(Adapter):
         self.actions: list[tuple[str, bool, str | None]] = []
         self.closed = False
         self.fail_actions = False
+        self.confirm = True  # answer a pause with the member's new state (False: a PBX that never confirms)
         self.last_event: datetime | None = None
 
     def push(self, event) -> None:
@@ -45,6 +47,11 @@ class QueueAdapter(Adapter):
         self.actions.append((agent, paused, reason))
         if self.fail_actions:
             return ActionResult(action="QueuePause", agent=agent, ok=False, detail="PBX said no")
+        if self.confirm:  # the PBX reports the member's new state, as Asterisk's QueueMemberPause does
+            state = {"小休": AgentState.SHORT_BREAK, "用餐": AgentState.MEAL}.get(reason or "", AgentState.NOT_READY) \
+                if paused else AgentState.READY
+            self.push(AgentStateEvent(ts=self.last_event or T0, agent=agent, state=state, reason=reason if paused else None,
+                                      source=self.source))
         return ActionResult(action="QueuePause", agent=agent, ok=True, detail="paused" if paused else "unpaused")
 
     def health(self, now: datetime) -> FeedHealth:

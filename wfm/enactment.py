@@ -246,7 +246,7 @@ class Enactor:
         if record.failed:
             log.warning("%s", record.message())
             self._alert(record)
-            if record.outcome is Outcome.NOT_ENACTED and record.paused and record.purpose == "enact":
+            if record.paused and record.purpose == "enact":  # refused or never confirmed: its place is free again
                 await self._release(record.agent, getattr(action, "decided_at", None))
             if adapter is not None:
                 self._resync(adapter)  # the floor may have drifted from the PBX: ask it again

@@ -6,6 +6,7 @@ single consumer and answer with the §2 records it caused.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -34,6 +35,7 @@ from wfm.api.snapshot import FloorSnapshots
 from wfm.auth import Account, Accounts
 from wfm.config import Config
 from wfm.decisions import BreakDecision
+from wfm.enactment import ActionRecord, Outcome
 from wfm.events import (
     BreakCancelEvent,
     BreakKind,
@@ -171,6 +173,40 @@ async def _submit(runtime: Runtime, event) -> Any:
         raise ApiError(503, "event log unavailable", "the request was not recorded and not acted on; retry") from None
 
 
+async def _submit_enacted(runtime: Runtime, event) -> tuple[Any, list[ActionRecord]]:
+    """Submit, then wait for the final outcome of every PBX action the event caused (pause at a grant,
+    unpause at an end): the answer says what the PBX did, never only what was asked."""
+    from wfm.eventlog import EventLogError
+
+    try:
+        result, pending = await runtime.submit_enacted(event)
+    except RuntimeStopped as exc:
+        raise ApiError(503, "floor not running", str(exc)) from None
+    except EventLogError as exc:
+        logger.error("request for agent %s not logged: %s", getattr(event, "agent", "?"), exc)
+        raise ApiError(503, "event log unavailable", "the request was not recorded and not acted on; retry") from None
+    if not pending:
+        return result, []
+    pbx = runtime.config.pbx
+    budget = pbx.confirm_s + pbx.action_retries * pbx.action_retry_max_s + 2.0
+    done, _ = await asyncio.wait(pending, timeout=budget)
+    records = [f.result() for f in pending if f in done and not f.cancelled() and f.exception() is None]
+    return result, records
+
+
+def _pbx_answer(body: dict, records: list[ActionRecord]) -> web.Response:
+    """The answer with the PBX's outcomes: 502 naming the PBX's failure when one failed (never a
+    bare success); otherwise 200, with the bilingual instruction where the agent must act on the phone."""
+    body["pbx"] = [msgspec.to_builtins(r) for r in records]
+    failed = next((r for r in records if r.failed), None)
+    if failed is not None:
+        return json_response({"error": "PBX action failed", "detail": failed.message(), **body}, status=502)
+    manual = next((r for r in records if r.outcome is Outcome.MANUAL), None)
+    if manual is not None:
+        body["instruction"] = manual.message()
+    return json_response(body)
+
+
 def _outputs(result: Any) -> list[dict]:
     return [msgspec.to_builtins(o) for o in (getattr(result, "outputs", None) or ())]
 
@@ -187,6 +223,9 @@ async def health(request: web.Request) -> web.Response:
         "feeds": len(feeds),
         "feeds_connected": sum(1 for f in feeds if f.connected),
         "feeds_stale": sum(1 for f in feeds if f.stale),
+        # PBX actions by outcome since start (sent, retry, failed, confirmed, not_enacted, manual)
+        "pbx_actions": runtime.action_health(),
+        "pbx_drift": sum(f.drift for f in feeds),  # agents a reconciliation with the PBX corrected
     }, status=200 if runtime.running else 503)
 
 
@@ -319,7 +358,7 @@ async def request_break(request: web.Request) -> web.Response:
     account = _account(request)
     event = BreakRequestEvent(ts=runtime.now(), agent=agent, kind=body.kind, minutes=body.minutes,
                               queue=body.queue, source=f"api:{account.username}")
-    result = await _submit(runtime, event)
+    result, records = await _submit_enacted(runtime, event)
     decision = next((o for o in (getattr(result, "outputs", None) or ())
                      if isinstance(o, BreakDecision) and o.agent == agent), None)
     if decision is None:
@@ -328,8 +367,8 @@ async def request_break(request: web.Request) -> web.Response:
     position = runtime.agent_budget(agent).queue_position
     # the Chinese reason of the same judgement (the decision record carries English only)
     same = preview.allowed == decision.allowed and preview.rule == decision.rule
-    return json_response({"decision": msgspec.to_builtins(decision), "queue_position": position,
-                          "detail_zh": preview.detail_zh if same else None, "outputs": _outputs(result)})
+    return _pbx_answer({"decision": msgspec.to_builtins(decision), "queue_position": position,
+                        "detail_zh": preview.detail_zh if same else None, "outputs": _outputs(result)}, records)
 
 
 @requires(Access.SELF_OR_ACTORS)
@@ -340,8 +379,9 @@ async def cancel_break(request: web.Request) -> web.Response:
     _known_agent(runtime, agent)
     before = runtime.agent_budget(agent).queue_position
     account = _account(request)
-    result = await _submit(runtime, BreakCancelEvent(ts=runtime.now(), agent=agent, source=f"api:{account.username}"))
-    return json_response({"was_queued": before is not None, "outputs": _outputs(result)})
+    result, records = await _submit_enacted(
+        runtime, BreakCancelEvent(ts=runtime.now(), agent=agent, source=f"api:{account.username}"))
+    return _pbx_answer({"was_queued": before is not None, "outputs": _outputs(result)}, records)
 
 
 @requires(Access.SELF_OR_ACTORS)
@@ -357,8 +397,8 @@ async def end_break(request: web.Request) -> web.Response:
     who = "the agent" if account.agent == agent else f"supervisor {account.username}"
     event = OverrideEvent(ts=runtime.now(), supervisor=account.username, agent=agent,
                           action=OverrideAction.END_BREAK, note=f"ended by {who}")
-    result = await _submit(runtime, event)
-    return json_response({"outputs": _outputs(result)})
+    result, records = await _submit_enacted(runtime, event)
+    return _pbx_answer({"outputs": _outputs(result)}, records)
 
 
 @requires(Access.ACTORS)
@@ -370,9 +410,9 @@ async def override(request: web.Request) -> web.Response:
     account = _account(request)
     event = OverrideEvent(ts=runtime.now(), supervisor=account.username, agent=body.agent,
                           action=body.action, note=body.note or None)
-    result = await _submit(runtime, event)
+    result, records = await _submit_enacted(runtime, event)
     logger.info("override %s for agent %s by %s", body.action.value, body.agent, account.username)
-    return json_response({"outputs": _outputs(result)})
+    return _pbx_answer({"outputs": _outputs(result)}, records)
 
 
 @requires(Access.ACTORS)
