@@ -211,10 +211,13 @@ def wrap_mapper(seconds=20):
 def test_wrap_up_after_complete_then_ready_when_time_passes():
     mapper = wrap_mapper(20)
     mapper.map(member(status=2, incall=1), T0)
-    _, wrap = mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), T0)
-    assert wrap.state is AgentState.WRAP_UP
+    # the device is still in use when AgentComplete comes (PBX truth: it may be busy on another line);
+    # the call is over, the wrap-up counts from here, the state follows the device
+    (completed,) = mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), T0)
+    assert isinstance(completed, CallEvent)
     assert mapper.next_due() == T0 + timedelta(seconds=20)
-    assert mapper.map(member(status=1, incall=0), T0 + timedelta(seconds=1)) == []  # the device is free, wrap-up goes on
+    (wrap,) = mapper.map(member(status=1, incall=0), T0 + timedelta(seconds=1))  # the device is free: wrap-up
+    assert wrap.state is AgentState.WRAP_UP
     assert mapper.advance(T0 + timedelta(seconds=19)) == []
     (ready,) = mapper.advance(T0 + timedelta(seconds=25))
     assert ready.state is AgentState.READY and ready.ts == T0 + timedelta(seconds=20)  # stamped when it ended
@@ -351,3 +354,60 @@ def test_without_interleaving_the_snapshot_stands(mapper):
     for m in snapshot_messages():
         events += mapper.map(m, T0)
     assert {e.agent: e.state for e in events if isinstance(e, AgentStateEvent)}["1002"] is AgentState.MEAL
+
+
+# ── PBX truth after a queue call (issue 15: busy on another line, PBX wrap-up, no transient ready) ──
+
+def _queue_call(mapper, t):
+    """A queue call answered at t and the device in use for it (QueueMemberStatus Status 2)."""
+    mapper.map(member(status=1), t)
+    mapper.map(agent("AgentConnect", HoldTime=1), t)
+    mapper.map(member(status=2, incall=1), t)
+
+
+def test_a_device_busy_on_another_line_after_a_queue_call_is_not_ready(mapper):
+    _queue_call(mapper, T0)
+    # the queue call ends; the phone stays in use on a second line: the PBX sends no device change
+    events = mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), T0 + timedelta(seconds=60))
+    assert states(events) == []  # still on_call, never ready
+    assert mapper.derive(mapper.members["1001"], T0 + timedelta(seconds=61))[0] is AgentState.ON_CALL
+    # the second call ends: the device is free
+    (ready,) = mapper.map(member(status=1, incall=0), T0 + timedelta(seconds=90))
+    assert ready.state is AgentState.READY
+
+
+def test_the_busy_device_is_a_firing_and_a_free_one_a_non_firing_case(mapper):
+    _queue_call(mapper, T0)
+    mapper.map(member(status=1, incall=0), T0 + timedelta(seconds=60))  # hung up, device free first
+    events = mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), T0 + timedelta(seconds=60, milliseconds=1))
+    assert states(events) == [("1001", AgentState.READY, None)]  # wrap-up 0: ready at the call's end
+
+
+def test_member_wrapuptime_from_the_pbx_and_never_a_transient_ready():
+    mapper = AmiMapper(ami_settings(load_config()))  # pbx.wrap_up_s = 0: only the PBX says there is a wrap-up
+    mapper.map(member(status=1, Wrapuptime=10), T0)
+    mapper.map(agent("AgentConnect", HoldTime=1), T0)
+    mapper.map(member(status=2, incall=1, Wrapuptime=10), T0)
+    end = T0 + timedelta(seconds=60)
+    # Asterisk reports the free device 1 ms before AgentComplete: wrap-up, not ready
+    first = mapper.map(member(status=1, incall=0, Wrapuptime=10), end)
+    assert states(first) == [("1001", AgentState.WRAP_UP, None)]
+    second = mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), end + timedelta(milliseconds=1))
+    assert states(second) == []
+    assert mapper.advance(end + timedelta(seconds=9)) == []  # still wrapping up
+    (ready,) = mapper.advance(end + timedelta(seconds=11))
+    assert ready.state is AgentState.READY and ready.ts == end + timedelta(seconds=10, milliseconds=1)
+
+
+def test_queue_wrap_up_from_the_config_when_the_pbx_does_not_report_it():
+    mapper = AmiMapper(ami_settings(config_with(queue_wrap_up_s={"general": 10})))
+    _queue_call(mapper, T0)
+    end = T0 + timedelta(seconds=60)
+    assert states(mapper.map(member(status=1, incall=0), end)) == [("1001", AgentState.WRAP_UP, None)]
+    mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), end)
+    (ready,) = mapper.advance(end + timedelta(seconds=30))
+    assert ready.ts == end + timedelta(seconds=10)
+    other = AmiMapper(ami_settings(config_with(queue_wrap_up_s={"billing": 10})))  # another queue's wrap-up
+    _queue_call(other, T0)
+    other.map(member(status=1, incall=0), end)
+    assert states(other.map(agent("AgentComplete", HoldTime=1, TalkTime=60), end)) == [("1001", AgentState.READY, None)]

@@ -321,8 +321,8 @@ class AmiAdapter(StreamingAdapter):
             report(ConnectionState.CONNECTED)
             tasks.append(asyncio.get_running_loop().create_task(self._keepalive(conn), name=f"ami-ping:{self.source}"))
             tasks.append(asyncio.get_running_loop().create_task(self._reconcile(conn), name=f"ami-reconcile:{self.source}"))
-            if self.settings.wrap_up_s > 0:
-                tasks.append(asyncio.get_running_loop().create_task(self._wrap_up_timer(conn), name=f"ami-wrap:{self.source}"))
+            # a wrap-up may come from the PBX (member Wrapuptime) or the config: the timer always runs
+            tasks.append(asyncio.get_running_loop().create_task(self._wrap_up_timer(conn), name=f"ami-wrap:{self.source}"))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # raises the reason the connection ended

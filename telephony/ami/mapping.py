@@ -59,6 +59,9 @@ class MemberState:
     queues: dict[str, tuple[bool, str]] = field(default_factory=dict)  # queue -> (paused, reason)
     status: int = NOT_INUSE
     in_call: bool = False
+    device: int | None = None  # the device status the PBX last reported (Status:), apart from what calls imply
+    queue_call: bool = False  # between AgentConnect and AgentComplete (the PBX's InCall may clear earlier)
+    wrapuptime: float = 0.0  # the member's own wrap-up the PBX reports (Wrapuptime:, Asterisk 16+)
     wrap_until: datetime | None = None
     emitted: tuple | None = None  # (state, reason, queues) last emitted
 
@@ -119,6 +122,8 @@ class AmiMapper:
         self._snapshot_queues: dict[str, _QueueSnapshot] = {}
         self._snapshot_members: dict[str, MemberState] = {}
         self._wrap_up = timedelta(seconds=settings.wrap_up_s)
+        self._queue_wrap_up = {q: timedelta(seconds=s) for q, s in getattr(settings, "queue_wrap_up_s", {}).items()}
+        self._wrapping = self._wrap_up > timedelta(0) or any(self._queue_wrap_up.values())  # any wrap-up at all
         self._checking = False  # a reconciliation QueueStatus is being collected (begin_check/end_check)
         self._waiting_seen: dict[str, int] = {}  # per queue, the waiting count last emitted
         self.corrected: list[str] = []  # agents the last reconciliation corrected (drift)
@@ -220,6 +225,8 @@ class AmiMapper:
             return AgentState.RINGING, None
         if member.in_call or status in _IN_USE:
             return AgentState.ON_CALL, None
+        if member.queue_call:  # hung up, AgentComplete not yet here: never a transient ready before wrap-up
+            return (AgentState.WRAP_UP if self._wrapping else AgentState.ON_CALL), None
         if member.wrap_until is not None and now < member.wrap_until:
             return AgentState.WRAP_UP, None
         return AgentState.READY, None
@@ -261,7 +268,7 @@ class AmiMapper:
         if handler is None:
             return []
         ts = self.event_time(msg, received)
-        out = self.advance(ts) if self._wrap_up else []  # wrap_until is only ever set when wrap_up_s > 0
+        out = self.advance(ts) if self._wrapping else []  # wrap_until is only ever set when some wrap-up is known
         handler(self, msg, ts, out)
         return out
 
@@ -299,8 +306,14 @@ class AmiMapper:
             reason = reason_before
         member.queues[queue] = (paused, reason if paused else "")
         status = _int(msg, "Status")
+        wrapuptime = _seconds(msg, "Wrapuptime")
+        if wrapuptime is not None:
+            member.wrapuptime = wrapuptime
+            if wrapuptime > 0:
+                self._wrapping = True
         if status is not None:
             member.status = status
+            member.device = status
             if status in _IN_USE or status == RINGING:
                 member.wrap_until = None  # a new call ends the computed wrap-up
         in_call = _flag(msg.get("InCall"))
@@ -373,6 +386,7 @@ class AmiMapper:
         wait = _seconds(msg, "HoldTime")
         out.append(CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.ANSWERED, agent=member.agent, wait_s=wait, source=self.source))
         member.in_call = True
+        member.queue_call = True
         member.status = INUSE
         member.wrap_until = None
         self._mirror_device(member)
@@ -388,10 +402,20 @@ class AmiMapper:
             CallEvent(ts=ts, queue=queue, call_id=call_id, event=CallEventKind.COMPLETED, agent=member.agent, wait_s=wait, talk_s=talk, source=self.source)
         )
         member.in_call = False
-        member.status = NOT_INUSE
-        member.wrap_until = ts + self._wrap_up if self._wrap_up > timedelta(0) else None
+        member.queue_call = False
+        # the phone may still be busy on another line: the device as the PBX last reported it, not "idle"
+        member.status = member.device if member.device is not None and member.device != RINGING else NOT_INUSE
+        wrap = self.wrap_up_for(member, queue)
+        member.wrap_until = ts + wrap if wrap > timedelta(0) else None
         self._mirror_device(member)
         self._emit(member, ts, out)
+
+    def wrap_up_for(self, member: MemberState, queue: str) -> timedelta:
+        """Wrap-up after a call from `queue`: the member's own Wrapuptime where the PBX reports one,
+        else the queue's (pbx.queue_wrap_up_s, queues.conf wrapuptime), else pbx.wrap_up_s."""
+        if member.wrapuptime > 0:
+            return timedelta(seconds=member.wrapuptime)
+        return self._queue_wrap_up.get(queue, self._wrap_up)
 
     def _mirror_device(self, member: MemberState) -> None:
         """A call event inside a QueueStatus list is newer than the list: keep the collected record in step."""
