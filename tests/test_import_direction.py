@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("wfm", "telephony", "pbxsim", "optimizer", "dashboard")
 
 # wfm modules that are contracts: the shapes every layer may share (events, decisions, views, ports, config types)
-CONTRACTS = {"wfm", "wfm.events", "wfm.decisions", "wfm.views", "wfm.ports", "wfm.config", "wfm.timeutil", "wfm.clock"}
+CONTRACTS = {"wfm", "wfm.events", "wfm.decisions", "wfm.views", "wfm.ports", "wfm.wire", "wfm.config", "wfm.timeutil", "wfm.clock"}
 # (module prefix, layer); the longest matching prefix wins
 LAYER_OF: tuple[tuple[str, str], ...] = (
     ("wfm.commands", "root"),

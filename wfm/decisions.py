@@ -13,7 +13,7 @@ class _Output(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every §2 record; each subclass declares `ts` first so it encodes first."""
 
 
-class BreakDecision(_Output, tag="break_decision"):
+class BreakDecision(_Output, frozen=True, tag="break_decision"):
     ts: AwareDatetime
     agent: str
     kind: BreakKind
@@ -23,14 +23,14 @@ class BreakDecision(_Output, tag="break_decision"):
     next_window: datetime | None
 
 
-class Violation(_Output, tag="violation"):
+class Violation(_Output, frozen=True, tag="violation"):
     ts: AwareDatetime
     agent: str | None
     rule: str
     detail: str
 
 
-class Alert(_Output, tag="alert"):
+class Alert(_Output, frozen=True, tag="alert"):
     ts: AwareDatetime
     rule: str
     detail: str

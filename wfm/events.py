@@ -9,9 +9,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from wfm.wire import to_builtins
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -69,7 +71,7 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_d
     """Base of every event; each subclass declares `ts` first so it encodes first."""
 
 
-class AgentStateEvent(_Event, tag="agent_state"):
+class AgentStateEvent(_Event, frozen=True, tag="agent_state"):
     ts: AwareDatetime
     agent: NonEmpty
     state: AgentState
@@ -78,7 +80,7 @@ class AgentStateEvent(_Event, tag="agent_state"):
     source: str | None = None
 
 
-class QueueStatusEvent(_Event, tag="queue_status"):
+class QueueStatusEvent(_Event, frozen=True, tag="queue_status"):
     ts: AwareDatetime
     queue: NonEmpty
     waiting: NonNegInt
@@ -86,7 +88,7 @@ class QueueStatusEvent(_Event, tag="queue_status"):
     source: str | None = None
 
 
-class CallEvent(_Event, tag="call"):
+class CallEvent(_Event, frozen=True, tag="call"):
     ts: AwareDatetime
     queue: NonEmpty
     call_id: NonEmpty
@@ -97,7 +99,7 @@ class CallEvent(_Event, tag="call"):
     source: str | None = None
 
 
-class BreakRequestEvent(_Event, tag="break_request"):
+class BreakRequestEvent(_Event, frozen=True, tag="break_request"):
     ts: AwareDatetime
     agent: NonEmpty
     kind: BreakKind
@@ -106,13 +108,13 @@ class BreakRequestEvent(_Event, tag="break_request"):
     source: str | None = None
 
 
-class BreakCancelEvent(_Event, tag="break_cancel"):
+class BreakCancelEvent(_Event, frozen=True, tag="break_cancel"):
     ts: AwareDatetime
     agent: NonEmpty
     source: str | None = None
 
 
-class OverrideEvent(_Event, tag="override"):
+class OverrideEvent(_Event, frozen=True, tag="override"):
     ts: AwareDatetime
     supervisor: NonEmpty
     agent: NonEmpty
@@ -120,7 +122,7 @@ class OverrideEvent(_Event, tag="override"):
     note: str | None = None
 
 
-class ShiftEvent(_Event, tag="shift"):
+class ShiftEvent(_Event, frozen=True, tag="shift"):
     ts: AwareDatetime
     agent: NonEmpty
     start: AwareDatetime
@@ -134,7 +136,7 @@ class ShiftEvent(_Event, tag="shift"):
             raise ValueError("meal_start must lie inside the shift")
 
 
-class ResyncEvent(_Event, tag="resync"):
+class ResyncEvent(_Event, frozen=True, tag="resync"):
     """Extension: an adapter's snapshot boundary after (re)connect.
 
     `phase="begin"` tells the floor that the following agent_state/queue_status
@@ -157,7 +159,7 @@ Event = (
     | ShiftEvent
     | ResyncEvent
 )
-EVENT_TYPES: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type, ...] = Event.__args__
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
@@ -175,7 +177,7 @@ def encode_event(event: Event) -> bytes:
 _ID_KEYS = ("agent", "queue", "call_id", "supervisor")
 
 
-def _numeric_ids_as_text(line: bytes | str) -> dict | None:
+def _numeric_ids_as_text(line: bytes | str) -> dict[str, Any] | None:
     """The object with numeric ids (`"agent": 1001`) as strings, or None when it has none.
 
     §1: replay accepts any agent or queue id; a PBX export often writes extensions as numbers.
@@ -202,26 +204,28 @@ def _numeric_ids_as_text(line: bytes | str) -> dict | None:
 def decode_event(line: bytes | str) -> Event:
     """One JSON object to an event; raises EventDecodeError with the reason."""
     try:
-        return _decoder.decode(line)
+        event: Event = _decoder.decode(line)
+        return event
     except msgspec.ValidationError as exc:  # (a subclass of DecodeError: caught first)
         fixed = _numeric_ids_as_text(line)  # only on the error path: valid lines pay nothing
         if fixed is None:
             raise EventDecodeError(str(exc)) from None
         try:
-            return msgspec.convert(fixed, Event)
+            converted: Event = msgspec.convert(fixed, Event)
+            return converted
         except msgspec.ValidationError:
             raise EventDecodeError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise EventDecodeError(str(exc)) from None
 
 
-def event_to_builtins(event: Event) -> dict:
-    return msgspec.to_builtins(event)
+event_to_builtins = to_builtins  # a §1 event as its JSON-lines object
 
 
-def event_from_builtins(obj: dict) -> Event:
+def event_from_builtins(obj: dict[str, Any]) -> Event:
     try:
-        return msgspec.convert(obj, Event)
+        event: Event = msgspec.convert(obj, Event)
+        return event
     except msgspec.ValidationError as exc:
         raise EventDecodeError(str(exc)) from None
 
@@ -236,7 +240,7 @@ class BadLine(msgspec.Struct, frozen=True):
     def message(self) -> str:
         return f"{self.source}:{self.line}: skipped: {self.reason}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"type": "skipped", "source": self.source, "line": self.line, "reason": self.reason}
 
 

@@ -10,11 +10,10 @@ get (the engine's own judgement, handed in as `judge`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-import msgspec
 
 from wfm.config import Config
 from wfm.decisions import Alert, Output, Violation
@@ -23,6 +22,7 @@ from wfm.floor.model import AgentRecord, BreakRequest, ShiftRecord
 from wfm.floor.queues import Tally
 from wfm.floor.state import FloorState
 from wfm.rules.text import KIND_EN, KIND_ZH, dur, dur_zh
+from wfm.wire import to_builtins
 from wfm.views import (
     AgentBudgetView,
     AgentView,
@@ -62,7 +62,7 @@ class _Row:
 
     __slots__ = ("row", "gen", "queues", "shifts", "brk", "hold", "lo", "hi", "limit", "bucket")
 
-    def __init__(self, row: dict, rec: AgentRecord, lo: float, hi: float, limit: float | None,
+    def __init__(self, row: dict[str, Any], rec: AgentRecord, lo: float, hi: float, limit: float | None,
                  bucket: ShiftRecord) -> None:
         self.row = row
         self.gen = rec.gen
@@ -100,7 +100,7 @@ class FloorReadModel:
                 self._recent.append(AlertView(ts=output.ts.astimezone(tz), rule=output.rule, agent=None,
                                               detail=output.detail))
 
-    def _shift_for_view(self, rec: AgentRecord, t: float):
+    def _shift_for_view(self, rec: AgentRecord, t: float) -> ShiftRecord | None:
         return rec.current_shift(t) or rec.next_shift(t)
 
     def _agent_view(self, rec: AgentRecord, t: float) -> AgentView:
@@ -132,7 +132,7 @@ class FloorReadModel:
         return self._floor_view(now, feeds, [self._agent_view(agents[a], t) for a in sorted(agents)])
 
     def floor_data(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = (),
-                   agents: bool = True) -> dict:
+                   agents: bool = True) -> dict[str, Any]:
         """msgspec.to_builtins(floor_view(now, feeds=feeds)), built for frequent live pushes.
 
         The floor numbers come from the incremental counters; the agent rows are cached per
@@ -141,12 +141,12 @@ class FloorReadModel:
         leaves "agents" empty (an audience that shows only numbers). The rows are shared
         and patched in place by the next call: encode the result before calling again.
         """
-        data = msgspec.to_builtins(self._floor_view(now, feeds, []))
+        data = to_builtins(self._floor_view(now, feeds, []))
         if agents:
             data["agents"] = self._agent_rows(now.timestamp())
         return data
 
-    def _agent_rows(self, t: float) -> list[dict]:
+    def _agent_rows(self, t: float) -> list[dict[str, Any]]:
         floor = self.floor
         recs = floor.agents
         order = self._row_order
@@ -156,7 +156,7 @@ class FloorReadModel:
         budget = floor.short_budget_s
         short = BreakKind.SHORT
         day_end: float | None = None
-        rows = []
+        rows: list[dict[str, Any]] = []
         append = rows.append
         for aid in order:
             rec = recs[aid]
@@ -192,9 +192,9 @@ class FloorReadModel:
         brk = rec.brk
         floor = self.floor
         limit = None if brk is None else (floor.short_max_s if brk.kind is BreakKind.SHORT else floor.meal_max_s)
-        return _Row(msgspec.to_builtins(self._agent_view(rec, t)), rec, t, hi, limit, floor.budget_bucket(rec, t))
+        return _Row(to_builtins(self._agent_view(rec, t)), rec, t, hi, limit, floor.budget_bucket(rec, t))
 
-    def _floor_view(self, now: datetime, feeds, agent_views: list[AgentView]) -> FloorView:
+    def _floor_view(self, now: datetime, feeds: Sequence[FeedView], agent_views: list[AgentView]) -> FloorView:
         floor = self.floor
         t = now.timestamp()
         day = floor.local_day(t)

@@ -17,7 +17,7 @@ class _View(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class QueueView(_View):
+class QueueView(_View, frozen=True):
     queue: str
     waiting: int
     longest_wait_s: float | None
@@ -29,7 +29,7 @@ class QueueView(_View):
     asa_s: float | None
 
 
-class AgentView(_View):
+class AgentView(_View, frozen=True):
     agent: str
     team: str
     state: AgentState
@@ -51,21 +51,21 @@ class AgentView(_View):
     allowed_at: datetime | None = None
 
 
-class AlertView(_View):
+class AlertView(_View, frozen=True):
     ts: datetime
     rule: str
     agent: str | None
     detail: str
 
 
-class QueuedBreakView(_View):
+class QueuedBreakView(_View, frozen=True):
     agent: str
     kind: BreakKind
     requested_at: datetime
     position: int  # 1 = next
 
 
-class FeedView(_View):
+class FeedView(_View, frozen=True):
     source: str
     state: str
     connected: bool
@@ -75,7 +75,7 @@ class FeedView(_View):
     drift: int = 0  # agents a reconciliation with the PBX had to correct (AMI QueueStatus)
 
 
-class FloorView(_View):
+class FloorView(_View, frozen=True):
     """The whole floor at one instant."""
 
     ts: datetime
@@ -104,7 +104,7 @@ class FloorView(_View):
     idle_for_rules: int | None = None  # idle_agents minus the ready agents holding a place: what F3 counts
 
 
-class BreakPreview(_View):
+class BreakPreview(_View, frozen=True):
     """What would happen if the agent asked for a break now."""
 
     kind: BreakKind
@@ -115,7 +115,7 @@ class BreakPreview(_View):
     next_window: datetime | None
 
 
-class ApprovalLapsedView(_View):
+class ApprovalLapsedView(_View, frozen=True):
     """The agent's last approval whose place lapsed, shown until they ask again or go."""
 
     kind: BreakKind
@@ -125,7 +125,7 @@ class ApprovalLapsedView(_View):
     detail_zh: str
 
 
-class AgentBudgetView(_View):
+class AgentBudgetView(_View, frozen=True):
     """An agent's own break budget (the /me page)."""
 
     ts: datetime
@@ -159,7 +159,7 @@ class _Wall(msgspec.Struct, frozen=True, kw_only=True):
     """The wall's wire types: the one declaration of what GET /api/wall and /ws/wall carry."""
 
 
-class WallAgent(_Wall, kw_only=True):
+class WallAgent(_Wall, frozen=True, kw_only=True):
     """An agent as the open wall sees them: id and state only (no personal budget)."""
 
     agent: str
@@ -172,20 +172,20 @@ class WallAgent(_Wall, kw_only=True):
     break_limit_s: float | None = None  # when the API shares it; else the config limit is used
 
 
-class WallAlert(_Wall, kw_only=True):
+class WallAlert(_Wall, frozen=True, kw_only=True):
     ts: datetime
     rule: str
     agent: str | None = None
     detail: str = ""
 
 
-class WallQueued(_Wall, kw_only=True):
+class WallQueued(_Wall, frozen=True, kw_only=True):
     agent: str
     kind: BreakKind
     position: int
 
 
-class WallFeed(_Wall, kw_only=True):
+class WallFeed(_Wall, frozen=True, kw_only=True):
     source: str
     state: str = ""
     connected: bool
@@ -193,7 +193,7 @@ class WallFeed(_Wall, kw_only=True):
     last_event_age_s: float | None = None
 
 
-class WallView(_Wall, kw_only=True):
+class WallView(_Wall, frozen=True, kw_only=True):
     """GET /api/wall and the /ws/wall floor: the FloorView's public numbers with agent ids and states
     (wfm/api/projections.py builds it from these fields). Fields added later are optional."""
 
@@ -219,6 +219,3 @@ class WallView(_Wall, kw_only=True):
     break_queue: list[WallQueued] = []
     feeds: list[WallFeed] = []
 
-
-def to_json_builtins(view: msgspec.Struct) -> dict:
-    return msgspec.to_builtins(view)

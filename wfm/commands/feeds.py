@@ -6,6 +6,7 @@ reads `[floor]` and `[pbx]` and hands each one only what it uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telephony.adapter import Adapter
@@ -119,7 +120,7 @@ def adapter_arguments(config: Config, feed: FeedConfig) -> tuple[Any, dict[str, 
     raise ValueError(f"unknown protocol {feed.protocol!r} (known: {', '.join(PROTOCOLS)})")
 
 
-def build_adapter(config: Config, feed: FeedConfig, cls: type[Adapter], **extra: Any) -> Adapter:
+def build_adapter(config: Config, feed: FeedConfig, cls: Callable[..., Adapter], **extra: Any) -> Adapter:
     """The adapter `cls` for one feed (extra keyword arguments, such as clock=, go to its constructor)."""
     settings, kwargs = adapter_arguments(config, feed)
     adapter = cls(settings, **kwargs, **extra)

@@ -14,7 +14,7 @@ or moved. Open one with `open_log(url)`:
 """
 from __future__ import annotations
 
-import msgspec
+from wfm.wire import to_builtins
 
 from wfm.eventlog.base import (
     KINDS,
@@ -82,14 +82,8 @@ def open_log_from_config(config, url: str | None = None, *, readonly: bool = Fal
     return log
 
 
-def event_body(event) -> dict:
-    """A §1 event (wfm.events struct) as a record body, exactly its JSON-lines object."""
-    return msgspec.to_builtins(event)
-
-
-def decision_body(output) -> dict:
-    """A §2 decision, violation or alert (wfm.decisions struct) as a record body."""
-    return msgspec.to_builtins(output)
+event_body = to_builtins  # a §1 event as a record body, exactly its JSON-lines object
+decision_body = to_builtins  # a §2 decision, violation or alert as a record body
 
 
 def log_event(log: EventLog, event) -> LogRecord:

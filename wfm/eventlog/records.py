@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -14,7 +15,7 @@ class LogRecord(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     ts: datetime  # timezone-aware
     kind: str  # "event" | "decision" | "action" | "audit"
-    body: dict
+    body: dict[str, Any]
     prev_hash: str
     hash: str
 
