@@ -13,11 +13,15 @@ import asyncio
 import time
 from datetime import datetime
 
+import pytest
+
 
 from telephony.ami.client import AmiAdapter
 from pbxsim.ami_server import AmiServer, FloorSimulation
 from pbxsim.clock import SimClock
-from wfm.commands.feeds import ami_settings
+from pbxsim.esl_server import EslServer
+from telephony.esl.client import EslAdapter
+from wfm.commands.feeds import ami_settings, esl_settings
 from wfm.config import default_data, from_data, merge
 from wfm.decisions import BreakDecision
 from wfm.engine import FloorEngine
@@ -53,18 +57,26 @@ async def wait_until(predicate, timeout: float = 5.0, step: float = 0.02):
 class Floor:
     """Simulator + AMI server + adapter + runtime, started and stopped together."""
 
-    def __init__(self, config, *, username: str = "wfm", start: str = "10:30") -> None:
+    def __init__(self, config, *, username: str = "wfm", start: str = "10:30", protocol: str = "ami") -> None:
         self.config = config
         hour, minute = map(int, start.split(":"))
         self.clock = SimClock(datetime(2027, 1, 4, hour, minute, tzinfo=config.floor.tz), speed=1.0)
         self.sim = FloorSimulation(config, self.clock, tick_s=0.02)
-        self.server = AmiServer(self.sim, users={"wfm": SECRET, "reader": SECRET}, read_only={"reader"})
+        self.protocol = protocol
+        if protocol == "esl":
+            self.server = EslServer(self.sim, password=SECRET)
+        else:
+            self.server = AmiServer(self.sim, users={"wfm": SECRET, "reader": SECRET}, read_only={"reader"})
         self.username = username
 
     async def __aenter__(self) -> Floor:
         await self.server.start()
-        self.adapter = AmiAdapter(ami_settings(self.config), host="127.0.0.1", port=self.server.port, username=self.username,
-                                  secret=SECRET, source="ami:sim", clock=self.clock)
+        if self.protocol == "esl":
+            self.adapter = EslAdapter(esl_settings(self.config), host="127.0.0.1", port=self.server.port,
+                                      password=SECRET, source="esl:sim", clock=self.clock)
+        else:
+            self.adapter = AmiAdapter(ami_settings(self.config), host="127.0.0.1", port=self.server.port,
+                                      username=self.username, secret=SECRET, source="ami:sim", clock=self.clock)
         self.log = open_log_from_config(self.config)
         self.engine = FloorEngine(self.config)
         self.runtime = Runtime(self.config, self.engine, self.log, [self.adapter], self.clock)
@@ -104,8 +116,9 @@ async def ask(floor: Floor, agent: str, kind: BreakKind = BreakKind.SHORT):
     return decision, outcomes
 
 
-async def test_allowed_short_break_pauses_the_member_with_its_reason_and_starts_at_confirmation(tmp_path):
-    async with Floor(floor_config(tmp_path)) as floor:
+@pytest.mark.parametrize("protocol", ["ami", "esl"])
+async def test_allowed_short_break_pauses_the_member_with_its_reason_and_starts_at_confirmation(tmp_path, protocol):
+    async with Floor(floor_config(tmp_path), protocol=protocol) as floor:
         agent = floor.ready_agent()
         started = time.monotonic()
         decision, outcomes = await ask(floor, agent)
@@ -283,3 +296,95 @@ async def test_a_feed_that_cannot_be_commanded_says_pause_on_your_phone(tmp_path
         await wait_until(lambda: runtime.agent_budget("1001").on_break is BreakKind.SHORT)
     finally:
         await runtime.stop()
+
+
+# ── PBX truth reconciliation against the simulator ──────────────────────────
+
+async def test_a_reload_removing_a_member_reaches_the_floor_within_5_s(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        agent = floor.ready_agent()
+        started = time.monotonic()
+        assert floor.server.reload_queues(remove=[agent]) == [agent]  # `queue reload all`: only a Reload event
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.LOGGED_OUT, timeout=5.0)
+        assert time.monotonic() - started < 5.0
+        assert agent not in {a.agent for a in floor.runtime.floor_view().agents if a.state is AgentState.READY}
+
+
+async def test_a_member_gone_without_any_event_is_found_by_the_periodic_reconciliation(tmp_path):
+    async with Floor(floor_config(tmp_path, reconcile_s=1.0)) as floor:
+        agent = floor.ready_agent()
+        idle_before = floor.runtime.floor_view().idle_agents
+        assert floor.sim.model.remove_member(agent)  # no event at all
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.LOGGED_OUT, timeout=5.0)
+        assert floor.runtime.floor_view().idle_agents == idle_before - 1
+        assert floor.adapter.drift >= 1
+        [feed] = floor.runtime.floor_view().feeds
+        assert feed.drift >= 1  # exposed in health
+
+
+async def test_no_drift_is_counted_while_the_floor_agrees(tmp_path):
+    async with Floor(floor_config(tmp_path, reconcile_s=0.3)) as floor:
+        await wait_until(lambda: floor.adapter.reconciliations >= 3, timeout=5.0)
+        assert floor.adapter.drift == 0
+
+
+async def test_a_device_busy_on_a_second_line_is_not_counted_idle(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        agent = floor.ready_agent()
+        idle_before = floor.runtime.floor_view().idle_agents
+        assert floor.sim.model.set_other_line(agent, True)
+        floor.sim.pump()
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.ON_CALL)
+        assert floor.runtime.floor_view().idle_agents == idle_before - 1
+        assert floor.sim.model.set_other_line(agent, False)
+        floor.sim.pump()
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.READY)
+
+
+async def test_after_a_pbx_restart_the_floor_agrees_within_20_s(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        agent = floor.ready_agent()
+        port = floor.server.port
+        await floor.server.close()  # the PBX goes away …
+        floor.sim.model.set_paused(agent, True, "用餐")  # … and its floor moves on while we are not looking
+        floor.sim.model._outbox.clear()  # nobody was connected to hear it
+        await wait_until(lambda: not floor.runtime.feed_views(floor.runtime.now())[0].connected, timeout=5.0)
+        started = time.monotonic()
+        floor.server = AmiServer(floor.sim, users={"wfm": SECRET}, port=port)
+        await floor.server.start()
+        await wait_until(lambda: floor.floor_state(agent) is AgentState.MEAL, timeout=20.0)
+        assert time.monotonic() - started < 20.0
+        assert floor.runtime.feed_views(floor.runtime.now())[0].connected
+
+
+async def test_a_queue_grant_pauses_at_the_grant(tmp_path):
+    async with Floor(floor_config(tmp_path)) as floor:
+        view = floor.runtime.floor_view()
+        ready = [a.agent for a in view.agents if a.state is AgentState.READY and floor.sim.model.state_of(a.agent)
+                 is AgentState.READY]
+        threshold = view.idle_threshold
+        assert len(ready) > threshold + 1
+        # pause agents in the PBX until the floor is at the threshold: a short break is then refused
+        extra = ready[: len(ready) - threshold]
+        for other in extra[1:]:
+            floor.sim.set_paused(other, True, "Admin")  # back-office work: not_ready
+        asker = extra[0]
+        await wait_until(lambda: floor.runtime.floor_view().idle_agents == threshold + 1)
+        floor.sim.set_paused(asker, False)
+        result = await floor.runtime.submit(BreakRequestEvent(ts=floor.runtime.now(), agent=ready[-1],
+                                                              kind=BreakKind.SHORT, queue=True))
+        first = next(o for o in result.outputs if isinstance(o, BreakDecision))
+        assert first.allowed  # threshold + 1 idle: allowed, the floor is now at the threshold
+        await wait_until(lambda: floor.floor_state(ready[-1]) is AgentState.SHORT_BREAK)
+        result = await floor.runtime.submit(BreakRequestEvent(ts=floor.runtime.now(), agent=asker,
+                                                              kind=BreakKind.SHORT, queue=True))
+        queued = next(o for o in result.outputs if isinstance(o, BreakDecision))
+        assert not queued.allowed and queued.rule == "QUEUE_NEAR_FULL"
+        assert floor.sim.model.state_of(asker) is AgentState.READY  # nothing sent for a refusal
+        # someone comes back from back-office work: the queued request is granted and paused at once
+        floor.sim.set_paused(extra[1], False)
+        await wait_until(lambda: floor.sim.model.state_of(asker) is AgentState.SHORT_BREAK, timeout=5.0)
+        assert floor.pbx_reason(asker) == "小休"
+        await wait_until(lambda: floor.floor_state(asker) is AgentState.SHORT_BREAK)
+        steps = [r["outcome"] for r in floor.records(asker)]
+        assert steps == ["sent", "confirmed"]
