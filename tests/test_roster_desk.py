@@ -130,3 +130,17 @@ def test_cli_tells_the_capacity_before_solving_and_takes_the_floor_share(tmp_pat
     assert "floor share 0.08" in scaled.stderr and "Demand fits the floor" in scaled.stderr, scaled.stderr[-2000:]
     index = (tmp_path / "scaled" / "versions" / "index.json").read_text(encoding="utf-8")
     assert "+08:00" in index  # version times in the floor's zone
+
+
+def test_the_run_summary_is_in_plain_words():
+    from optimizer.roster.jobs import plain_summary
+
+    base = {"required_agent_intervals": 280, "seconds": 3.2}
+    covered = plain_summary({**base, "status": "OPTIMAL", "unmet_agent_intervals": 0, "gap": 0.0})
+    assert covered == "The best roster there is for these rules and this demand. Every half hour of demand is covered. Solved in 3 s."
+    short = plain_summary({**base, "status": "FEASIBLE", "unmet_agent_intervals": 88, "gap": 0.12})
+    assert "88 of 280 agent-half-hours of demand (31.4%) are not covered" in short and "within 12% of the best" in short
+    loose = plain_summary({**base, "status": "FEASIBLE", "unmet_agent_intervals": 0, "gap": 1.0})
+    assert "within" not in loose  # a 100 % gap says nothing a scheduler can use
+    for text in (covered, short, loose, plain_summary({"status": "INFEASIBLE"})):
+        assert "objective" not in text and "bound" not in text and "FEASIBLE" not in text

@@ -345,7 +345,7 @@ def poll(_n, job_id):
     if status["state"] == "running":
         gap = status.get("gap")
         text = (f"solving 求解中… {status['elapsed_s']:.0f} s"
-                + ("" if gap is None else f" · within {gap:.0%} of the best possible"))
+                + ("" if gap is None or gap >= 0.5 else f" · within {gap:.0%} of the best possible"))
         return figure, no_update, False, html.Div(text, id="roster-running"), no_update, no_update
     if status["state"] == "failed":
         return (figure, [], True, html.Div(f"failed 失败: {status['error']}", className="level-alarm", id="roster-failed"),

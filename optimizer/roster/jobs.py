@@ -197,7 +197,7 @@ def plain_summary(result: dict) -> str:
         else:
             parts.append(f"{unmet} of {required} agent-half-hours of demand ({unmet / required:.1%}) are not covered.")
     gap = result.get("gap")
-    if gap is not None and status == "FEASIBLE":
+    if gap is not None and status == "FEASIBLE" and gap < 0.5:  # a larger gap says more about the bound than the roster
         parts.append(f"It is within {gap:.0%} of the best possible.")
     seconds = result.get("seconds")
     if seconds is not None:
