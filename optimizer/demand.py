@@ -254,30 +254,41 @@ def _share_for_peak(frame: pd.DataFrame, params: DemandParams, config) -> float:
 
 @dataclass(frozen=True)
 class Capacity:
-    """What a floor of `headcount` agents can put on post at once, and how the demand compares.
+    """What a floor of `headcount` agents can cover, against the demand (before solving).
 
     A day has `working_per_day` agents at work (R2 six days in seven, R3 rest
-    days a month); spread over the shift templates that cover an interval,
-    at most `on_post` are on post in it (meals not counted).
+    days a month), one shift each. A day's demand needs at least `day_need`
+    agents at work: its peak, and never fewer than the sum over shift templates
+    of the peak among the intervals only that template covers (an agent works
+    one shift a day, so those are different people). Meals are not counted.
     """
 
     headcount: int
     working_per_day: float
     shifts: int
-    on_post: int
     peak_required: int
     peak_at: str
+    busiest_day: str
+    day_need: int
+    shift_peaks: dict
     agent_intervals_required: int
     agent_intervals_available: int
 
     @property
     def over(self) -> bool:
-        return self.peak_required > self.on_post
+        return self.day_need > self.working_per_day + 1e-9
+
+    @property
+    def on_post(self) -> int:
+        """The most agents the floor can have on post in one interval (all of a day's workers on one shift)."""
+        return int(self.working_per_day)
 
     def message(self) -> str:
-        head = (f"peak demand {self.peak_required} agents on post ({self.peak_at}); a floor of {self.headcount} "
-                f"has about {self.working_per_day:.0f} at work a day over {self.shifts} shift(s), so at most "
-                f"{self.on_post} on post at once")
+        split = " + ".join(f"{n} {name}" for name, n in self.shift_peaks.items() if n)
+        need = (f"the busiest day ({self.busiest_day}) needs at least {self.day_need} agents at work"
+                + (f" ({split} at the shifts' peaks)" if len(self.shift_peaks) > 1 and split else ""))
+        head = (f"peak demand {self.peak_required} agents on post ({self.peak_at}); {need}; a floor of "
+                f"{self.headcount} has about {self.working_per_day:.0f} at work a day (R2, R3)")
         volume = (f"; the month needs {self.agent_intervals_required} agent-intervals, the floor can give "
                   f"about {self.agent_intervals_available}")
         if self.over:
@@ -288,29 +299,59 @@ class Capacity:
     def to_dict(self) -> dict:
         return {"headcount": self.headcount, "working_per_day": round(self.working_per_day, 1), "shifts": self.shifts,
                 "on_post": self.on_post, "peak_required": self.peak_required, "peak_at": self.peak_at,
+                "busiest_day": self.busiest_day, "day_need": self.day_need, "shift_peaks": self.shift_peaks,
                 "agent_intervals_required": self.agent_intervals_required,
                 "agent_intervals_available": self.agent_intervals_available, "over": self.over,
                 "message": self.message()}
 
 
-def floor_capacity(demand: pd.DataFrame, headcount: int, config, days_in_month: int) -> Capacity:
-    """Compare the demand's peak and volume with what `headcount` agents can cover (before solving)."""
+def working_per_day(headcount: int, config, days_in_month: int) -> float:
+    """Agents at work on an average day: R3's rest days a month or R2's one day in seven, whichever is more."""
     rules = config.roster
-    rest = max(rules.rest_days_per_month / max(days_in_month, 1), 1 - rules.max_consecutive_days / (rules.max_consecutive_days + 1))
-    working = headcount * (1 - rest)
+    rest = max(rules.rest_days_per_month / max(days_in_month, 1),
+               1 - rules.max_consecutive_days / (rules.max_consecutive_days + 1))
+    return headcount * (1 - rest)
+
+
+def day_needs(demand: pd.DataFrame, config) -> pd.DataFrame:
+    """Per date: the agents at work the day's demand needs at least (see Capacity), with each template's exclusive peak."""
+    interval = config.roster.interval_min
+    templates = list(config.roster.shifts)
+    covers = {t.name: covered_interval_starts([t], interval) for t in templates}
+    owner = {}
+    for start in set().union(*covers.values()) if covers else ():
+        holders = [name for name, starts in covers.items() if start in starts]
+        owner[start] = holders[0] if len(holders) == 1 else None
+    frame = demand.assign(template=demand["interval_start"].map(owner))
+    rows = []
+    for day, group in frame.groupby("date"):
+        peaks = {t.name: int(group.loc[group["template"] == t.name, "required"].max() or 0)
+                 if (group["template"] == t.name).any() else 0 for t in templates}
+        rows.append({"date": day, "need": max(int(group["required"].max()), sum(peaks.values())), **peaks})
+    return pd.DataFrame(rows, columns=["date", "need", *[t.name for t in templates]])
+
+
+def floor_capacity(demand: pd.DataFrame, headcount: int, config, days_in_month: int) -> Capacity:
+    """Compare the demand's busiest day and volume with what `headcount` agents can cover (before solving)."""
+    rules = config.roster
+    working = working_per_day(headcount, config, days_in_month)
     templates = list(rules.shifts)
     interval = rules.interval_min
     meal_intervals = -(-config.floor.meal_slot_min // interval)
     per_shift = [max(0, t.length_min // interval - meal_intervals) for t in templates]
-    on_post = int(working // max(len(templates), 1))
     available = int(working * (sum(per_shift) / max(len(per_shift), 1)) * days_in_month)
     if len(demand):
         row = demand.loc[demand["required"].idxmax()]
         peak, peak_at = int(row["required"]), f"{row['date']} {row['interval_start']}"
+        needs = day_needs(demand, config)
+        busiest = needs.loc[needs["need"].idxmax()]
+        day, need = str(busiest["date"]), int(busiest["need"])
+        shift_peaks = {t.name: int(busiest[t.name]) for t in templates}
     else:
-        peak, peak_at = 0, "—"
-    return Capacity(headcount=headcount, working_per_day=working, shifts=len(templates), on_post=on_post,
-                    peak_required=peak, peak_at=peak_at, agent_intervals_required=int(demand["required"].sum()) if len(demand) else 0,
+        peak, peak_at, day, need, shift_peaks = 0, "—", "—", 0, {t.name: 0 for t in templates}
+    return Capacity(headcount=headcount, working_per_day=working, shifts=len(templates), peak_required=peak,
+                    peak_at=peak_at, busiest_day=day, day_need=need, shift_peaks=shift_peaks,
+                    agent_intervals_required=int(demand["required"].sum()) if len(demand) else 0,
                     agent_intervals_available=available)
 
 
@@ -328,10 +369,10 @@ def what_if(frame: pd.DataFrame, base: DemandParams, variants: list[Variant], he
             days_in_month: int) -> list[dict]:
     """Per variant: agents required and expected service level per interval of the day (month mean).
 
-    Expected SL is Erlang C with the agents really on post: the heads the
-    variant's headcount can put on shift in the interval (at most
-    `Capacity.on_post`, never more than the heads asked for) less shrinkage —
-    so a variant that needs more than the floor has shows the service it would get.
+    Expected SL is Erlang C with the agents really on post: the heads asked
+    for, scaled down on a day whose heads needed (see `day_needs`, in heads)
+    exceed the variant's agents at work, less shrinkage — so a variant that
+    needs more than the floor has shows the service it would really get.
     """
     from optimizer import erlang
 
@@ -345,7 +386,9 @@ def what_if(frame: pd.DataFrame, base: DemandParams, variants: list[Variant], he
         heads = variant.headcount if variant.headcount is not None else headcount
         capacity = floor_capacity(demand, heads, config, days_in_month)
         target = params.target(config)
-        heads_on_shift = np.minimum(demand["scheduled"].to_numpy(), capacity.on_post)
+        heads_needed = day_needs(demand.assign(required=demand["scheduled"]), config).set_index("date")["need"]
+        ratio = np.minimum(1.0, capacity.working_per_day / demand["date"].map(heads_needed).clip(lower=1).to_numpy())
+        heads_on_shift = np.floor(np.round(demand["scheduled"].to_numpy() * ratio, 9))
         staffed = np.floor(np.round(heads_on_shift * (1 - target.shrinkage), 9))
         perf = erlang.erlang_c_performance(staffed, demand["calls"].to_numpy(), config.roster.interval_min * 60.0,
                                            demand["aht_s"].to_numpy(), target.answer_s)

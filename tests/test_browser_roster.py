@@ -79,11 +79,12 @@ def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_ce
     set_field(browser.find_element(By.ID, "roster-time"), "3")
     wait_for(lambda: "✓" in text_of(browser, "#roster-demand"))
 
-    # told before solving, with the numbers: 5 on post asked for, 8 agents give at most 3
+    # told before solving, with the numbers: 5 on post at 09:00 and 5 at 16:30 need 10 at work, 8 agents give about 7
     browser.find_element(By.ID, "roster-solve").click()
     wait_for(lambda: text_of(browser, "#roster-not-started"), timeout=30)
     capacity = text_of(browser, "#roster-capacity-text")
-    assert "peak demand 5 agents on post" in capacity and "at most 3 on post" in capacity
+    assert "peak demand 5 agents on post" in capacity and "needs at least 10 agents at work" in capacity
+    assert "about 7 at work a day" in capacity
     browser.find_element(By.CSS_SELECTOR, "#roster-accept-unmet input").click()
     browser.find_element(By.ID, "roster-solve").click()
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed")

@@ -124,10 +124,12 @@ async def test_solve_is_refused_before_it_starts_when_demand_exceeds_the_floor_w
     auth = await bearer(base, "scheduler")
     status, body, _ = await call(base, "POST", "/api/roster/demand", auth, UPLOAD)
     assert status == 200 and body["capacity"]["over"] is True
-    assert body["capacity"]["peak_required"] == 5 and body["capacity"]["on_post"] == 3
+    assert body["capacity"]["peak_required"] == 5 and body["capacity"]["day_need"] == 10  # 5 day + 5 evening
+    assert body["capacity"]["working_per_day"] == pytest.approx(6.9)  # 8 agents, one day in seven off (R2)
     status, body, _ = await call(base, "POST", "/api/roster/jobs", auth, UPLOAD)
     assert status == 409
-    assert "peak demand 5 agents on post" in body["detail"] and "at most 3 on post" in body["detail"]
+    assert "peak demand 5 agents on post" in body["detail"]
+    assert "needs at least 10 agents at work (5 day + 5 evening" in body["detail"] and "about 7 at work a day" in body["detail"]
     assert not (site.tmp / "jobs").exists() or not any((site.tmp / "jobs").iterdir())
 
 

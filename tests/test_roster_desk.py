@@ -36,9 +36,11 @@ def test_the_whole_bank_is_far_beyond_sixty_agents_and_the_floor_share_brings_it
     whole = size_forecast(forecast, DemandParams(floor_share=1.0), CONFIG)
     share = size_forecast(forecast, DemandParams(floor_share=0.08), CONFIG)
     over, fits = floor_capacity(whole.demand, 60, CONFIG, 31), floor_capacity(share.demand, 60, CONFIG, 31)
-    assert over.over and over.peak_required > 150 and over.on_post == 25
+    assert over.over and over.peak_required > 150 and over.day_need > over.peak_required
+    assert round(over.working_per_day) == 51  # 60 agents, one day in seven off (R2 beats R3's 4 of 31)
     assert "Demand exceeds the floor" in over.message() and f"peak demand {over.peak_required}" in over.message()
-    assert not fits.over and 10 <= fits.peak_required <= fits.on_post
+    assert not fits.over and 10 <= fits.peak_required < fits.day_need <= fits.working_per_day
+    assert fits.day_need == sum(fits.shift_peaks.values())  # day and evening shifts do not overlap
     assert "Demand fits the floor" in fits.message()
 
 
@@ -68,6 +70,9 @@ def test_what_if_puts_variants_side_by_side_with_expected_service_level(forecast
     assert [r["interval_start"] for r in base["rows"]] == [r["interval_start"] for r in longer["rows"]]
     assert longer["peak_required"] > base["peak_required"]
     assert fewer["on_post"] < base["on_post"] and fewer["expected_sl_month"] < base["expected_sl_month"]
+    shrunk = what_if(forecast, DemandParams(floor_share=0.08), [Variant("40 %", shrinkage=0.4, headcount=45)], 60,
+                     CONFIG, 31)[0]
+    assert shrunk["heads_at_peak"] > base["heads_at_peak"] and shrunk["expected_sl_month"] < base["expected_sl_month"]
     assert longer["expected_sl_month"] < base["expected_sl_month"]
     assert all(0 <= r["expected_sl"] <= 1 for r in base["rows"] if r["expected_sl"] is not None)
 
@@ -93,7 +98,7 @@ def test_sample_forecast_path_gives_a_roster_the_sixty_agent_floor_can_cover_wit
     inputs = desk.inputs("sample-forecast", None, None, None)
     with pytest.raises(DeskError) as refused:  # the bank's whole volume is refused before solving, with numbers
         desk.start(MONTH, inputs, DemandParams(floor_share=1.0), 5, 0, False, "test")
-    assert refused.value.status == 409 and "at most 25 on post" in str(refused.value)
+    assert refused.value.status == 409 and "a floor of 60 has about 51 at work a day" in str(refused.value)
     started = desk.start(MONTH, inputs, DemandParams(floor_share=desk.sample_share()), 20, 0, False, "test")
     assert not started["capacity"]["over"] and started["share"] == pytest.approx(0.08)
     deadline = time.monotonic() + 180
@@ -123,7 +128,7 @@ def test_cli_tells_the_capacity_before_solving_and_takes_the_floor_share(tmp_pat
             "--forecast", str(REPO / "sample_data/history/bank_calls.csv"), "--time-limit", "2", "--no-progress"]
     whole = subprocess.run([*args, "--out", str(tmp_path / "whole"), "--floor-share", "1"], capture_output=True, text=True,
                            timeout=300)
-    assert "Demand exceeds the floor" in whole.stderr and "at most 25 on post" in whole.stderr
+    assert "Demand exceeds the floor" in whole.stderr and "a floor of 60 has about 51 at work a day" in whole.stderr
     assert whole.returncode == 1 and "publishing it needs a confirmation and a reason" in whole.stdout
     scaled = subprocess.run([*args, "--out", str(tmp_path / "scaled"), "--floor-share", "0.08"], capture_output=True,
                             text=True, timeout=300)

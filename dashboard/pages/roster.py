@@ -277,7 +277,7 @@ def compare(_n, names, ahts, shrinks, heads, *inputs):
     header = [html.Th("interval 时段")] + [html.Th(f"{v['name']}: required · expected SL") for v in cols]
     summary = [html.Td("month")] + [html.Td(
         f"AHT {v['aht_s'] or base_aht:.0f} s, shrinkage {v['shrinkage']:.0%}, {v['headcount']} agents → peak "
-        f"{v['peak_required']} on post ({v['heads_at_peak']} heads), floor gives {v['on_post']}; SL "
+        f"{v['peak_required']} on post ({v['heads_at_peak']} heads); about {v['on_post']} of them at work a day; SL "
         f"{'—' if v['expected_sl_month'] is None else format(v['expected_sl_month'], '.0%')}") for v in cols]
     body_rows = []
     for i, row in enumerate(cols[0]["rows"] if cols else []):
