@@ -182,7 +182,7 @@ def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent
     browser.find_element(By.ID, "roster-whatif").click()
     table = wait_for(lambda: text_of(browser, "#roster-whatif-table"), timeout=60)
     assert "base 基准" in table and "AHT +20 s" in table and "5 fewer agents" in table
-    set_field(browser.find_element(By.ID, "roster-time"), "10")
+    set_field(browser.find_element(By.ID, "roster-time"), "20")
     browser.find_element(By.ID, "roster-solve").click()
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed"), timeout=120)
     assert text_of(browser, "#roster-done"), text_of(browser, "#roster-failed")

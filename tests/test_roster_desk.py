@@ -149,3 +149,21 @@ def test_the_run_summary_is_in_plain_words():
     assert "within" not in loose  # a 100 % gap says nothing a scheduler can use
     for text in (covered, short, loose, plain_summary({"status": "INFEASIBLE"})):
         assert "objective" not in text and "bound" not in text and "FEASIBLE" not in text
+
+
+def test_a_run_that_finds_no_roster_fails_in_plain_words(tmp_path):
+    from optimizer.roster import jobs
+
+    agents = b"agent_id,name\n" + b"".join(f"{4000 + i},A{i}\n".encode() for i in range(60))
+    demand = b"date,interval_start,required\n" + b"".join(
+        f"2027-02-{d:02d},{h:02d}:00,30\n".encode() for d in range(1, 29) for h in range(9, 23))
+    job_id = jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand, history_csv=None,
+                            time_limit=0.01, seed=0)
+    deadline = time.monotonic() + 120
+    while jobs.job_status(tmp_path, job_id).state == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    status = jobs.job_status(tmp_path, job_id)
+    if status.state == "done":
+        pytest.skip("CP-SAT found a roster in 10 ms on this machine")
+    assert status.error.startswith("no roster found within 0.01 s; give the solver more time"), status.error

@@ -146,6 +146,11 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
                                      "bound": point.bound, "gap": point.gap, "phase": point.phase}) + "\n")
 
     result = solve(problem, config, time_limit=time_limit, seed=seed, progress=on_progress, show_progress=False)
+    if not result.assignments:
+        why = "; ".join(result.explanation[:2]) if result.explanation else ""
+        words = "no roster can keep every hard rule with these inputs" if result.status == "INFEASIBLE" else \
+            f"no roster found within {time_limit:g} s; give the solver more time"
+        raise ValueError(f"{words}{': ' + why if why else ''}")
     write_roster_csv(result.assignments, path / "roster.csv")
     counts = on_post_counts(problem, result.assignments)
     with (path / "coverage.csv").open("w", encoding="utf-8") as handle:
