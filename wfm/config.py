@@ -446,11 +446,3 @@ def to_data(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
         if data["api"].get("kiosk_token"):
             data["api"]["kiosk_token"] = _HIDDEN
     return data
-
-
-def storage_path(config: Config) -> Path | None:
-    """The SQLite file of `storage.url`, or None for a non-SQLite backend."""
-    url = config.storage.url
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):])
-    return None

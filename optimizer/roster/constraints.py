@@ -3,8 +3,8 @@ returns its penalty terms (hard rules return none).
 
 The helpers work on `RosterVars` — the model, the problem and the decision
 variables `x[(agent, day_index, shift)]` (1 = the agent works that template
-that day) — so another rostering model (the NRP solver) can reuse them with
-its own problem. Rule names follow docs/floor-rules.md (R1–R8, F8).
+that day). The NRP model (optimizer/nrp/model.py) shares only PenaltyTerm.
+Rule names follow docs/floor-rules.md (R1–R8, F8).
 """
 from __future__ import annotations
 

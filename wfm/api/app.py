@@ -214,9 +214,9 @@ class ApiServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # the only way to learn port 0
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses  # the bound (host, port, …): how port 0 learns its port
+        if addresses:
+            self.port = addresses[0][1]
         self.app[API_BASE]["url"] = self.base_url
         dash = self.app.get(DASH_APP)
         if dash is not None:

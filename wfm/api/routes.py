@@ -160,19 +160,6 @@ def _known_agent(runtime: Runtime, agent: str) -> None:
         raise ApiError(404, "unknown agent", f"no agent {agent!r} on this floor (no feed or shift has named it)")
 
 
-async def _submit(runtime: Runtime, event) -> Any:
-    from wfm.eventlog import EventLogError
-
-    try:
-        return await runtime.submit(event)
-    except RuntimeStopped as exc:
-        raise ApiError(503, "floor not running", str(exc)) from None
-    except EventLogError as exc:
-        # not durable, so not acted on: the caller may retry
-        logger.error("request for agent %s not logged: %s", getattr(event, "agent", "?"), exc)
-        raise ApiError(503, "event log unavailable", "the request was not recorded and not acted on; retry") from None
-
-
 async def _submit_enacted(runtime: Runtime, event) -> tuple[Any, list[ActionRecord]]:
     """Submit, then wait for the final outcome of every PBX action the event caused (pause at a grant,
     unpause at an end): the answer says what the PBX did, never only what was asked."""

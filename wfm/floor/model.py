@@ -42,9 +42,6 @@ class ShiftRecord:
         self.first_on_post: float | None = None  # first instant on post at or after start
         self.reported: set[str] = set()  # once-per-shift findings already made (kept when re-published)
 
-    def current_at(self, t: float) -> bool:
-        return self.start <= t < self.end
-
     def in_slot(self, t: float) -> bool:
         return self.meal_start is not None and self.meal_start <= t < self.meal_end  # type: ignore[operator]
 

@@ -1,6 +1,6 @@
 """What a rule is: a small object with a stable code and the hooks it needs.
 
-The engine runs the list (wfm/rules/__init__.py:RULES). A rule may
+The engine runs the list (wfm/rules/__init__.py:make_rules()). A rule may
 - `judge` a break request (return a Refusal, a Note for the allowed detail, or None),
 - react to a shift, a state change or a break start by scheduling deadlines
   on the floor's heap (`schedule`),
