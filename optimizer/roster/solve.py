@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from ortools.sat.python import cp_model
 
 from optimizer.roster.evaluate import unmet_agent_intervals
+from optimizer.roster.exchange import exchange
 from optimizer.roster.explain import explain_infeasible, explain_shortage
 from optimizer.roster.greedy import greedy_roster
 from optimizer.roster.model import RosterModel, build_model
@@ -23,6 +24,8 @@ from optimizer.roster.problem import OFF, Assignment, ProgressPoint, RosterProbl
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressPoint], None]
+EXCHANGE_SHARE = 0.1  # share of the limit for the exchange local search (and as much again kept for pricing it)
+COVER_SHARE = 0.4  # share of the time after the first roster on unmet demand alone (tuning months, issue 18)
 
 
 def _gap(objective: float | None, bound: float | None) -> float | None:
@@ -131,9 +134,13 @@ def _fix_to_greedy(rm: RosterModel, roster: dict[tuple[str, int], str]) -> cp_mo
 
 def solve(problem: RosterProblem, config=None, time_limit: float | None = None, seed: int = 0,
           progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True,
-          stop: threading.Event | None = None) -> RosterResult:
+          stop: threading.Event | None = None, cover_share: float | None = None,
+          exchange_share: float | None = None) -> RosterResult:
     """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility.
 
+    Phases: the greedy roster with its meals; unmet demand alone (`cover_share` of the time left, 0 skips it),
+    whose level is then kept as a constraint; the full weighted objective from the best roster; same-day
+    exchanges between agents (`exchange_share` of the limit, optimizer.roster.exchange) priced by the model.
     Setting `stop` (e.g. a Stop button) ends the search early with the best roster found so far;
     Ctrl-C does the same on the command line (CP-SAT catches SIGINT).
     """
@@ -142,6 +149,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
     if workers is None:
         workers = config.roster.workers if config is not None else 0
     workers = workers or os.cpu_count() or 1
+    cover_share = COVER_SHARE if cover_share is None else cover_share
+    exchange_share = EXCHANGE_SHARE if exchange_share is None else exchange_share
     tracker = _Progress(time_limit, progress, show_progress, stop)
     try:
         greedy = greedy_roster(problem)
@@ -162,10 +171,16 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         else:
             log.warning("greedy first roster was not completed (%s); searching without a hint", first_solver.status_name(first_status))
 
-        # Phase 2: the full model, all workers, from the first roster.
+        # Phase 2 (lexicographic level 1): unmet demand alone, from the first roster; its best level is then
+        # fixed as a constraint, so the full search spends its time on fairness, requests and stability.
+        if first_ok and cover_share > 0 and not tracker.stopped():
+            _cover_phase(rm, tracker, max(0.5, cover_share * (time_limit - tracker.elapsed())), seed, workers)
+
+        # Phase 3: the full model, all workers, from the best roster so far.
         tracker.phase = "improve"
-        tracker.bound = None  # the first phase's bound is for the fixed roster only
-        remaining = max(0.5, time_limit - tracker.elapsed()) if not (tracker.stopped() and first_ok) else 0.01
+        tracker.bound = None  # the earlier phases' bounds are for the fixed roster or another objective
+        exchange_s = exchange_share * time_limit
+        remaining = max(0.5, time_limit - tracker.elapsed() - 2 * exchange_s) if not (tracker.stopped() and first_ok) else 0.01
         solver = _solver(remaining, seed, workers, tracker, "improve")
         tracker.solver = solver
         status = solver.solve(rm.model, _SolutionStream(tracker))
@@ -183,9 +198,77 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
             return RosterResult(status=name, assignments=(), objective=None, bound=None, gap=None, seconds=round(seconds, 3),
                                 unmet_agent_intervals=None, fairness={}, penalties={}, explanation=tuple(reasons),
                                 progress=tuple(tracker.points), seed=seed, workers=workers)
+        if exchange_s > 0 and not tracker.stopped():
+            # Phase 4: same-day exchanges between agents (coverage untouched), kept when the model prices them lower
+            tracker.phase = "exchange"
+            priced = _exchange_phase(problem, rm, best, tracker, exchange_s, seed, workers)
+            if priced is not None:
+                best = priced
         return _result(problem, rm, best, status_name, bound, tracker, seed, workers)
     finally:
         tracker.close()
+
+
+def _exchange_phase(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, tracker: _Progress,
+                    seconds: float, seed: int, workers: int) -> cp_model.CpSolver | None:
+    """Exchanges on `solver`'s roster, priced by the model with every shift and meal count fixed; the pricing solver
+    when its objective is lower, else None."""
+    rows = [Assignment(agent_id=a, day=problem.days[d], shift=name) for (a, d, name), var in rm.vars.x.items()
+            if solver.value(var)]
+    exchanged, report = exchange(problem, rows, seconds, seed=seed)
+    log.info("roster exchanges: %d of %d tried taken, score %.1f -> %.1f", report.moves_taken, report.moves_tried,
+             report.score_before, report.score_after)
+    if not report.moves_taken:
+        return None
+    fixed = _fix_to_greedy(rm, {(a.agent_id, problem.day_index(a.day)): a.shift for a in exchanged if a.works})
+    fixed.clear_hints()
+    for var in rm.vars.meals.values():
+        fixed.add(fixed.get_int_var_from_proto_index(var.index) == int(solver.value(var)))
+    pricing = _solver(max(1.0, seconds), seed, workers, tracker, "exchange")
+    tracker.solver = pricing
+    status = pricing.solve(fixed)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and pricing.objective_value < solver.objective_value:
+        return pricing
+    return None
+
+
+def _cover_phase(rm: RosterModel, tracker: _Progress, seconds: float, seed: int, workers: int) -> None:
+    """Minimise the unmet demand alone from the model's hint; keep its level as a constraint and its roster as the hint.
+
+    Reports each roster's full objective (not the cover objective) so progress stays comparable across phases.
+    """
+    under = next((p.expr for p in rm.penalties if p.rule == "under_cover"), None)
+    if under is None:
+        return
+    objective = sum(p.weight * p.expr for p in rm.penalties)  # as build_model sets it
+    tracker.phase = "cover"
+    rm.model.minimize(under)
+    solver = _solver(seconds, seed, workers, tracker, "cover")
+    solver.best_bound_callback = None
+    tracker.solver = solver
+    status = solver.solve(rm.model, _FullObjectiveStream(tracker, objective))
+    rm.model.minimize(objective)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return
+    level = int(solver.objective_value)
+    rm.model.add(under <= level)
+    hint = solver.response_proto.solution
+    rm.model.clear_hints()
+    rm.model.proto.solution_hint.vars.extend(range(len(hint)))
+    rm.model.proto.solution_hint.values.extend(hint)
+    log.info("roster cover phase: %d agent-intervals unmet (%s) after %.1fs", level, solver.status_name(status), tracker.elapsed())
+
+
+class _FullObjectiveStream(cp_model.CpSolverSolutionCallback):
+    """Streams the full weighted objective of each roster found while another objective is minimised."""
+
+    def __init__(self, progress: _Progress, objective: cp_model.LinearExprT) -> None:
+        super().__init__()
+        self.progress = progress
+        self.objective = objective
+
+    def on_solution_callback(self) -> None:
+        self.progress.report(objective=self.value(self.objective))
 
 
 def _fair_totals(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> dict[str, int]:
