@@ -197,8 +197,8 @@ def browser_latency(base: str, seconds: float) -> dict:
 
 
 def reports_throughput() -> dict:
-    """dashboard/reports.py on the simulator's sample day (sample_data/floor_day.jsonl as log records)."""
-    from dashboard import reports
+    """wfm/api/reports.py on the simulator's sample day (sample_data/floor_day.jsonl as log records)."""
+    from wfm.api import reports
     from wfm.config import load_config
     from wfm.eventlog import LogRecord
     from wfm.timeutil import parse_ts

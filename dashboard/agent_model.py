@@ -96,6 +96,8 @@ def preview_text(preview: BreakPreview, tz: tzinfo, lang: str = "en") -> str:
     reason = detail
     if preview.rule:
         reason = f"{rule_label(preview.rule, 'zh')}：{detail}" if zh else f"{rule_label(preview.rule, 'en')}: {detail}"
+    if not zh and preview.detail_zh:
+        reason += f" ({preview.detail_zh})"
     if preview.next_window is not None:
         reason += f" · {label('next_window', 'zh' if zh else 'both')} {_hm(preview.next_window, tz)}"
     return f"{label('refused', 'zh' if zh else 'both')} — {reason}"

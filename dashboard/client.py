@@ -168,8 +168,28 @@ class ApiClient:
     def end_break(self, agent: str) -> dict:
         return self._send("POST", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks/end")
 
-    def override(self, agent: str, action: str, note: str) -> dict:
-        return self._send("POST", "/api/overrides", {"agent": agent, "action": action, "note": note})
+    def override(self, agent: str, action: str, note: str, kind: str | None = None) -> dict:
+        body = {"agent": agent, "action": action, "note": note}
+        if kind:
+            body["kind"] = kind
+        return self._send("POST", "/api/overrides", body)
+
+    def report(self, kind: str, period: str) -> dict:
+        """GET /api/reports/{kind}/{period}: the KPI rows computed by the server."""
+        path = f"/api/reports/{requests.utils.quote(kind, safe='')}/{requests.utils.quote(period, safe='')}"
+        decoded = msgspec.json.decode(self._call("GET", path))
+        return decoded if isinstance(decoded, dict) else {}
+
+    def report_file(self, kind: str, period: str, fmt: str, table: str = "floor") -> bytes:
+        path = f"/api/reports/{requests.utils.quote(kind, safe='')}/{requests.utils.quote(period, safe='')}/export"
+        return self._call("GET", path, params={"format": fmt, "table": table})
+
+    def adherence(self, at: str | None = None) -> dict:
+        """GET /api/adherence: today's scheduled vs actual, computed by the server from the event log
+        (as of `at`, an ISO time, when given)."""
+        raw = self._call("GET", "/api/adherence", params={"at": at} if at else None)
+        decoded = msgspec.json.decode(raw)
+        return decoded if isinstance(decoded, dict) else {}
 
     def log_verify(self) -> dict:
         raw = self._call("GET", "/api/log/verify")

@@ -82,3 +82,16 @@ async def test_the_agent_ends_their_own_break(floor):  # noqa: F811
     assert status == 403
     override = [r.body for r in floor.log.read(kinds=["event"]) if r.body.get("type") == "override"]
     assert override and override[-1]["action"] == "end_break" and override[-1]["note"] == "ended by the agent"
+
+
+async def test_a_supervisor_allows_the_kind_they_choose(floor):  # noqa: F811
+    supervisor = await bearer(floor.base, "supervisor")
+    await floor.state("1001", AgentState.READY, 1.0)
+    status, answer = await call("POST", floor.base + "/api/overrides", supervisor,
+                                json={"agent": "1001", "action": "allow_break", "kind": "meal", "note": "cover came"})
+    assert status == 200, answer
+    decision = answer["outputs"][0]
+    assert decision["kind"] == "meal" and decision["allowed"] is True
+    status, answer = await call("POST", floor.base + "/api/overrides", supervisor,
+                                json={"agent": "1002", "action": "allow_break", "note": "no kind given"})
+    assert answer["outputs"][0]["kind"] == "short"  # nothing asked or queued: a short break, as before

@@ -9,6 +9,7 @@ WFM_UPDATE_SCREENSHOTS=1 (a plain `make test` leaves the tree clean).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from urllib.parse import urlparse
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlparse
 
 import pytest
 import requests
@@ -48,9 +50,15 @@ def write_config(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
-    config = write_config(folder)
+    with running_demo(folder, write_config(folder)) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_demo(folder: Path, config: Path):
+    """`wfm demo` on `config` until the block ends (SIGINT, as Ctrl-C); yields its base URL once agents are in."""
     env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
-    stderr = (folder / "demo.stderr").open("w", encoding="utf-8")
+    stderr = (folder / "demo.stderr").open("a", encoding="utf-8")
     proc = subprocess.Popen([*WFM, "demo", "--port", "0", "--no-browser", "--config", str(config)],
                             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
@@ -328,7 +336,10 @@ def test_supervisor_page_overrides_and_verifies_the_log(demo, browser, artifacts
     browser.find_element(By.ID, "sup-note").send_keys("relief arrived early 接替已到")
     browser.find_element(By.ID, "sup-send").click()
     result = wait_for(lambda: (lambda text: text if "Choose an agent" not in text else "")(text_of(browser, "#sup-result")))
-    assert result.startswith("OK — allow_break 1002"), result
+    assert result.startswith("OK — allow_break short 1002"), result
+    # sent: the form is empty again (no agent, no reason)
+    wait_for(lambda: browser.find_element(By.ID, "sup-note").get_attribute("value") == "")
+    assert "1002" not in text_of(browser, "#sup-agent")
     screenshot(browser, artifacts, "supervisor")
     assert dash_errors(browser) == []
     browser.get(demo + "/me?agent=1002")  # a supervisor may look at an agent's budget, not ask for them
@@ -346,12 +357,12 @@ def test_reports_page_computes_kpis_from_the_demo_log(demo, browser, artifacts):
     browser.find_element(By.ID, "rep-compute").click()
     wait_for(lambda: "agent rows" in text_of(browser, "#rep-status"), timeout=30)
     table = text_of(browser, "#rep-floor")
-    assert floor_day in table and "service_level" in table
+    assert floor_day in table and "Service level 服务水平" in table  # bilingual headers
     assert "1001" in text_of(browser, "#rep-agents")
     # on-post minutes cannot exceed the simulated time the demo has run (the floor clock, not the wall clock)
     header, rows = browser.execute_script(
         "const t = document.querySelector('#rep-agents table');"
-        "return [[...t.querySelectorAll('th')].map(e => e.textContent),"
+        "return [[...t.querySelectorAll('th')].map(e => e.dataset.column),"
         "        [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(e => e.textContent))];")
     column = header.index("on_post_min")
     on_post = [float(row[column]) for row in rows]
@@ -568,3 +579,53 @@ def test_agent_answer_is_above_the_fold_on_a_phone_and_chinese_in_chinese(demo, 
         browser.find_element(By.ID, "me-cancel").click()
     finally:
         wall_size(browser)
+
+
+def adherence_tables(browser) -> str:
+    return wait_for(lambda: (lambda teams, agents: teams + "\n" + agents if "%" in agents and "%" in teams else "")(
+        text_of(browser, "#sup-adherence-team-table"), text_of(browser, "#sup-adherence-agent-table")), timeout=45)
+
+
+def test_adherence_is_the_same_after_a_reload_and_a_server_restart(browser, tmp_path, artifacts):
+    """Adherence comes from the event log: as of one instant it reads the same on a reloaded page and
+    after the server was stopped and started again on the same log."""
+    config = write_config(tmp_path)
+    with running_demo(tmp_path, config) as base:
+        time.sleep(6)  # some simulated floor behind us
+        floor_now = requests.get(base + "/api/wall", timeout=5).json()["ts"]
+        instant = (datetime.fromisoformat(floor_now) - timedelta(seconds=20)).isoformat()
+        login(browser, base, "supervisor", "/supervisor")
+        browser.get(base + "/supervisor?at=" + quote(instant))
+        before = adherence_tables(browser)
+        exceptions = text_of(browser, "#sup-exceptions")
+        assert exceptions  # the live exceptions list is on the page (someone, or "Nobody 无")
+        screenshot(browser, artifacts, "supervisor-adherence", docs=True)
+        browser.refresh()
+        assert adherence_tables(browser) == before
+        token = requests.post(base + "/api/login", json={"username": "supervisor", "password": "supervisor"},
+                              timeout=5).json()["token"]
+        api_before = requests.get(base + "/api/adherence", params={"at": instant}, timeout=30,
+                                  headers={"Authorization": "Bearer " + token}).json()
+    with running_demo(tmp_path, config) as base:  # the same config: the same log
+        login(browser, base, "supervisor", "/supervisor")
+        browser.get(base + "/supervisor?at=" + quote(instant))
+        assert adherence_tables(browser) == before
+        token = requests.post(base + "/api/login", json={"username": "supervisor", "password": "supervisor"},
+                              timeout=5).json()["token"]
+        api_after = requests.get(base + "/api/adherence", params={"at": instant}, timeout=30,
+                                 headers={"Authorization": "Bearer " + token}).json()
+    assert api_after == api_before
+    assert api_before["agents"] and any(row["adherence"] is not None for row in api_before["agents"])
+
+
+def test_supervisor_ends_a_break_from_the_button_beside_the_person(demo, browser):
+    from selenium.webdriver.common.by import By
+
+    login(browser, demo, "supervisor", "/supervisor")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#sup-breaks button"), timeout=40)
+    time.sleep(1.5)  # a settled list (drawn again only when someone starts or ends a break)
+    agent = browser.execute_script(
+        "const b = document.querySelector('#sup-breaks button');"
+        "const who = b.parentElement.querySelector('b').textContent; b.click(); return who;")
+    result = wait_for(lambda: text_of(browser, "#sup-result"))
+    assert result.startswith(f"OK — end_break {agent}"), result

@@ -96,17 +96,26 @@ def test_override_callback_needs_a_reason_and_forwards_the_cookie(site):
     supervisor = session_for(site, "supervisor")
     state = [{"id": "sup-agent", "property": "value", "value": "1002"},
              {"id": "sup-action", "property": "value", "value": "end_break"},
+             {"id": "sup-kind", "property": "value", "value": "short"},
              {"id": "sup-note", "property": "value", "value": "  "}]
-    inputs = [{"id": "sup-send", "property": "n_clicks", "value": 1}]
+    inputs = [{"id": "sup-send", "property": "n_clicks", "value": 1}, []]  # [] : no End-break buttons drawn
     refused = callback(site, supervisor, "sup-result.children", inputs, state)
     assert "reason is required" in str(refused)
-    state[2]["value"] = "meal relief 用餐替班"
+    state[3]["value"] = "meal relief 用餐替班"
     done = callback(site, supervisor, "sup-result.children", inputs, state)
     assert "OK" in str(done)
     assert site.floor.overrides[-1] == {"agent": "1002", "action": "end_break", "note": "meal relief 用餐替班"}
+    # sent: the form empties itself (no agent, no reason, back to "allow")
+    assert done["sup-agent"]["value"] is None and done["sup-note"]["value"] == ""
+    assert done["sup-action"]["value"] == "allow_break"
     agent = callback(site, session_for(site, "1001"), "sup-result.children", inputs, state)
     assert "403" in str(agent)  # the API refused the agent's cookie
     assert len(site.floor.overrides) == 1
+    state[1]["value"], state[2]["value"] = "allow_break", "meal"
+    allowed = callback(site, supervisor, "sup-result.children", inputs, state)
+    assert "allow_break meal 1002" in str(allowed)
+    assert site.floor.overrides[-1] == {"agent": "1002", "action": "allow_break", "note": "meal relief 用餐替班",
+                                        "kind": "meal"}  # allow carries its kind
 
 
 def test_break_request_callback_carries_the_csrf_token(site):

@@ -113,8 +113,9 @@ class Floor:
         )
 
 
-def build_api(server: flask.Flask, floor: Floor) -> None:
-    """Register the stand-in API routes on `server`."""
+def build_api(server: flask.Flask, floor: Floor, config=None) -> None:
+    """Register the stand-in API routes on `server` (reports read the log at `config`'s storage URL,
+    with the API's own report module)."""
     sessions: dict[str, tuple[str, str, str | None, str]] = {}
 
     def error(status: int, text: str, detail: str = ""):
@@ -223,6 +224,32 @@ def build_api(server: flask.Flask, floor: Floor) -> None:
             return error(403 if sess else 401, "forbidden")
         return flask.jsonify(ok=True, records=1234, first_bad_seq=None, reason="")
 
+    @server.get("/api/reports/<kind>/<period>")
+    def report(kind, period):
+        from datetime import timedelta as _td
+
+        from wfm.api import reports
+        from wfm.config import load_config
+        from wfm.eventlog import open_log
+
+        sess = session()
+        if sess is None:
+            return error(401, "not logged in")
+        if sess[1] not in ("supervisor", "scheduler", "admin"):
+            return error(403, "forbidden")
+        settings = reports.ReportSettings.from_config(config or load_config())
+        try:
+            start, end = reports.period_bounds(kind, period, settings.tz)
+        except reports.PeriodError as exc:
+            return error(400, "invalid period", str(exc))
+        log = open_log((config or load_config()).storage.url, readonly=True)
+        try:
+            result = reports.period_report(list(log.read(since=start - _td(days=1), until=end)), settings, kind, period)
+        finally:
+            log.close()
+        return flask.Response(msgspec.json.encode(reports.report_document(result, kind, period)),
+                              mimetype="application/json")
+
     @server.get("/login")
     def login_page():
         return "<html><body><h1>login</h1></body></html>"
@@ -250,7 +277,7 @@ def start_harness(floor: Floor | None = None, config=None) -> tuple[Harness, cal
     url = f"http://127.0.0.1:{http.server_port}"
     placeholder["url"] = url
     app = create_dash(url, config=config)
-    build_api(app.server, floor)
+    build_api(app.server, floor, config)
     app_holder["server"] = app.server
     thread = threading.Thread(target=http.serve_forever, name="dash-harness", daemon=True)
     thread.start()

@@ -1,4 +1,4 @@
-"""KPI reports (dashboard/reports.py): pure computation on event-log records, and export."""
+"""KPI reports (wfm/api/reports.py): pure computation on event-log records, and export."""
 from __future__ import annotations
 
 import io
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from dashboard import reports
+from wfm.api import reports
 from wfm.config import load_config
 from wfm.eventlog import LogRecord, open_log
 
@@ -69,8 +69,13 @@ def one_day() -> Log:
     log.state(at(10, 40, 1), "1002", "ready")  # 10:01: an overrun
     log.state(at(11, 30), "1001", "meal")
     log.state(at(12, 5), "1001", "ready")  # 35 min meal: overrun
+    # the engine's findings on this day, logged as it logs them: lateness and overruns are counted from these
+    log.add("decision", {"type": "violation", "ts": at(8, 30), "agent": "1002", "rule": "LATE_SIGN_IN",
+                         "detail": "not signed in and ready at shift start 08:30"})
     log.add("decision", {"type": "violation", "ts": at(10, 40, 1), "agent": "1002", "rule": "SHORT_BREAK_TOO_LONG",
                          "detail": "10:01 > 10:00"})
+    log.add("decision", {"type": "violation", "ts": at(12, 0, 1), "agent": "1001", "rule": "MEAL_TOO_LONG",
+                         "detail": "30:01 > 30:00"})
     log.add("action", {"type": "pause", "ts": at(10, 41), "agent": "1002"})  # not a KPI: ignored
     return log
 
@@ -84,7 +89,8 @@ def test_daily_service_level_asa_abandon_rate():
     assert row["service_level"] == pytest.approx(1 / 3)  # abandoned counts as not answered in time
     assert row["asa_s"] == pytest.approx(25.0)
     assert row["abandon_rate"] == pytest.approx(1 / 3)
-    assert row["violations"] == 1
+    assert row["violations"] == 3  # every finding the engine logged that day
+    assert row["late_sign_ins"] == 1 and row["serious_late"] == 0
     assert report.skipped == 0
 
 
@@ -96,7 +102,7 @@ def test_breaks_overruns_are_strict_at_the_limit():
     assert agents.loc["1002", "short_break_overruns"] == 1  # 10:01 is over
     assert agents.loc["1001", "meals"] == 1 and agents.loc["1001", "meal_overruns"] == 1
     assert agents.loc["1001", "meal_min"] == pytest.approx(35.0)
-    assert agents.loc["1002", "violations"] == 1
+    assert agents.loc["1002", "violations"] == 2  # LATE_SIGN_IN and SHORT_BREAK_TOO_LONG
     assert report.floor.iloc[0]["short_break_overruns"] == 1
     assert report.floor.iloc[0]["meal_overruns"] == 1
 
@@ -166,9 +172,10 @@ def test_csv_and_xlsx_export_round_trip():
     report = reports.compute_daily(one_day().records, SETTINGS, until=at(12, 30))
     raw = reports.to_csv(report.agents)
     assert raw.startswith("\ufeff".encode("utf-8"))
-    back = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype={"agent": str})
-    assert list(back.columns) == reports.AGENT_COLUMNS
-    assert set(back["agent"]) == {"1001", "1002"}
+    back = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype={reports.HEADERS["agent"]: str})
+    assert list(back.columns) == [reports.HEADERS[c] for c in reports.AGENT_COLUMNS]  # bilingual headers
+    assert "Agent 座席" in back.columns
+    assert set(back[reports.HEADERS["agent"]]) == {"1001", "1002"}
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(reports.to_xlsx(report, "WFM KPIs 2027-01-04")))
@@ -176,8 +183,8 @@ def test_csv_and_xlsx_export_round_trip():
     floor = book["Floor 现场"]
     assert floor["A1"].value == "WFM KPIs 2027-01-04"
     header = [c.value for c in floor[2]]
-    assert header == reports.DAILY_COLUMNS
-    sl_col = header.index("service_level") + 1
+    assert header == [reports.HEADERS[c] for c in reports.DAILY_COLUMNS]
+    sl_col = header.index("Service level 服务水平") + 1
     assert floor.cell(row=3, column=sl_col).number_format == "0.0%"
     assert floor.cell(row=3, column=sl_col).value == pytest.approx(1 / 3)
 
@@ -198,3 +205,22 @@ def test_report_from_a_real_sqlite_event_log(tmp_path):
     report = reports.compute_daily(records, SETTINGS, until=at(12, 30))
     assert report.floor.iloc[0]["answered"] == 2
     assert report.agents.set_index("agent").loc["1002", "lateness_grade"] == "moderate"
+
+
+def test_lateness_and_overruns_are_the_engines_findings_not_a_second_computation():
+    """A shift handed to the floor after its start (the demo started at 09:30) is not late unless the
+    engine found it so; a long break the engine did not flag is no overrun in the report either."""
+    log = Log()
+    log.add("event", {"type": "shift", "ts": at(9, 30), "agent": "1003", "start": at(8, 30), "end": at(16, 0)})
+    log.state(at(9, 30), "1003", "ready")  # 60 min after the start by the clock, on post when the floor got the shift
+    log.state(at(10, 0), "1003", "short_break")
+    log.state(at(10, 40), "1003", "ready")
+    report = reports.compute_daily(log.records, SETTINGS, until=at(11, 0))
+    row = report.floor.iloc[0]
+    assert (row["late_sign_ins"], row["serious_late"], row["short_break_overruns"], row["violations"]) == (0, 0, 0, 0)
+    agent = report.agents.set_index("agent").loc["1003"]
+    assert agent["late_min"] == 0 and agent["lateness_grade"] == ""
+    log.add("decision", {"type": "violation", "ts": at(10, 10, 1), "agent": "1003", "rule": "SHORT_BREAK_TOO_LONG",
+                         "detail": "over"})
+    flagged = reports.compute_daily(log.records, SETTINGS, until=at(11, 0)).floor.iloc[0]
+    assert flagged["short_break_overruns"] == 1 and flagged["violations"] == 1

@@ -241,40 +241,27 @@ def test_solver_progress_plots_objective_and_bound():
     assert list(fig.data[0].y) == [100, 80] and list(fig.data[1].y) == [10, 20]
 
 
-# --- adherence bookkeeping -------------------------------------------------------------------
+# --- adherence (the API's document shaped for the page) ---------------------------------------
 
-def test_adherence_observe_extends_and_splits_segments():
-    floor = Floor(states={"1001": (AgentState.READY, 60.0)})
-    store = adherence.observe(None, floor.view(), window_min=240)
-    assert store["agents"]["1001"] == [["ready", (T0 - timedelta(seconds=60)).isoformat(), T0.isoformat()]]
-    floor.now = T0 + timedelta(seconds=30)
-    floor.set_state("1001", AgentState.READY, 90.0)  # same state, same since: extended
-    store = adherence.observe(store, floor.view(), 240)
-    assert len(store["agents"]["1001"]) == 1 and store["agents"]["1001"][0][2] == floor.now.isoformat()
-    floor.now = T0 + timedelta(seconds=60)
-    floor.set_state("1001", AgentState.ON_CALL, 10.0)  # changed 10 s ago: the ready spell ends there
-    store = adherence.observe(store, floor.view(), 240)
-    lane = store["agents"]["1001"]
-    assert [s[0] for s in lane] == ["ready", "on_call"]
-    assert lane[0][2] == (T0 + timedelta(seconds=50)).isoformat() == lane[1][1]
-    frame = adherence.segments_frame(store, floor.view(), ["1001"], meal_slot_min=30)
-    assert set(frame["lane"]) == {"scheduled", "actual"}
+def test_adherence_frame_maps_the_api_document_onto_timeline_lanes():
+    doc = {"segments": {"1001": {
+        "scheduled": [["work", "2027-01-04T08:30:00+08:00", "2027-01-04T11:30:00+08:00"],
+                      ["meal", "2027-01-04T11:30:00+08:00", "2027-01-04T12:00:00+08:00"]],
+        "actual": [["ready", "2027-01-04T08:31:00+08:00", "2027-01-04T09:00:00+08:00"],
+                   ["on_call", "2027-01-04T09:00:00+08:00", "2027-01-04T09:05:00+08:00"]]}}}
+    frame = adherence.segments_frame(doc, ["1001", "9999"])
+    assert set(frame["lane"]) == {"scheduled", "actual"} and set(frame["agent"]) == {"1001"}
+    assert list(frame[frame["lane"] == "scheduled"]["state"]) == ["scheduled", "meal_slot"]
     meal = frame[frame["state"] == "meal_slot"].iloc[0]
     assert meal["end"] - meal["start"] == timedelta(minutes=30)
-    assert adherence.segments_frame(store, floor.view(), ["9999"], 30).empty
+    assert adherence.segments_frame(doc, ["9999"]).empty
+    assert figures.adherence_timeline(frame, TZ).data  # the figure builder takes it as it is
 
 
-def test_adherence_drops_segments_outside_the_window():
-    floor = Floor(states={"1001": (AgentState.READY, 60.0)})
-    store = adherence.observe(None, floor.view(), window_min=10)
-    floor.now = T0 + timedelta(minutes=30)
-    floor.set_state("1001", AgentState.ON_CALL, 5.0)
-    store = adherence.observe(store, floor.view(), window_min=10)
-    assert [s[0] for s in store["agents"]["1001"]] == ["ready", "on_call"]  # ready until 5 s ago: inside
-    floor.now = T0 + timedelta(minutes=60)
-    floor.set_state("1001", AgentState.ON_CALL, 30 * 60 + 5.0)
-    store = adherence.observe(store, floor.view(), window_min=10)
-    assert [s[0] for s in store["agents"]["1001"]] == ["on_call"]  # ready ended 30 min ago: dropped
+def test_adherence_table_rows_say_percent_and_who_is_out():
+    rows = adherence.table_rows([{"agent": "1001", "adherence": 0.9123, "conformance": None, "scheduled_s": 5400,
+                                  "out_since": "2027-01-04T09:00:00+08:00"}], "agent")
+    assert rows == [["1001", "91.2%", "—", "1.5 h", "OUT 偏离"]]
 
 
 # --- agent page ---------------------------------------------------------------------------------

@@ -59,9 +59,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 NOT_FOR_ADAPTERS = {"wfm.config"}  # an adapter takes its own small settings object, built by wfm/commands
 
 # Known exceptions, each to be removed by the change that fixes it (the test fails once one is no longer needed)
-KNOWN_EDGES: set[tuple[str, str]] = {
-    ("dashboard.pages.reports", "wfm.eventlog"),  # reports behind an API route (issue #14, pages/roster)
-}
+KNOWN_EDGES: set[tuple[str, str]] = set()
 KNOWN_PACKAGE_CYCLES: set[frozenset[str]] = {
     frozenset({"optimizer.roster", "optimizer.publish"}),  # roster's swap/publish helpers call publish
 }

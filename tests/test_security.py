@@ -38,6 +38,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/agents/{agent}/breaks/end"): SELF_OR_ACTORS,
     ("POST", "/api/overrides"): ACTORS,
     ("GET", "/api/log/verify"): ACTORS,
+    ("GET", "/api/adherence"): READERS,
+    ("GET", "/api/reports/{kind}/{period}"): READERS,
+    ("GET", "/api/reports/{kind}/{period}/export"): READERS,
     ("GET", "/api/openapi.json"): PUBLIC,
     # rosters (wfm/api/roster_routes.py): schedulers and admins; an agent asks only for their own rest days and leave
     ("GET", "/api/roster/sources"): SCHEDULERS,
@@ -113,6 +116,7 @@ def concrete(path: str, role: str) -> str:
     return (path.replace("{agent}", agent).replace("{name}", "wfm.css").replace("{month}", "2027-02")
             .replace("{version}", "1").replace("{fmt}", "csv").replace("{job}", "20270101T000000-abcdef")
             .replace("{request_id}", "none")
+            .replace("{kind}", "daily").replace("{period}", "2027-01-04")
             .replace("/_dash-{tail}", "/_dash-layout").replace("{tail}", "nothing.css"))
 
 

@@ -399,7 +399,9 @@ class FloorEngine:
                 rec.brk.allowed = rec.brk.overridden = True
             else:
                 queued = floor.dequeue(rec.id)
-                if queued is not None:
+                if ev.kind is not None:  # the supervisor chose the kind
+                    kind = BreakKind(ev.kind)
+                elif queued is not None:
                     kind = queued.kind
                 elif rec.refused is not None:
                     kind = rec.refused.kind

@@ -120,6 +120,7 @@ class OverrideEvent(_Event, frozen=True, tag="override"):
     agent: NonEmpty
     action: OverrideAction
     note: str | None = None
+    kind: BreakKind | None = None  # allow_break: the break allowed (小休 or 用餐); None: the one asked or queued, else 小休
 
 
 class ShiftEvent(_Event, frozen=True, tag="shift"):

@@ -10,13 +10,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 
-from wfm.api import breakgate, wallmeta
+from wfm.api import adherence, breakgate, reports, wallmeta
 from wfm.api import roster_routes  # the scheduler's routes, registered below
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
@@ -80,6 +81,7 @@ class OverrideBody(msgspec.Struct, frozen=True):
     agent: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     action: OverrideAction
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    kind: BreakKind | None = None  # allow_break: 小休 (short) or 用餐 (meal)
 
 
 # ── response shapes (for OpenAPI; handlers build the same keys) ────────────
@@ -396,10 +398,85 @@ async def override(request: web.Request) -> web.Response:
     _known_agent(runtime, body.agent)
     account = _account(request)
     event = OverrideEvent(ts=runtime.now(), supervisor=account.username, agent=body.agent,
-                          action=body.action, note=body.note or None)
+                          action=body.action, note=body.note or None,
+                          kind=body.kind if body.action is OverrideAction.ALLOW_BREAK else None)
     result, records = await _submit_enacted(runtime, event)
     logger.info("override %s for agent %s by %s", body.action.value, body.agent, account.username)
     return _pbx_answer({"outputs": _outputs(result)}, records)
+
+
+ADHERENCE_LOOKBACK = timedelta(hours=12)  # states reported before midnight: the one in force at midnight counts
+
+
+@requires(Access.READERS)
+async def adherence_today(request: web.Request) -> web.Response:
+    """Scheduled vs actual today per agent and team (adherence, conformance) and who is out of adherence
+    now, since when — computed from the event log, so a reload or a restart shows the same figures."""
+    runtime = _runtime(request)
+    config = request.app[CONFIG]
+    now = runtime.now()
+    at = request.query.get("at")
+    if at:  # as of an earlier instant of the floor's clock (the same figures, whenever asked)
+        try:
+            asked = datetime.fromisoformat(at)
+        except ValueError:
+            raise ApiError(400, "invalid at", f"at={at!r}: expected an ISO 8601 time with its UTC offset") from None
+        if asked.tzinfo is None:
+            raise ApiError(400, "invalid at", f"at={at!r}: give the UTC offset (e.g. +08:00)")
+        now = min(now, asked)
+    local = now.astimezone(config.floor.tz)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def compute() -> dict:
+        records = runtime.log.read(since=day_start - ADHERENCE_LOOKBACK, until=now + timedelta(seconds=1),
+                                   kinds=["event"])
+        return adherence.adherence_day(records, day_start=day_start, now=now,
+                                       meal_slot=timedelta(minutes=config.floor.meal_slot_min),
+                                       team_of=config.team_of)
+
+    return json_response(await asyncio.get_running_loop().run_in_executor(None, compute))
+
+
+async def _report(request: web.Request) -> tuple[reports.KpiReport, str, str]:
+    """The period's report, computed from the event log off the event loop with the rules' own findings."""
+    runtime = _runtime(request)
+    settings = reports.ReportSettings.from_config(request.app[CONFIG])
+    kind, period = request.match_info["kind"], request.match_info["period"]
+    try:
+        start, end = reports.period_bounds(kind, period, settings.tz)
+    except reports.PeriodError as exc:
+        raise ApiError(400, "invalid period", str(exc)) from None
+
+    def compute() -> reports.KpiReport:
+        records = runtime.log.read(since=start - timedelta(days=1), until=end)
+        return reports.period_report(records, settings, kind, period)
+
+    return await asyncio.get_running_loop().run_in_executor(None, compute), kind, period.strip()
+
+
+@requires(Access.READERS)
+async def report(request: web.Request) -> web.Response:
+    """Daily (YYYY-MM-DD) or monthly (YYYY-MM) KPIs, floor and per agent, with bilingual headers; lateness,
+    overruns and violations are the rules' findings as the engine logged them."""
+    result, kind, period = await _report(request)
+    return json_response(reports.report_document(result, kind, period))
+
+
+@requires(Access.READERS)
+async def report_export(request: web.Request) -> web.Response:
+    """The report as a file: ?format=csv&table=floor|agents (UTF-8 with BOM) or ?format=xlsx (both sheets)."""
+    result, kind, period = await _report(request)
+    fmt, table = request.query.get("format", "csv"), request.query.get("table", "floor")
+    if fmt == "xlsx":
+        body = reports.to_xlsx(result, f"WFM KPIs {period}")
+        name, ctype = f"wfm-kpi-{period}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    elif fmt == "csv" and table in ("floor", "agents"):
+        body = reports.to_csv(result.floor if table == "floor" else result.agents)
+        name, ctype = f"wfm-kpi-{table}-{period}.csv", "text/csv"
+    else:
+        raise ApiError(400, "invalid export", "format=csv with table=floor|agents, or format=xlsx")
+    return web.Response(body=body, content_type=ctype,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @requires(Access.ACTORS)
@@ -473,6 +550,9 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/agents/{agent}/breaks/end", end_break, tag="agents"),
     RouteSpec("POST", "/api/overrides", override, OverrideBody, StepOutputs, tag="supervisor"),
     RouteSpec("GET", "/api/log/verify", log_verify, tag="supervisor"),
+    RouteSpec("GET", "/api/adherence", adherence_today, tag="supervisor"),
+    RouteSpec("GET", "/api/reports/{kind}/{period}", report, tag="reports"),
+    RouteSpec("GET", "/api/reports/{kind}/{period}/export", report_export, tag="reports"),
     RouteSpec("GET", "/api/openapi.json", openapi, tag="system"),
     RouteSpec("GET", "/ws", websocket, tag="live"),
     RouteSpec("GET", "/ws/wall", websocket_wall, tag="live"),

@@ -1,20 +1,27 @@
-"""Daily and monthly KPI reports from the event log: pure computation plus export.
+"""Daily and monthly KPI reports from the event log: pure computation plus export (served by the API).
 
 Input is any iterable of event-log records (wfm.eventlog LogRecord: `.ts`,
-`.kind`, `.body`), as `open_log(url).read(since, until)` yields them; the page
-does the reading, this module only computes and encodes.
+`.kind`, `.body`), as `open_log(url).read(since, until)` yields them; the API
+route (GET /api/reports/...) does the reading off the event loop, this module
+only computes and encodes.
 
-Definitions (the same as the floor's read models, so a report and the wall agree):
+Reports = rules: lateness, break overruns and violations are the floor rules'
+own findings as the live engine logged them (the `violation` decision records:
+LATE_SIGN_IN and SERIOUS_LATE, SHORT_BREAK_TOO_LONG, MEAL_TOO_LONG, every
+rule), never a second computation of those rules here. A replayed day's report
+therefore counts exactly the engine's decisions.
+
+Definitions of the measures (the same as the floor's read models):
 
 - service level = calls answered within `service.service_level_answer_s`
   / (answered + abandoned) — a caller who hung up counts as not answered in time;
 - ASA = mean `wait_s` of answered calls;
 - abandon rate = abandoned / (answered + abandoned);
 - occupancy = time ringing, on call or in wrap-up / time on post (those plus `ready`);
-- a short break (小休) or meal (用餐) overruns when it lasts strictly longer than
-  floor.short_break_max_min / floor.meal_max_min (exactly the limit is within);
-- lateness = minutes from shift start to the agent's first time on post (0 when
-  on post at the start), graded by records.lateness_grades_min (minor, moderate, serious).
+- breaks and meals: contiguous 小休 / 用餐 spells and their minutes;
+- late minutes (L2) = minutes from shift start to the first time on post, for the
+  shifts the engine found late (a LATE_SIGN_IN finding), graded by
+  records.lateness_grades_min (minor, moderate, serious).
 
 Days are floor-local days (floor.timezone). A state still running at the end of
 the records is counted up to `until` (or the last record's time).
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -37,13 +45,29 @@ ON_POST_STATES = BUSY_STATES | {"ready"}
 DAILY_COLUMNS = [
     "period", "offered", "answered", "answered_in_target", "abandoned", "service_level",
     "asa_s", "abandon_rate", "occupancy", "short_breaks", "short_break_overruns",
-    "meals", "meal_overruns", "late_sign_ins", "violations",
+    "meals", "meal_overruns", "late_sign_ins", "serious_late", "violations",
 ]
 AGENT_COLUMNS = [
     "period", "agent", "calls_answered", "on_post_min", "busy_min", "occupancy",
     "short_breaks", "short_break_min", "short_break_overruns", "meals", "meal_min",
-    "meal_overruns", "late_min", "lateness_grade", "violations",
+    "meal_overruns", "late_sign_ins", "late_min", "lateness_grade", "violations",
 ]
+
+# the floor rules whose findings the report counts (codes as the engine logs them)
+LATE_RULE, SERIOUS_RULE = "LATE_SIGN_IN", "SERIOUS_LATE"
+OVERRUN_RULES = {"SHORT_BREAK_TOO_LONG": "short_break_overruns", "MEAL_TOO_LONG": "meal_overruns"}
+
+HEADERS: dict[str, str] = {  # bilingual column headers (pages, CSV, XLSX)
+    "period": "Period 周期", "agent": "Agent 座席", "offered": "Offered 来电", "answered": "Answered 接听",
+    "answered_in_target": "In target 达标接听", "abandoned": "Abandoned 放弃", "service_level": "Service level 服务水平",
+    "asa_s": "ASA s 平均应答秒", "abandon_rate": "Abandon rate 放弃率", "occupancy": "Occupancy 占用率",
+    "short_breaks": "Short breaks 小休次数", "short_break_overruns": "小休 overruns 小休超时",
+    "meals": "Meals 用餐次数", "meal_overruns": "用餐 overruns 用餐超时", "late_sign_ins": "Late sign-ins 签入迟到",
+    "serious_late": "Serious late/off post 严重迟到离岗", "violations": "Violations 违规",
+    "calls_answered": "Calls answered 接听量", "on_post_min": "On post min 在岗分钟", "busy_min": "Busy min 忙碌分钟",
+    "short_break_min": "小休 min 小休分钟", "meal_min": "用餐 min 用餐分钟", "late_min": "Late min 迟到分钟",
+    "lateness_grade": "Lateness grade 迟到等级",
+}
 
 
 @dataclass(frozen=True)
@@ -236,10 +260,7 @@ def compute_daily(records: Iterable[Any], settings: ReportSettings, until: datet
                 floor[day]["busy_s"] += seconds
                 agents[(day, seg.agent)]["busy_s"] += seconds
 
-    for state, prefix, limit_min in (
-        ("short_break", "short_break", settings.short_break_max_min),
-        ("meal", "meal", settings.meal_max_min),
-    ):
+    for state, prefix in (("short_break", "short_break"), ("meal", "meal")):
         for run in _breaks(data.segments, state):
             day = run.start.astimezone(tz).date()
             minutes = (run.end - run.start).total_seconds() / 60.0
@@ -248,30 +269,37 @@ def compute_daily(records: Iterable[Any], settings: ReportSettings, until: datet
             cell[count_key] += 1
             cell[f"{prefix}_min"] += minutes
             floor[day][count_key] += 1
-            if minutes > limit_min:
-                cell[f"{prefix}_overruns"] += 1
-                floor[day][f"{prefix}_overruns"] += 1
 
+    # the rules' own findings: counted as the engine logged them
+    late_found: set[tuple[date, str]] = set()
+    for violation in data.violations:
+        day = violation["ts"].astimezone(tz).date()
+        rule = violation["rule"]
+        agent = str(violation["agent"]) if violation["agent"] else None
+        floor[day]["violations"] += 1
+        counted = OVERRUN_RULES.get(rule) or {LATE_RULE: "late_sign_ins", SERIOUS_RULE: "serious_late"}.get(rule)
+        if counted:
+            floor[day][counted] += 1
+        if agent:
+            agents[(day, agent)]["violations"] += 1
+            if counted and counted != "serious_late":
+                agents[(day, agent)][counted] += 1
+            if rule == LATE_RULE:
+                late_found.add((day, agent))
+
+    # how late (L2 grade) only for the shifts the engine found late
     by_agent: dict[str, list[_Segment]] = defaultdict(list)
     for seg in sorted(data.segments, key=lambda s: s.start):
         by_agent[seg.agent].append(seg)
     for shift in data.shifts:
         day = shift.start.astimezone(tz).date()
+        if (day, shift.agent) not in late_found:
+            continue
         late = _late_minutes(shift, by_agent)
-        cell = agents[(day, shift.agent)]
         if late is None:
             continue
-        cell["late_min"] += late
-        grade = lateness_grade(late, settings.lateness_grades_min)
-        agent_grade[(day, shift.agent)] = grade
-        if grade:
-            floor[day]["late_sign_ins"] += 1
-
-    for violation in data.violations:
-        day = violation["ts"].astimezone(tz).date()
-        floor[day]["violations"] += 1
-        if violation["agent"]:
-            agents[(day, str(violation["agent"]))]["violations"] += 1
+        agents[(day, shift.agent)]["late_min"] += late
+        agent_grade[(day, shift.agent)] = lateness_grade(late, settings.lateness_grades_min)
 
     floor_rows = [_floor_row(day.isoformat(), row) for day, row in sorted(floor.items())]
     agent_rows = [
@@ -303,6 +331,7 @@ def _floor_row(period: str, row: dict[str, float]) -> dict[str, Any]:
         "meals": int(row["meals"]),
         "meal_overruns": int(row["meal_overruns"]),
         "late_sign_ins": int(row["late_sign_ins"]),
+        "serious_late": int(row["serious_late"]),
         "violations": int(row["violations"]),
         # kept for monthly roll-up, dropped by the column list
         "wait_sum": row["wait_sum"],
@@ -326,6 +355,7 @@ def _agent_row(period: str, agent: str, row: dict[str, float], grade: str) -> di
         "meals": int(row["meals"]),
         "meal_min": round(row["meal_min"], 1),
         "meal_overruns": int(row["meal_overruns"]),
+        "late_sign_ins": int(row["late_sign_ins"]),
         "late_min": round(row["late_min"], 1),
         "lateness_grade": grade,
         "violations": int(row["violations"]),
@@ -355,7 +385,7 @@ def compute_monthly(records: Iterable[Any], settings: ReportSettings, until: dat
 
     floor = daily.floor.assign(month=daily.floor["period"].str[:7])
     counts = ["offered", "answered", "answered_in_target", "abandoned", "short_breaks",
-              "short_break_overruns", "meals", "meal_overruns", "late_sign_ins", "violations"]
+              "short_break_overruns", "meals", "meal_overruns", "late_sign_ins", "serious_late", "violations"]
     monthly_rows = []
     for month, group in floor.groupby("month", sort=True):
         row: dict[str, float] = defaultdict(float, {c: float(group[c].sum()) for c in counts})
@@ -381,6 +411,7 @@ def compute_monthly(records: Iterable[Any], settings: ReportSettings, until: dat
                 "meals": int(group["meals"].sum()),
                 "meal_min": round(group["meal_min"].sum(), 1),
                 "meal_overruns": int(group["meal_overruns"].sum()),
+                "late_sign_ins": int(group["late_sign_ins"].sum()),
                 "late_min": round(group["late_min"].sum(), 1),
                 "lateness_grade": f"{len(grades)} late" if grades else "",
                 "violations": int(group["violations"].sum()),
@@ -397,7 +428,7 @@ def compute_monthly(records: Iterable[Any], settings: ReportSettings, until: dat
 def to_csv(frame: pd.DataFrame) -> bytes:
     """UTF-8 CSV with a BOM so spreadsheet programs show 小休/用餐 correctly."""
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.4f")
+    frame.rename(columns=HEADERS).to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.4f")
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -413,14 +444,14 @@ def to_xlsx(report: KpiReport, title: str) -> bytes:
         sheet.title = name
         sheet.append([title])
         sheet["A1"].font = Font(bold=True, size=14)
-        sheet.append(list(frame.columns))
+        sheet.append([HEADERS.get(c, c) for c in frame.columns])
         for cell in sheet[2]:
             cell.font = Font(bold=True)
         for values in frame.itertuples(index=False):
             sheet.append([None if (isinstance(v, float) and pd.isna(v)) else v for v in values])
         for col_index, column in enumerate(frame.columns, start=1):
             letter = sheet.cell(row=2, column=col_index).column_letter
-            sheet.column_dimensions[letter].width = max(10, len(column) + 2)
+            sheet.column_dimensions[letter].width = max(10, len(HEADERS.get(column, column)) + 4)
             if column in percent_columns:
                 for row in range(3, sheet.max_row + 1):
                     sheet.cell(row=row, column=col_index).number_format = "0.0%"
@@ -428,3 +459,61 @@ def to_xlsx(report: KpiReport, title: str) -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+# ── the API's report: one period, read from the log by the route ────────────────────────────
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class PeriodError(ValueError):
+    """The chosen period is not a date (YYYY-MM-DD) or a month (YYYY-MM)."""
+
+
+def period_bounds(kind: str, period: str, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The [start, end) of a floor-local day ("daily") or month ("monthly"); PeriodError names what is wrong."""
+    text = (period or "").strip()
+    try:
+        if kind == "monthly":
+            if not MONTH_RE.match(text):
+                raise ValueError
+            first = date.fromisoformat(text + "-01")
+            following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        elif kind == "daily":
+            first = date.fromisoformat(text)
+            following = first + timedelta(days=1)
+        else:
+            raise PeriodError(f"report kind {kind!r}: expected daily or monthly")
+    except ValueError:
+        expected = "YYYY-MM" if kind == "monthly" else "YYYY-MM-DD"
+        raise PeriodError(f"period {text!r}: expected {expected}") from None
+    return datetime.combine(first, datetime.min.time(), tzinfo=tz), datetime.combine(following, datetime.min.time(), tzinfo=tz)
+
+
+def period_report(records: Iterable[Any], settings: ReportSettings, kind: str, period: str) -> KpiReport:
+    """The report of exactly one period from records covering it (and the day before: states already
+    running); states still running are counted up to the records' own latest time (the floor's clock)."""
+    records = list(records)
+    _, end = period_bounds(kind, period, settings.tz)
+    latest = max((r.ts for r in records), default=None)
+    clip_until = end if latest is None else min(end, latest)
+    compute = compute_monthly if kind == "monthly" else compute_daily
+    report = compute(records, settings, until=clip_until)
+    key = period.strip()
+    return KpiReport(
+        floor=report.floor[report.floor["period"] == key].reset_index(drop=True),
+        agents=report.agents[report.agents["period"] == key].reset_index(drop=True),
+        skipped=report.skipped,
+    )
+
+
+def _plain(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: (None if isinstance(v, float) and pd.isna(v) else (v.item() if hasattr(v, "item") else v))
+             for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def report_document(report: KpiReport, kind: str, period: str) -> dict[str, Any]:
+    """The JSON the API serves: rows, column order and the bilingual headers."""
+    return {"kind": kind, "period": period.strip(), "skipped": report.skipped, "headers": HEADERS,
+            "floor_columns": DAILY_COLUMNS, "agent_columns": AGENT_COLUMNS,
+            "floor": _plain(report.floor), "agents": _plain(report.agents)}
