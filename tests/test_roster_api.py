@@ -51,6 +51,7 @@ async def site(tmp_path, request):
     server = ApiServer(create_app(runtime, config, dashboard=dashboard), "127.0.0.1", 0)
     await server.start()
     server.tmp = tmp_path
+    server.log = log
     yield server
     await server.stop()
     await runtime.stop()
@@ -158,6 +159,10 @@ async def test_publish_with_unmet_demand_needs_confirmation_and_a_reason_and_rec
     assert info["status"] == "published" and info["published_by"] == "scheduler"
     assert info["reason"] == "short-staffed in February" and info["published_at"].endswith("+08:00")
     assert info["extra"]["gate"]["unmet_agent_intervals"] == gate["unmet_agent_intervals"]
+    audits = [r.body for r in site.log.read(kinds=["audit"]) if r.body.get("type") == "roster"]
+    assert audits == [{"type": "roster", "user": "scheduler", "action": "publish", "month": MONTH, "version": 1,
+                       "from_version": 1, "reason": "short-staffed in February", "confirmed": True,
+                       "unmet_agent_intervals": gate["unmet_agent_intervals"], "hard_violations": gate["hard_violations"]}]
 
 
 async def test_old_versions_open_diff_download_and_publish_again_and_a_cell_edit_is_checked(site):

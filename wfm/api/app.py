@@ -20,7 +20,7 @@ from aiohttp import web
 from wfm.api import dash_guard, navigation, pages
 from wfm.api.errorpages import html_error_pages
 from wfm.api.ratelimit import SlidingWindowLimiter
-from wfm.api.roster_routes import ROSTER_DESK, roster_desk
+from wfm.api.roster_routes import ROSTER_AUDIT, ROSTER_DESK, roster_desk
 from wfm.api.snapshot import FloorSnapshots
 from wfm.api.routes import (
     ACCOUNTS,
@@ -149,6 +149,7 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     hub = Hub(runtime, snapshots)
     app[HUB] = hub
     app[ROSTER_DESK] = roster_desk(config)
+    app[ROSTER_AUDIT] = runtime.audit  # publishing and edits also go to the tamper-evident log
 
     for spec in API_ROUTES:
         app.router.add_route(spec.method, spec.path, spec.handler)

@@ -23,6 +23,7 @@ from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 logger = logging.getLogger(__name__)
 
 ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.roster.desk.RosterDesk, set by create_app
+ROSTER_AUDIT = web.AppKey("wfm_roster_audit", object)  # async (dict) -> None: Runtime.audit, set by create_app
 
 Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$")]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
@@ -158,6 +159,13 @@ async def _inputs(request: web.Request, body: Inputs):
     return inputs, _params(body, desk)
 
 
+async def _audit(request: web.Request, body: dict) -> None:
+    """Who did what to a roster, in the tamper-evident log (never fatal: Runtime.audit logs its own failure)."""
+    audit = request.app.get(ROSTER_AUDIT)
+    if audit is not None:
+        await audit({"type": "roster", "user": _user(request), **body})
+
+
 def _month(request: web.Request) -> str:
     return request.match_info["month"]
 
@@ -265,6 +273,11 @@ async def publish(request: web.Request) -> web.Response:
     """Publish a version (R6); with unmet demand or rule warnings only with confirm and a reason (409 otherwise)."""
     body = await _body(request, PublishBody)
     data = await _call(request, "publish", _month(request), _version(request), _user(request), body.reason, body.confirm)
+    gate = data["gate"]
+    await _audit(request, {"action": "publish", "month": _month(request), "version": data["version"]["version"],
+                           "from_version": _version(request), "reason": body.reason, "confirmed": body.confirm,
+                           "unmet_agent_intervals": gate["unmet_agent_intervals"],
+                           "hard_violations": gate["hard_violations"]})
     return _json(data)
 
 
@@ -275,7 +288,10 @@ async def edit_cell(request: web.Request) -> web.Response:
 
     body = await _body(request, CellBody)
     edit = CellEdit(agent_id=body.agent, day=body.date, shift=body.shift, meal_start=body.meal_start or None)
-    return _json(await _call(request, "edit", _month(request), _version(request), edit, _user(request)), status=201)
+    data = await _call(request, "edit", _month(request), _version(request), edit, _user(request))
+    await _audit(request, {"action": "edit", "month": _month(request), "version": data["version"]["version"],
+                           "change": data["change"]})
+    return _json(data, status=201)
 
 
 @requires(Access.SCHEDULERS)
