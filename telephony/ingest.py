@@ -18,8 +18,14 @@ telephony.ami.settings.AmiSettings), built from the config by wfm/commands/feeds
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 PROTOCOLS: dict[str, str] = {
     "ami": "telephony.ami.offline",
@@ -62,3 +68,40 @@ def load_protocol(name: str) -> ModuleType:
     if not hasattr(module, "parse_capture"):
         raise ProtocolUnavailable(f"protocol {name!r}: module {module_name} offers no parse_capture")
     return module
+
+
+async def follow_live(make_adapter: Callable[[], Any], emit: Callable[[Any], None], *, where: str,
+                      reconnect: bool, backoff: Any) -> None:
+    """Stream a live feed's events to `emit` (resync markers left out) like `wfm serve` does: when the
+    PBX goes away, connect again after a backoff; with reconnect=False end with LiveFeedLost (exit 1,
+    never a silent 0). A refused login, or a PBX that cannot be reached at all, is a LiveConnectError.
+    `make_adapter()` builds a non-reconnecting adapter for one connection."""
+    from telephony.reconnect import AuthFailed
+    from wfm.events import ResyncEvent
+
+    connected_once = False
+    while True:
+        adapter = make_adapter()
+        try:
+            async for event in adapter.stream():
+                if isinstance(event, ResyncEvent):
+                    continue  # resync markers are internal to the floor
+                emit(event)
+        finally:
+            await asyncio.shield(adapter.close())
+        failure = adapter.failure
+        if isinstance(failure, AuthFailed):
+            raise LiveConnectError(f"{where}: login refused: {failure}")
+        if adapter.ever_connected:
+            connected_once = True
+            backoff.reset()
+            lost = f"{where}: the PBX closed the connection" + (f" ({failure})" if failure else "")
+        elif not connected_once:
+            raise LiveConnectError(f"{where}: cannot connect: {type(failure).__name__}: {failure}")
+        else:
+            lost = f"{where}: cannot connect again: {type(failure).__name__}: {failure}"
+        if not reconnect:
+            raise LiveFeedLost(lost)
+        delay = backoff.next_delay()
+        log.warning("%s; connecting again in %.1f s", lost, delay)
+        await asyncio.sleep(delay)

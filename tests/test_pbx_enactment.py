@@ -388,3 +388,62 @@ async def test_a_queue_grant_pauses_at_the_grant(tmp_path):
         await wait_until(lambda: floor.floor_state(asker) is AgentState.SHORT_BREAK)
         # the outcome record follows the confirming event (written by the enactment task)
         await wait_until(lambda: [r["outcome"] for r in floor.records(asker)] == ["sent", "confirmed"])
+
+
+# ── wfm ingest --connect when the PBX goes away ─────────────────────────────
+
+async def _ingest(port: int, *extra: str):
+    import sys
+
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wfm.cli", "ingest", "--protocol", "ami", "--connect", f"127.0.0.1:{port}",
+        "--username", "wfm", "--secret", SECRET, "--json", *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def _sim_server(config, port: int = 0):
+    clock = SimClock(datetime(2027, 1, 4, 10, 30, tzinfo=config.floor.tz), speed=1.0)
+    sim = FloorSimulation(config, clock, tick_s=0.02)
+    server = AmiServer(sim, users={"wfm": SECRET}, port=port)
+    await server.start()
+    return sim, server
+
+
+async def test_ingest_connect_with_no_reconnect_exits_non_zero_naming_the_lost_pbx(tmp_path):
+    config = floor_config(tmp_path)
+    _, server = await _sim_server(config)
+    proc = await _ingest(server.port, "--no-reconnect")
+    first = await asyncio.wait_for(proc.stdout.readline(), 15)
+    assert first.startswith(b'{"type":"agent_state"')
+    await server.close()
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 1, err.decode()
+    assert "closed the connection" in err.decode() and "--no-reconnect" in err.decode()
+
+
+async def test_ingest_connect_reconnects_like_serve_when_the_pbx_comes_back(tmp_path):
+    config = floor_config(tmp_path)
+    sim, server = await _sim_server(config)
+    port = server.port
+    proc = await _ingest(port)
+    try:
+        assert (await asyncio.wait_for(proc.stdout.readline(), 15)).startswith(b'{"type":"agent_state"')
+        await server.close()
+        await asyncio.sleep(0.5)
+        assert proc.returncode is None  # still running: it will connect again
+        while True:  # drain what the first connection printed
+            try:
+                await asyncio.wait_for(proc.stdout.readline(), 0.3)
+            except TimeoutError:
+                break
+        server = AmiServer(sim, users={"wfm": SECRET}, port=port)
+        await server.start()
+        # the new connection's snapshot is printed
+        line = await asyncio.wait_for(proc.stdout.readline(), 15)
+        assert line.startswith(b'{"type":')
+        assert proc.returncode is None
+    finally:
+        proc.send_signal(__import__("signal").SIGINT)
+        await asyncio.wait_for(proc.communicate(), 15)
+        await server.close()
+    assert proc.returncode == 0

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from telephony.ami.mapping import AmiMapper, AmiMappingError
 from telephony.ami.protocol import AmiError, AmiMessage, AmiParser
 from telephony.ami.settings import AmiSettings
-from wfm.events import BadLine, Event, ResyncEvent
+from wfm.events import BadLine, Event
 
 log = logging.getLogger(__name__)
 
@@ -96,35 +96,21 @@ def parse_capture(
 
 
 async def live(args: argparse.Namespace, settings: AmiSettings, emit: Callable[[Event | BadLine], None]) -> None:
-    """`wfm ingest --protocol ami --connect HOST:PORT`: print events until the PBX closes, Ctrl-C or --max-events."""
+    """`wfm ingest --protocol ami --connect HOST:PORT`: print events until Ctrl-C or --max-events; a PBX
+    that goes away is connected to again (as `wfm serve` does), or with --no-reconnect ends the ingest
+    non-zero with a message."""
     from telephony.ami.client import AmiAdapter
-    from telephony.ingest import LiveConnectError
-    from telephony.reconnect import AuthFailed
+    from telephony.ingest import follow_live
+    from telephony.reconnect import Backoff
 
     host, port = args.connect_host, args.connect_port
     # wfm ingest fills username and secret from the config's matching feed when not given
     username = args.username if args.username is not None else ""
     secret = args.secret if args.secret is not None else ""
-    adapter = AmiAdapter(
-        settings,
-        host=host,
-        port=port,
-        username=username,
-        secret=secret,
-        source=EVENT_SOURCE,
-        capture_path=getattr(args, "capture", None),
-        reconnect=False,
-        yield_skipped=True,
-    )
-    try:
-        async for event in adapter.stream():
-            if isinstance(event, ResyncEvent):
-                continue  # resync markers are internal to the floor
-            emit(event)
-    finally:
-        await adapter.close()
-    failure = adapter.failure
-    if isinstance(failure, AuthFailed):
-        raise LiveConnectError(f"{host}:{port}: login refused: {failure}")
-    if failure is not None and not adapter.ever_connected:
-        raise LiveConnectError(f"{host}:{port}: cannot connect: {type(failure).__name__}: {failure}")
+
+    def one_connection() -> AmiAdapter:
+        return AmiAdapter(settings, host=host, port=port, username=username, secret=secret, source=EVENT_SOURCE,
+                          capture_path=getattr(args, "capture", None), reconnect=False, yield_skipped=True)
+
+    await follow_live(one_connection, emit, where=f"{host}:{port}", reconnect=not getattr(args, "no_reconnect", False),
+                      backoff=Backoff(settings.reconnect))

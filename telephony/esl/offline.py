@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from telephony.esl.mapping import EslMapper, EslMappingError
 from telephony.esl.protocol import EslError, EslMessage, EslParser
 from telephony.esl.settings import EslSettings
-from wfm.events import BadLine, Event, ResyncEvent
+from wfm.events import BadLine, Event
 
 log = logging.getLogger(__name__)
 
@@ -112,24 +112,18 @@ def parse_capture(
 
 
 async def live(args: argparse.Namespace, settings: EslSettings, emit: Callable[[Event | BadLine], None]) -> None:
-    """`wfm ingest --protocol esl --connect HOST:PORT`: print events until the PBX closes, Ctrl-C or --max-events."""
+    """`wfm ingest --protocol esl --connect HOST:PORT`: print events until Ctrl-C or --max-events; a PBX
+    that goes away is connected to again, or with --no-reconnect ends the ingest non-zero with a message."""
     from telephony.esl.client import DEFAULT_PASSWORD, EslAdapter
-    from telephony.ingest import LiveConnectError
-    from telephony.reconnect import AuthFailed
+    from telephony.ingest import follow_live
+    from telephony.reconnect import Backoff
 
     host, port = args.connect_host, args.connect_port
     secret = getattr(args, "secret", None) or ""  # wfm ingest fills it from the config's matching feed when not given
-    adapter = EslAdapter(settings, host=host, port=port, password=secret or DEFAULT_PASSWORD, source=EVENT_SOURCE,
-                         capture_path=getattr(args, "capture", None), reconnect=False, yield_skipped=True)
-    try:
-        async for event in adapter.stream():
-            if isinstance(event, ResyncEvent):
-                continue
-            emit(event)
-    finally:
-        await adapter.close()
-    failure = adapter.failure
-    if isinstance(failure, AuthFailed):
-        raise LiveConnectError(f"{host}:{port}: auth refused: {failure}")
-    if failure is not None and not adapter.ever_connected:
-        raise LiveConnectError(f"{host}:{port}: cannot connect: {type(failure).__name__}: {failure}")
+
+    def one_connection() -> EslAdapter:
+        return EslAdapter(settings, host=host, port=port, password=secret or DEFAULT_PASSWORD, source=EVENT_SOURCE,
+                          capture_path=getattr(args, "capture", None), reconnect=False, yield_skipped=True)
+
+    await follow_live(one_connection, emit, where=f"{host}:{port}", reconnect=not getattr(args, "no_reconnect", False),
+                      backoff=Backoff(settings.reconnect))
