@@ -193,6 +193,8 @@ def request_break(_short, _meal, _cancel, _end, agent, queue, lang):
     if box.queue_position is not None:
         children.append(html.Span(f" · {label('queue_position', 'zh' if zh else 'both')} #{box.queue_position}",
                                   id="me-decision-position"))
+    if answer.get("instruction"):  # a feed that cannot pause the agent: the phone must (SIP presence, serial CTI)
+        children.append(html.Span(" · " + answer["instruction"], id="me-pbx-instruction"))
     return children, "decision level-ok" if box.allowed else "decision level-alarm"
 
 
