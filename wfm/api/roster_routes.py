@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -23,7 +24,8 @@ from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 logger = logging.getLogger(__name__)
 
 ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.roster.desk.RosterDesk, set by create_app
-ROSTER_AUDIT = web.AppKey("wfm_roster_audit", object)  # async (dict) -> None: Runtime.audit, set by create_app
+AuditFn = Callable[[dict], Awaitable[None]]
+ROSTER_AUDIT: web.AppKey[AuditFn] = web.AppKey("wfm_roster_audit")  # Runtime.audit, set by create_app
 
 Month = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}$")]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
