@@ -61,6 +61,7 @@ def budget_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
         lines.append(BudgetLine("break_ends", label("break_ends"), text, "alarm" if remaining < 0 else "warn"))
     if view.queue_position is not None:
         lines.append(BudgetLine("queue_position", label("queue_position"), f"#{view.queue_position}", "warn"))
+    lines += hold_lines(view, tz)
     return lines
 
 
@@ -84,6 +85,21 @@ def break_status(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> tuple[s
     if remaining >= 0:
         return title, f"{format_duration(remaining)} " + ("剩余" if lang == "zh" else "left 剩余") + f" · {_hm(view.break_ends_at, tz)}"
     return title, f"+{format_duration(-remaining)} " + ("超时" if lang == "zh" else "over 超时")
+
+
+def hold_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
+    """An allowed break not yet started (its place is held), or the approval that lapsed (docs/break-holds.md)."""
+    allowed = getattr(view, "allowed_break", None)
+    lapsed = getattr(view, "approval_lapsed", None)
+    if allowed is not None:
+        kind = label("short_break" if allowed.value == "short" else "meal")
+        until = getattr(view, "hold_lapses_at", None)
+        text = kind if until is None else f"{kind} · {label('holds_until')} {until.astimezone(tz).strftime('%H:%M:%S')}"
+        return [BudgetLine("allowed_break", label("allowed_not_started"), text, "ok")]
+    if lapsed is not None:
+        return [BudgetLine("approval_lapsed", label("approval_lapsed"),
+                           f"{lapsed.detail} · {lapsed.detail_zh}", "alarm")]
+    return []
 
 
 def preview_text(preview: BreakPreview, tz: tzinfo, lang: str = "en") -> str:

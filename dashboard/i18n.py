@@ -71,6 +71,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "queue_position": ("Position in break queue", "休息排队位置"),
     "break_ends": ("Break limit at", "休息截止"),
     "would_be": ("If you asked now", "若现在申请"),
+    # held places (docs/break-holds.md)
+    "held_places": ("allowed, not yet on break", "已批准未离席"),
+    "allowed_not_started": ("Allowed, not yet on break", "已批准，尚未离席"),
+    "holds_until": ("place held until", "名额保留至"),
+    "approval_lapsed": ("Your approval lapsed — ask again", "你的批准已失效，请重新申请"),
     "login_needed": ("Please sign in", "请先登录"),
     "forbidden": ("403 — not allowed", "无权访问"),
     "api_down": ("The floor service is not answering", "服务暂不可用"),
@@ -136,6 +141,9 @@ RULES: dict[str, tuple[str, str]] = {
     "LUNCH_COVER": ("Lunch cover would break", "午餐值班不足"),
     "NOT_ON_SHIFT": ("Not on shift", "不在班"),
     "TEAM_BREAK_CAP": ("Team break cap reached", "班组休息人数已满"),
+    # not rule codes: an allowed break's held place freed before it started (docs/break-holds.md)
+    "HOLD_LAPSED": ("Approval lapsed (not taken)", "批准已失效（未离席）"),
+    "HOLD_NOT_ENACTED": ("Approval released (PBX pause not enacted)", "批准已释放（未能暂停）"),
 }
 
 

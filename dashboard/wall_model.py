@@ -141,15 +141,26 @@ def service_level_level(today: float | None, last_15m: float | None, target: flo
     return "alarm"
 
 
+def held_places_text(held: int, counted: int) -> str:
+    """'2 allowed, not yet on break (已批准未离席2人) → 3 count': the places F3 counts as away."""
+    return f"{held} {label('held_places', 'en')} ({label('held_places', 'zh')}{held}人) → {counted}"
+
+
 def tiles(view: FloorView, settings: WallSettings) -> list[Tile]:
     """The wall's big tiles, always all of them (also when nobody is on break)."""
-    idle = idle_level(view.idle_agents, view.idle_threshold, settings.idle_amber_margin)
+    # F3 counts the idle agents minus those already allowed a break (held places, docs/break-holds.md)
+    held = getattr(view, "held_places", 0) or 0
+    for_rules = getattr(view, "idle_for_rules", None)
+    counted = view.idle_agents if for_rules is None else for_rules
+    idle = idle_level(counted, view.idle_threshold, settings.idle_amber_margin)
     if view.short_break_blocked:
         idle_detail = f"{label('short_break_blocked')} · ≤ {view.idle_threshold}"
     elif idle == "warn":
         idle_detail = f"{label('near_threshold')} {view.idle_threshold}"
     else:
         idle_detail = f"{label('short_break_open')} · {label('threshold')} {view.idle_threshold}"
+    if held:
+        idle_detail = f"{held_places_text(held, counted)} · {idle_detail}"
     occupancy_level: Level = "neutral"
     if view.occupancy is not None:
         occupancy_level = "warn" if view.occupancy > settings.occupancy_cap else "ok"

@@ -203,6 +203,8 @@ class FloorEngine:
             return EMPTY
         self.read_model.remember(out)
         if released:
+            self.read_model.remember_released(released)
+        if released:
             self._released = []
         return StepResult(tuple(out), tuple(actions), tuple(released))
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 
 from wfm.config import Config
-from wfm.decisions import Alert, Output, Violation
+from wfm.decisions import Alert, HoldReleased, Output, Violation
 from wfm.events import AgentState, BreakKind
 from wfm.floor.model import AgentRecord, BreakRequest, ShiftRecord
 from wfm.floor.queues import Tally
@@ -99,6 +99,14 @@ class FloorReadModel:
             elif isinstance(output, Alert):
                 self._recent.append(AlertView(ts=output.ts.astimezone(tz), rule=output.rule, agent=None,
                                               detail=output.detail))
+
+    def remember_released(self, records: Iterable[HoldReleased]) -> None:
+        """Held places freed before their break started, in the same list: the supervisor page shows
+        them (HOLD_LAPSED / HOLD_NOT_ENACTED are not rule codes; docs/break-holds.md)."""
+        tz = self.floor.tz
+        for record in records:
+            self._recent.append(AlertView(ts=record.ts.astimezone(tz), rule=f"HOLD_{record.reason.upper()}",
+                                          agent=record.agent, detail=record.detail))
 
     def _shift_for_view(self, rec: AgentRecord, t: float) -> ShiftRecord | None:
         return rec.current_shift(t) or rec.next_shift(t)

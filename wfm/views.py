@@ -218,4 +218,6 @@ class WallView(_Wall, frozen=True, kw_only=True):
     alerts: list[WallAlert] = []
     break_queue: list[WallQueued] = []
     feeds: list[WallFeed] = []
+    held_places: int = 0  # allowed a break, not yet on it: "2 allowed, not yet on break" (docs/break-holds.md)
+    idle_for_rules: int | None = None  # idle_agents minus the ready ones holding a place: the count F3 judges by
 

@@ -6,8 +6,9 @@ them (already durable in the log). Floors come from the one floor snapshot
 `api.ws_floor_interval_ms` (no agent list unless a supervisor or wall socket is
 open), one projection per audience:
 
-- supervisor / scheduler / admin: every output and the full floor view;
-- agent: only their own decisions and violations, and the public floor numbers;
+- supervisor / scheduler / admin: every output, freed held places ("hold_released",
+  docs/break-holds.md) and the full floor view;
+- agent: only their own decisions, violations and lapsed approvals, and the public floor numbers;
 - wall (no login, kiosk rule): the wall projection, no decisions.
 
 A client that cannot keep up (its queue fills) is disconnected rather than
@@ -27,7 +28,7 @@ from aiohttp import WSMsgType, web
 from wfm.api import projections
 from wfm.api.snapshot import FloorSnapshot, FloorSnapshots
 from wfm.auth import FLOOR_READERS, Account, Role
-from wfm.runtime import ActionDone, OutputPublished, Runtime, Update
+from wfm.runtime import ActionDone, OutputPublished, PlaceReleased, Runtime, Update
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,11 @@ class Hub:
             text = _encoder.encode(update.output).decode()
             for client in list(self._clients):
                 if client.wants(update.output) and not client.offer(text):
+                    self._drop(client)
+        elif isinstance(update, PlaceReleased):  # a lapsed approval: supervisors and the agent themself
+            text = _encoder.encode(update.record).decode()
+            for client in list(self._clients):
+                if client.wants(update.record) and not client.offer(text):
                     self._drop(client)
         elif isinstance(update, ActionDone):
             text = _encoder.encode({"type": "action", "ts": update.ts, **msgspec.to_builtins(update.result)}).decode()
