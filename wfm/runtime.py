@@ -31,7 +31,7 @@ import msgspec
 
 from wfm.clock import Clock
 from wfm.config import Config
-from wfm.decisions import Alert, Output
+from wfm.decisions import Alert, HoldReleased, Output
 from wfm.enactment import ActionRecord, Enactor
 from wfm.events import (
     AgentState,
@@ -84,7 +84,14 @@ class ActionDone(msgspec.Struct, frozen=True):
     result: ActionRecord
 
 
-Update = OutputPublished | FloorChanged | ActionDone
+class PlaceReleased(msgspec.Struct, frozen=True):
+    """An allowed break's held place was freed before the break started (lapsed or not
+    enacted, docs/break-holds.md); its audit record is already in the log."""
+
+    record: HoldReleased
+
+
+Update = OutputPublished | FloorChanged | ActionDone | PlaceReleased
 Subscriber = Callable[[Update], None]
 
 
@@ -93,6 +100,7 @@ class Authorized(msgspec.Struct, frozen=True):
 
     outputs: tuple[Output, ...]
     actions: tuple[PauseAction, ...]
+    released: tuple[HoldReleased, ...] = ()  # freed held places this process logs and shows
 
 
 class StepPolicy(Protocol):
@@ -111,7 +119,8 @@ class JudgeEverything:
     outputs of a followed event were logged by its author, so only its actions are kept."""
 
     def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized:
-        return Authorized(() if followed else tuple(step.outputs), tuple(step.actions))
+        released = () if followed else tuple(getattr(step, "released", ()))  # a step may free no places
+        return Authorized(() if followed else tuple(step.outputs), tuple(step.actions), released)
 
 
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -457,7 +466,10 @@ class Runtime:
         failed = await self._log_inputs(batch)
         steps = self._run_engine(batch, failed)
         durable, undurable = await self._log_outputs(steps)
+        freed = await self._log_released(steps)
         self._deliver(steps, durable, undurable)
+        for record in freed:
+            self.publish(PlaceReleased(record))
 
     async def _log_inputs(self, batch: list[_Item]) -> set[int]:
         """1. Every event of the batch durable before the engine sees any of them; the ids of the
@@ -578,6 +590,22 @@ class Runtime:
                 elif output is not None:
                     durable.append(output)
         return durable, undurable
+
+    async def _log_released(self, steps: list[_Done]) -> list[HoldReleased]:
+        """3b. Held places the steps freed (docs/break-holds.md), each an audit record
+        {type: hold_released} (not a decision: replay never prints it); the durable ones."""
+        freed = [record for _, _, kept in steps for record in kept.released]
+        if not freed:
+            return []
+        acks = await asyncio.gather(*(self.log.append_async(AUDIT_KIND, msgspec.to_builtins(record), record.ts)
+                                      for record in freed), return_exceptions=True)
+        durable = []
+        for record, ack in zip(freed, acks):
+            if isinstance(ack, BaseException):
+                logger.error("freed place of %s not logged, so not shown: %r", record.agent, ack)
+            else:
+                durable.append(record)
+        return durable
 
     def _deliver(self, steps: list[_Done], durable: list[Output],
                  undurable: dict[int, BaseException]) -> None:

@@ -219,15 +219,17 @@ class _Authority:
         if type(event) is AgentStateEvent and event.source is not None:
             self.owners[event.agent] = event.source
         actions = tuple(a for a in step.actions if self.mine(a.agent))
+        # every process's engine frees the same held places at the same instants: the owner logs them
+        released = tuple(r for r in getattr(step, "released", ()) if self.mine(r.agent))
         if followed:  # the author logged its outputs; they arrive as decision records
-            return Authorized((), actions)
+            return Authorized((), actions, released)
         outputs = tuple(step.outputs)
         if event is None:  # a timer: the agent's owner logs it, unless another process already did
             outputs = tuple(o for o in outputs if self.mine(getattr(o, "agent", None))
                             and msgspec.json.encode(o) not in self.logged_elsewhere)
         elif self.logged_elsewhere:
             outputs = tuple(o for o in outputs if msgspec.json.encode(o) not in self.logged_elsewhere)
-        return Authorized(outputs, actions)
+        return Authorized(outputs, actions, released)
 
 
 class SharedRuntime(Runtime):
