@@ -382,3 +382,15 @@ def test_floor_view_shows_held_places_and_the_idle_count_the_rules_use():
     data = f.engine.floor_data(at("10:05:41"))  # the incremental rows agree with the view
     assert data["held_places"] == 2 and data["idle_for_rules"] == 3
     assert {a["agent"] for a in data["agents"] if a["allowed_break"]} == {"huang.li", "zhou.tao"}
+
+
+def test_a_feed_event_that_changes_nothing_still_grants_the_place_a_lapse_freed():
+    f = floor_of()
+    f.request("10:05:30", "huang.li")
+    f.request("10:05:35", "zhou.tao")
+    f.request("10:05:40", "wu.hao", queue=True)  # waits behind the two places
+    f.state("10:07:00", "sun.mei", "ready")  # sun.mei is ready already: no change
+    result = step(f, AgentStateEvent(ts=at("10:07:31"), agent="sun.mei", state="ready"))  # a PBX status repeat
+    assert [r.agent for r in result.released] == ["huang.li"]  # lapsed at 10:07:30
+    [grant] = decisions(result.outputs)
+    assert (grant.agent, grant.allowed) == ("wu.hao", True)

@@ -186,7 +186,7 @@ class FloorEngine:
             # (never before that agent's last change); findings already made stay made
         if type(event) in _FEED_EVENTS and self._dedup.is_duplicate(event, ts.timestamp()):
             if floor.break_queue and self._released:
-                self._grant(floor.now, floor.dt(floor.now), out)  # a lapse freed a place just now
+                self._grant(floor.now, floor.dt(floor.now), out, actions)  # a lapse freed a place just now
             return self._result(out, actions)
         self._handlers[type(event)](event, t, out, actions)
         for rule in self._after:
@@ -204,7 +204,6 @@ class FloorEngine:
         self.read_model.remember(out)
         if released:
             self.read_model.remember_released(released)
-        if released:
             self._released = []
         return StepResult(tuple(out), tuple(actions), tuple(released))
 
