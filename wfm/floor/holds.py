@@ -26,16 +26,12 @@ from collections import Counter
 from wfm.events import ON_POST_STATES, AgentState, BreakKind
 from wfm.floor.model import AgentRecord, Hold
 
-__all__ = ["Hold", "HoldBook"]
+__all__ = ["LAPSED", "NOT_ENACTED", "Hold", "HoldBook"]
 
-# why a place stops being held (HoldBook.release)
-STARTED = "started"  # the agent went on the break (the place became the break)
-WITHDRAWN = "withdrawn"  # break_cancel
+# why a place was freed before its break started (HoldReleased.reason; a start, a withdrawal or a
+# sign-out frees it too, but those are no news to anyone)
 LAPSED = "lapsed"  # floor.allowed_break_hold_s spent ready without going
-LOGGED_OUT = "logged_out"
 NOT_ENACTED = "not_enacted"  # the PBX never confirmed the pause a grant asked for
-OTHER_BREAK = "other_break"  # the agent went on the other kind of break
-REPLACED = "replaced"  # a new allowed decision for the same agent
 
 
 class HoldBook:

@@ -79,12 +79,6 @@ class Hold:
         self.ready_since: float | None = None  # in ready since (None while not ready)
         self.lapse_at: float | None = None  # when the place lapses if the agent stays ready
 
-    def ready_spent(self, now: float) -> float:
-        """Seconds spent in `ready` since the decision, up to `now`."""
-        if self.ready_since is None:
-            return self.ready_s
-        return self.ready_s + max(0.0, now - self.ready_since)
-
 
 @dataclass(frozen=True, slots=True)
 class BreakRequest:
