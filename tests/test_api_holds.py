@@ -23,15 +23,49 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import require_tool
-from test_api import _next_of, bearer, call, floor  # noqa: F401  (floor: the fixture)
+from test_api import AGENTS as API_AGENTS
+from test_api import Floor, _next_of, bearer, call
+from test_runtime_helpers import T0, FixedClock, QueueAdapter
 from test_serial import SocatPair
 
-from wfm.events import AgentState
+from wfm.api.app import ApiServer, create_app
+from wfm.config import default_data, from_data, merge
+from wfm.engine import FloorEngine
+from wfm.eventlog import open_log_from_config
+from wfm.events import AgentState, ShiftEvent
+from wfm.runtime import Runtime
 
 WFM = [sys.executable, "-m", "wfm.cli"]
 
 
-async def test_held_places_on_the_wall_the_websocket_and_the_agent_page(floor):  # noqa: F811
+@pytest.fixture
+async def floor(tmp_path):
+    """tests/test_api.py's floor (1001-1003 ready, 1004-1005 on a call) where agents pause on their
+    phones (floor.enforcement.pause_on_allow = false): an allowed break waits for the agent, so its
+    place is held until they go, withdraw, or it lapses."""
+    config = from_data(merge(default_data(), {
+        "storage": {"url": f"sqlite:///{tmp_path / 'wfm.sqlite'}", "batch_max_delay_ms": 1},
+        "api": {"port": 0}, "floor": {"enforcement": {"pause_on_allow": False}}}), "test")
+    log = open_log_from_config(config)
+    clock = FixedClock(T0)
+    adapter = QueueAdapter()
+    runtime = Runtime(config, FloorEngine(config), log, [adapter], clock)
+    shifts = [ShiftEvent(ts=T0 - timedelta(hours=2), agent=a, start=T0.replace(hour=8, minute=30),
+                         end=T0.replace(hour=16), meal_start=T0.replace(hour=11, minute=30)) for a in API_AGENTS]
+    await runtime.start(prelude=lambda report: shifts)
+    server = ApiServer(create_app(runtime, config, dashboard=None), "127.0.0.1", 0)
+    await server.start()
+    f = Floor(runtime, server, adapter, clock, log, config)
+    for agent in API_AGENTS[:3]:
+        await f.state(agent, AgentState.READY, 0.1)
+    await f.state("1004", AgentState.ON_CALL, 0.1)
+    await f.state("1005", AgentState.ON_CALL, 0.1)
+    yield f
+    await server.stop()
+    await runtime.stop()
+
+
+async def test_held_places_on_the_wall_the_websocket_and_the_agent_page(floor):
     await floor.state("1004", AgentState.READY)
     await floor.state("1005", AgentState.READY)  # five ready
     a1001, a1002 = await bearer(floor.base, "1001"), await bearer(floor.base, "1002")
