@@ -196,6 +196,19 @@ async def test_a_pause_the_pbx_never_confirms_is_not_enacted_and_releases_the_pl
         assert [(a["agent"], a["reason"]) for a in audits] == [(agent, "not_enacted")]
         assert audits[0]["allowed_at"] == decision.ts.isoformat()
         assert floor.runtime.action_health()["not_enacted"] == 1
+        held_at = floor.runtime.now()
+    # a restart rebuilds the same floor from the log: the freed place stays free (the audit record is
+    # applied again), and nothing is decided or sent twice
+    log = open_log_from_config(floor.config)
+    decisions_before = log.count(kinds=["decision"])
+    engine = FloorEngine(floor.config)
+    again = Runtime(floor.config, engine, log, [], floor.clock)
+    await again.start()
+    try:
+        assert engine.floor.agents[agent].hold is None
+        assert held_at is not None and log.count(kinds=["decision"]) == decisions_before
+    finally:
+        await again.stop()
 
 
 async def _api(floor: Floor):

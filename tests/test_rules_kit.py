@@ -88,6 +88,7 @@ class Floor:
     def tick(self, ts: str, day: int = 0) -> list:
         result = self.engine.tick(at(ts, day))
         self.outputs.extend(result.outputs)
+        self.actions.extend(result.actions)
         return list(result.outputs)
 
 
