@@ -69,3 +69,36 @@ def pg_server():
         except subprocess.CalledProcessError:
             pass
         server.cleanup()
+
+
+# `make test-fast` runs `-m "not slow and not live"`. Whole modules are marked here (a test may also mark
+# itself): live = drives an external tool (browser, SIPp, Kamailio, PostgreSQL, a real Asterisk);
+# slow = subprocess runs of the CLI or the demo, solver runs, long simulations and property searches.
+LIVE_MODULES = frozenset({
+    "test_browser_demo", "test_browser_roster", "test_sip_sipp", "test_sip_kamailio", "test_conformance_sip_live",
+    "test_eventlog_postgres", "test_scaleout_postgres",
+})
+SLOW_MODULES = frozenset({
+    "test_demo", "test_conformance_demo", "test_restart", "test_faults", "test_nrp", "test_nrp_search",
+    "test_roster_model", "test_roster_desk", "test_roster_generate", "test_simulator_model", "test_simulator_ami",
+    "test_simulator_esl", "test_ami_simulator", "test_simulator_cli", "test_conformance_floor_day",
+    "test_conformance_replay", "test_conformance_ingest", "test_conformance_cli", "test_engine_fuzz",
+    "test_fuzz_parsers", "test_accounts", "test_log_signing", "test_log_cli", "test_replay", "test_ingest",
+    "test_swap", "test_badinput", "test_integration_fixes", "test_roster_carry", "test_roster_api",
+    "test_dashboard_roster", "test_publish", "test_roster_io",
+})
+SLOW_TESTS = (  # single long tests in otherwise quick modules (exhaustive splits, property searches)
+    "test_any_single_tampering_is_caught_at_the_right_record", "test_any_field_values_give_events_or_a_mapping_error",
+    "test_every_route_times_every_role", "test_every_split_of_a_capture", "test_fuzz_random_bytes_only_line_errors",
+    "test_any_notify_body", "test_whole_chunk_path_agrees", "test_backtest_beats_seasonal_naive",
+    "test_every_byte_boundary", "test_walk_equals_bisection",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module is not None else ""
+        if module in LIVE_MODULES or "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.live)
+        if module in SLOW_MODULES or item.name.startswith(SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
