@@ -91,3 +91,14 @@ def interval_cover(view: dict) -> go.Figure:
         legend={"orientation": "h", "y": 1.15},
     )
     return fig
+
+
+def cell_from_click(click: dict | None, days: list[str], agents: list[dict]) -> tuple[str, str] | None:
+    """(agent id, YYYY-MM-DD) of a click on the roster grid (Plotly clickData), or None."""
+    if not click or not click.get("points"):
+        return None
+    point = click["points"][0]
+    label, day = str(point.get("y", "")), str(point.get("x", ""))
+    agent = next((a["agent_id"] for a in agents if a["label"] == label), None)
+    date = next((d for d in days if d[-2:] == day), None)
+    return (agent, date) if agent and date else None

@@ -52,6 +52,19 @@ def choose(driver, dropdown_id: str, text: str) -> None:
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search"))
 
 
+def click_cell(driver, row: int, column: int, rows: int, columns: int) -> None:
+    """Click the middle of one cell of the roster grid (Plotly's drag layer spans the cells)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    layer = driver.find_element(By.CSS_SELECTOR, "#roster-grid .nsewdrag")
+    size = layer.size
+    x = (column + 0.5) * size["width"] / columns - size["width"] / 2
+    y = (row + 0.5) * size["height"] / rows - size["height"] / 2
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", layer)
+    ActionChains(driver).move_to_element_with_offset(layer, int(x), int(y)).click().perform()
+
+
 def wait_download(folder: Path, name: str, timeout: float = 20.0) -> Path:
     path = folder / name
     wait_for(lambda: path.exists() and path.stat().st_size > 0, timeout=timeout)
@@ -115,9 +128,14 @@ def test_publish_with_unmet_demand_needs_a_reason_old_versions_download_and_a_ce
     assert "version 1 published" in published and "by scheduler" in published and "agreed with ops" in published
     wait_for(lambda: "agreed with ops" in text_of(browser, "#roster-versions-table"))
 
-    # one cell edited: the checker answers, a new draft version with a one-cell diff
-    choose(browser, "edit-agent", "3000 Agent 0")
-    set_field(browser.find_element(By.ID, "edit-day"), f"{MONTH}-03")
+    # one cell edited: picked by a click on the grid; the checker answers, a new draft version with a one-cell diff
+    def picked() -> bool:  # the grid may be redrawn under the pointer once (the version list refreshed)
+        click_cell(browser, row=0, column=2, rows=8, columns=28)
+        time.sleep(0.5)
+        return browser.find_element(By.ID, "edit-day").get_attribute("value") == f"{MONTH}-03"
+
+    wait_for(picked, timeout=30, step=0.5)
+    assert "3000 Agent 0" in text_of(browser, "#edit-agent")
     for shift in ("OFF", "day"):
         choose(browser, "edit-shift", shift)
         browser.find_element(By.ID, "roster-edit").click()

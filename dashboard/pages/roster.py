@@ -20,7 +20,7 @@ from dashboard.app import api as floor_api
 from dashboard.client import ApiError
 from dashboard.figures import solver_progress
 from dashboard.i18n import label
-from dashboard.roster_figures import interval_cover, legend_colours, roster_grid
+from dashboard.roster_figures import cell_from_click, interval_cover, legend_colours, roster_grid
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,10 @@ def layout(**_query) -> html.Div:
                 _field("version 版本", dcc.Dropdown(id="roster-version", clearable=False, style={"minWidth": "520px"})),
                 html.Div(id="roster-view"),
             ]),
+            dcc.Store(id="roster-grid-axes"),
             html.Div(className="panel", children=[
                 html.H2("Edit one cell 修改单元格"),
+                html.P("Click a cell of the grid to pick it. 点击表格选择单元格。", className="muted"),
                 dcc.Dropdown(id="edit-agent", placeholder="agent 座席", style={"maxWidth": "260px"}),
                 dcc.Input(id="edit-day", placeholder="YYYY-MM-DD", type="text", className="note",
                           style={"maxWidth": "160px", "minHeight": "0"}),
@@ -488,6 +490,7 @@ def _diff(diff: dict) -> html.Div:
     Output("roster-gate", "children"),
     Output("roster-versions", "children"),
     Output("edit-agent", "options"),
+    Output("roster-grid-axes", "data"),
     Input("roster-version", "value"),
     State("roster-month", "value"),
 )
@@ -497,17 +500,17 @@ def show_version(version, month):
     try:
         versions = rc.versions(client, month)
     except ApiError as exc:
-        return _error(exc), "", "", []
+        return _error(exc), "", "", [], None
     if version is None:
         return html.Div("No roster for this month yet: solve one. 本月尚无排班。", className="muted"), "", \
-            _versions_table(versions), []
+            _versions_table(versions), [], None
     try:
         view = rc.view(client, month, version)
         gate = rc.gate(client, month, version)
         diff = rc.diff(client, month, version)
         requests = rc.month_requests(client, month)
     except ApiError as exc:
-        return _error(exc), "", _versions_table(versions), []
+        return _error(exc), "", _versions_table(versions), [], None
     shown = html.Div([
         html.Div(f"Showing version {version} ({view['info']['status']}) · {len(view['agents'])} agents · "
                  f"{len(view['days'])} days", id="roster-shown"),
@@ -523,7 +526,28 @@ def show_version(version, month):
         _requests(requests),
     ])
     options = [{"label": a["label"], "value": a["agent_id"]} for a in view["agents"]]
-    return shown, _gate(gate, view["info"]), _versions_table(versions), options
+    axes = {"days": view["days"], "agents": view["agents"],
+            "cells": {a: {d: [c["shift"], c["meal"]] for d, c in row.items()} for a, row in view["cells"].items()}}
+    return shown, _gate(gate, view["info"]), _versions_table(versions), options, axes
+
+
+@callback(
+    Output("edit-agent", "value"),
+    Output("edit-day", "value"),
+    Output("edit-shift", "value"),
+    Output("edit-meal", "value"),
+    Input("roster-grid", "clickData"),
+    State("roster-grid-axes", "data"),
+    prevent_initial_call=True,
+)
+def pick_cell(click, axes):
+    """A click on the grid fills the edit form with that agent, day, shift and meal."""
+    cell = cell_from_click(click, (axes or {}).get("days", []), (axes or {}).get("agents", []))
+    if cell is None:
+        return no_update, no_update, no_update, no_update
+    agent, day = cell
+    shift, meal = (axes["cells"].get(agent, {}).get(day) or ["OFF", ""])
+    return agent, day, shift, meal or ""
 
 
 @callback(
