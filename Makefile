@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-fast bench clean
+.PHONY: install demo lint test test-fast bench interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The interop lab (not in CI): builds Asterisk 22 from the source tree you point at, into a prefix outside
+# this repository (reused when already built), then runs tests/interop/ against it and a real `wfm serve`.
+#   make interop ASTERISK_SRC=/path/to/asterisk-22.10.1 [ASTERISK_PREFIX=/path/to/prefix] [INTEROP_RECORD=1]
+# INTEROP_RECORD=1 keeps each scenario's AMI capture and events in tests/data/captures/asterisk22/.
+ASTERISK_PREFIX ?= $(if $(ASTERISK_SRC),$(abspath $(ASTERISK_SRC))-install)
+interop: $(STAMP)
+	@test -n "$(ASTERISK_SRC)" || { echo "make interop: give ASTERISK_SRC=/path/to/an/asterisk-22 source tree" >&2; exit 2; }
+	tests/interop/build_asterisk.sh "$(ASTERISK_SRC)" "$(ASTERISK_PREFIX)"
+	ASTERISK_PREFIX="$(ASTERISK_PREFIX)" INTEROP_RECORD="$(INTEROP_RECORD)" \
+		$(BIN)/python -m pytest -v -p no:cacheprovider tests/interop
 
 clean:
 	rm -rf $(VENV) data tests/artifacts
