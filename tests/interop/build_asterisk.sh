@@ -22,7 +22,7 @@ case "$src/" in "$repo"/*) echo "build_asterisk.sh: $src is inside the repositor
 case "$prefix/" in "$repo"/*) echo "build_asterisk.sh: $prefix is inside the repository; build elsewhere" >&2; exit 2;; esac
 [ -f "$src/main/asterisk.c" ] || { echo "build_asterisk.sh: $src is not an Asterisk source tree" >&2; exit 2; }
 
-modules="app_queue app_dial app_echo app_verbose app_userevent app_playback app_stack pbx_config res_clioriginate
+modules="app_queue app_dial app_echo app_verbose app_userevent app_playback pbx_config res_clioriginate
 res_musiconhold res_timing_timerfd bridge_simple bridge_native_rtp bridge_softmix bridge_holding bridge_builtin_features
 func_strings func_logic func_callerid func_channel func_global func_devstate func_cut codec_ulaw format_wav format_pcm
 res_sorcery_config res_sorcery_memory res_sorcery_astdb res_sorcery_realtime res_sorcery_memory_cache

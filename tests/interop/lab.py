@@ -199,6 +199,10 @@ class Asterisk:
         self.cli(f"dialplan set global {name} {value}")
 
     def pause(self, agent: str, reason: str = "", queue: str | None = None) -> str:
+        """`queue pause member …`; a reason needs a queue on the CLI, so without one every queue of the agent is named."""
+        if reason and queue is None:
+            queues = [q for q in QUEUES if agent in self.queue_show(q)]
+            return "".join(self.pause(agent, reason, q) for q in queues)
         where = f" queue {queue}" if queue else ""
         why = f" reason {reason}" if reason else ""
         return self.cli(f"queue pause member Local/{agent}@agents/n{where}{why}")
