@@ -399,6 +399,24 @@ def test_member_wrapuptime_from_the_pbx_and_never_a_transient_ready():
     assert ready.state is AgentState.READY and ready.ts == end + timedelta(seconds=10, milliseconds=1)
 
 
+@pytest.mark.parametrize("reconcile", [False, True], ids=["no_check", "check_during_the_call"])
+def test_a_reconciliation_during_a_queue_call_keeps_the_wrap_up_and_no_transient_ready(reconcile):
+    # measured against Asterisk 22.10.1 (tests/data/captures/asterisk22/wrapuptime.ami): a periodic
+    # QueueStatus check lands mid-call (InCall 1), then the hang-up comes 0.4 ms before AgentComplete
+    mapper = AmiMapper(ami_settings(config_with(queue_wrap_up_s={"general": 10})))
+    _queue_call(mapper, T0)
+    if reconcile:
+        assert mapper.map(msg(("Response", "Success"), ("ActionID", "wfm-1-check"), ("EventList", "start")), T0) == []
+        mapper.map(member(event="QueueMember", status=2, incall=1, ActionID="wfm-1-check"), T0 + timedelta(seconds=5))
+        done = msg(("Event", "QueueStatusComplete"), ("ActionID", "wfm-1-check"), ("EventList", "Complete"))
+        assert states(mapper.map(done, T0 + timedelta(seconds=5))) == []  # nothing drifted
+    end = T0 + timedelta(seconds=60)
+    assert states(mapper.map(member(status=1, incall=0), end)) == [("1001", AgentState.WRAP_UP, None)]
+    assert states(mapper.map(agent("AgentComplete", HoldTime=1, TalkTime=60), end + timedelta(microseconds=400))) == []
+    (ready,) = mapper.advance(end + timedelta(seconds=30))
+    assert ready.state is AgentState.READY
+
+
 def test_queue_wrap_up_from_the_config_when_the_pbx_does_not_report_it():
     mapper = AmiMapper(ami_settings(config_with(queue_wrap_up_s={"general": 10})))
     _queue_call(mapper, T0)

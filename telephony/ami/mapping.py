@@ -46,6 +46,14 @@ def is_check(msg: AmiMessage) -> bool:
     return (msg.action_id or "").endswith(CHECK_SUFFIX)
 
 
+def _keep_queue_call(old: MemberState, member: MemberState) -> None:
+    """A QueueStatus list taken during a queue call says InCall 1 but not which call: keep knowing it is a
+    queue call, so the hang-up that Asterisk 22 reports (QueueMemberStatus InCall 0) just before its
+    AgentComplete gives wrap-up, never a transient ready (measured in the interop lab)."""
+    if old.queue_call and (member.in_call or member.status in _IN_USE):
+        member.queue_call = True
+
+
 class AmiMappingError(ValueError):
     """An AMI event the floor needs lacks a field or carries a bad value (message skipped)."""
 
@@ -476,6 +484,7 @@ class AmiMapper:
                 member.emitted = old.emitted
                 if old.wrap_until is not None and member.status in (NOT_INUSE, DEVICE_UNKNOWN) and not member.in_call:
                     member.wrap_until = old.wrap_until
+                _keep_queue_call(old, member)
             self.members[agent] = member
             state, reason = self.derive(member, ts)
             seen = member.emitted
@@ -515,6 +524,8 @@ class AmiMapper:
             old = previous.get(agent)
             if old is not None and old.wrap_until is not None and member.status in (NOT_INUSE, DEVICE_UNKNOWN) and not member.in_call:
                 member.wrap_until = old.wrap_until  # a computed wrap-up the PBX cannot report
+            if old is not None:
+                _keep_queue_call(old, member)
             self.members[agent] = member
             self._emit(member, ts, out, force=True)
         for agent in sorted(set(previous) - set(self._snapshot_members)):
