@@ -27,7 +27,7 @@ def test_the_lab_recorded_captures():
 
 def replay(capture: Path) -> list[dict]:
     """What `wfm ingest --protocol ami CAPTURE --json` prints, as objects."""
-    settings = ami_settings(load_config())
+    settings = ami_settings(load_config(CAPTURES / "lab.toml"))  # the lab site's mapping settings
     return [item.to_json() if isinstance(item, BadLine) else json.loads(encode_event(item))
             for item in parse_capture(read_capture(capture), settings, str(capture))]
 
@@ -44,3 +44,21 @@ def test_a_recorded_capture_replays_to_its_expected_events(capture):
             item.pop("source", None)
     assert got == expected
     assert any(e["type"] == "agent_state" for e in expected)  # every scenario shows agents
+
+
+def states_of(name: str, agent: str) -> list[tuple[str, str | None]]:
+    return [(e["state"], e.get("reason")) for e in replay(CAPTURES / f"{name}.ami")
+            if e["type"] == "agent_state" and e["agent"] == agent]
+
+
+def test_what_the_lab_found_stays_true():
+    # an allowed 小休 enacted by wfm serve: Asterisk's own pause, reason 小休, then unpaused
+    assert states_of("enacted_short_break", "1001")[-2:] == [("short_break", "小休"), ("ready", None)]
+    # queue wrapuptime (told by lab.toml): wrap-up from the hang-up, never a transient ready before it
+    wrap = [s for s, _ in states_of("wrapuptime", "1005")]
+    assert wrap[wrap.index("on_call"):] == ["on_call", "wrap_up", "ready"]
+    # `queue reload all` removing a member: found by the reconciliation check, the member signed out
+    assert states_of("reload_removes_member", "1004")[-1] == ("logged_out", None)
+    # a phone busy on a second line is never idle while it is busy
+    second = [s for s, _ in states_of("second_line", "1003")]
+    assert second[-2:] == ["on_call", "ready"]

@@ -22,6 +22,7 @@ from lab import AGENTS, Asterisk, Recorder, Serve, copy_capture, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "tests" / "data" / "captures" / "asterisk22"
+LAB_TOML = CAPTURES / "lab.toml"  # the lab site's mapping settings, shared by serve, the recorder and the replays
 FIGURES: dict[str, dict] = {}
 
 
@@ -58,11 +59,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def serve(lab, tmp_path_factory):
-    from wfm.config import default_data
-
-    # the wrapup queue's wrapuptime, where this build can be told (pbx.queue_wrap_up_s)
-    wrap_up = '[pbx.queue_wrap_up_s]\nwrapup = 10\n' if "queue_wrap_up_s" in default_data()["pbx"] else ""
-    floor = Serve(tmp_path_factory.mktemp("serve"), lab.ami_port, lab.ami_secret, extra_toml=wrap_up)
+    floor = Serve(tmp_path_factory.mktemp("serve"), lab.ami_port, lab.ami_secret, extra_toml=LAB_TOML.read_text("utf-8"))
     floor.start()
     wait_until(floor.feed_connected, 30, what="wfm serve's AMI feed connected")
     yield floor
@@ -89,7 +86,7 @@ def record(request, lab, tmp_path_factory):
 
     def start(name: str) -> Recorder:
         capture = tmp_path_factory.mktemp("capture") / f"{name}.ami"
-        recorder = Recorder(lab.ami_port, lab.ami_secret_ro, capture)
+        recorder = Recorder(lab.ami_port, lab.ami_secret_ro, capture, config=LAB_TOML)
         wait_until(lambda: recorder.events or recorder.proc.poll() is not None, 15, what="the recorder's snapshot")
         recorders.append((recorder, name))
         return recorder
@@ -113,7 +110,8 @@ def strip(event: dict) -> dict:
 
 
 def replay_capture(capture: Path) -> list[dict]:
-    result = subprocess.run([sys.executable, "-m", "wfm.cli", "ingest", "--protocol", "ami", str(capture), "--json"],
+    result = subprocess.run([sys.executable, "-m", "wfm.cli", "ingest", "--protocol", "ami", str(capture), "--json",
+                             "--config", str(LAB_TOML)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode in (0, 1), result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]

@@ -240,7 +240,7 @@ class Serve:
         self.site = self.workdir / "site.toml"
         self.site.write_text(
             f'[storage]\nurl = "sqlite:///{self.workdir / "floor.sqlite"}"\n'
-            '[floor]\nnear_full_idle_threshold = 0\n' + floor_toml +
+            '[floor]\n' + (floor_toml or "near_full_idle_threshold = 0\n") +
             f'[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\nport = {ami_port}\nusername = "{username}"\n'
             'secret_env = "WFM_LAB_AMI_SECRET"\nsecret = ""\ndevice = ""\nbaudrate = 9600\nbytesize = 8\nparity = "N"\n'
             'stopbits = 1\nprofile = "auto"\nagents = []\ntransport = "udp"\n'
@@ -317,13 +317,14 @@ class Serve:
 class Recorder:
     """`wfm ingest --connect` with the read-only AMI user, teeing the raw AMI bytes to a capture file."""
 
-    def __init__(self, ami_port: int, secret: str, capture: Path) -> None:
+    def __init__(self, ami_port: int, secret: str, capture: Path, config: Path | None = None) -> None:
         self.capture = Path(capture)
         self.capture.parent.mkdir(parents=True, exist_ok=True)
         for stale in (self.capture, Path(str(self.capture) + ".times")):
             stale.unlink(missing_ok=True)
         self.proc = subprocess.Popen([*WFM, "ingest", "--protocol", "ami", "--connect", f"127.0.0.1:{ami_port}",
-                                      "--username", "wfmro", "--secret", secret, "--capture", str(self.capture), "--json"],
+                                      "--username", "wfmro", "--secret", secret, "--capture", str(self.capture), "--json",
+                                      *(["--config", str(config)] if config else [])],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ, PYTHONUNBUFFERED="1"))
         self.events: list[dict] = []

@@ -145,29 +145,40 @@ def test_dynamic_members_and_two_queues(calm, serve, record, figures):
 
 def test_an_allowed_short_break_pauses_the_member_with_its_reason_and_ending_it_unpauses(calm, serve, record, figures):
     recorder = record("enacted_short_break")
+    serve.login("1001")  # not timed: the password check
     asked = time.monotonic()
     status, answer = serve.as_user("1001", "POST", "/api/agents/1001/breaks", {"kind": "short"})
+    answered = time.monotonic() - asked
     assert status == 200 and answer["decision"]["allowed"], answer
     members = lambda: [calm.queue_show(q).get("1001") for q in ("support", "sales")]  # noqa: E731
-    _, paused = wait_until(lambda: all(m and m.paused and m.reason == "小休" for m in members()), 2.0,
-                           what="1001 paused with reason 小休 in both its queues")
-    _, shown = wait_until(lambda: serve.state("1001") == "short_break", 2.0, what="the wall shows 1001 on 小休")
-    figures(pbx_paused_s=paused, wall_short_break_s=time.monotonic() - asked)
+    wait_until(lambda: all(m and m.paused and m.reason == "小休" for m in members()), 2.0,
+               what="1001 paused with reason 小休 in both its queues")
+    paused = time.monotonic() - asked
+    wait_until(lambda: serve.state("1001") == "short_break", 2.0, what="the wall shows 1001 on 小休")
+    figures(answer_s=answered, pbx_paused_s=paused, wall_short_break_s=time.monotonic() - asked)
+    assert paused <= 2.0
     ending = time.monotonic()
     status, answer = serve.as_user("1001", "DELETE", "/api/agents/1001/breaks")
     assert status == 200, answer
-    _, unpaused = wait_until(lambda: not any(m and m.paused for m in members()), 2.0, what="1001 unpaused")
+    wait_until(lambda: not any(m and m.paused for m in members()), 2.0, what="1001 unpaused")
+    unpaused = time.monotonic() - ending
     wait_until(lambda: serve.state("1001") == "ready", 2.0, what="the wall shows 1001 ready")
     figures(pbx_unpaused_s=unpaused, wall_ready_s=time.monotonic() - ending)
+    assert unpaused <= 2.0
     events = [e for e in recorder.stop() if e["type"] == "agent_state" and e["agent"] == "1001"]
     assert [e["state"] for e in events][-2:] == ["short_break", "ready"]
 
 
 def test_a_queue_grant_pauses_at_the_grant(lab, tmp_path_factory, figures):
-    floor = Serve(tmp_path_factory.mktemp("grant"), lab.ami_port, lab.ami_secret, floor_toml="team_short_break_cap = 1\n")
+    # F3 with 2: 1004 and 1005 away (reason training) leave 3 idle; 1002's 小休 leaves 2, so 1003 is refused and queued
+    floor = Serve(tmp_path_factory.mktemp("grant"), lab.ami_port, lab.ami_secret,
+                  floor_toml="near_full_idle_threshold = 2\n")
     floor.start()
     try:
         wait_until(floor.feed_connected, 30, what="feed connected")
+        for agent in ("1004", "1005"):
+            lab.pause(agent, "training")
+        wait_until(lambda: floor.floor()["idle_agents"] == 3, 5, what="3 idle agents")
         status, first = floor.as_user("1002", "POST", "/api/agents/1002/breaks", {"kind": "short"})
         assert status == 200 and first["decision"]["allowed"], first
         wait_until(lambda: lab.queue_show("support")["1002"].paused, 2.0, what="1002 paused")
@@ -183,30 +194,48 @@ def test_a_queue_grant_pauses_at_the_grant(lab, tmp_path_factory, figures):
         wait_until(lambda: not lab.queue_show("support")["1003"].paused, 2.0, what="1003 unpaused")
     finally:
         floor.stop()
-        for agent in ("1002", "1003"):
+        for agent in ("1002", "1003", "1004", "1005"):
             lab.unpause(agent)
 
 
-def test_end_break_with_a_write_less_ami_user_is_an_error_naming_the_pbx_failure(lab, tmp_path_factory, figures):
+@pytest.fixture
+def read_only_floor(lab, tmp_path_factory):
+    """A second `wfm serve` whose AMI user may not write (wfmro): every QueuePause it sends is refused."""
     floor = Serve(tmp_path_factory.mktemp("readonly"), lab.ami_port, lab.ami_secret_ro, username="wfmro")
     floor.start()
-    try:
-        wait_until(floor.feed_connected, 30, what="feed connected")
-        lab.pause("1004", "小休")  # the agent pauses on the phone: judged as a request, allowed
-        wait_until(lambda: floor.state("1004") == "short_break", 5, what="1004 on 小休")
-        asked = time.monotonic()
-        status, answer = floor.as_user("sup", "POST", "/api/overrides", {"agent": "1004", "action": "end_break"})
-        took = time.monotonic() - asked
-        assert status >= 400, answer
-        assert "ermission" in (answer.get("detail", "") + answer.get("error", "")), answer  # Asterisk: Permission denied
-        assert lab.queue_show("sales")["1004"].paused  # the PBX keeps the agent paused, and the wall says so
-        assert floor.state("1004") == "short_break"
-        _, alerted = wait_until(lambda: any("PBX" in (a.get("rule") or "") for a in floor.floor()["alerts"]), 5,
-                                what="the PBX failure alert on the wall")
-        figures(error_answer_s=took, alert_s=alerted)
-    finally:
-        floor.stop()
-        lab.unpause("1004")
+    wait_until(floor.feed_connected, 30, what="feed connected")
+    yield floor
+    floor.stop()
+    lab.unpause("1004")
+
+
+def _failed_end_break(lab, floor) -> tuple[int, dict, float]:
+    lab.pause("1004", "小休")  # the agent pauses on the phone: judged as a request, allowed
+    wait_until(lambda: floor.state("1004") == "short_break", 5, what="1004 on 小休")
+    asked = time.monotonic()
+    status, answer = floor.as_user("sup", "POST", "/api/overrides", {"agent": "1004", "action": "end_break"})
+    return status, answer, time.monotonic() - asked
+
+
+def test_end_break_with_a_write_less_ami_user_is_an_error_naming_the_pbx_failure(lab, read_only_floor, figures):
+    floor = read_only_floor
+    status, answer, took = _failed_end_break(lab, floor)
+    assert status >= 400, answer
+    assert "ermission" in (answer.get("detail", "") + answer.get("error", "")), answer  # Asterisk: Permission denied
+    assert lab.queue_show("sales")["1004"].paused  # the PBX keeps the agent paused
+    _, alerted = wait_until(lambda: any("PBX" in (a.get("rule") or "") for a in floor.floor()["alerts"]), 5,
+                            what="the PBX failure alert on the wall")
+    _, back = wait_until(lambda: floor.state("1004") == "short_break", 10, what="the wall agrees with the PBX again")
+    figures(error_answer_s=took, alert_s=alerted, wall_short_break_again_s=back)
+
+
+def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, figures):
+    # issue 15 point 3: the floor shows PBX truth, never what was asked for
+    status, _, _ = _failed_end_break(lab, read_only_floor)
+    assert status >= 400
+    samples = states_during(read_only_floor, "1004", 5.0)
+    figures(ready_samples=sum(1 for _, state in samples if state == "ready"), samples=len(samples))
+    assert all(state == "short_break" for _, state in samples), [s for s in samples if s[1] != "short_break"][:5]
 
 
 def test_a_reload_removing_a_member_reaches_the_wall_within_5_s(lab, serve, calm, record, figures):
@@ -217,8 +246,13 @@ def test_a_reload_removing_a_member_reaches_the_wall_within_5_s(lab, serve, calm
         reloaded = time.monotonic()
         lab.cli("queue reload all")
         assert "1004" not in lab.queue_show("sales")
+        # `queue reload all` sends no AMI event (no Reload, no QueueMemberRemoved): wfm's periodic QueueStatus
+        # check (pbx.reconcile_s) finds the member gone
         figures(agree_s=wall_agrees(lab, serve, 5.0, "after queue reload all"))
         assert serve.state("1004") in ("logged_out", None)
+        _, seen = wait_until(lambda: any(e.get("agent") == "1004" and e.get("state") == "logged_out" for e in recorder.events),
+                             12, what="the recorder's own check finds 1004 gone")
+        figures(recorder_logged_out_s=seen)
     finally:
         (lab.etc / "queues.conf").write_text(original, encoding="utf-8")
         lab.cli("queue reload all")
