@@ -243,7 +243,7 @@ class AmiEventFormatter:
         ]
         if name_key != "Name":
             fields.append(("Ringinuse", 0))
-        fields.append(("Wrapuptime", 0))
+        fields.append(("Wrapuptime", int(model.sim.wrapuptime_s)))
         return fields
 
     # -- happenings

@@ -171,7 +171,8 @@ class CallcenterEventFormatter:
 
 def agent_list(simulation: FloorSimulation) -> str:
     model = simulation.model
-    wrap = int(round(model.config.simulator.wrap_up_s))
+    sim = model.config.simulator
+    wrap = int(round(sim.wrapuptime_s or sim.wrap_up_s))
     columns = ("name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|reject_delay_time|"
                "busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|last_offered_call|"
                "last_status_change|no_answer_count|calls_answered|talk_time|ready_time|external_calls_count")

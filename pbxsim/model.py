@@ -874,7 +874,10 @@ class FloorModel:
         self._emit(AgentCompleted(self._dt(now), agent.plan.agent, call.queue, call.call_id, call.caller, hold, talk, reason))
         agent.token += 1
         wrap = self.sim.wrap_up_s
-        if wrap > 0:
+        if self.sim.wrapuptime_s > 0:  # the PBX holds every member for its fixed wrapuptime
+            self._emit_state(agent, now, AgentState.WRAP_UP, None)
+            self._push(now + self.sim.wrapuptime_s, _WRAP_END, agent.plan.agent, agent.token)
+        elif wrap > 0:
             self._emit_state(agent, now, AgentState.WRAP_UP, None)
             self._push(now + wrap * self._draw_uniform(0.5, 1.5), _WRAP_END, agent.plan.agent, agent.token)
         else:

@@ -460,3 +460,48 @@ async def test_ingest_connect_reconnects_like_serve_when_the_pbx_comes_back(tmp_
         await asyncio.wait_for(proc.communicate(), 15)
         await server.close()
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("protocol", ["ami", "esl"])
+async def test_with_wrapuptime_10_no_ready_is_shown_before_the_wrap_up_ends(tmp_path, protocol):
+    """The simulated PBX holds every member 10 s after a call (queue wrapuptime, reported per member);
+    the feed never shows `ready` earlier, and shows it when the wrap-up is over."""
+    from wfm.events import AgentStateEvent, CallEvent, CallEventKind
+
+    data = merge(default_data(), {"simulator": {"agents": 12, "calls_per_day": 30000, "mean_handle_s": 40,
+                                                  "wrapuptime_s": 10.0}})
+    config = from_data(data, "test")
+    clock = SimClock(datetime(2027, 1, 4, 10, 30, tzinfo=config.floor.tz), speed=20.0)
+    sim = FloorSimulation(config, clock, tick_s=0.02)
+    if protocol == "esl":
+        server = EslServer(sim, password=SECRET)
+        await server.start()
+        adapter = EslAdapter(esl_settings(config), host="127.0.0.1", port=server.port, password=SECRET, clock=clock)
+    else:
+        server = AmiServer(sim, users={"wfm": SECRET})
+        await server.start()
+        adapter = AmiAdapter(ami_settings(config), host="127.0.0.1", port=server.port, username="wfm", secret=SECRET,
+                             clock=clock)
+    events: list = []
+
+    async def consume():
+        async for event in adapter.stream():
+            events.append(event)
+
+    task = asyncio.get_running_loop().create_task(consume())
+    await asyncio.sleep(6.0)  # 120 s of floor time
+    await adapter.close()
+    await asyncio.wait_for(task, 5)
+    await server.close()
+    completed = [e for e in events if isinstance(e, CallEvent) and e.event is CallEventKind.COMPLETED and e.agent]
+    assert len(completed) >= 5
+    followed = 0
+    for call in completed:
+        after = [e for e in events if isinstance(e, AgentStateEvent) and e.agent == call.agent and e.ts >= call.ts]
+        early = [e for e in after if e.state.value == "ready" and (e.ts - call.ts).total_seconds() < 10.0 - 1e-3]
+        assert early == [], (call, early)
+        ready = next((e for e in after if e.state.value == "ready"), None)
+        if ready is not None:
+            followed += 1
+            assert (ready.ts - call.ts).total_seconds() <= 10.5  # and not much later either
+    assert followed >= 1

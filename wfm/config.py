@@ -266,6 +266,7 @@ class SimulatorConfig(_Section):
     short_breaks_per_shift: Annotated[list[Minutes], msgspec.Meta(min_length=2, max_length=2)]
     meal_off_slot_probability: Fraction
     ring_no_answer_probability: Fraction
+    wrapuptime_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # Asterisk queue `wrapuptime`: fixed, reported per member
 
 
 class UserConfig(_Section):
