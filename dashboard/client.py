@@ -165,6 +165,12 @@ class ApiClient:
     def cancel_break(self, agent: str) -> dict:
         return self._send("DELETE", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks")
 
+    def agent_roster(self, agent: str, month: str) -> dict:
+        """GET /api/agents/{agent}/roster/{month}: the agent's days of the published roster."""
+        raw = self._call("GET", f"/api/agents/{requests.utils.quote(agent, safe='')}/roster/{requests.utils.quote(month, safe='')}")
+        decoded = msgspec.json.decode(raw)
+        return decoded if isinstance(decoded, dict) else {}
+
     def end_break(self, agent: str) -> dict:
         return self._send("POST", f"/api/agents/{requests.utils.quote(agent, safe='')}/breaks/end")
 

@@ -464,6 +464,9 @@ def test_wall_is_readable_at_five_metres(demo, browser, artifacts):
         small, broken = audit_text(browser, "#wall-root")
         assert small == [], small[:10]
         assert broken == [], broken[:10]
+        if view == "queues":  # the SL trend against the target and required vs staffed now
+            assert "Staffed 在岗" in text_of(browser, "#wall-staffing")
+            assert browser.find_elements("css selector", "#wall-trend .trend-col")
         if view not in seen:
             screenshot(browser, artifacts, "wall" if view == "agents" else "wall-queues", docs=True)
         seen.add(view)

@@ -163,6 +163,50 @@
     });
     board.textContent = "";
     board.appendChild(table);
+    drawTrend(board);
+  }
+
+  // today's SL per interval against the target, and required vs staffed now (GET /api/wall/trend)
+  function drawTrend(board) {
+    var t = wall.trend;
+    if (!t) { return; }
+    var need = t.required_roster !== null && t.required_roster !== undefined ? t.required_roster : t.required_model;
+    var staffed = el("div", "staffing" + (t.staffed_now < need ? " level-alarm" : " level-ok"));
+    staffed.id = "wall-staffing";
+    staffed.textContent = "Required 需要 " + need + (t.required_roster !== null && t.required_roster !== undefined ?
+      " (roster 排班; model 模型 " + t.required_model + ")" : " (model 模型, " + t.offered_last_interval + " calls/" + t.interval_min + " min)") +
+      " · Staffed 在岗 " + t.staffed_now;
+    board.appendChild(staffed);
+    var rows = t.intervals.filter(function (r) { return r.n > 0; });
+    var first = rows.length ? t.intervals.indexOf(rows[0]) : t.intervals.length;
+    var shown = t.intervals.slice(first);
+    var head = el("div", "trend-head", "SL per " + t.interval_min + " min 各时段服务水平 · target 目标 " + pct(t.target));
+    board.appendChild(head);
+    var chart = el("div", "trend");
+    chart.id = "wall-trend";
+    var target = el("div", "trend-target");
+    target.style.bottom = (t.target * 100) + "%";
+    chart.appendChild(target);
+    shown.forEach(function (r, i) {
+      var col = el("div", "trend-col");
+      var bar = el("div", "trend-bar " + (r.service_level === null || r.n < 5 ? "thin" : (r.service_level >= t.target ? "ok" : "alarm")));
+      bar.style.height = ((r.service_level || 0) * 100) + "%";
+      bar.title = r.start + " " + pct(r.service_level) + " n=" + r.n;
+      col.appendChild(bar);
+      var label = el("span", "trend-label", i % 4 === 0 ? r.start : "");
+      col.appendChild(label);
+      chart.appendChild(col);
+    });
+    board.appendChild(chart);
+  }
+
+  function fetchTrend() {
+    var root = $("wall-root");
+    if (!root) { return; }
+    fetch("/api/wall/trend" + query(root.dataset.token), {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (t) { if (t) { wall.trend = t; } })
+      .catch(function () { /* the next minute tries again */ });
   }
 
   // ── people on break (never hidden: pages, and "+N" says how many are not on this page) ──
@@ -342,6 +386,8 @@
     if (!$("wall-root") || wall.started) { return false; }
     wall.started = true;
     connect();
+    fetchTrend();
+    setInterval(fetchTrend, 60000);
     setInterval(watch, 1000);
     (function turn() {  // the rotation period comes with the settings
       setTimeout(function () { rotate(); turn(); }, 1000 * ((wall.settings && wall.settings.rotate_s) || 12));

@@ -15,6 +15,8 @@ shows a banner, beeps and (if allowed) raises a notification
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import dash
 import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx as dash_ctx, dcc, html
@@ -94,9 +96,33 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
             html.Div(id="me-decision", className="decision", role="status", **{"aria-live": "polite"}),
             html.Div(id="me-preview", className="preview"),
             html.Div(id="me-budget", className="budget"),
+            my_month(client, target, one),
             *([request_form(target)] if can_request else []),  # rest days and leave (dashboard/roster_requests_form.py)
         ],
     )
+
+
+def my_month(client, agent: str, one: str) -> html.Div:
+    """The agent's own month of the published roster, with its calendar file."""
+    month = datetime.now(context().config.floor.tz).strftime("%Y-%m")
+    children: list = [html.H2(f"{label('my_month', one)} · {month}")]
+    try:
+        data = client.agent_roster(agent, month)
+    except ApiError as exc:
+        text = "No published roster yet. 本月排班尚未发布。" if exc.status == 404 else f"{exc.status} {exc.error}"
+        return html.Div(children + [html.Div(text, className="muted", id="me-month-none")], className="panel me-month")
+    rows = []
+    for day in data.get("days", []):
+        when = datetime.fromisoformat(day["date"]).strftime("%m-%d %a")
+        if day["shift"] == "OFF":
+            text = "OFF 休"
+        else:
+            text = f"{day['shift']} {day['start']}–{day['end']}" + (f" · 用餐 {day['meal_start']}" if day["meal_start"] else "")
+        rows.append(html.Div([html.Span(when, className="k"), html.Span(text)], className="month-row"))
+    children += [html.A("Add to my calendar 导入日历 (ICS)", href=f"/api/agents/{agent}/roster/{month}/ics",
+                        className="button secondary", id="me-ics")]
+    children += [html.Div(rows, className="month-rows", id="me-month")]
+    return html.Div(children, className="panel me-month")
 
 
 def _render_lines(lines) -> list:

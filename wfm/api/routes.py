@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from wfm.api import adherence, breakgate, reports, wallmeta
+from wfm.api import adherence, agent_roster, breakgate, reports, wallmeta, walltrend
 from wfm.api import roster_routes  # the scheduler's routes, registered below
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
@@ -318,6 +318,38 @@ async def wall_settings(request: web.Request) -> web.Response:
     return json_response(wallmeta.wall_settings(config, names))
 
 
+@requires(Access.KIOSK)
+async def wall_trend(request: web.Request) -> web.Response:
+    """The wall's queues page: today's service level per interval against the target (with sample sizes),
+    and required vs staffed now (the published roster's demand, and the staffing model on the last
+    interval's calls)."""
+    runtime = _runtime(request)
+    config = request.app[CONFIG]
+    now = runtime.now()
+    local = now.astimezone(config.floor.tz)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    interval = config.roster.interval_min
+    floor_view = runtime.floor_view()
+
+    def compute() -> dict:
+        records = list(runtime.log.read(since=day_start, until=now + timedelta(seconds=1), kinds=["event"]))
+        offered, aht = walltrend.recent_load(records, now, timedelta(minutes=interval))
+        aht_s = aht or config.simulator.mean_handle_s
+        demand = walltrend.published_demand(config.dashboard.roster_dir, local.strftime("%Y-%m"), config.floor.tz)
+        return {
+            "target": config.service.service_level_target,
+            "interval_min": interval,
+            "intervals": walltrend.interval_service_level(records, day_start, local, interval,
+                                                          config.service.service_level_answer_s),
+            "required_roster": walltrend.required_now(demand, local, interval),
+            "required_model": walltrend.staffing_required(offered, interval, aht_s, config),
+            "offered_last_interval": offered, "aht_s": round(aht_s, 1),
+            "staffed_now": floor_view.agents_on_post,
+        }
+
+    return json_response(await asyncio.get_running_loop().run_in_executor(None, compute))
+
+
 @requires(Access.SELF_OR_READERS)
 async def agent_budget(request: web.Request) -> web.Response:
     """An agent's break budget (AgentBudgetView)."""
@@ -325,6 +357,44 @@ async def agent_budget(request: web.Request) -> web.Response:
     agent = request.match_info["agent"]
     _known_agent(runtime, agent)
     return json_response(msgspec.to_builtins(breakgate.with_gate(runtime.agent_budget(agent))))
+
+
+@requires(Access.SELF_OR_READERS)
+async def agent_month_roster(request: web.Request) -> web.Response:
+    """The agent's own days of the month's published roster (404 while none is published)."""
+    config = request.app[CONFIG]
+    agent, month = request.match_info["agent"], request.match_info["month"]
+
+    def read() -> dict:
+        return agent_roster.agent_month(config.dashboard.roster_dir, month, agent, config.floor.tz)
+
+    try:
+        data = await asyncio.get_running_loop().run_in_executor(None, read)
+    except ValueError as exc:
+        raise ApiError(400, "invalid month", str(exc)) from None
+    except agent_roster.NoRoster as exc:
+        raise ApiError(404, "no published roster", str(exc)) from None
+    return json_response(data)
+
+
+@requires(Access.SELF_OR_READERS)
+async def agent_month_calendar(request: web.Request) -> web.Response:
+    """The agent's published month as an iCalendar file (subscribe or import on a phone)."""
+    config = request.app[CONFIG]
+    agent, month = request.match_info["agent"], request.match_info["month"]
+    name = wallmeta.read_names(wallmeta.names_file(config)).get(agent, "")
+
+    def build() -> bytes:
+        return agent_roster.agent_calendar_ics(config.dashboard.roster_dir, month, agent, name, config)
+
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, build)
+    except ValueError as exc:
+        raise ApiError(400, "invalid month", str(exc)) from None
+    except agent_roster.NoRoster as exc:
+        raise ApiError(404, "no published roster", str(exc)) from None
+    return web.Response(body=body, content_type="text/calendar", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="roster-{agent}-{month}.ics"'})
 
 
 @requires(Access.SELF_OR_ACTORS)
@@ -544,10 +614,13 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/floor", floor),
     RouteSpec("GET", "/api/wall", wall, response=WallView),
     RouteSpec("GET", "/api/wall/settings", wall_settings),
+    RouteSpec("GET", "/api/wall/trend", wall_trend),
     RouteSpec("GET", "/api/agents/{agent}/budget", agent_budget, tag="agents"),
     RouteSpec("POST", "/api/agents/{agent}/breaks", request_break, BreakBody, BreakResult, tag="agents"),
     RouteSpec("DELETE", "/api/agents/{agent}/breaks", cancel_break, tag="agents"),
     RouteSpec("POST", "/api/agents/{agent}/breaks/end", end_break, tag="agents"),
+    RouteSpec("GET", "/api/agents/{agent}/roster/{month}", agent_month_roster, tag="agents"),
+    RouteSpec("GET", "/api/agents/{agent}/roster/{month}/ics", agent_month_calendar, tag="agents"),
     RouteSpec("POST", "/api/overrides", override, OverrideBody, StepOutputs, tag="supervisor"),
     RouteSpec("GET", "/api/log/verify", log_verify, tag="supervisor"),
     RouteSpec("GET", "/api/adherence", adherence_today, tag="supervisor"),
