@@ -226,7 +226,8 @@ def test_end_break_with_a_write_less_ami_user_is_an_error_naming_the_pbx_failure
     _, alerted = wait_until(lambda: any("PBX" in (a.get("rule") or "") for a in floor.floor()["alerts"]), 5,
                             what="the PBX failure alert on the wall")
     _, back = wait_until(lambda: floor.state("1004") == "short_break", 10, what="the wall agrees with the PBX again")
-    figures(error_answer_s=took, alert_s=alerted, wall_short_break_again_s=back)
+    figures(error_answer_s=took, alert_s=alerted, wall_short_break_again_s=back, status=status,
+            answer=f"{answer.get('error', '')}: {answer.get('detail', '')}")
 
 
 def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, figures):
@@ -238,16 +239,18 @@ def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, 
     assert all(state == "short_break" for _, state in samples), [s for s in samples if s[1] != "short_break"][:5]
 
 
-def test_a_reload_removing_a_member_reaches_the_wall_within_5_s(lab, serve, calm, record, figures):
-    recorder = record("reload_removes_member")
+@pytest.mark.parametrize("command", ["queue reload all", "module reload app_queue.so"], ids=["queue_reload", "module_reload"])
+def test_a_reload_removing_a_member_reaches_the_wall_within_5_s(lab, serve, calm, record, figures, command):
+    # `queue reload all` (the CLI, like AMI QueueReload) sends no event; `module reload` sends Reload
+    recorder = record("reload_removes_member" if command == "queue reload all" else "module_reload_removes_member")
     original = (lab.etc / "queues.conf").read_text(encoding="utf-8")
     try:
         lab.edit_queues_conf(drop_member="1004")
         reloaded = time.monotonic()
-        lab.cli("queue reload all")
+        lab.cli(command)
         assert "1004" not in lab.queue_show("sales")
         # `queue reload all` sends no AMI event (no Reload, no QueueMemberRemoved): wfm's periodic QueueStatus
-        # check (pbx.reconcile_s) finds the member gone
+        # check (pbx.reconcile_s) finds the member gone; after `module reload` the Reload event resyncs at once
         figures(agree_s=wall_agrees(lab, serve, 5.0, "after queue reload all"))
         assert serve.state("1004") in ("logged_out", None)
         _, seen = wait_until(lambda: any(e.get("agent") == "1004" and e.get("state") == "logged_out" for e in recorder.events),
