@@ -183,6 +183,9 @@ async def test_old_versions_open_diff_download_and_publish_again_and_a_cell_edit
     assert "checker" in edited and isinstance(edited["checker"]["new_violations"], list)
     status, diff, _ = await call(base, "GET", f"/api/roster/{MONTH}/versions/2/diff", auth)
     assert diff["replaces"] == 1 and [(c["agent_id"], c["date"]) for c in diff["changes"]] == [("2000", f"{MONTH}-03")]
+    status, body, _ = await call(base, "POST", f"/api/roster/{MONTH}/swaps", auth,
+                                 {"agent_a": "2000", "agent_b": "2001", "day": f"{MONTH}-05"})
+    assert status == 409 and "version 2 is a draft" in body["detail"]  # a swap would publish the draft past the gate
     # plain-words refusals, not Python's
     for bad, words in ((dict(edit, date="2027-2-3"), "write it as YYYY-MM-DD"),
                        (dict(edit, shift="night"), "is not a shift"),

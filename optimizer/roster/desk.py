@@ -423,6 +423,11 @@ class RosterDesk:
         for when in (first, second):
             if when is not None and f"{when:%Y-%m}" != month:
                 raise DeskError(f"{when} is not in {month}")
+        current = self.versions(month).current()
+        if current is not None and current.status != "published":
+            # apply_swap publishes its result: on a draft that would publish the draft past the gate
+            raise DeskError(f"swaps change the published roster; version {current.version} is a {current.status} — "
+                            "publish or replace it first", 409)
         request = SwapRequest(agent_a=agent_a.strip(), agent_b=agent_b.strip(), day=first, approved_by=by, day2=second)
         try:
             outcome = apply_swap(self.roster_dir / month, request, self.config)
