@@ -71,8 +71,12 @@
     var waitLevel = !f.calls_waiting ? "ok" : (f.longest_wait_s > answerS ? "alarm" : "warn");
     tile("calls_waiting", f.calls_waiting, (f.queues || []).length + " queues 队列", waitLevel);
     tile("longest_wait", mmss(f.calls_waiting ? f.longest_wait_s : 0), "目标 " + Math.round(answerS) + " s", waitLevel);
-    var idleLevel = f.idle_agents <= f.idle_threshold ? "alarm" : (f.idle_agents <= f.idle_threshold + 2 ? "warn" : "ok");
-    tile("idle_agents", f.idle_agents, (f.short_break_blocked ? "小休 blocked" : "小休 open") + " ≤" + f.idle_threshold, idleLevel);
+    // F3 counts the idle agents minus the places held by breaks allowed but not yet taken (docs/break-holds.md)
+    var held = f.held_places || 0;
+    var counted = f.idle_for_rules === undefined || f.idle_for_rules === null ? f.idle_agents : f.idle_for_rules;
+    var idleLevel = counted <= f.idle_threshold ? "alarm" : (counted <= f.idle_threshold + 2 ? "warn" : "ok");
+    tile("idle_agents", f.idle_agents, held ? "held 保留 " + held + " → " + counted :
+      (f.short_break_blocked ? "小休 blocked" : "小休 open") + " ≤" + f.idle_threshold, idleLevel);
     tile("short_break", f.agents_on_short_break, "queue 排队 " + (f.break_queue || []).length, "neutral");
     tile("meal", f.agents_at_meal, "on post 在岗 " + f.agents_on_post, "neutral");
     var n = 0, abandoned = 0;
