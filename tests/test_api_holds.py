@@ -224,6 +224,7 @@ async def test_twenty_agents_asking_at_once_where_two_may_go_get_two_allowed(tmp
         refused = {a: r for a, r in answers.items() if a not in allowed}
         assert {r["decision"]["rule"] for r in refused.values()} == {"QUEUE_NEAR_FULL"}
         assert all("2 already allowed → 18 <= threshold 18" in r["decision"]["detail"] for r in refused.values())
+        assert all("话务空闲数为20，其中2人已获准休息尚未离开，实为18，不大于18" in r["detail_zh"] for r in refused.values())
         queued = {a: r["queue_position"] for a, r in refused.items() if r["queue_position"] is not None}
         assert set(queued) == queue_for - set(allowed)
         assert sorted(queued.values()) == list(range(1, len(queued) + 1))

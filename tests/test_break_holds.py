@@ -60,6 +60,11 @@ def test_the_detail_zh_states_the_count_used_too():
     f = floor_of()
     f.request("10:05:30", "huang.li")
     f.request("10:05:35", "zhou.tao")
+    step_zh = f.engine.handle(BreakRequestEvent(ts=at("10:05:38"), agent="sun.mei", kind="short", queue=True))
+    [decision] = step_zh.outputs
+    assert len(step_zh.details_zh) == len(step_zh.outputs) == 1  # aligned with the outputs
+    assert "话务空闲数为5，其中2人已获准休息尚未离开，实为3，不大于3" in step_zh.details_zh[0]
+    assert "position 1" in decision.detail
     preview = f.engine.agent_budget("wu.hao", at("10:05:40")).short_break
     assert not preview.allowed and preview.rule == "QUEUE_NEAR_FULL"
     assert "话务空闲数为5，其中2人已获准休息尚未离开，实为3，不大于3" in preview.detail_zh

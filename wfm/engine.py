@@ -106,6 +106,9 @@ class StepResult:
     outputs: tuple[Output, ...] = ()
     actions: tuple[PbxAction, ...] = ()
     released: tuple[HoldReleased, ...] = ()  # held places freed (lapsed, not enacted): log records, not §2
+    # the Chinese detail of each output, aligned with `outputs` (None where there is none): the live
+    # API shows it beside a decision; the §2 record carries English only
+    details_zh: tuple[str | None, ...] = ()
 
 
 EMPTY = StepResult()
@@ -147,6 +150,7 @@ class FloorEngine:
         self.late_events = 0
         self._late_logged = 0  # late events logged (the first at WARNING, repeats at DEBUG)
         self._released: list[HoldReleased] = []  # this step's freed places
+        self._zh: dict[int, str] = {}  # id(decision) -> its Chinese detail, this step
         self.read_model = FloorReadModel(config, self.floor, self._gate_rule.threshold, self._judge)
         self._handlers = {
             AgentStateEvent: self._agent_state,
@@ -205,7 +209,11 @@ class FloorEngine:
         if released:
             self.read_model.remember_released(released)
             self._released = []
-        return StepResult(tuple(out), tuple(actions), tuple(released))
+        zh = self._zh
+        details_zh = tuple(zh.get(id(o)) for o in out) if zh else ()
+        if zh:
+            self._zh = {}
+        return StepResult(tuple(out), tuple(actions), tuple(released), details_zh)
 
     def tick(self, now: datetime) -> StepResult:
         """Timed findings due up to `now`, then break-queue grants; never moves the clock back."""
@@ -571,7 +579,7 @@ class FloorEngine:
         """Judge a request (or a pause judged as one) and print its one break_decision."""
         floor = self.floor
         verdict = self._judge(rec, req)
-        detail = verdict.detail
+        detail, zh = verdict.detail, verdict.detail_zh
         rec.lapsed = None
         if verdict.allowed:
             floor.dequeue(rec.id)
@@ -581,15 +589,17 @@ class FloorEngine:
         elif req.queue and verdict.queueable and self.config.floor.break_queue.enabled:
             position = floor.enqueue(req)
             rec.refused = None
-            detail += f"; waiting in the break queue at position {position}"
+            detail += f"; waiting in the break queue at position {position}"  # (the API answer carries the position)
         else:
             floor.dequeue(rec.id)
             rec.refused = req
-        out.append(BreakDecision(
+        decision = BreakDecision(
             ts=ts, agent=rec.id, kind=req.kind, allowed=verdict.allowed, rule=verdict.rule,
             detail=detail,
             next_window=floor.dt(verdict.next_window) if verdict.next_window is not None else None,
-        ))
+        )
+        out.append(decision)
+        self._zh[id(decision)] = zh
         return verdict
 
     def _queue_fingerprint(self) -> tuple:
@@ -630,11 +640,13 @@ class FloorEngine:
             floor.dequeue(rec.id)
             floor.hold(rec, req.kind, t, origin="queue")
             self._enact(rec, req.kind, t, f"{KIND_EN[req.kind]} granted from the break queue", actions)
-            out.append(BreakDecision(
+            decision = BreakDecision(
                 ts=ts, agent=rec.id, kind=req.kind, allowed=True, rule=None,
                 detail=f"{verdict.detail}; granted from the break queue after {dur(t - req.t)} waiting",
                 next_window=None,
-            ))
+            )
+            out.append(decision)
+            self._zh[id(decision)] = f"{verdict.detail_zh}；排队{dur_zh(t - req.t)}后获准"
         self._queue_fp = self._queue_fingerprint()
 
     # --- read side (wfm/readmodel.py) -------------------------------------------

@@ -424,10 +424,15 @@ async def request_break(request: web.Request) -> web.Response:
         raise ApiError(409, "duplicate request",
                        f"an identical request for agent {agent} is already being decided")
     position = runtime.agent_budget(agent).queue_position
-    # the Chinese reason of the same judgement (the decision record carries English only)
-    same = preview.allowed == decision.allowed and preview.rule == decision.rule
+    # the Chinese reason of the same judgement (the decision record carries English only): the
+    # engine's own, with the counts that decision used (docs/break-holds.md); else the preview's
+    outputs = list(getattr(result, "outputs", None) or ())
+    zh_of = dict(zip(map(id, outputs), getattr(result, "details_zh", None) or ()))
+    detail_zh = zh_of.get(id(decision))
+    if detail_zh is None and preview.allowed == decision.allowed and preview.rule == decision.rule:
+        detail_zh = preview.detail_zh
     return _pbx_answer({"decision": msgspec.to_builtins(decision), "queue_position": position,
-                        "detail_zh": preview.detail_zh if same else None, "outputs": _outputs(result)}, records)
+                        "detail_zh": detail_zh, "outputs": _outputs(result)}, records)
 
 
 @requires(Access.SELF_OR_ACTORS)
