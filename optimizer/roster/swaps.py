@@ -117,7 +117,7 @@ def apply_swap(roster_dir: str | Path, request: SwapRequest, config) -> SwapOutc
     from optimizer.publish.roster_csv import write_roster_csv
     from optimizer.roster.io import read_agents
 
-    versions = RosterVersions(roster_dir)
+    versions = RosterVersions(roster_dir, tz=config.floor.tz)
     current = versions.current()
     if current is None:
         raise FileNotFoundError(f"{roster_dir}: no roster versions (run wfm roster --out {roster_dir} first)")
@@ -159,7 +159,7 @@ def republish(roster_dir: str | Path, config) -> None:
     from optimizer.roster.io import load_problem
     from optimizer.roster.solve import evaluate
 
-    versions = RosterVersions(roster_dir)
+    versions = RosterVersions(roster_dir, tz=config.floor.tz)
     current = versions.current()
     agents_csv, demand_csv = versions.input_path("agents"), versions.input_path("demand")
     if current is None or agents_csv is None or demand_csv is None:
