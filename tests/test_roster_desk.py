@@ -120,6 +120,7 @@ def test_sample_forecast_path_gives_a_roster_the_sixty_agent_floor_can_cover_wit
     assert gate["hard_violations"] == 0 and gate["unmet_agent_intervals"] == result["unmet_agent_intervals"]
 
 
+@pytest.mark.slow
 def test_cli_tells_the_capacity_before_solving_and_takes_the_floor_share(tmp_path):
     import subprocess
     import sys
