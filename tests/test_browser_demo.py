@@ -632,3 +632,39 @@ def test_supervisor_ends_a_break_from_the_button_beside_the_person(demo, browser
         "const who = b.parentElement.querySelector('b').textContent; b.click(); return who;")
     result = wait_for(lambda: text_of(browser, "#sup-result"))
     assert result.startswith(f"OK — end_break {agent}"), result
+
+
+def test_agent_page_during_a_break_shows_it_and_ends_it(demo, browser, artifacts):
+    """A supervisor allows 1002 a short break (the floor pauses 1002 on the PBX); 1002's phone shows the
+    break with its minutes left and End break, which ends it."""
+    from selenium.webdriver.common.by import By
+
+    token = requests.post(demo + "/api/login", json={"username": "supervisor", "password": "supervisor"},
+                          timeout=5).json()["token"]
+    headers = {"Authorization": "Bearer " + token}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        login(browser, demo, "1002", "/me")
+        on_break = None
+        for _ in range(3):  # a call in progress delays the pause; ask again if the place lapsed
+            answer = requests.post(demo + "/api/overrides", headers=headers, timeout=30,
+                                   json={"agent": "1002", "action": "allow_break", "kind": "short", "note": "test"})
+            assert answer.status_code in (200, 502), answer.text
+            try:
+                on_break = wait_for(lambda: text_of(browser, "#me-on-break"), timeout=40)
+                break
+            except AssertionError:
+                continue
+        assert on_break, "1002 never went on the allowed break"
+        assert "小休" in text_of(browser, "#me-break-kind") and "left" in text_of(browser, "#me-break-left")
+        end = browser.find_element(By.ID, "me-end-break")
+        assert end.is_displayed()
+        top = browser.execute_script("return document.getElementById('me-on-break').getBoundingClientRect().bottom;")
+        assert top <= 844  # the break is on the first screen
+        screenshot(browser, artifacts, "me-on-break", docs=True)
+        end.click()
+        wait_for(lambda: "ended" in text_of(browser, "#me-decision"), timeout=30)
+        wait_for(lambda: not browser.find_elements(By.ID, "me-on-break"), timeout=30)
+    finally:
+        wall_size(browser)
