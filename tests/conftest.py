@@ -3,7 +3,8 @@
 `require_tool(name)`: a test that needs an external program (socat, sipp,
 chromium, chromedriver, postgres, kamailio) skips on a developer machine without it,
 but FAILS under CI=true — CI installs them, so a missing tool is a bug there.
-`pg_server`: a throw-away PostgreSQL server (tests/pgserver.py), one per test module.
+`pg_server`: a throw-away PostgreSQL server (tests/support/pgserver.py), one per test module.
+Helpers live in tests/support/ (imported as `support.…`); only test modules are named test_*.py.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def pg_server():
-    from pgserver import PgServer
+    from support.pgserver import PgServer
 
     tools = require_tool("postgres")
     server = PgServer(tools["postgres"])
@@ -81,12 +82,12 @@ LIVE_MODULES = frozenset({
     "test_eventlog_postgres", "test_scaleout_postgres",
 })
 SLOW_MODULES = frozenset({
-    "test_demo", "test_conformance_demo", "test_restart", "test_faults", "test_nrp", "test_nrp_search",
+    "test_demo", "test_restart", "test_faults", "test_nrp", "test_nrp_search",
     "test_roster_model", "test_roster_desk", "test_roster_generate", "test_simulator_model", "test_simulator_ami",
-    "test_simulator_esl", "test_ami_simulator", "test_simulator_cli", "test_conformance_floor_day",
-    "test_conformance_replay", "test_conformance_ingest", "test_conformance_cli", "test_engine_fuzz",
+    "test_simulator_esl", "test_simulator_cli", "test_conformance_floor_day",
+    "test_conformance_cli", "test_engine_fuzz",
     "test_fuzz_parsers", "test_accounts", "test_log_signing", "test_log_cli", "test_replay", "test_ingest",
-    "test_swap", "test_badinput", "test_integration_fixes", "test_roster_carry", "test_roster_api",
+    "test_swap", "test_badinput", "test_floor_startup", "test_cli_options", "test_roster_carry", "test_roster_api",
     "test_dashboard_roster", "test_publish", "test_roster_io",
 })
 SLOW_TESTS = (  # single long tests in otherwise quick modules (exhaustive splits, property searches)

@@ -15,7 +15,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 from wfm.api.app import ApiServer, create_app
 from wfm.engine import FloorEngine
 from wfm.eventlog import open_log_from_config

@@ -25,7 +25,7 @@ import pytest
 from conftest import require_tool
 from test_api import AGENTS as API_AGENTS
 from test_api import Floor, _next_of, bearer, call
-from test_runtime_helpers import T0, FixedClock, QueueAdapter
+from support.runtime_helpers import T0, FixedClock, QueueAdapter
 from test_serial import SocatPair
 
 from wfm.api.app import ApiServer, create_app

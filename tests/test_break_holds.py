@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_rules_kit import Floor, at, decisions, only_decision
+from support.rules_kit import Floor, at, decisions, only_decision
 
 from wfm.decisions import HoldReleased
 from wfm.events import AgentStateEvent, BreakRequestEvent

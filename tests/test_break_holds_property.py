@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_rules_kit import DAY, make_config
+from support.rules_kit import DAY, make_config
 
 from wfm.decisions import BreakDecision, encode_output
 from wfm.engine import FloorEngine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from test_runtime_helpers import make_config
+from support.runtime_helpers import make_config
 from wfm.engine import FINISHED_CALL_MEMORY_S, FloorEngine
 from wfm.events import CallEvent, CallEventKind
 

@@ -4,7 +4,7 @@ rules use; /me shows an allowed break not yet started and, after a lapse, "ask a
 from __future__ import annotations
 
 from test_break_holds import floor_of
-from test_rules_kit import at
+from support.rules_kit import at
 
 from dashboard import wall_model
 from dashboard.agent_model import budget_lines

@@ -2,7 +2,7 @@
 resync, duplicates, reordering, read models and the floor-level alert."""
 from __future__ import annotations
 
-from test_rules_kit import Floor, at, decisions, only_decision, violations
+from support.rules_kit import Floor, at, decisions, only_decision, violations
 
 from wfm.decisions import Alert
 from wfm.events import AgentStateEvent, CallEvent, ResyncEvent

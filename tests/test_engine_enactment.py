@@ -2,7 +2,7 @@
 not decisions): a pause at every allowed break, an unpause at every end, nothing for a refusal."""
 from __future__ import annotations
 
-from test_rules_kit import Floor, at, decisions, only_decision, violations
+from support.rules_kit import Floor, at, decisions, only_decision, violations
 
 from wfm.engine import ActionPurpose
 from wfm.events import BreakKind

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rules_kit import at, make_config
+from support.rules_kit import at, make_config
 
 from wfm.decisions import encode_output
 from wfm.engine import FloorEngine

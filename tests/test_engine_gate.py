@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_rules_kit import Floor, only_decision
+from support.rules_kit import Floor, only_decision
 
 from wfm.gate import Gate, GateInput, ScaledGate, ServiceLevelGate, erlang_c, make_gate, service_level
 
@@ -32,7 +32,7 @@ def test_service_level_textbook_value():
 
 
 def config(**gate):
-    from test_rules_kit import make_config
+    from support.rules_kit import make_config
 
     return make_config({"gate": gate} if gate else None)
 

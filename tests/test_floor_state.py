@@ -6,7 +6,7 @@ from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_rules_kit import Floor, at
+from support.rules_kit import Floor, at
 
 from wfm.events import ON_POST_STATES, AgentState, AgentStateEvent, BreakRequestEvent, CallEvent
 from wfm.floor.dedup import Deduplicator

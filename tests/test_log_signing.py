@@ -244,8 +244,8 @@ def load_signer_from_pem(pem: bytes):
 async def _run_floor(tmp_path: Path, name: str, signing_env: str | None) -> tuple[list[str], int, int]:
     """The same floor (one agent asks for two breaks) through a real Runtime; the decisions it logged,
     the events a restart replays, and the checkpoints stored."""
-    from test_runtime_helpers import T0 as FLOOR_T0
-    from test_runtime_helpers import FixedClock, QueueAdapter, make_config
+    from support.runtime_helpers import T0 as FLOOR_T0
+    from support.runtime_helpers import FixedClock, QueueAdapter, make_config
     from wfm.engine import FloorEngine
     from wfm.events import AgentState, AgentStateEvent, BreakRequestEvent, ShiftEvent
     from wfm.eventlog import open_log_from_config

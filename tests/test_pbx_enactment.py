@@ -281,7 +281,7 @@ async def test_api_break_request_answers_with_the_confirmed_pause(tmp_path):
 
 
 async def test_a_feed_that_cannot_be_commanded_says_pause_on_your_phone(tmp_path):
-    from test_runtime_helpers import T0, FixedClock, QueueAdapter
+    from support.runtime_helpers import T0, FixedClock, QueueAdapter
     from wfm.events import AgentStateEvent, ShiftEvent
 
     config = floor_config(tmp_path)

@@ -15,7 +15,7 @@ import zipfile
 import aiohttp
 import pytest
 
-from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 from wfm.api.app import ApiServer, create_app
 from wfm.config import from_data, merge
 from wfm.engine import FloorEngine

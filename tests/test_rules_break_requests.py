@@ -2,7 +2,7 @@
 (planned), NOT_ON_SHIFT, LUNCH_COVER, MEAL_NOT_IN_SLOT, MEAL_TOO_LONG (planned), TEAM_BREAK_CAP."""
 from __future__ import annotations
 
-from test_rules_kit import Floor, at, decisions, only_decision
+from support.rules_kit import Floor, at, decisions, only_decision
 
 AGENTS = ["1001", "1002", "1003", "1004", "1005"]
 

@@ -2,7 +2,7 @@
 20-min serious threshold; stamped at the first event (or tick) after the limit; once per occurrence."""
 from __future__ import annotations
 
-from test_rules_kit import Floor, at, violations
+from support.rules_kit import Floor, at, violations
 
 
 def floor_with(n: int = 5, meal: str | None = "12:00", **floor) -> Floor:

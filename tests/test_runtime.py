@@ -13,7 +13,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 from wfm.decisions import BreakDecision
 from wfm.eventlog import open_log_from_config
 from wfm.events import AgentState, AgentStateEvent, BreakKind, BreakRequestEvent

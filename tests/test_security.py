@@ -12,7 +12,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 from dashboard.app import create_dash
 from wfm.api.app import ApiServer, create_app
 from wfm.engine import FloorEngine

@@ -21,7 +21,7 @@ import urllib.request
 
 import pytest
 from conftest import IN_CI, require_tool
-from kamailioserver import KamailioServer, Publisher, dialog_info, modules_dir, pidf
+from support.kamailioserver import KamailioServer, Publisher, dialog_info, modules_dir, pidf
 
 from telephony.adapter import ConnectionState
 from telephony.sip.client import SipAdapter

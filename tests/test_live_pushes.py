@@ -8,7 +8,7 @@ import logging
 
 import msgspec
 import pytest
-from test_rules_kit import Floor, at
+from support.rules_kit import Floor, at
 
 from wfm.api.projections import PUBLIC_NUMBERS as PUBLIC
 from wfm.events import AgentStateEvent, BreakRequestEvent
@@ -179,7 +179,7 @@ def test_a_new_socket_gets_this_push_ticks_message_without_a_rebuild():
 async def test_ticks_during_a_backlog_never_pass_a_queued_feed_event(tmp_path, caplog):
     import asyncio
 
-    from test_runtime_helpers import T0, FixedClock, QueueAdapter
+    from support.runtime_helpers import T0, FixedClock, QueueAdapter
 
     from wfm.config import default_data, from_data, merge
     from wfm.engine import FloorEngine

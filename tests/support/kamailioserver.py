@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "kamailio"
+DATA = Path(__file__).resolve().parent.parent / "data" / "kamailio"
 PRESENCE_MODULES = ("presence.so", "presence_xml.so", "presence_dialoginfo.so", "db_text.so")
 
 
