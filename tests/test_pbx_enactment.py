@@ -252,6 +252,8 @@ async def test_api_end_break_with_a_write_less_user_is_an_error_naming_the_pbx_f
             status, wall = await _call("GET", server.base_url + "/api/floor", token)
             assert status == 200
             assert any(a["rule"] == "PBX_ACTION_FAILED" and "Permission denied" in a["detail"] for a in wall["alerts"])
+            status, board = await _call("GET", server.base_url + "/api/wall")  # the wall display itself
+            assert status == 200 and any(a["rule"] == "PBX_ACTION_FAILED" for a in board["alerts"])
             status, health = await _call("GET", server.base_url + "/api/health")
             assert health["pbx_actions"]["failed"] == 1 and health["pbx_actions"]["sent"] == 1
         finally:
