@@ -351,7 +351,7 @@ class Ingest:
         for reader in self._readers:
             reader.start()
 
-    def next(self, timeout: float = 15.0) -> dict:
+    def next(self, timeout: float = 30.0) -> dict:  # a loaded machine may take long to start the CLI
         try:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
