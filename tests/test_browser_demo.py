@@ -55,7 +55,7 @@ def demo(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def running_demo(folder: Path, config: Path):
+def running_demo(folder: Path, config: Path, kiosk_token: str = ""):
     """`wfm demo` on `config` until the block ends (SIGINT, as Ctrl-C); yields its base URL once agents are in."""
     env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
     stderr = (folder / "demo.stderr").open("a", encoding="utf-8")
@@ -71,7 +71,8 @@ def running_demo(folder: Path, config: Path):
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            wall = requests.get(base + "/api/wall", timeout=5).json()
+            wall = requests.get(base + "/api/wall", params={"token": kiosk_token} if kiosk_token else None,
+                                timeout=5).json()
             if wall["agents_signed_in"] > 0:
                 break
             time.sleep(0.3)
@@ -668,3 +669,16 @@ def test_agent_page_during_a_break_shows_it_and_ends_it(demo, browser, artifacts
         wait_for(lambda: not browser.find_elements(By.ID, "me-on-break"), timeout=30)
     finally:
         wall_size(browser)
+
+
+def test_kiosk_wall_needs_its_token(browser, tmp_path):
+    """With api.kiosk_token set, /wall without it is an HTML page saying so; with it, the board lives."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8") + '[api]\nkiosk_token = "wall-7f3a"\n', encoding="utf-8")
+    with running_demo(tmp_path, config, kiosk_token="wall-7f3a") as base:
+        browser.delete_all_cookies()
+        browser.get(base + "/wall")
+        wait_for(lambda: "401" in text_of(browser, "#error-page h1") and "kiosk" in text_of(browser, "#error-page h1"))
+        browser.get(base + "/wall?token=wall-7f3a")
+        wait_for(lambda: browser.execute_script("return !!(window.wfmWall && window.wfmWall.pushes > 0);"))
+        assert text_of(browser, "#tile-idle_agents-value").strip().isdigit()

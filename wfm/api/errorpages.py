@@ -1,4 +1,5 @@
-"""HTML error pages for people: 403 and 404 as pages with the navigation, not raw JSON.
+"""HTML error pages for people: 401 (a kiosk wall without its token), 403 and 404 as pages with the
+navigation, not raw JSON.
 
 A browser asking for a page (not /api/, not a WebSocket, Accept: text/html) that
 is refused or does not exist gets a small page in the product's look with the
@@ -15,6 +16,8 @@ from wfm.api.navigation import pages_for
 from wfm.api.security import REQUEST_ACCOUNT
 
 _MESSAGES = {
+    401: ("401 — kiosk token required 需要大屏令牌",
+          "This wall display needs its token: open it as /wall?token=… (api.kiosk_token). 请使用大屏令牌打开。"),
     403: ("403 — not allowed 无权访问", "Your role may not open this page. 您的角色无权打开此页面。"),
     404: ("404 — page not found 页面不存在", "There is no page at this address. 此地址没有页面。"),
 }
@@ -60,7 +63,8 @@ def render(status: int, account, path: str) -> str:
 
 @web.middleware
 async def html_error_pages(request: web.Request, handler):
-    """403 and 404 for a browser's page request become HTML pages (same status)."""
+    """401, 403 and 404 for a browser's page request become HTML pages (same status). (A page that needs
+    a session redirects to the login page before this; a 401 here is the kiosk rule.)"""
     try:
         return await handler(request)
     except web.HTTPException as exc:
