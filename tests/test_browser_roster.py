@@ -40,15 +40,23 @@ def grid_labels(driver) -> list[str]:
 
 
 def choose(driver, dropdown_id: str, text: str) -> None:
-    """Pick the option of a dcc.Dropdown (Dash 4: a button opening a searchable list) whose label starts with text."""
+    """Pick the option of a dcc.Dropdown (Dash 4: a button opening a searchable list) whose label starts with text.
+
+    Tried again until the dropdown shows it: a callback may redraw the list under the pointer.
+    """
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.ID, dropdown_id).click()
-    search = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".dash-dropdown-search"))
-    search.send_keys(text.strip())
-    option = wait_for(lambda: next(o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
-                                   if o.text.startswith(text)))
-    option.click()
+    def attempt() -> bool:
+        if not driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search"):
+            driver.find_element(By.ID, dropdown_id).click()
+        search = driver.find_element(By.CSS_SELECTOR, ".dash-dropdown-search")
+        search.clear()
+        search.send_keys(text.strip())
+        next(o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(text)).click()
+        time.sleep(0.3)
+        return text.strip() in driver.find_element(By.ID, dropdown_id).text
+
+    wait_for(attempt, timeout=30, step=0.3)
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-search"))
 
 
