@@ -131,3 +131,29 @@ def test_break_request_callback_carries_the_csrf_token(site):
     text = str(result["me-decision"]["children"])
     assert "Allowed" in text or "Refused" in text  # not "403 csrf token missing"
     assert site.floor.requests[-1] == {"agent": "1001", "kind": "short", "queue": True}
+
+
+def test_agent_page_says_granted_when_a_queued_request_goes(site):
+    """The page remembers the queue position it last saw; when the agent leaves the queue onto the
+    break (or an allowed place) it hands the grant to the banner/sound/notification (assets/me.js)."""
+    from wfm.events import AgentState
+
+    agent = session_for(site, "1001")
+
+    def refresh(was_queued):
+        return callback(site, agent, "me-budget.children",
+                        [{"id": "me-interval", "property": "n_intervals", "value": 1}],
+                        [{"id": "me-agent", "property": "data", "value": "1001"},
+                         {"id": "me-lang", "property": "data", "value": "en"},
+                         {"id": "me-queued", "property": "data", "value": was_queued}])
+
+    still = refresh(None)
+    assert "me-granted" not in still  # never queued: nothing to announce
+    site.floor.set_state("1001", AgentState.SHORT_BREAK, 5.0)
+    try:
+        granted = refresh(2)  # was second in the queue, now on the break
+        assert granted["me-granted"]["data"]
+        assert "me-on-break" in str(granted["me-status"]["children"])
+        assert granted["me-end-break"]["hidden"] is False
+    finally:
+        site.floor.set_state("1001", AgentState.READY, 1.0)
