@@ -682,3 +682,15 @@ def test_kiosk_wall_needs_its_token(browser, tmp_path):
         browser.get(base + "/wall?token=wall-7f3a")
         wait_for(lambda: browser.execute_script("return !!(window.wfmWall && window.wfmWall.pushes > 0);"))
         assert text_of(browser, "#tile-idle_agents-value").strip().isdigit()
+
+
+def test_a_teams_kiosk_shows_only_its_people(demo, browser):
+    browser.delete_all_cookies()
+    browser.get(demo + "/wall?team=A")  # the demo's one team: everyone
+    wait_for(lambda: text_of(browser, "#wall-page").endswith("60"))
+    assert "Team 班组 A" in text_of(browser, "#wall-team")
+    browser.get(demo + "/wall?team=NOBODY")
+    wait_for(lambda: browser.execute_script("return !!(window.wfmWall && window.wfmWall.pushes > 0);"))
+    wait_for(lambda: text_of(browser, "#wall-page") == "0")
+    assert not browser.find_elements("css selector", "#wall-agents .agent")
+    assert browser.execute_script("return window.wfmWall.onBreak;") == 0
