@@ -191,7 +191,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.floor_interval_ms is None:
-        args.floor_interval_ms = from_data(default_data(), "defaults").api.ws_floor_interval_ms
+        args.floor_interval_ms = int(from_data(default_data(), "defaults").api.ws_floor_interval_ms)
     result = asyncio.run(run(args))
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = existing.get("runs", {}) if isinstance(existing, dict) else {}
