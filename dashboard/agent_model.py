@@ -32,44 +32,45 @@ def _hm(moment: datetime | None, tz: tzinfo) -> str:
     return "—" if moment is None else moment.astimezone(tz).strftime("%H:%M")
 
 
-def budget_lines(view: AgentBudgetView, tz: tzinfo) -> list[BudgetLine]:
-    """The agent's own numbers for this shift, in reading order."""
+def budget_lines(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> list[BudgetLine]:
+    """The agent's own numbers for this shift, in reading order (Chinese only when `lang` is "zh")."""
+    one = "zh" if lang == "zh" else "both"
     used_ratio = view.short_break_used_s / view.short_break_budget_s if view.short_break_budget_s else 1.0
     left_level = "alarm" if view.short_break_left_s <= 0 else ("warn" if used_ratio >= 0.66 else "ok")
     state = view.state.value if hasattr(view.state, "value") else str(view.state)
     since = "" if view.since is None else f" · {format_duration((view.ts - view.since).total_seconds())}"
-    shift = label("no_shift") if view.shift_start is None else f"{_hm(view.shift_start, tz)}–{_hm(view.shift_end, tz)}"
+    shift = label("no_shift", one) if view.shift_start is None else f"{_hm(view.shift_start, tz)}–{_hm(view.shift_end, tz)}"
     if view.meal_slot_start is None:
         meal_slot = "—"
     else:
         meal_slot = f"{_hm(view.meal_slot_start, tz)}–{_hm(view.meal_slot_end, tz)}"
     lines = [
-        BudgetLine("state", label("state"), state_label(state) + since),
-        BudgetLine("shift", label("shift"), shift),
-        BudgetLine("short_break_used", label("short_break_used"),
+        BudgetLine("state", label("state", one), state_label(state, one) + since),
+        BudgetLine("shift", label("shift", one), shift),
+        BudgetLine("short_break_used", label("short_break_used", one),
                    f"{view.short_break_used_s / 60:.0f} / {view.short_break_budget_s / 60:.0f} min"),
-        BudgetLine("short_break_left", label("short_break_left"), f"{view.short_break_left_s / 60:.0f} min", left_level),
-        BudgetLine("breaks_taken", label("breaks_taken"),
-                   f"{view.short_breaks_taken} (≤ {view.short_break_max_s / 60:.0f} min each)"),
-        BudgetLine("meal_slot", label("meal_slot"), meal_slot),
-        BudgetLine("meal", label("meal"), _meal_status(view), "ok" if view.meal_taken else "neutral"),
+        BudgetLine("short_break_left", label("short_break_left", one), f"{view.short_break_left_s / 60:.0f} min", left_level),
+        BudgetLine("breaks_taken", label("breaks_taken", one),
+                   f"{view.short_breaks_taken} (≤ {view.short_break_max_s / 60:.0f} min" + ("/次)" if lang == "zh" else " each)")),
+        BudgetLine("meal_slot", label("meal_slot", one), meal_slot),
+        BudgetLine("meal", label("meal", one), _meal_status(view, one), "ok" if view.meal_taken else "neutral"),
     ]
     if view.on_break is not None and view.break_ends_at is not None:
         remaining = (view.break_ends_at - view.ts).total_seconds()
         text = (f"{_hm(view.break_ends_at, tz)} ({format_duration(remaining)} {label('left', 'en')})" if remaining >= 0
                 else f"{_hm(view.break_ends_at, tz)} (+{format_duration(-remaining)} {label('over', 'en')})")
-        lines.append(BudgetLine("break_ends", label("break_ends"), text, "alarm" if remaining < 0 else "warn"))
+        lines.append(BudgetLine("break_ends", label("break_ends", one), text, "alarm" if remaining < 0 else "warn"))
     if view.queue_position is not None:
-        lines.append(BudgetLine("queue_position", label("queue_position"), f"#{view.queue_position}", "warn"))
+        lines.append(BudgetLine("queue_position", label("queue_position", one), f"#{view.queue_position}", "warn"))
     lines += hold_lines(view, tz)
     return lines
 
 
-def _meal_status(view: AgentBudgetView) -> str:
+def _meal_status(view: AgentBudgetView, one: str = "both") -> str:
     on_meal = view.on_break is not None and str(getattr(view.on_break, "value", view.on_break)) == "meal"
     if on_meal:
-        return label("meal_now")
-    return label("meal_taken") if view.meal_taken else label("meal_not_taken")
+        return label("meal_now", one)
+    return label("meal_taken", one) if view.meal_taken else label("meal_not_taken", one)
 
 
 def break_status(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> tuple[str, str] | None:

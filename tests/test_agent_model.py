@@ -62,3 +62,12 @@ def test_a_refusal_that_cannot_queue_says_so_and_a_queued_one_gives_its_position
     queued = {"decision": {"allowed": False, "rule": "QUEUE_NEAR_FULL", "detail": "only 3 idle"}, "queue_position": 2}
     box = decision_box(queued, TZ, "en", asked_to_queue=True)
     assert box.queue_position == 2 and "cannot" not in box.reason
+
+
+def test_budget_lines_are_chinese_on_a_chinese_page():
+    lines = {line.key: line for line in budget_lines(budget(), TZ, "zh")}
+    assert lines["state"].title == "状态" and lines["state"].value.startswith("空闲")
+    assert lines["meal"].value == "未用餐"
+    assert not any(ch.isascii() and ch.isalpha() for ch in lines["short_break_left"].title)
+    both = {line.key: line for line in budget_lines(budget(), TZ)}
+    assert both["state"].title == "State 状态"  # the default page stays bilingual

@@ -178,7 +178,7 @@ def refresh_budget(_n, agent, lang, was_queued):
     granted = no_update
     if was_queued is not None and view.queue_position is None and (view.allowed_break is not None or on_break):
         granted = view.ts.isoformat()
-    return (_render_lines(budget_lines(view, tz)), preview, status, on_break is None,
+    return (_render_lines(budget_lines(view, tz, lang)), preview, status, on_break is None,
             view.queue_position, granted)
 
 
