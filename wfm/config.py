@@ -168,6 +168,7 @@ class StorageConfig(_Section):
     signing_key_env: str
     checkpoint_every_records: Annotated[int, msgspec.Meta(ge=1)]
     checkpoint_every_s: Annotated[float, msgspec.Meta(gt=0)]
+    floor_id: Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class ApiConfig(_Section):
@@ -182,6 +183,7 @@ class ApiConfig(_Section):
     idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     cookie_secure: bool
     users_file: str
+    trusted_proxies: list[str]
 
 
 class ReconnectConfig(_Section):

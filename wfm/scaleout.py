@@ -1,368 +1,386 @@
-"""Several `wfm serve` processes, one whole-centre floor: scale-out over a shared PostgreSQL log.
+"""One judge per floor, hot standbys: several `wfm serve` processes over one PostgreSQL log.
 
-One process per site or PBX, all with the same `storage.url = postgresql://…`:
+Every process of a floor (`storage.floor_id`) ingests its own PBX feeds and
+API into the shared log. Exactly one of them — the holder of the floor's
+PostgreSQL advisory lock — is the JUDGE: it applies the floor's records in
+log order (its own and the standbys' events alike, and tick markers), logs
+the decisions, violations and alerts, then an audit marker
+`{"type": "judged", "through": SEQ}` saying every record up to SEQ has been
+judged and its outputs are in the log. The others are hot STANDBYS: they
+apply the same records to their own engine, in the same order, but only up
+to the judge's latest marker, and log no outputs; their wall boards and pages
+read that replica, and the judge's decisions reach their WebSocket clients as
+they are committed.
 
-    site A: feed ami:pbx-a ─► SharedRuntime A ─┐                ┌─► wall board A (whole centre)
-                                                ├─► one log ◄────┤
-    site B: feed ami:pbx-b ─► SharedRuntime B ─┘  (hash chain,   └─► wall board B (whole centre)
-                                                   NOTIFY)
+    site A: feed ─► log ◄─ feed :site B          judge (A, lock held): log order ─► engine ─► decisions
+                      │                           standby (B): log order, up to the judged marker ─► engine
+                      └── follow (LISTEN/NOTIFY) ─┘
 
-Each process logs its own feed's and API's events exactly as a single
-`Runtime` does. It also follows the log (`EventLog.follow()`, LISTEN/NOTIFY
-plus polling) from the last seq its start-up replay applied, and hands every
-event record committed by ANOTHER process to its own engine without logging
-it again. So every engine sees every agent and every wall board shows the
-whole centre.
+Because every engine applies the same records in the same order, a standby's
+engine is the judge's as of the last marker. When the judge dies its lock
+connection drops; a standby takes the lock (within `lead_retry_s`) and
+judges the records after the last marker. Outputs the old judge logged after
+its last marker are recognised and not logged again (the engine is
+deterministic: the same records give the same outputs). So nothing is lost
+or judged twice, and a floor-wide limit (concurrent 小休) has one judge.
 
-Own or foreign. Appends go through `_OwnRecords`, which notes the seq of each
-record this process committed. A followed record whose seq is not ours is
-foreign once no own append still in flight could own that seq (group-commit
-batches commit and are acknowledged in seq order, so once an own append with
-a later seq was acknowledged, or none is in flight, the question is settled).
-
-Who is authoritative (logs, publishes and enforces) — nothing is logged twice:
-
-- Outputs of an EVENT (break decisions, violations …): the process that
-  logged the event. A foreign event's outputs are computed (the engine's
-  state moves) but dropped; the author's decision records arrive through the
-  follower and are published to this process's subscribers as they are.
-- Outputs of a TICK (timers: overdue breaks, late sign-in, floor alerts):
-  the process owning the agent the output names, i.e. the one with a feed
-  whose `source` last reported that agent's state (seen live or in the
-  replay). Outputs naming no agent, or an agent no feed reported (e.g. only a
-  shift is known), are logged by the floor LEADER: the one process holding a
-  PostgreSQL advisory lock on its own connection (taken over by another
-  process within `lead_retry_s` when the leader dies). Engines reach a timer
-  at different moments and ownership can be learnt late, so a timer output
-  identical to one another process already logged (seen by the follower) is
-  not logged again either; and before the engine acts on an own event, the
-  follower first catches up to that event's seq (`catch_up_s` at most), so an
-  output another process logged earlier is known and not logged twice.
-- PBX actions (QueuePause …): only the process owning the agent's feed sends
-  them, whichever process decided; the leader sends those for agents no feed
-  owns. Another site's PBX is never told twice, nor by the wrong process.
-
-Known limits: an output the leader's timer makes for an agent no feed has
-reported yet may race the owner's first report of that agent (both logged,
-milliseconds apart). Each engine applies foreign events when they arrive, so two
-engines can interleave the same events differently (seconds apart); a
-contested floor-wide limit (concurrent 小休) may then be judged differently
-by two processes, and the author's logged decision is the one that counts.
-Ticks are per process: another process's tick markers are not applied live.
+Ticks are records too: the judge appends a tick marker when its timer fires,
+and every engine applies it where it lies in the log. PBX actions (QueuePause)
+are sent by the process whose feed reported the agent, whether it judges or
+not: its replica computes the same actions. Several floors, several locks.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from wfm.clock import Clock
-from wfm.config import Config
-from wfm.decisions import Output
-from wfm.events import AgentStateEvent, Event, EventDecodeError, event_from_builtins
-from wfm.enactment import ActionRecord
-from wfm.ports import EnginePort, EngineStep, FeedPort, LoggedRecord, LogPort
+from wfm.decisions import HoldReleased, Output
+from wfm.events import AgentState, AgentStateEvent, EventDecodeError, event_from_builtins, event_to_builtins
 from wfm.runtime import (
-    ACTION_KIND,
+    AUDIT_KIND,
     DECISION_KIND,
     EVENT_KIND,
-    ActionDone,
-    Authorized,
+    RELEASE_TYPE,
+    TICK_TYPE,
+    FloorChanged,
     OutputPublished,
+    PlaceReleased,
     ReplayReport,
     Runtime,
+    _Item,
 )
 
 logger = logging.getLogger(__name__)
 
-LEADER_LOCK = 0x5746_4D46  # advisory lock key ("WFMF"): the floor leader
-_SEEN_MAX = 20_000  # other processes' outputs remembered, so a timer output they logged is not logged again
+JUDGED_TYPE = "judged"
+Logged = Output | HoldReleased  # what the judge logs as decision records
+_sorted = msgspec.json.Encoder(order="sorted")
 
 
-def should_log(agent: str | None, owners: dict[str, str | None], own_sources: frozenset[str],
-               leader: bool) -> bool:
-    """Whether this process is authoritative for a timer output or PBX action naming `agent`.
-
-    The owner is the process whose feed (by `source`) last reported the agent;
-    no agent, or an agent no feed reported, falls to the leader.
-    """
-    source = owners.get(agent) if agent else None
-    if source is None:
-        return leader
-    return source in own_sources
+def _output_key(body: Any) -> bytes:
+    """An output's identity: its record body as canonical JSON (the same for the engine's struct and the log's dict)."""
+    return _sorted.encode(body if isinstance(body, dict) else msgspec.to_builtins(body))
+_APPLY_BATCH = 512
+_RECENT_RESULTS = 10_000  # results of applied events kept for an ack that comes back after its record
 
 
-class SharedLog(LogPort, Protocol):
-    """A log several processes append to and follow (wfm.eventlog.PostgresEventLog)."""
-
-    url: str
-
-    def last_seq(self) -> int: ...
-    def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LoggedRecord]: ...
+def floor_lock_key(floor_id: str) -> int:
+    """The PostgreSQL advisory lock key of a floor (a signed 64-bit int from its id)."""
+    digest = hashlib.sha256(b"wfm-floor-judge:" + floor_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class _OwnRecords:
-    """The shared log as the runtime sees it (a LogPort), noting which seqs this process committed."""
-
-    def __init__(self, log: SharedLog) -> None:
-        self._log = log
-        self.own: set[int] = set()
-        self.in_flight = 0
-        self.max_acked = 0
-        self.changed = asyncio.Event()
-        self.tracking = False  # while on, `read` notes the highest seq it yields (the start-up replay)
-        self.max_read = 0
-        self.following = False  # the follower runs: an own event waits (catch_up_s at most) until it passed
-        self.passed = 0  # every record up to this seq was seen by the follower
-        self.passed_changed = asyncio.Event()
-        self.catch_up_s = 0.5
-        self.catch_up_timeouts = 0
-
-    @property
-    def url(self) -> str:
-        return self._log.url
-
-    def last_seq(self) -> int:
-        return self._log.last_seq()
-
-    def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LoggedRecord]:
-        return self._log.follow(after_seq=after_seq, poll_s=poll_s)
-
-    def verify(self, progress: Callable[[int], None] | None = None) -> Any:
-        return self._log.verify(progress)
-
-    async def aclose(self) -> None:
-        await self._log.aclose()
-
-    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LoggedRecord:
-        self.in_flight += 1
-        try:
-            record = await self._log.append_async(kind, body, ts)
-        finally:
-            self.in_flight -= 1
-            self.changed.set()
-        self.own.add(record.seq)
-        if record.seq > self.max_acked:
-            self.max_acked = record.seq
-        if kind == EVENT_KIND and self.following:
-            # before the engine acts on our event, every output other processes logged before it is known
-            await self.wait_passed(record.seq - 1)
-        return record
-
-    def mark_passed(self, seq: int) -> None:
-        self.passed = seq
-        self.passed_changed.set()
-
-    async def wait_passed(self, seq: int) -> None:
-        if self.passed >= seq:
-            return
-        try:
-            async with asyncio.timeout(self.catch_up_s):
-                while self.passed < seq:
-                    self.passed_changed.clear()
-                    await self.passed_changed.wait()
-        except TimeoutError:
-            self.catch_up_timeouts += 1
-            if self.catch_up_timeouts == 1 or self.catch_up_timeouts % 1000 == 0:
-                logger.warning("the log follower is %d records behind; acting without waiting (%d times)",
-                               seq - self.passed, self.catch_up_timeouts)
-
-    def read(self, since: datetime | None = None, until: datetime | None = None,
-             kinds: Iterable[str] | None = None, *, after_seq: int | None = None,
-             limit: int | None = None) -> Iterable[LoggedRecord]:
-        records = self._log.read(since, until, kinds, after_seq=after_seq, limit=limit)
-        if not self.tracking:
-            return records
-        return self._noting(records)
-
-    def _noting(self, records: Iterable[LoggedRecord]) -> Iterator[LoggedRecord]:
-        for record in records:
-            if record.seq > self.max_read:
-                self.max_read = record.seq
-            yield record
-
-    async def is_own(self, seq: int) -> bool:
-        """Whether record `seq` was committed by this process (waits while that is still open)."""
-        while seq not in self.own and self.in_flight and self.max_acked < seq:
-            self.changed.clear()
-            await self.changed.wait()
-        if seq in self.own:
-            self.own.discard(seq)
-            return True
-        return False
+def _engine_input(record: Any) -> bool:
+    """Events, tick markers and freed places move an engine; everything else is only published."""
+    return record.kind == EVENT_KIND or (record.kind == AUDIT_KIND and record.body.get("type") in (TICK_TYPE, RELEASE_TYPE))
 
 
-class _Authority:
-    """The StepPolicy of a process sharing the floor: it notes which feed reported each agent and
-    keeps only the outputs and actions this process is authoritative for (module docstring)."""
-
-    def __init__(self, own_sources: frozenset[str]) -> None:
-        self.own_sources = own_sources
-        self.owners: dict[str, str | None] = {}
-        self.leader = False
-        self.logged_elsewhere: OrderedDict[bytes, None] = OrderedDict()  # recent outputs other processes logged
-
-    def note_logged_elsewhere(self, output: Output) -> None:
-        self.logged_elsewhere[msgspec.json.encode(output)] = None
-        while len(self.logged_elsewhere) > _SEEN_MAX:
-            self.logged_elsewhere.popitem(last=False)
-
-    def mine(self, agent: str | None) -> bool:
-        return should_log(agent, self.owners, self.own_sources, self.leader)
-
-    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized:
-        if type(event) is AgentStateEvent and event.source is not None:
-            self.owners[event.agent] = event.source
-        actions = tuple(a for a in step.actions if self.mine(a.agent))
-        # every process's engine frees the same held places at the same instants: the owner logs them
-        released = tuple(r for r in getattr(step, "released", ()) if self.mine(r.agent))
-        if followed:  # the author logged its outputs; they arrive as decision records
-            return Authorized((), actions, released)
-        outputs = tuple(step.outputs)
-        if event is None:  # a timer: the agent's owner logs it, unless another process already did
-            outputs = tuple(o for o in outputs if self.mine(getattr(o, "agent", None))
-                            and msgspec.json.encode(o) not in self.logged_elsewhere)
-        elif self.logged_elsewhere:
-            outputs = tuple(o for o in outputs if msgspec.json.encode(o) not in self.logged_elsewhere)
-        return Authorized(outputs, actions, released)
+def _judged_through(record: Any) -> int | None:
+    body = record.body
+    if record.kind == AUDIT_KIND and body.get("type") == JUDGED_TYPE and isinstance(body.get("through"), int):
+        return body["through"]
+    return None
 
 
-class SharedRuntime(Runtime):
-    """A Runtime that shares its PostgreSQL log (and so the whole floor) with other processes.
+class FloorRuntime(Runtime):
+    """A Runtime whose engine applies the shared log in order; the floor's lock holder judges.
 
-    follow_poll_s: the follower reads the log this often when no NOTIFY came; lead_retry_s: a
-    non-leader retries the leader lock (and the leader checks its lock connection) this often;
-    catch_up_s: the longest an own event waits for the follower before the engine acts on it.
+    lead_retry_s: a standby retries the lock (the judge pings its lock connection) this often;
+    follow_poll_s: the log is read this often when no NOTIFY came.
     """
 
-    def __init__(self, config: Config, engine: EnginePort, log: SharedLog, adapters: Iterable[FeedPort],
-                 clock: Clock, *, follow_poll_s: float = 2.0, lead_retry_s: float = 2.0,
-                 catch_up_s: float = 0.5, speed: float = 1.0) -> None:
-        adapters = list(adapters)
-        self._owned = _Authority(frozenset(a.source for a in adapters))
-        self._records = _OwnRecords(log)
-        self._records.catch_up_s = catch_up_s
-        super().__init__(config, engine, self._records, adapters, clock, policy=self._owned, speed=speed)
+    def __init__(self, config, engine, log, adapters, clock, *, floor_id: str | None = None,
+                 follow_poll_s: float = 0.5, lead_retry_s: float = 0.5, **options: Any) -> None:
+        super().__init__(config, engine, log, adapters, clock, **options)
+        self.floor_id = floor_id or config.storage.floor_id
         self.follow_poll_s = follow_poll_s
         self.lead_retry_s = lead_retry_s
-        self.follow_from: int | None = None
+        self.leader = False
+        self.leads_since: float | None = None  # time.time() this process became the judge
+        self.takeovers = 0
+        self._own_seqs: set[int] = set()  # records this process appended (outputs, markers) — not events
+        self._awaiting: dict[int, _Item] = {}  # seq of a submitted event -> its item (future)
+        self._results: OrderedDict[int, Any] = OrderedDict()  # seq -> result of recently applied events
+        self._buffer: deque = deque()  # followed records not yet applied
+        self._marker = 0  # the highest `through` of a judged marker seen
+        self._marker_seq = 0  # the seq of the record that carried it
+        self._replayed = asyncio.Event()  # the engine is rebuilt: judging may start
+        self._applied = 0  # every record up to this seq was applied to the engine
+        self._follow_from = 0
+        self._news = asyncio.Event()
+        self._tick_due = False
+        self._after_marker: Counter[bytes] = Counter()  # outputs a previous judge logged after its last marker
+        self.outputs_not_relogged = 0
 
-    @property
-    def leader(self) -> bool:
-        """Whether this process holds the floor-leader lock (logs what no feed owns)."""
-        return self._owned.leader
+    # ── lifecycle ──────────────────────────────────────────────────────────
 
-    @property
-    def owners(self) -> dict[str, str | None]:
-        return self._owned.owners
-
-    @property
-    def foreign_events(self) -> int:
-        """Events other processes logged that this engine applied."""
-        return self.events_followed
-
-    async def start(self, *, replay: bool = True,
-                    prelude: Callable[[ReplayReport | None], Iterable[Event]] | None = None) -> ReplayReport | None:
+    async def start(self, *, replay: bool = True, prelude=None):
         if not replay:
-            self.follow_from = await asyncio.to_thread(self._records.last_seq)
-        tried = asyncio.Event()
-        self._spawn(self._lead(tried), "wfm-scaleout-leader")
-        await tried.wait()  # the first try settles who logs the floor-wide outputs from the start
-        report = await super().start(replay=replay, prelude=prelude)
-        self._spawn(self._follow(), "wfm-scaleout-follower")
+            head = await asyncio.to_thread(self.log.last_seq)
+            self._follow_from = self._marker = self._marker_seq = self._applied = head
+        self._spawn(self._lead(asyncio.Event()), "wfm-floor-lock")
+        report = await super().start(replay=replay, prelude=None)
+        self._replayed.set()
+        self._spawn(self._follow(), "wfm-floor-follow")
+        self._spawn(self._apply_loop(), "wfm-floor-apply")
+        if prelude is not None:
+            await self.submit_many(prelude(report))
         return report
 
     async def replay_log(self, since: datetime | None = None) -> ReplayReport:
-        before = await asyncio.to_thread(self._records.last_seq)
-        self._records.tracking, self._records.max_read = True, 0
+        """Rebuild the engine from the log up to the last judged marker; the rest is applied live."""
+        since = since or self.replay_since()
+        records = await asyncio.to_thread(lambda: list(self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND])))
+        marker = marker_seq = 0
+        for record in records:
+            through = _judged_through(record)
+            if through is not None and through >= marker:
+                marker, marker_seq = through, record.seq
+        judged = [r for r in records if r.seq <= marker]
+
+        class _UpToMarker:
+            def read(self, *args, **kwargs):
+                return judged
+
+        saved, self.log = self.log, _UpToMarker()
         try:
             report = await super().replay_log(since)
         finally:
-            self._records.tracking = False
-        self.follow_from = max(before, self._records.max_read)
+            self.log = saved
+        if marker:
+            self._follow_from = marker
+        elif records:  # nothing judged in the window yet: all of it is applied live
+            self._follow_from = records[0].seq - 1
+        else:
+            self._follow_from = await asyncio.to_thread(self.log.last_seq)
+        self._marker = self._applied = self._follow_from
+        self._marker_seq = marker_seq or self._follow_from
         return report
 
-    # ── following the other processes ─────────────────────────────────────
+    # ── ingest: every process logs its feeds' and API's events; nothing is judged here ──
+
+    async def _process(self, batch: list[_Item]) -> None:
+        appends = []
+        for item in batch:
+            if item.release is not None:  # a pause never enacted frees its place: a record every engine applies
+                assert item.now is not None
+                appends.append((item, self.log.append_async(AUDIT_KIND, item.release, item.now)))
+                continue
+            if item.tick:
+                self._tick_pending = False
+                if self.leader:
+                    self._tick_due = True
+                    self._news.set()
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(None)
+                continue
+            appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+            if type(item.event) is AgentStateEvent and item.adapter is not None:
+                self._agent_feed[item.event.agent] = item.adapter  # this process tells that agent's PBX
+                self.enactor.watch.observe(item.event.agent, AgentState(item.event.state))
+        if not appends:
+            return
+        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+        for (item, _), ack in zip(appends, acks):
+            if isinstance(ack, BaseException):
+                self.events_failed += 1
+                logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
+                item.fail(ack)
+            elif item.release is not None:
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(None)
+            elif item.future is not None:
+                if ack.seq <= self._applied:  # already applied by the time the ack came back
+                    item.future.set_result(self._results.pop(ack.seq, None))
+                else:
+                    self._awaiting[ack.seq] = item
+
+    # ── the log, in order ──────────────────────────────────────────────────
 
     async def _follow(self) -> None:
-        records = self._records
-        records.mark_passed(self.follow_from or 0)
-        records.following = True
-        follow = records.follow(after_seq=self.follow_from, poll_s=self.follow_poll_s)
+        follow = self.log.follow(after_seq=self._follow_from, poll_s=self.follow_poll_s)
         try:
             async for record in follow:
-                if not await records.is_own(record.seq):
-                    await self._apply_foreign(record)
-                records.mark_passed(record.seq)
+                self._buffer.append(record)
+                through = _judged_through(record)
+                if through is not None and through > self._marker:
+                    self._marker, self._marker_seq = through, record.seq
+                self._news.set()
         finally:
-            records.following = False
             await _aclose(follow)
 
-    async def _apply_foreign(self, record: LoggedRecord) -> None:
-        kind, body = record.kind, record.body
-        if kind == EVENT_KIND:
-            try:
-                event = event_from_builtins(body)
-            except (EventDecodeError, msgspec.DecodeError) as exc:
-                logger.warning("followed log record %s skipped: %s", record.seq, exc)
-                return
-            if type(event) is AgentStateEvent and event.source is not None:
-                self._owned.owners[event.agent] = event.source  # known before the next tick's outputs
-            await self.apply_followed(event)
-        elif kind == DECISION_KIND:
-            try:
-                output = msgspec.convert(body, Output)
-            except msgspec.ValidationError as exc:
-                logger.warning("followed decision %s not published: %s", record.seq, exc)
-                return
-            self._owned.note_logged_elsewhere(output)
-            self.publish(OutputPublished(output))
-        elif kind == ACTION_KIND:
-            try:
-                result = msgspec.convert(body, ActionRecord)
-            except (msgspec.ValidationError, TypeError) as exc:
-                logger.debug("followed action %s not published: %s", record.seq, exc)
-                return
-            self.publish(ActionDone(record.ts, result))
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._news.wait()
+            self._news.clear()
+            while await self._apply_some():
+                pass
 
-    # ── the floor leader ──────────────────────────────────────────────────
+    async def _apply_some(self) -> bool:
+        """Apply followed records (the judge: all of them; a standby: up to the marker). True if more wait."""
+        leader = self.leader
+        outputs: list[Output] = []
+        released: list[HoldReleased] = []
+        applied_any = False
+        count = 0
+        while self._buffer and count < _APPLY_BATCH:
+            record = self._buffer[0]
+            if not leader and _engine_input(record) and record.seq > self._marker:
+                break  # a standby waits for the judge
+            self._buffer.popleft()
+            count += 1
+            applied_any |= self._apply(record, leader, outputs, released)
+            self._applied = record.seq
+        if leader and not self._buffer and self._tick_due:
+            self._tick_due = False
+            marker = await self._append(AUDIT_KIND, {"type": TICK_TYPE}, self.now() - self._reorder_window)
+            if marker is not None:
+                self._own_seqs.discard(marker.seq)  # a tick marker is applied when it comes back, like any record
+        if leader and applied_any:
+            for output in outputs:
+                await self._append(DECISION_KIND, msgspec.to_builtins(output), output.ts)
+            for freed in released:
+                await self._append(AUDIT_KIND, msgspec.to_builtins(freed), freed.ts)
+            for output in outputs:
+                self.publish(OutputPublished(output))
+            for freed in released:
+                self.publish(PlaceReleased(freed))
+            await self._append(AUDIT_KIND, {"type": JUDGED_TYPE, "through": self._applied}, self.now())
+        if applied_any:
+            self.publish(FloorChanged(self.now()))
+        return bool(self._buffer) and (leader or self._buffer[0].seq <= self._marker
+                                       or not _engine_input(self._buffer[0]))
+
+    def _apply(self, record: Any, leader: bool, outputs: list, released: list) -> bool:
+        """One record into the engine (events, tick markers, freed places); decisions and actions published."""
+        kind, body = record.kind, record.body
+        own = record.seq in self._own_seqs
+        if own:
+            self._own_seqs.discard(record.seq)
+        if kind == DECISION_KIND:
+            if not own:
+                self._decision_from_elsewhere(record, leader)
+            return False
+        if kind != EVENT_KIND and not _engine_input(record):
+            return False  # PBX action records, judged markers, freed-place records: shown where they were made
+        try:
+            if kind == EVENT_KIND:
+                event = event_from_builtins(body)
+                result = self.engine.handle(event)
+                self.events_processed += 1
+            elif body.get("type") == RELEASE_TYPE:
+                result = self._apply_release(body, record.ts.astimezone(self._tz))
+            else:
+                result = self.engine.tick(record.ts.astimezone(self._tz))
+        except (EventDecodeError, msgspec.DecodeError) as exc:
+            logger.warning("log record %s skipped: %s", record.seq, exc)
+            return False
+        except Exception as exc:
+            self.events_failed += 1
+            logger.exception("engine failed on log record %s", record.seq)
+            item = self._awaiting.pop(record.seq, None)
+            if item is not None and item.future is not None and not item.future.done():
+                item.future.set_exception(exc)
+            return True
+        if leader:
+            for bucket, produced in ((outputs, result.outputs), (released, getattr(result, "released", ()))):
+                for output in produced:
+                    key = _output_key(output)
+                    if self._after_marker[key] > 0:  # the previous judge logged it after its last marker
+                        self._after_marker[key] -= 1
+                        self.outputs_not_relogged += 1
+                        continue
+                    bucket.append(output)
+        assert self._actions is not None
+        for action in result.actions:
+            if action.agent in self._agent_feed:  # our feed reports that agent: we tell its PBX
+                self._actions.put_nowait((action, None, None))
+        item = self._awaiting.pop(record.seq, None)
+        if item is not None and item.future is not None and not item.future.done():
+            item.future.set_result(result)
+        elif kind == EVENT_KIND:
+            self._results[record.seq] = result
+            if len(self._results) > _RECENT_RESULTS:
+                self._results.popitem(last=False)
+        return True
+
+    def _decision_from_elsewhere(self, record: Any, leader: bool) -> None:
+        try:
+            output = msgspec.convert(record.body, Logged)
+        except msgspec.ValidationError as exc:
+            logger.warning("followed decision %s not published: %s", record.seq, exc)
+            return
+        if not leader:  # the judge's decisions reach this process's clients as they are committed
+            self.publish(OutputPublished(output))
+
+    async def _append(self, kind: str, body: dict, ts: datetime):
+        try:
+            record = await self.log.append_async(kind, body, ts)
+        except Exception as exc:
+            logger.error("%s %s not logged: %r", kind, body.get("type"), exc)
+            return None
+        self._own_seqs.add(record.seq)
+        return record
+
+    # ── the floor's lock ─────────────────────────────────────────────────
+
+    async def _become_judge(self) -> None:
+        """Judge from the replica's position on. The previous judge is gone (its lock died with its
+        connection), so the log holds all it will ever log: the outputs it logged after its last
+        judged marker are noted, and not logged again when the same records give them here."""
+        await self._replayed.wait()
+        after = self._marker_seq
+        records = await asyncio.to_thread(lambda: [r for r in self.log.read(after_seq=after, kinds=[DECISION_KIND, AUDIT_KIND])
+                                                   if r.kind == DECISION_KIND or r.body.get("type") == "hold_released"])
+        self._after_marker = Counter(_output_key(record.body) for record in records)
+        self.leader = True
+        self.leads_since = time.time()
+        self.takeovers += 1
+        logger.warning("this process judges floor %r now (records after seq %d; %d outputs of the previous "
+                       "judge after its last marker)", self.floor_id, self._marker, len(records))
+        self._news.set()
 
     async def _lead(self, tried: asyncio.Event) -> None:
         import psycopg
 
+        key = floor_lock_key(self.floor_id)
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._records.url, autocommit=True, connect_timeout=5)
+                conn = await psycopg.AsyncConnection.connect(self.log.url, autocommit=True, connect_timeout=5)
                 async with conn:
                     while True:
-                        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+                        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                         got = bool((await cursor.fetchone())[0])
-                        if got and not self._owned.leader:
-                            logger.info("this process is the floor leader (logs alerts and agents no feed owns)")
-                        self._owned.leader = got
+                        if got and not self.leader:
+                            await self._become_judge()
                         tried.set()
-                        if got:  # hold it: the lock lives as long as this connection
+                        if got:  # held as long as this connection lives
                             while True:
                                 await asyncio.sleep(self.lead_retry_s)
                                 await conn.execute("SELECT 1")
                         await asyncio.sleep(self.lead_retry_s)
             except asyncio.CancelledError:
-                self._owned.leader = False
+                self.leader = False
                 raise
             except psycopg.Error as exc:
-                if self._owned.leader:
-                    logger.warning("floor leader lock lost: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
-                self._owned.leader = False
+                if self.leader:
+                    # another process may judge now; this one stops at once (it cannot know otherwise)
+                    logger.error("floor %r: judge lock lost (%s); standing by", self.floor_id,
+                                 str(exc).strip().splitlines()[0] if str(exc) else exc)
+                self.leader = False
                 tried.set()
                 await asyncio.sleep(self.lead_retry_s)
 
 
-async def _aclose(agen: AsyncIterator[Any]) -> None:
+async def _aclose(agen: AsyncIterator) -> None:
     closer = getattr(agen, "aclose", None)
     if closer is not None:
         try:
@@ -371,7 +389,10 @@ async def _aclose(agen: AsyncIterator[Any]) -> None:
             pass
 
 
+SharedRuntime = FloorRuntime  # the name benchmarks/scaleout.py and older callers use
+
+
 def runtime_class(url: str) -> type[Runtime]:
-    """SharedRuntime for a PostgreSQL log (other processes may share it), else Runtime."""
+    """FloorRuntime for a PostgreSQL log (other processes may share it), else Runtime."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    return SharedRuntime if scheme in ("postgresql", "postgres") else Runtime
+    return FloorRuntime if scheme in ("postgresql", "postgres") else Runtime
