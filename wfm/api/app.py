@@ -133,7 +133,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app = web.Application(
         middlewares=[html_error_pages, error_middleware,
                      make_auth_middleware(sessions, config.api.kiosk_token, max_body=CLIENT_MAX_SIZE,
-                                          cookie_secure=config.api.cookie_secure)],
+                                          cookie_secure=config.api.cookie_secure,
+                                          trusted_proxies=frozenset(config.api.trusted_proxies))],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[RUNTIME] = runtime

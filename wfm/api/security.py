@@ -189,9 +189,29 @@ def check_state_change(request: web.Request, session, kind: str | None) -> None:
                            f"send the csrf_token from the login response in the {CSRF_HEADER} header")
 
 
-def make_auth_middleware(sessions, kiosk_token: str, *, max_body: int, cookie_secure: bool = False):
+def behind_proxy(request: web.Request, trusted: frozenset[str]) -> web.Request:
+    """The request as the client made it, when it came through a trusted reverse proxy.
+
+    The client's address is the LAST X-Forwarded-For entry (the one the proxy added; a client
+    can prepend anything), and the scheme is X-Forwarded-Proto. Other senders are not believed.
+    """
+    if request.remote not in trusted:
+        return request
+    changes = {}
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded.strip():
+        changes["remote"] = forwarded.split(",")[-1].strip()
+    proto = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+    if proto in ("http", "https"):
+        changes["scheme"] = proto
+    return request.clone(**changes) if changes else request
+
+
+def make_auth_middleware(sessions, kiosk_token: str, *, max_body: int, cookie_secure: bool = False,
+                         trusted_proxies: frozenset[str] = frozenset()):
     @web.middleware
     async def auth_middleware(request: web.Request, handler):
+        request = behind_proxy(request, trusted_proxies)
         await enforce_body_cap(request, max_body)
         route_handler = request.match_info.handler
         level = access_of(route_handler)
