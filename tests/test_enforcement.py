@@ -21,15 +21,21 @@ EVIL = "http://evil.example"
 TEN_MB = 10 * 1024 * 1024
 STATE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-OVERRIDE_CALLBACK = {
-    "output": "sup-result.children",
-    "outputs": {"id": "sup-result", "property": "children"},
-    "inputs": [{"id": "sup-send", "property": "n_clicks", "value": 1}],
-    "changedPropIds": ["sup-send.n_clicks"],
-    "state": [{"id": "sup-agent", "property": "value", "value": "1001"},
-              {"id": "sup-action", "property": "value", "value": "allow_break"},
-              {"id": "sup-note", "property": "value", "value": "enforcement test"}],
-}
+STATE_VALUES = {"sup-agent": "1001", "sup-action": "allow_break", "sup-kind": "short", "sup-note": "enforcement test"}
+
+
+async def override_callback(session, base: str) -> dict:
+    """The body dash-renderer posts when a supervisor presses Send on /supervisor (built from /_dash-dependencies)."""
+    async with session.get(base + "/_dash-dependencies") as r:
+        deps = await r.json()
+    dep = next(d for d in deps if "sup-result.children" in d["output"])
+    parts = dep["output"].strip(".").split("...")
+    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in parts]
+    inputs = [{"id": i["id"], "property": i["property"], "value": 1} if i["id"] == "sup-send" else []
+              for i in dep["inputs"]]
+    state = [{"id": st["id"], "property": st["property"], "value": STATE_VALUES.get(st["id"])} for st in dep["state"]]
+    return {"output": dep["output"], "outputs": outputs, "inputs": inputs, "changedPropIds": ["sup-send.n_clicks"],
+            "state": state}
 
 
 async def _cookie_session(base: str, user: str) -> aiohttp.ClientSession:
@@ -66,6 +72,7 @@ async def test_dash_callback_with_a_foreign_origin_is_refused(served):  # noqa: 
         token = session.cookie_jar.filter_cookies(aiohttp.helpers.URL(base)).get("_csrf_token")
         assert token is not None, "the page sets the _csrf_token cookie dash-renderer echoes"
         before = _overrides_logged(served)
+        OVERRIDE_CALLBACK = await override_callback(session, base)  # noqa: N806
         async with session.post(base + "/_dash-update-component", json=OVERRIDE_CALLBACK,
                                 headers={"Origin": EVIL, "X-CSRFToken": token.value}) as r:
             assert r.status == 403 and "origin" in (await r.text()).lower()
