@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from conftest import require_tool
-from test_runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_CONF = REPO / "docs" / "deploy" / "nginx-wfm.conf"
