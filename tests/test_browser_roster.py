@@ -213,6 +213,7 @@ def test_sample_forecast_path_is_sized_for_the_sixty_agent_floor_and_every_agent
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed"), timeout=120)
     assert text_of(browser, "#roster-done"), text_of(browser, "#roster-failed")
     wait_for(lambda: len(grid_labels(browser)) == 60, timeout=30)
+    assert "of 1 honoured" in text_of(browser, "#roster-requests-summary")
     requests = text_of(browser, "#roster-requests")
     assert "1001" in requests and f"{MONTH_AHEAD}-28" in requests and "no roster yet" not in requests
     labels = grid_labels(browser)

@@ -358,8 +358,17 @@ def poll(_n, job_id):
         options = _version_options(rc.versions(client, status["month"]))
     except ApiError as exc:
         return figure, [], True, _error(exc), no_update, no_update
+    try:
+        requests = rc.month_requests(client, status["month"])
+    except ApiError:
+        requests = []
+    honoured = sum(1 for r in requests if r["honoured"])
+    asked = (html.Div(f"Agents' requests 座席请求: {honoured} of {len(requests)} honoured "
+                      "(each with its reason in the table under the grid)", id="roster-requests-summary")
+             if requests else "")
     results = html.Div(className="panel", children=[
         html.H2(result.get("summary", ""), id="roster-summary"),
+        asked,
         html.Ul([html.Li(text) for text in result.get("explanation", [])]),
     ])
     done = html.Div(f"done 完成 · run {job_id} saved as draft version {info['version']}", className="level-ok",
