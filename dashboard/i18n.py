@@ -144,6 +144,8 @@ RULES: dict[str, tuple[str, str]] = {
     # not rule codes: an allowed break's held place freed before it started (docs/break-holds.md)
     "HOLD_LAPSED": ("Approval lapsed (not taken)", "批准已失效（未离席）"),
     "HOLD_NOT_ENACTED": ("Approval released (PBX pause not enacted)", "批准已释放（未能暂停）"),
+    # not a rule code: a pause or unpause the PBX refused or never confirmed (docs/pbx-permissions.md)
+    "PBX_ACTION_FAILED": ("PBX action failed", "电话系统未执行"),
 }
 
 

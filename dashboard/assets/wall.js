@@ -18,7 +18,7 @@
     QUEUE_NEAR_FULL: "话务空闲数过低", SHORT_BREAK_TOO_LONG: "小休超时", SHORT_BREAK_BUDGET: "小休时长用完",
     MEAL_TOO_LONG: "用餐超时", MEAL_NOT_IN_SLOT: "未在时段用餐", MEAL_STATE_MISSING: "用餐未置状态",
     LATE_SIGN_IN: "签入迟到", SERIOUS_LATE: "严重迟到/离岗", POST_EMPTY: "岗位无人", LUNCH_COVER: "午餐值班不足",
-    NOT_ON_SHIFT: "不在班", TEAM_BREAK_CAP: "班组休息已满"
+    NOT_ON_SHIFT: "不在班", TEAM_BREAK_CAP: "班组休息已满", PBX_ACTION_FAILED: "电话系统未执行"
   };
 
   var wall = {
