@@ -152,27 +152,39 @@ class Serve:
     """`wfm serve` in a subprocess, its serial feed a socat pty pair the test writes ACD lines to."""
 
     def __init__(self, tmp_path: Path, floor_rules: str) -> None:
-        self.pair = SocatPair(require_tool("socat")["socat"], tmp_path)
-        self.pair.start()
-        config = _serve_config(tmp_path, self.pair.port, floor_rules)
-        self.proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(config)], cwd=tmp_path,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        first = self.proc.stdout.readline().strip()
-        assert first.endswith("/wall"), (first, self.proc.stderr.read() if self.proc.poll() is not None else "")
-        self.base = first[: -len("/wall")]
         from wfm.config import load_config
 
-        self.tz = load_config(config).floor.tz
+        self.pair = SocatPair(require_tool("socat")["socat"], tmp_path)
+        self.pair.start()
+        self.proc: subprocess.Popen | None = None
+        try:  # a serve that does not come up must not leave socat (or itself) running
+            config = _serve_config(tmp_path, self.pair.port, floor_rules)
+            self.tz = load_config(config).floor.tz
+            self.proc = subprocess.Popen([*WFM, "serve", "--port", "0", "--config", str(config)], cwd=tmp_path,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            first = self.proc.stdout.readline().strip()
+            assert first.endswith("/wall"), (first, self.proc.stderr.read() if self.proc.poll() is not None else "")
+            self.base = first[: -len("/wall")]
+        except BaseException:
+            self.stop()
+            raise
 
     def ready(self, agents: list[str]) -> None:
         stamp = datetime.now(self.tz).strftime("%Y-%m-%d %H:%M:%S")
         self.pair.send("".join(f"{stamp} AGENT {a} LOGIN\r\n{stamp} AGENT {a} READY\r\n" for a in agents))
 
     def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
+        err = ""
         try:
-            _, err = self.proc.communicate(timeout=10)
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            if self.proc is not None:
+                try:
+                    _, err = self.proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    _, err = self.proc.communicate(timeout=5)
         finally:
             self.pair.unplug()
         return err
