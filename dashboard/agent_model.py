@@ -6,7 +6,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 from collections.abc import Mapping
 
-from dashboard.i18n import label, rule_label, state_label
+from dashboard.i18n import Lang, label, rule_label, state_label
 from dashboard.wall_model import format_duration
 from wfm.views import AgentBudgetView, BreakPreview
 
@@ -34,7 +34,7 @@ def _hm(moment: datetime | None, tz: tzinfo) -> str:
 
 def budget_lines(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> list[BudgetLine]:
     """The agent's own numbers for this shift, in reading order (Chinese only when `lang` is "zh")."""
-    one = "zh" if lang == "zh" else "both"
+    one: Lang = "zh" if lang == "zh" else "both"
     used_ratio = view.short_break_used_s / view.short_break_budget_s if view.short_break_budget_s else 1.0
     left_level = "alarm" if view.short_break_left_s <= 0 else ("warn" if used_ratio >= 0.66 else "ok")
     state = view.state.value if hasattr(view.state, "value") else str(view.state)
@@ -66,7 +66,7 @@ def budget_lines(view: AgentBudgetView, tz: tzinfo, lang: str = "en") -> list[Bu
     return lines
 
 
-def _meal_status(view: AgentBudgetView, one: str = "both") -> str:
+def _meal_status(view: AgentBudgetView, one: Lang = "both") -> str:
     on_meal = view.on_break is not None and str(getattr(view.on_break, "value", view.on_break)) == "meal"
     if on_meal:
         return label("meal_now", one)

@@ -10,6 +10,7 @@ supervisor page. Column headers are bilingual.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import dash
 import pandas as pd
@@ -75,7 +76,7 @@ def report_table(rows: list[dict], columns: list[str], headers: dict[str, str], 
 
     return html.Table(
         className="report-table", id=table_id,
-        children=[html.Thead(html.Tr([html.Th(headers.get(c, c), **{"data-column": c}) for c in columns]))]
+        children=[html.Thead(html.Tr([_header_cell(headers.get(c, c), c) for c in columns]))]
         + [html.Tbody([html.Tr([html.Td(cell(c, row.get(c))) for c in columns]) for row in rows])],
     )
 
@@ -124,3 +125,9 @@ def download(_a, _b, _c, kind, period):
         return dcc.send_bytes(api().report_file(kind, key, "csv", table), f"wfm-kpi-{table}-{key}.csv")
     except ApiError:
         return no_update
+
+
+def _header_cell(text: str, column: str) -> html.Th:
+    """A column header carrying its raw column id as `data-column` (Dash passes data-* attributes through)."""
+    attributes: dict[str, Any] = {"data-column": column}
+    return html.Th(text, **attributes)

@@ -70,15 +70,15 @@ class _Month:
         self.past_blocked: set[tuple[int, int, str]] = set()  # (agent, day, template) too close to last month's shift
         first = problem.first_day
         for past in problem.previous:
-            i = self.index.get(past.agent_id)
-            if i is None:
+            agent = self.index.get(past.agent_id)
+            if agent is None:
                 continue
             end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min)
             for d in range(min(self.reach + 1, self.n_days)):
                 for s in problem.shifts:
                     start = problem.abs_datetime(d * DAY_MIN + s.start_min)
                     if (start.timestamp() - end.timestamp()) / 60 < rules.min_rest_between_shifts_min:
-                        self.past_blocked.add((i, d, s.name))
+                        self.past_blocked.add((agent, d, s.name))
 
     def _day_counts(self, shift: str, d: int) -> dict[str, int]:
         if shift == OFF:

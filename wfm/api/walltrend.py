@@ -25,8 +25,9 @@ def interval_service_level(records: Iterable[Any], day_start: datetime, now: dat
     """One row per interval from the day's start to now: start (HH:MM), answered, abandoned, in target, SL."""
     step = timedelta(minutes=interval_min)
     count = max(1, int((now - day_start) / step) + 1)
-    rows = [{"start": (day_start + i * step).strftime("%H:%M"), "answered": 0, "abandoned": 0, "in_target": 0}
-            for i in range(count)]
+    rows: list[dict[str, Any]] = [
+        {"start": (day_start + i * step).strftime("%H:%M"), "answered": 0, "abandoned": 0, "in_target": 0}
+        for i in range(count)]
     for record in records:
         body = record.body if isinstance(record.body, dict) else {}
         if body.get("type") != "call" or body.get("event") not in ("answered", "abandoned"):
