@@ -53,6 +53,9 @@ def run_once(folder: Path, month: str, limit: float, seed: int, workers: int) ->
     started = time.monotonic()
     result = solve(problem, config, time_limit=limit, seed=seed, workers=workers, show_progress=False)
     wall = time.monotonic() - started
+    if not result.assignments:  # no roster within the limit: recorded, not checked
+        return {"time_limit_s": limit, "wall_s": round(wall, 2), "load_avg_1min": [load_before, _load()],
+                "status": result.status, "explanation": list(result.explanation), "unmet_pct": None}
     roster = write_roster_csv(result.assignments, folder / f"roster-{limit:g}s.csv")
     check = check_files(roster, config, folder / "agents.csv", folder / "demand.csv", folder / "previous.csv")
     demand = sum(s.required for s in problem.demand)
@@ -88,13 +91,41 @@ def run_month(agents: int, seed: int, limit: float, factor: float, workers: int)
             print(f"roster_months: reference at {limit * factor:g} s", file=sys.stderr, flush=True)
             reference = run_once(folder, spec.month, limit * factor, seed, workers)
             record["reference"] = reference
-            record["unmet_pct_above_reference"] = round(record["run"]["unmet_pct"] - reference["unmet_pct"], 4)
+            if record["run"]["unmet_pct"] is not None and reference["unmet_pct"] is not None:
+                record["unmet_pct_above_reference"] = round(record["run"]["unmet_pct"] - reference["unmet_pct"], 4)
     run = record["run"]
+    if run["unmet_pct"] is None:
+        print(f"roster_months: {agents} agents seed {seed}: no roster ({run['status']})", file=sys.stderr, flush=True)
+        return record
     print(f"roster_months: {agents} agents seed {seed}: unmet {run['unmet_pct']} %, spreads evening "
           f"{run['spread']['evenings']} weekend {run['spread']['weekends']}, requests "
           f"{run['rest_requests_honoured']}/{run['rest_requests']}, hard {run['hard_violations_checker']}",
           file=sys.stderr, flush=True)
     return record
+
+
+def table(record: dict) -> str:
+    """The README table of a results record (one row per month)."""
+    lines = ["| agents | seed | month, shape | limit | unmet % (10× ref.) | above ref. | spread eve / wkd (with carry-over) "
+             "| requests honoured (where allowed) | hard | wall s | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in record["months"]:
+        run, ref = m["run"], m.get("reference")
+        if run["unmet_pct"] is None:
+            lines.append(f"| {m['agents']} | {m['seed']} | {m['month']} | {run['time_limit_s']:g} s | no roster ({run['status']}) "
+                         f"| | | | | {run['wall_s']} | {run['load_avg_1min'][0]}–{run['load_avg_1min'][1]} |")
+            continue
+        if ref is not None and ref["unmet_pct"] is None:
+            ref = None
+        spread = f"{run['spread']['evenings']} / {run['spread']['weekends']} ({run['spread_with_carry_over']['evenings']} / " \
+                 f"{run['spread_with_carry_over']['weekends']})"
+        requests = f"{run['rest_requests_honoured']}/{run['rest_requests']} ({run['honoured_where_allowed_pct']} %)"
+        lines.append(
+            f"| {m['agents']} | {m['seed']} | {m['month']} {m['spec']['shape']} | {run['time_limit_s']:g} s "
+            f"| {run['unmet_pct']} ({ref['unmet_pct'] if ref else '–'}) | {m.get('unmet_pct_above_reference', '–')} "
+            f"| {spread} | {requests} | {run['hard_violations_checker']} | {run['wall_s']} "
+            f"| {run['load_avg_1min'][0]}–{run['load_avg_1min'][1]} |")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -106,7 +137,11 @@ def main() -> int:
     parser.add_argument("--reference-factor", type=float, default=10.0, help="reference run at this many times the limit (0: none)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--table", type=Path, metavar="JSON", help="print the README table of a results file and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text(encoding="utf-8"))))
+        return 0
     logging.basicConfig(level=logging.WARNING)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)
     held_out = [s for s in seeds if s not in TUNING_SEEDS]
