@@ -125,6 +125,7 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
         for worker in flexible:
             fallback = remaining[0] if remaining and remaining[0] in options[worker.agent_id] else options[worker.agent_id][0]
             picks[worker.agent_id] = fallback
+        _no_lone_agent(picks, options)
         for a, pick in picks.items():
             roster[(a, day)] = pick.name
             worked[a] += 1
@@ -140,6 +141,30 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
                 rests[a] += 1
     balance_evenings(problem, roster)
     return roster
+
+
+def _no_lone_agent(picks: dict[str, Shift], options: dict[str, list[Shift]]) -> None:
+    """F8: an agent alone on her template would have nobody on post at her meal: move her to a template others work,
+    else bring a partner from a template with three or more, else let her rest."""
+    counts: dict[str, int] = defaultdict(int)
+    for pick in picks.values():
+        counts[pick.name] += 1
+    for a, pick in list(picks.items()):
+        if counts[pick.name] != 1:
+            continue
+        other = next((s for s in options[a] if s.name != pick.name and counts[s.name] >= 1), None)
+        partner = next((b for b, theirs in picks.items() if counts[theirs.name] >= 3 and pick in options[b]), None)
+        if other is not None:
+            picks[a] = other
+            counts[pick.name] -= 1
+            counts[other.name] += 1
+        elif partner is not None:  # someone from a well-staffed template joins her
+            counts[picks[partner].name] -= 1
+            picks[partner] = pick
+            counts[pick.name] += 1
+        else:  # she rests (a rest day never breaks a hard rule)
+            del picks[a]
+            counts[pick.name] -= 1
 
 
 def _rest_ok(problem: RosterProblem, roster: dict[tuple[str, int], str], agent_id: str, day: int, shift: Shift,
