@@ -24,6 +24,7 @@ from optimizer.roster.problem import OFF, Assignment, ProgressPoint, RosterProbl
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressPoint], None]
+PHASED_FROM_S = 10.0  # below this limit the cover and exchange phases get too little time to help: first + improve only
 EXCHANGE_SHARE = 0.1  # share of the limit for the exchange local search (and as much again kept for pricing it)
 COVER_SHARE = 0.4  # share of the time after the first roster on unmet demand alone (tuning months, issue 18)
 
@@ -149,8 +150,9 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
     if workers is None:
         workers = config.roster.workers if config is not None else 0
     workers = workers or os.cpu_count() or 1
-    cover_share = COVER_SHARE if cover_share is None else cover_share
-    exchange_share = EXCHANGE_SHARE if exchange_share is None else exchange_share
+    phased = time_limit >= PHASED_FROM_S
+    cover_share = (COVER_SHARE if phased else 0.0) if cover_share is None else cover_share
+    exchange_share = (EXCHANGE_SHARE if phased else 0.0) if exchange_share is None else exchange_share
     tracker = _Progress(time_limit, progress, show_progress, stop)
     try:
         greedy = greedy_roster(problem)
