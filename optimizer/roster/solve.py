@@ -161,7 +161,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
 
         # Phase 1: the greedy roster with its best meal slots — a quick, complete first answer.
         tracker.phase = "first"
-        first_limit = min(max(1.0, 0.1 * time_limit), 10.0, max(0.2, 0.5 * time_limit))
+        # completing the greedy roster's meals is slow on a loaded machine; without it there is no start at all
+        first_limit = min(max(1.0, (0.25 if time_limit >= PHASED_FROM_S else 0.1) * time_limit), 15.0, max(0.2, 0.5 * time_limit))
         first_solver = _solver(first_limit, seed, workers, tracker, "first")
         tracker.solver = first_solver
         first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
