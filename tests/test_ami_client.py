@@ -308,6 +308,20 @@ async def test_dropped_connection_reconnects_resyncs_and_ends_in_the_same_floor_
     assert reference.state()[0]["1003"] == ("short_break", "小休", ("general",))  # the day did move on
 
 
+async def test_login_asks_only_for_the_event_classes_the_floor_uses():
+    async with FakeAsterisk() as server:
+        adapter = adapter_for(server, reconnect=False)
+
+        async def first():
+            async for event in adapter.stream():
+                if isinstance(event, ResyncEvent) and event.phase == "end":
+                    return
+        await asyncio.wait_for(first(), 10)
+        await adapter.close()
+    login = next(a for a in server.actions if a.get("Action") == "Login")
+    assert login["Events"] == "agent,system"  # queues, members and calls; Reload (least privilege, pbx.ami_events)
+
+
 async def test_md5_login_never_sends_the_secret():
     async with FakeAsterisk() as server:
         adapter = adapter_for(server, reconnect=False)
