@@ -240,6 +240,7 @@ async def test_twenty_agents_asking_at_once_where_two_may_go_get_two_allowed(tmp
         queued = {a: r["queue_position"] for a, r in refused.items() if r["queue_position"] is not None}
         assert set(queued) == queue_for - set(allowed)
         assert sorted(queued.values()) == list(range(1, len(queued) + 1))
+        await asyncio.sleep(0.15)  # GET /api/wall shares one build for api.wall_cache_ms (100 ms): past the last poll's
         status, wall = await call("GET", serve.base + "/api/wall", tokens["boss"])
         assert (wall["idle_agents"], wall["held_places"], wall["idle_for_rules"]) == (20, 2, 18)
         assert len(wall["break_queue"]) == len(queued)
