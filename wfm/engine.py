@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -151,6 +152,10 @@ class FloorEngine:
         self._late_logged = 0  # late events logged (the first at WARNING, repeats at DEBUG)
         self._released: list[HoldReleased] = []  # this step's freed places
         self._zh: dict[int, str] = {}  # id(decision) -> its Chinese detail, this step
+        # live, with a feed that can be commanded: the agents whose end_break waits for the PBX to
+        # confirm the unpause (the floor shows PBX truth, never what was asked for). None (replay,
+        # `wfm replay`): an end_break ends the break at the override's ts.
+        self.defer_break_end: Callable[[str], bool] | None = None
         self.read_model = FloorReadModel(config, self.floor, self._gate_rule.threshold, self._judge)
         self._handlers = {
             AgentStateEvent: self._agent_state,
@@ -308,6 +313,16 @@ class FloorEngine:
         self._released.append(HoldReleased(ts=floor.dt(t), agent=rec.id, kind=kind, reason=reason,
                                            allowed_at=floor.dt(hold.decided_at), detail=detail, detail_zh=detail_zh))
 
+    def keep_break(self, agent: str) -> bool:
+        """The PBX refused (or never enacted) the unpause of an end_break: the break simply
+        continues, as the PBX says (its `ending` mark is dropped). True if there was one to keep."""
+        rec = self.floor.agents.get(agent)
+        if rec is None or rec.brk is None or rec.brk.ending is None:
+            return False
+        rec.brk.ending = None
+        log.info("end of %s's %s not enacted by the PBX: the break continues", agent, rec.brk.kind.value)
+        return True
+
     def _end_overrun(self, finding: Output, actions: list[PbxAction]) -> None:
         rec = self.floor.agents.get(getattr(finding, "agent", None) or "")
         if rec is not None and rec.brk is not None:
@@ -344,6 +359,9 @@ class FloorEngine:
                       out: list, actions: list) -> None:
         floor = self.floor
         t = max(t, rec.since)  # a reordered event never changes a state before it began
+        brk = rec.brk
+        if brk is not None and brk.ending is not None:  # the end_break the PBX now enacts: minutes until it
+            floor.end_break(rec, min(t, max(brk.ending, brk.start)))
         kind = BREAK_KIND.get(new)
         if kind is None:
             old = floor.set_state(rec, new, t)
@@ -430,9 +448,16 @@ class FloorEngine:
                 detail=f"{KIND_EN[kind]} allowed by supervisor {ev.supervisor} (override){note}",
                 next_window=None,
             ))
-        elif rec.brk is not None:  # end_break: the break ends now, its minutes count until now
-            kind = rec.brk.kind
-            self._change_state(rec, AgentState.READY, t, ev.ts, out, actions)
+        elif rec.brk is not None:  # end_break: the break's minutes count until now
+            brk = rec.brk
+            kind = brk.kind
+            if self.defer_break_end is not None and self.defer_break_end(rec.id):
+                # the break ends when the feed reports the unpause (_change_state); until then the
+                # floor shows it, marked ending; a refused unpause leaves it running (keep_break)
+                if brk.ending is None:
+                    brk.ending = t
+            else:
+                self._change_state(rec, AgentState.READY, t, ev.ts, out, actions)
             actions.append(PbxAction(rec.id, False, None,
                                      f"{KIND_EN[kind]} ended by supervisor {ev.supervisor} (override){note}",
                                      kind, ActionPurpose.END))

@@ -231,6 +231,8 @@ class Runtime:
         self._actions = asyncio.Queue()
         if replay:
             self.replay = await self.replay_log()
+        # from here on (not in the log's replay above) an end_break waits for the PBX's unpause
+        self.engine.defer_break_end = self._can_command
         self._running = True
         self._spawn(self._consume(), "wfm-runtime-consumer")
         self._spawn(self._enforce(), "wfm-runtime-enforcer")
@@ -669,8 +671,17 @@ class Runtime:
             logger.error("PBX action record for %s not logged: %r", record.agent, exc)
         self.publish(ActionDone(now, record))
 
+    def _can_command(self, agent: str) -> bool:
+        """Whether the PBX feed of `agent` takes pause/unpause commands (enactment on)."""
+        adapter = self._adapter_for(agent, None)
+        return adapter is not None and bool(getattr(adapter, "can_pause", True)) \
+            and bool(getattr(adapter, "enact_breaks", True))
+
     def _alert_action(self, record: ActionRecord) -> None:
-        """A failed or not-enacted PBX action on the wall and supervisor page."""
+        """A failed or not-enacted PBX action on the wall and supervisor page (and an end_break the
+        PBX did not enact: the break continues, as the PBX says)."""
+        if not record.paused and record.purpose == "end":
+            self.engine.keep_break(record.agent)
         alert = Alert(ts=self.now(), rule="PBX_ACTION_FAILED", detail=record.message())
         self.engine.add_alert(alert)
         self.publish(OutputPublished(alert))

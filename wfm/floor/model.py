@@ -49,7 +49,7 @@ class ShiftRecord:
 class BreakRecord:
     """A break in progress: short break (小休) or meal (用餐)."""
 
-    __slots__ = ("id", "kind", "start", "allowed", "overridden", "bucket", "rule")
+    __slots__ = ("id", "kind", "start", "allowed", "overridden", "bucket", "rule", "ending")
 
     def __init__(self, id: int, kind: BreakKind, start: float, allowed: bool, overridden: bool,
                  bucket: ShiftRecord | None, rule: str | None) -> None:
@@ -60,6 +60,9 @@ class BreakRecord:
         self.overridden = overridden
         self.bucket = bucket  # the shift (or day bucket) whose budget this break uses
         self.rule = rule  # the refusal code when the break was taken against a refusal
+        # an end asked for (end_break) and sent to the PBX, not yet confirmed by the feed: when it was
+        # asked (the break's minutes count until then once the feed reports the unpause)
+        self.ending: float | None = None
 
 
 class Hold:
