@@ -13,6 +13,9 @@ restart. Every figure measured is printed and kept in tests/artifacts/interop-fi
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
+import threading
 import time
 
 import pytest
@@ -230,13 +233,42 @@ def test_end_break_with_a_write_less_ami_user_is_an_error_naming_the_pbx_failure
             answer=f"{answer.get('error', '')}: {answer.get('detail', '')}")
 
 
+def break_decisions(serve, agent: str) -> list[dict]:
+    """The break_decision records `wfm serve` logged for `agent` (its SQLite log, read-only)."""
+    db = sqlite3.connect(f"file:{serve.workdir / 'floor.sqlite'}?mode=ro", uri=True)
+    try:
+        bodies = [json.loads(body) for (body,) in db.execute("SELECT body FROM log WHERE kind = 'decision'")]
+    finally:
+        db.close()
+    return [b for b in bodies if b.get("type") == "break_decision" and b.get("agent") == agent]
+
+
 def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, figures):
-    # issue 15 point 3: the floor shows PBX truth, never what was asked for
-    status, _, _ = _failed_end_break(lab, read_only_floor)
+    # issue 15 point 3: the floor shows PBX truth, never what was asked for — sampled from before the
+    # override is asked until well after the resync the failure triggers; and the break the PBX keeps is
+    # the same break, not judged again as a new request (one decision)
+    samples: list[tuple[float, str | None]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            samples.extend(states_during(read_only_floor, "1004", 0.05, interval=0.01))
+
+    lab.pause("1004", "小休")
+    wait_until(lambda: read_only_floor.state("1004") == "short_break", 5, what="1004 on 小休")
+    judged = break_decisions(read_only_floor, "1004")
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    status, _ = read_only_floor.as_user("sup", "POST", "/api/overrides", {"agent": "1004", "action": "end_break"})
+    time.sleep(5.0)
+    sampling.set()
+    sampler.join(5)
     assert status >= 400
-    samples = states_during(read_only_floor, "1004", 5.0)
-    figures(ready_samples=sum(1 for _, state in samples if state == "ready"), samples=len(samples))
+    again = break_decisions(read_only_floor, "1004")
+    figures(ready_samples=sum(1 for _, state in samples if state == "ready"), samples=len(samples),
+            break_decisions=len(again) - len(judged))
     assert all(state == "short_break" for _, state in samples), [s for s in samples if s[1] != "short_break"][:5]
+    assert len(judged) == 1 and again == judged, again
 
 
 @pytest.mark.parametrize("command", ["queue reload all", "module reload app_queue.so"], ids=["queue_reload", "module_reload"])
