@@ -104,20 +104,26 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
                 taken[choices[0].name] += 1
             else:
                 flexible.append(worker)
-        # fill the scarcer templates first, each with the agents furthest below their fair share of it (R5)
-        order = sorted(usable, key=lambda s: ratio.get(s.name, 0.0))
-        for shift in order[:-1]:
+        # fill first the template with the least slack (agents who may still take it, R4 after yesterday's late
+        # shifts, minus the heads it wants), each with the agents furthest below their fair share of it (R5)
+        remaining = list(usable)
+        while len(remaining) > 1 and flexible:
+            slack = {s.name: sum(1 for w in flexible if s in options[w.agent_id]) - (target[s.name] - taken[s.name])
+                     for s in remaining}
+            shift = min(remaining, key=lambda s: slack[s.name])
+            remaining.remove(shift)
             room = max(0, round(target[shift.name] - taken[shift.name]))
             candidates = [w for w in flexible if shift in options[w.agent_id]]
-            candidates.sort(key=lambda w: -(ratio[shift.name] * worked[w.agent_id] - used[(w.agent_id, shift.name)]
-                                           + (0.5 if w.preferred_shift == shift.name else 0)
-                                           + (0.3 if roster.get((w.agent_id, day - 1)) == shift.name else 0)))
+            candidates.sort(key=lambda w, shift=shift: -(ratio[shift.name] * worked[w.agent_id] - used[(w.agent_id, shift.name)]
+                                                         + (0.5 if w.preferred_shift == shift.name else 0)
+                                                         + (0.3 if roster.get((w.agent_id, day - 1)) == shift.name else 0)
+                                                         - sum(1 for s in remaining if s in options[w.agent_id])))
             for worker in candidates[:room]:
                 picks[worker.agent_id] = shift
                 taken[shift.name] += 1
             flexible = [w for w in flexible if w.agent_id not in picks]
         for worker in flexible:
-            fallback = order[-1] if order[-1] in options[worker.agent_id] else options[worker.agent_id][0]
+            fallback = remaining[0] if remaining and remaining[0] in options[worker.agent_id] else options[worker.agent_id][0]
             picks[worker.agent_id] = fallback
         _no_lone_agent(picks, options)
         for a, pick in picks.items():
