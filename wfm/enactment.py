@@ -180,8 +180,8 @@ class Enactor:
             cause=str(getattr(action, "cause", "") or ""),
             feed=getattr(adapter, "source", None),
         )
-        if adapter is None:
-            return await self._final(ActionRecord(outcome=Outcome.FAILED, detail="no PBX feed knows this agent", **base),
+        if adapter is None:  # no feed of ours carries this agent: nothing to command, the agent acts on the phone
+            return await self._final(ActionRecord(outcome=Outcome.MANUAL, ok=True, detail="no PBX feed knows this agent", **base),
                                      adapter, action)
         if not getattr(adapter, "can_pause", True) or not getattr(adapter, "enact_breaks", True):
             why = "this feed cannot pause a queue member" if not getattr(adapter, "can_pause", True) \
