@@ -271,6 +271,39 @@ def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, 
     assert len(judged) == 1 and again == judged, again
 
 
+def test_a_supervisor_end_break_shows_ready_only_once_asterisk_unpaused(calm, serve, figures):
+    # issue 15 point 3, the other side: with the writing user the unpause goes through, and the wall moves
+    # short_break → ready once (the feed's unpause), never flapping, and nothing is judged again
+    lab = calm
+    lab.pause("1004", "小休")
+    wait_until(lambda: serve.state("1004") == "short_break", 5, what="1004 on 小休")
+    judged = break_decisions(serve, "1004")
+    samples: list[tuple[float, str | None]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            samples.extend(states_during(serve, "1004", 0.05, interval=0.01))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    asked = time.monotonic()
+    status, answer = serve.as_user("sup", "POST", "/api/overrides", {"agent": "1004", "action": "end_break"})
+    answered = time.monotonic() - asked
+    _, ready = wait_until(lambda: serve.state("1004") == "ready", 2.0, what="the wall shows 1004 ready")
+    time.sleep(1.0)
+    sampling.set()
+    sampler.join(5)
+    assert status == 200 and [r["outcome"] for r in answer["pbx"]] == ["confirmed"], answer
+    assert not lab.queue_show("sales")["1004"].paused
+    shown = [state for _, state in samples]
+    changes = [b for a, b in zip(shown, shown[1:]) if a != b]
+    figures(answer_s=answered, wall_ready_s=ready, samples=len(samples), changes=len(changes),
+            break_decisions=len(break_decisions(serve, "1004")) - len(judged))
+    assert shown[0] == "short_break" and changes == ["ready"], changes
+    assert break_decisions(serve, "1004") == judged
+
+
 @pytest.mark.parametrize("command", ["queue reload all", "module reload app_queue.so"], ids=["queue_reload", "module_reload"])
 def test_a_reload_removing_a_member_reaches_the_wall_within_5_s(lab, serve, calm, record, figures, command):
     # `queue reload all` (the CLI, like AMI QueueReload) sends no event; `module reload` sends Reload
