@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 
 from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
-from wfm.api.app import ApiServer, create_app
+from wfm.api.app import ApiServer, body_cap, create_app
+from wfm.config import load_config
 from wfm.engine import FloorEngine
 from wfm.eventlog import open_log_from_config
 from wfm.events import AgentState, AgentStateEvent, ShiftEvent
@@ -212,7 +213,7 @@ async def test_malformed_unknown_logged_out_are_clear_4xx_and_log_still_verifies
         (dict(data=b"", headers={**sup, "Content-Type": "application/json"}), 400, "missing body"),
         (dict(data=b"kind=short", headers={**sup, "Content-Type": "application/x-www-form-urlencoded"}), 415,
          "unsupported media type"),
-        (dict(data=b"{" + b" " * 300_000 + b"}", headers={**sup, "Content-Type": "application/json"}), 413, None),
+        (dict(data=b"{" + b" " * body_cap(load_config(None)) + b"}", headers={**sup, "Content-Type": "application/json"}), 413, None),
     ]
     for kwargs, expected, error in cases:
         status, body = await call("POST", url, **kwargs)

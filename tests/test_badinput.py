@@ -261,7 +261,10 @@ def test_api_still_answers_and_log_verifies_after_the_fuzz(api):
 
 
 def test_api_body_over_the_limit_is_413_and_not_acted_on(api):
-    from wfm.api.app import CLIENT_MAX_SIZE
+    from wfm.api.app import body_cap
+    from wfm.config import load_config
+
+    CLIENT_MAX_SIZE = body_cap(load_config(None))
 
     before = api.runtime.events_processed
     body = json.dumps({"agent": "1001", "action": "allow_break", "note": "x" * (CLIENT_MAX_SIZE + 10)}).encode()

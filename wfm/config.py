@@ -182,6 +182,7 @@ class ApiConfig(_Section):
     wall_cache_ms: Annotated[float, msgspec.Meta(ge=0)]
     idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     cookie_secure: bool
+    max_body_kib: Annotated[int, msgspec.Meta(ge=1)]
     users_file: str
     trusted_proxies: list[str]
 

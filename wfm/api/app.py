@@ -54,7 +54,6 @@ from wfm.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-CLIENT_MAX_SIZE = 256 * 1024
 DASH_PAGES: dict[str, Access] = navigation.page_access()
 DASH_INTERNAL = ("/_dash-{tail:.*}", "/assets/{tail:.*}", "/_reload-hash", "/_favicon.ico")
 WSGI_BRIDGE = web.AppKey("wfm_wsgi_bridge", object)
@@ -125,17 +124,23 @@ def _dash_handler(bridge, lazy: LazyDash, level: Access):
     return requires(level)(handler)
 
 
+def body_cap(config: Config) -> int:
+    """The one body cap of every route, in bytes (`api.max_body_kib`)."""
+    return config.api.max_body_kib * 1024
+
+
 def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = None,
                dashboard: DashFactory | None = None) -> web.Application:
     """The app over `runtime`; with a `dashboard` factory the Dash pages are served on the same port,
     without one the basic live wall is served at /wall."""
     sessions = SessionStore(timedelta(hours=config.api.session_hours))
+    max_body = body_cap(config)
     app = web.Application(
         middlewares=[html_error_pages, error_middleware,
-                     make_auth_middleware(sessions, config.api.kiosk_token, max_body=CLIENT_MAX_SIZE,
+                     make_auth_middleware(sessions, config.api.kiosk_token, max_body=max_body,
                                           cookie_secure=config.api.cookie_secure,
                                           trusted_proxies=frozenset(config.api.trusted_proxies))],
-        client_max_size=CLIENT_MAX_SIZE,
+        client_max_size=max_body,
     )
     app[RUNTIME] = runtime
     app[CONFIG] = config

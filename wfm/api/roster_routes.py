@@ -6,7 +6,7 @@ thread: reading rosters and the checker take a moment, the floor's loop must not
 wait) and back. Access levels live in the route table (wfm/api/routes.py): roster
 work is for schedulers and admins; an agent may read and submit only their own
 requests. Uploads travel base64 in the JSON body (data URLs accepted), within
-the app's body cap (wfm/api/app.py CLIENT_MAX_SIZE).
+the app's body cap (`api.max_body_kib`, wfm/api/app.py body_cap).
 """
 from __future__ import annotations
 
