@@ -14,13 +14,17 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from test_pbx_enactment import Floor, _api, _call, _token, floor_config, wait_until
+from test_pbx_enactment import SECRET, Floor, _api, _call, _token, floor_config, wait_until
 
+from telephony.ami.client import AmiAdapter
+from wfm.commands.feeds import ami_settings
 from wfm.config import default_data, from_data
 from wfm.decisions import BreakDecision
 from wfm.engine import FloorEngine
 from wfm.enactment import Outcome
+from wfm.eventlog import open_log_from_config
 from wfm.events import AgentState, AgentStateEvent, OverrideAction, OverrideEvent, ShiftEvent
+from wfm.runtime import Runtime
 
 
 class Sampler:
@@ -81,6 +85,35 @@ async def test_a_refused_end_break_never_shows_ready_and_is_not_judged_again(tmp
         assert floor.engine.floor.agents[agent].brk is brk and brk.ending is None
         assert decisions_for(floor, agent) == judged
         assert floor.sim.model.state_of(agent) is AgentState.SHORT_BREAK
+
+
+async def test_a_restart_rebuilds_the_refused_end_break_as_the_same_running_break(tmp_path):
+    async with Floor(floor_config(tmp_path), username="reader") as floor:
+        agent = await _on_short_break(floor)
+        before = floor.engine.floor.agents[agent]
+        start = before.brk.start
+        taken = floor.engine.floor.budget_bucket(before, start).short_count
+        result, pending = await floor.runtime.submit_enacted(OverrideEvent(
+            ts=floor.runtime.now(), supervisor="supervisor", agent=agent, action=OverrideAction.END_BREAK))
+        [outcome] = [await asyncio.wait_for(p, 10) for p in pending]
+        assert outcome.outcome is Outcome.FAILED
+        await asyncio.sleep(0.5)  # the resync's snapshot is logged too
+        port = floor.server.port  # closed below: the restarted feed only retries, the log rebuilds the floor
+    # the log holds the override, the failed unpause and the resync's pause: the floor rebuilt from it
+    # (a commandable feed configured, as live) has the one break still running, not a second one
+    log = open_log_from_config(floor.config)
+    engine = FloorEngine(floor.config)
+    adapter = AmiAdapter(ami_settings(floor.config), host="127.0.0.1", port=port,
+                         username="reader", secret=SECRET, source="ami:sim", clock=floor.clock)
+    again = Runtime(floor.config, engine, log, [adapter], floor.clock)
+    await again.start()
+    try:
+        rec = engine.floor.agents[agent]
+        assert rec.state is AgentState.SHORT_BREAK and rec.brk is not None
+        assert rec.brk.start == start and rec.brk.ending is None
+        assert engine.floor.budget_bucket(rec, start).short_count == taken
+    finally:
+        await again.stop()
 
 
 async def test_a_refused_end_break_through_the_api_never_shows_ready_on_the_wall(tmp_path):

@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_KIND = "event"
 ACTION_KIND = "action"
+_NOT_DONE = frozenset({"failed", "not_enacted"})  # PBX action outcomes that left the PBX as it was
 AUDIT_KIND = "audit"
 TICK_TYPE = "tick"  # audit marker: the engine's clock was ticked to this record's ts
 RELEASE_TYPE = "release_hold"  # audit marker: an allowed break's place freed, the PBX never paused it (replayed)
@@ -229,10 +230,11 @@ class Runtime:
             raise RuntimeError("a Runtime starts once")
         self._inbox = asyncio.Queue(maxsize=_INBOX_MAX)
         self._actions = asyncio.Queue()
+        # an end_break waits for the PBX's unpause, in the log's replay too: there the logged feed event
+        # ends the break, or the logged failure of the unpause keeps it (replay_log), as they did live
+        self.engine.defer_break_end = self._can_command
         if replay:
             self.replay = await self.replay_log()
-        # from here on (not in the log's replay above) an end_break waits for the PBX's unpause
-        self.engine.defer_break_end = self._can_command
         self._running = True
         self._spawn(self._consume(), "wfm-runtime-consumer")
         self._spawn(self._enforce(), "wfm-runtime-enforcer")
@@ -322,7 +324,7 @@ class Runtime:
         """Feed the logged events (from `since`, default replay_since()) back through the
         engine; outputs and actions are not repeated."""
         since = since or self.replay_since()
-        records = self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND])
+        records = self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND, ACTION_KIND])
         count = skipped = ticks = 0
         last_ts: datetime | None = None
         shifts: set[tuple[str, datetime]] = set()
@@ -335,6 +337,11 @@ class Runtime:
                     ticks += 1
                 elif record.body.get("type") == RELEASE_TYPE:
                     self._apply_release(record.body, record.ts.astimezone(self._tz))
+                return
+            if record.kind == ACTION_KIND:
+                body = record.body
+                if body.get("outcome") in _NOT_DONE and body.get("paused") is False and body.get("purpose") == "end":
+                    self.engine.keep_break(str(body.get("agent")))  # the PBX kept the break it was asked to end
                 return
             if record.kind != EVENT_KIND:
                 return
