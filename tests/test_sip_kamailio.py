@@ -304,7 +304,8 @@ def test_wfm_serve_subscribes_to_presence_from_the_site_config_and_stays_healthy
         base = first[: -len("/wall")]
         deadline = time.monotonic() + 20
         health = http_json(base + "/api/health")
-        while health["feeds_connected"] != 1 and time.monotonic() < deadline:
+        # connected once the server answers; stale until every wanted subscription (2 agents x dialog + presence) is accepted
+        while (health["feeds_connected"] != 1 or health["feeds_stale"] != 0) and time.monotonic() < deadline:
             time.sleep(0.2)
             health = http_json(base + "/api/health")
         assert health["feeds"] == 1 and health["feeds_connected"] == 1 and health["feeds_stale"] == 0, health

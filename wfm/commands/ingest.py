@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         except LiveConnectError as exc:
             raise CliError(str(exc), 2) from None
         except LiveFeedLost as exc:
-            raise CliError(f"{exc} (--no-reconnect)", 1) from None
+            where = f"{args.connect_host}:{args.connect_port}"
+            lost = str(exc) if where in str(exc) else f"{protocol} feed {where} lost: {exc}"  # always name the PBX
+            raise CliError(f"{lost} (--no-reconnect)", 1) from None
         except KeyboardInterrupt:
             pass  # Ctrl-C is the normal way to stop a live ingest
         return 1 if printer.skipped else 0
