@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
+from wfm.api.bodies import json_response, read_body
 from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,6 @@ class RequestBody(msgspec.Struct, frozen=True, kw_only=True):
     note: Text = ""
 
 
-_encoder = msgspec.json.Encoder()
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
 
@@ -108,20 +108,6 @@ def roster_desk(config) -> Any:
                       SAMPLE_DIR if SAMPLE_DIR.is_dir() else None)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encoder.encode(data), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request, shape: type) -> Any:
-    raw = await request.read()  # the app caps every body (wfm/api/security.py enforce_body_cap)
-    if not raw:
-        raise ApiError(400, "missing body", f"send a JSON object with the fields of {shape.__name__}")
-    try:
-        return msgspec.json.decode(raw, type=shape)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "invalid body", str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "body is not JSON", str(exc)) from None
 
 
 def _user(request: web.Request) -> str:
@@ -184,18 +170,18 @@ def _version(request: web.Request) -> int:
 @requires(Access.SCHEDULERS)
 async def sources(request: web.Request) -> web.Response:
     """Which sample inputs this server has, and the default floor shares."""
-    return _json(await _call(request, "sources"))
+    return json_response(await _call(request, "sources"))
 
 
 @requires(Access.SCHEDULERS)
 async def demand(request: web.Request) -> web.Response:
     """The month's demand in the floor's terms and how it compares with the headcount (before solving)."""
-    body = await _body(request, DemandBody)
+    body = await read_body(request, DemandBody)
     inputs, params = await _inputs(request, body)
     data = await _call(request, "demand", body.month, inputs, params, body.headcount)
     data.pop("demand_csv", None)
     data.pop("forecast_csv", None)
-    return _json(data)
+    return json_response(data)
 
 
 @requires(Access.SCHEDULERS)
@@ -203,58 +189,58 @@ async def what_if(request: web.Request) -> web.Response:
     """Two or three variants (AHT, shrinkage, headcount) side by side: required agents and expected SL per interval."""
     from optimizer.demand import Variant
 
-    body = await _body(request, WhatIfBody)
+    body = await read_body(request, WhatIfBody)
     inputs, params = await _inputs(request, body)
     variants = [Variant(name=v.name, aht_s=v.aht_s, shrinkage=v.shrinkage, headcount=v.headcount) for v in body.variants]
-    return _json(await _call(request, "what_if", body.month, inputs, params, variants))
+    return json_response(await _call(request, "what_if", body.month, inputs, params, variants))
 
 
 @requires(Access.SCHEDULERS)
 async def start_job(request: web.Request) -> web.Response:
     """Start a solve; 409 with the numbers when peak demand exceeds the floor (unless accept_unmet)."""
-    body = await _body(request, SolveBody)
+    body = await read_body(request, SolveBody)
     inputs, params = await _inputs(request, body)
     data = await _call(request, "start", body.month, inputs, params, body.time_limit_s, body.seed,
                        body.accept_unmet, _user(request))
     logger.info("roster run %s started by %s", data["job_id"], _user(request))
-    return _json(data, status=202)
+    return json_response(data, status=202)
 
 
 @requires(Access.SCHEDULERS)
 async def job(request: web.Request) -> web.Response:
     """A run's state, progress (elapsed, objective, bound, gap) and result."""
-    return _json(await _call(request, "job", request.match_info["job"]))
+    return json_response(await _call(request, "job", request.match_info["job"]))
 
 
 @requires(Access.SCHEDULERS)
 async def versions(request: web.Request) -> web.Response:
     """The month's versions, newest first, times in the floor's zone."""
-    return _json({"versions": await _call(request, "list_versions", _month(request))})
+    return json_response({"versions": await _call(request, "list_versions", _month(request))})
 
 
 @requires(Access.SCHEDULERS)
 async def record(request: web.Request) -> web.Response:
     """Save a finished run's roster as the month's next version (a draft)."""
-    body = await _body(request, RecordBody)
-    return _json(await _call(request, "record", _month(request), body.job_id, _user(request), body.note), status=201)
+    body = await read_body(request, RecordBody)
+    return json_response(await _call(request, "record", _month(request), body.job_id, _user(request), body.note), status=201)
 
 
 @requires(Access.SCHEDULERS)
 async def version(request: web.Request) -> web.Response:
     """One version for the grid: cells, legend, per-agent and per-day totals, per-interval cover and SL."""
-    return _json(await _call(request, "view", _month(request), _version(request)))
+    return json_response(await _call(request, "view", _month(request), _version(request)))
 
 
 @requires(Access.SCHEDULERS)
 async def gate(request: web.Request) -> web.Response:
     """What publishing this version means: unmet demand, rule warnings, fairness spreads."""
-    return _json(await _call(request, "gate", _month(request), _version(request)))
+    return json_response(await _call(request, "gate", _month(request), _version(request)))
 
 
 @requires(Access.SCHEDULERS)
 async def diff(request: web.Request) -> web.Response:
     """The cells this version changed against the one it replaced."""
-    return _json(await _call(request, "diff", _month(request), _version(request)))
+    return json_response(await _call(request, "diff", _month(request), _version(request)))
 
 
 _TYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -273,14 +259,14 @@ async def version_file(request: web.Request) -> web.Response:
 @requires(Access.SCHEDULERS)
 async def publish(request: web.Request) -> web.Response:
     """Publish a version (R6); with unmet demand or rule warnings only with confirm and a reason (409 otherwise)."""
-    body = await _body(request, PublishBody)
+    body = await read_body(request, PublishBody)
     data = await _call(request, "publish", _month(request), _version(request), _user(request), body.reason, body.confirm)
     gate = data["gate"]
     await _audit(request, {"action": "publish", "month": _month(request), "version": data["version"]["version"],
                            "from_version": _version(request), "reason": body.reason, "confirmed": body.confirm,
                            "unmet_agent_intervals": gate["unmet_agent_intervals"],
                            "hard_violations": gate["hard_violations"]})
-    return _json(data)
+    return json_response(data)
 
 
 @requires(Access.SCHEDULERS)
@@ -288,47 +274,47 @@ async def edit_cell(request: web.Request) -> web.Response:
     """Change one cell (shift or meal); the checker's answer, saved as a new draft version."""
     from optimizer.roster.edit import CellEdit
 
-    body = await _body(request, CellBody)
+    body = await read_body(request, CellBody)
     edit = CellEdit(agent_id=body.agent, day=body.date, shift=body.shift, meal_start=body.meal_start or None)
     data = await _call(request, "edit", _month(request), _version(request), edit, _user(request))
     await _audit(request, {"action": "edit", "month": _month(request), "version": data["version"]["version"],
                            "change": data["change"]})
-    return _json(data, status=201)
+    return json_response(data, status=201)
 
 
 @requires(Access.SCHEDULERS)
 async def swap(request: web.Request) -> web.Response:
     """Apply an agreed swap (R7) to the month's current roster, if the rules and the checker allow it."""
-    body = await _body(request, SwapBody)
-    return _json(await _call(request, "swap", _month(request), body.agent_a, body.agent_b, body.day, body.day2,
+    body = await read_body(request, SwapBody)
+    return json_response(await _call(request, "swap", _month(request), body.agent_a, body.agent_b, body.day, body.day2,
                              _user(request)))
 
 
 @requires(Access.SCHEDULERS)
 async def month_requests(request: web.Request) -> web.Response:
     """Every agent's rest-day and leave requests for the month, with whether the latest roster honours them."""
-    return _json({"requests": await _call(request, "list_requests", _month(request))})
+    return json_response({"requests": await _call(request, "list_requests", _month(request))})
 
 
 @requires(Access.SELF_OR_SCHEDULERS)
 async def agent_requests(request: web.Request) -> web.Response:
     """An agent's own requests for the month and their outcome."""
-    return _json({"requests": await _call(request, "list_requests", _month(request), request.match_info["agent"])})
+    return json_response({"requests": await _call(request, "list_requests", _month(request), request.match_info["agent"])})
 
 
 @requires(Access.SELF_OR_SCHEDULERS)
 async def submit_request(request: web.Request) -> web.Response:
     """Ask for a rest day or leave (limits: docs/floor-rules.md R3, R7); 422 says which limit."""
-    body = await _body(request, RequestBody)
+    body = await read_body(request, RequestBody)
     data = await _call(request, "submit_request", _month(request), request.match_info["agent"], body.kind, body.date,
                        body.note, _user(request))
-    return _json(data, status=201)
+    return json_response(data, status=201)
 
 
 @requires(Access.SELF_OR_SCHEDULERS)
 async def withdraw_request(request: web.Request) -> web.Response:
     """Withdraw one of the agent's requests."""
-    return _json(await _call(request, "withdraw_request", _month(request), request.match_info["agent"],
+    return json_response(await _call(request, "withdraw_request", _month(request), request.match_info["agent"],
                              request.match_info["request_id"]))
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from wfm.api import adherence, agent_roster, breakgate, reports, wallmeta, walltrend
 from wfm.api import roster_routes  # the scheduler's routes, registered below
+from wfm.api.bodies import json_response, read_body
 from wfm.api.navigation import pages_for
 from wfm.api.openapi import build_openapi
 from wfm.api.ratelimit import SlidingWindowLimiter
@@ -124,23 +125,6 @@ class StepOutputs(msgspec.Struct):
     outputs: list[dict]
 
 
-_json_encoder = msgspec.json.Encoder()
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_json_encoder.encode(data), status=status, content_type="application/json")
-
-
-async def read_body(request: web.Request, shape: type) -> Any:
-    raw = await request.read()
-    if not raw:
-        raise ApiError(400, "missing body", f"send a JSON object with the fields of {shape.__name__}")
-    try:
-        return msgspec.json.decode(raw, type=shape)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "invalid body", str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "body is not JSON", str(exc)) from None
 
 
 def _account(request: web.Request) -> Account:
