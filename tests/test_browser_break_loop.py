@@ -10,20 +10,20 @@ require_tool: skipped without them, failing under CI=true).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import requests
 
-from conftest import require_tool
+from support.browser import headless_chromium, text_of
+from support.browser import wait_for as support_wait_for
 
 pytestmark = pytest.mark.live
 
@@ -73,48 +73,11 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    tools = require_tool("chromium", "chromedriver")
-    profile = tempfile.mkdtemp(prefix="wfm-chromium-")
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={profile}", "--window-size=1920,1080"):
-        options.add_argument(arg)
-    options.binary_location = tools["chromium"]
-    driver = webdriver.Chrome(service=Service(tools["chromedriver"]), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait_for(predicate, timeout: float = 15.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # an element re-rendered between lookups
-            last = exc
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
-
-
-def text_of(driver, css: str) -> str:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    try:
-        return driver.find_element(By.CSS_SELECTOR, css).text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
+wait_for = partial(support_wait_for, step=0.05)  # this loop's 2 s figures are read at 50 ms
 
 
 def state_on_wall(base: str, agent: str) -> str | None:

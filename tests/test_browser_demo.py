@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,8 @@ from urllib.parse import quote, urlparse
 import pytest
 import requests
 
-from conftest import REPO, require_tool
+from conftest import REPO
+from support.browser import headless_chromium, text_of, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -91,26 +91,9 @@ def running_demo(folder: Path, config: Path, kiosk_token: str = ""):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    tools = require_tool("chromium", "chromedriver")
-    profile = tempfile.mkdtemp(prefix="wfm-chromium-")
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={profile}", "--window-size=1920,1080"):
-        options.add_argument(arg)
-    options.binary_location = tools["chromium"]
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(tools["chromedriver"]), options=options)
-    driver.set_page_load_timeout(30)
-    wall_size(driver)
-    try:
+    with headless_chromium(console_log=True) as driver:
+        wall_size(driver)
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def wall_size(driver) -> None:
@@ -122,31 +105,6 @@ def wall_size(driver) -> None:
 def phone_size(driver) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": 412, "height": 915, "deviceScaleFactor": 1, "mobile": True})
-
-
-def wait_for(predicate, timeout: float = 15.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # the element may be re-rendered between lookups
-            last = exc
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
-
-
-def text_of(driver, css: str) -> str:
-    """The element's text; "" while React swaps it (a stale or not-yet-there element)."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    try:
-        return driver.find_element(By.CSS_SELECTOR, css).text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
 
 
 def login(driver, base: str, user: str, next_page: str) -> None:
