@@ -424,7 +424,8 @@ def test_wall_is_readable_at_five_metres(demo, browser, artifacts):
         assert small == [], small[:10]
         assert broken == [], broken[:10]
         if view == "queues":  # the SL trend against the target and required vs staffed now
-            assert "Staffed 在岗" in text_of(browser, "#wall-staffing")
+            # the trend comes from its own fetch (GET /api/wall/trend): the queues page may be drawn first
+            wait_for(lambda: "Staffed 在岗" in text_of(browser, "#wall-staffing"), timeout=5)
             assert browser.find_elements("css selector", "#wall-trend .trend-col")
         if view not in seen:
             screenshot(browser, artifacts, "wall" if view == "agents" else "wall-queues", docs=True)
