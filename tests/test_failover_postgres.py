@@ -173,7 +173,7 @@ def replay_decisions(config_path: Path, records) -> tuple[list[bytes], list[str]
             made.append(encoder.encode(msgspec.to_builtins(output)))
             if isinstance(output, BreakDecision) and output.allowed and output.kind.value == "short":
                 team = config.team_of(output.agent)
-                held = floor.team_short[team] + floor.pending_team[team]
+                held = floor.team_short[team] + floor.holds.team_short[team]  # short-break holds only
                 if held > CAP:
                     over_cap.append(f"{output.ts} {output.agent}: {held} of team {team!r} on or holding 小休")
     return made, over_cap
