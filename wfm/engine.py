@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
+from typing import Any
 
 from wfm.config import Config
 from wfm.decisions import Alert, BreakDecision, HoldReleased, Output
@@ -56,8 +56,9 @@ from wfm.floor.model import AgentRecord, BreakRequest
 from wfm.floor.queues import ABANDONED, ANSWERED, COMPLETED, OFFERED
 from wfm.floor.state import FloorState
 from wfm.readmodel import FloorReadModel
-from wfm.rules import Refusal, make_rules
+from wfm.rules import Note, Refusal, make_rules
 from wfm.rules.base import overrides
+from wfm.rules.queue_near_full import QueueNearFull
 from wfm.rules.text import KIND_EN, KIND_ZH, dur, dur_zh
 from wfm.timeutil import require_aware
 from wfm.views import (
@@ -78,6 +79,8 @@ _ENDED_BITS = 4 | 8  # abandoned or completed: nothing more happens to the call
 FINISHED_CALL_MEMORY_S = 3600.0
 _OVERRUN_RULES = frozenset({"SHORT_BREAK_TOO_LONG", "MEAL_TOO_LONG"})  # F4/F5: one break ran too long
 _FEED_EVENTS = frozenset({AgentStateEvent, QueueStatusEvent, CallEvent})  # deduplicated (PBX resends)
+# an event handler: (event of its type, floor time, the step's outputs, the step's PBX actions)
+_Handler = Callable[[Any, float, "list[Output]", "list[PbxAction]"], None]
 
 
 class ActionPurpose(str, enum.Enum):
@@ -141,10 +144,10 @@ class FloorEngine:
         self._on_state = [r for r in self.rules if overrides(r, "on_state")]
         self._on_break = [r for r in self.rules if overrides(r, "on_break_start")]
         self._after = [r for r in self.rules if overrides(r, "after_event")]
-        self._gate_rule = next(r for r in self.rules if r.code == "QUEUE_NEAR_FULL")
+        self._gate_rule = next(r for r in self.rules if isinstance(r, QueueNearFull))
         self._dedup = Deduplicator(config.floor.duplicate_window_s)
         self._snapshots: dict[str, tuple[set[str], set[str]]] = {}
-        self._queue_fp: tuple | None = None
+        self._queue_fp: tuple[object, ...] | None = None
         self._time_sensitive_queue = config.floor.gate.policy == "service_level"
         self._day = -1
         self._day_end = float("-inf")
@@ -157,7 +160,7 @@ class FloorEngine:
         # `wfm replay`): an end_break ends the break at the override's ts.
         self.defer_break_end: Callable[[str], bool] | None = None
         self.read_model = FloorReadModel(config, self.floor, self._gate_rule.threshold, self._judge)
-        self._handlers = {
+        self._handlers: dict[type, _Handler] = {
             AgentStateEvent: self._agent_state,
             QueueStatusEvent: self._queue_status,
             CallEvent: self._call,
@@ -194,7 +197,7 @@ class FloorEngine:
             # within the reorder window the event keeps its own time for its agent's accounting
             # (never before that agent's last change); findings already made stay made
         if type(event) in _FEED_EVENTS and self._dedup.is_duplicate(event, ts.timestamp()):
-            if floor.break_queue and self._released:
+            if floor.break_queue and self._released and floor.now is not None:
                 self._grant(floor.now, floor.dt(floor.now), out, actions)  # a lapse freed a place just now
             return self._result(out, actions)
         self._handlers[type(event)](event, t, out, actions)
@@ -258,7 +261,8 @@ class FloorEngine:
             t, ts = floor.now, floor.dt(floor.now)
         rec = floor.agents.get(agent)
         hold = rec.hold if rec is not None else None
-        if hold is not None and (allowed_at is None or abs(hold.decided_at - allowed_at.timestamp()) < 1e-6):
+        if rec is not None and hold is not None \
+                and (allowed_at is None or abs(hold.decided_at - allowed_at.timestamp()) < 1e-6):
             floor.release_hold(rec, t)
             self._note_released(rec, hold, t, reason)
         if floor.break_queue:
@@ -292,7 +296,7 @@ class FloorEngine:
             deadline = pop(t)
         if floor.holds.next_lapse() is not None:
             for rec, hold in floor.holds.pop_lapsed(t):
-                self._note_released(rec, hold, hold.lapse_at, LAPSED)
+                self._note_released(rec, hold, t if hold.lapse_at is None else hold.lapse_at, LAPSED)
                 rec.lapsed = hold
 
     def _note_released(self, rec: AgentRecord, hold: Hold, t: float, reason: str) -> None:
@@ -339,7 +343,7 @@ class FloorEngine:
                                      decided_at=self.floor.dt(t)))
 
     # --- event handlers -------------------------------------------------------
-    def _agent_state(self, ev: AgentStateEvent, t: float, out: list, actions: list) -> None:
+    def _agent_state(self, ev: AgentStateEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         source = ev.source
@@ -356,7 +360,7 @@ class FloorEngine:
             self._change_state(rec, state, t, ev.ts, out, actions)
 
     def _change_state(self, rec: AgentRecord, new: AgentState, t: float, ts: datetime,
-                      out: list, actions: list) -> None:
+                      out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         t = max(t, rec.since)  # a reordered event never changes a state before it began
         brk = rec.brk
@@ -379,7 +383,7 @@ class FloorEngine:
         elif lapsed is not None and lapsed.kind is kind and self._floor_has_room(rec, kind, t):
             approval = lapsed  # its place lapsed, but the floor still has room: the approval stands
         granted = approval is not None and approval.kind is kind
-        if granted:
+        if approval is not None and granted:
             allowed, overridden, rule_code = True, approval.override, None
             floor.dequeue(rec.id)
         else:
@@ -397,14 +401,14 @@ class FloorEngine:
             if finding is not None:
                 out.append(finding)
 
-    def _break_request(self, ev: BreakRequestEvent, t: float, out: list, actions: list) -> None:
+    def _break_request(self, ev: BreakRequestEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         rec = self.floor.agent(ev.agent, t)
         kind = BreakKind(ev.kind)
         verdict = self._decide(rec, BreakRequest(rec.id, kind, t, ev.minutes, ev.queue, "request"), ev.ts, out)
         if verdict.allowed and rec.brk is None:
             self._enact(rec, kind, t, f"{KIND_EN[kind]} request allowed", actions)
 
-    def _break_cancel(self, ev: BreakCancelEvent, t: float, out: list, actions: list) -> None:
+    def _break_cancel(self, ev: BreakCancelEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         floor.dequeue(rec.id)
@@ -416,7 +420,7 @@ class FloorEngine:
             actions.append(PbxAction(rec.id, False, None, f"{KIND_EN[rec.brk.kind]} ended by the agent",
                                      rec.brk.kind, ActionPurpose.END))
 
-    def _override(self, ev: OverrideEvent, t: float, out: list, actions: list) -> None:
+    def _override(self, ev: OverrideEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         note = f": {ev.note}" if ev.note else ""
@@ -462,14 +466,14 @@ class FloorEngine:
                                      f"{KIND_EN[kind]} ended by supervisor {ev.supervisor} (override){note}",
                                      kind, ActionPurpose.END))
 
-    def _shift(self, ev: ShiftEvent, t: float, out: list, actions: list) -> None:
+    def _shift(self, ev: ShiftEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         rec = floor.agent(ev.agent, t)
         shift = floor.add_shift(rec, ev, t)
         for rule in self._on_shift:
             rule.on_shift(floor, rec, shift, t)
 
-    def _queue_status(self, ev: QueueStatusEvent, t: float, out: list, actions: list) -> None:
+    def _queue_status(self, ev: QueueStatusEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         queue = floor.queue(ev.queue)
         source = ev.source
@@ -481,7 +485,7 @@ class FloorEngine:
             queue.source = source
         floor.set_waiting(queue, ev.waiting, ev.longest_wait_s, t)
 
-    def _call(self, ev: CallEvent, t: float, out: list, actions: list) -> None:
+    def _call(self, ev: CallEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         if t >= self._day_end:
             self._roll_day(t)
@@ -546,7 +550,7 @@ class FloorEngine:
         for queue in floor.queues.values():  # a call still "waiting" after a day lost its end
             queue.open_calls = {cid: at for cid, at in queue.open_calls.items() if at >= horizon}
 
-    def _resync(self, ev: ResyncEvent, t: float, out: list, actions: list) -> None:
+    def _resync(self, ev: ResyncEvent, t: float, out: list[Output], actions: list[PbxAction]) -> None:
         floor = self.floor
         if ev.phase == "begin":
             self._snapshots[ev.source] = (set(), set())
@@ -563,7 +567,7 @@ class FloorEngine:
             if queue.source == ev.source and queue.id not in queues_seen:
                 floor.set_waiting(queue, 0, None, t)
 
-    def _snapshot_for(self, source: str | None):
+    def _snapshot_for(self, source: str | None) -> tuple[set[str], set[str]] | None:
         if not self._snapshots:
             return None
         if source is None:
@@ -578,7 +582,7 @@ class FloorEngine:
         """The one judgement of a break: a request, a pause judged as one, a queue grant, a
         supervisor's allow (whose verdict is logged, not obeyed) and the /me preview all come
         here, with the same view of the floor (other agents' held places count as away)."""
-        notes = []
+        notes: list[Note] = []
         floor = self.floor
         for rule in self._judges[req.kind]:
             result = rule.judge(floor, rec, req)
@@ -600,7 +604,7 @@ class FloorEngine:
         req = BreakRequest(rec.id, kind, t, origin="pause")
         return not any(isinstance(rule.judge(self.floor, rec, req), Refusal) for rule in self._floor_judges[kind])
 
-    def _decide(self, rec: AgentRecord, req: BreakRequest, ts: datetime, out: list) -> Verdict:
+    def _decide(self, rec: AgentRecord, req: BreakRequest, ts: datetime, out: list[Output]) -> Verdict:
         """Judge a request (or a pause judged as one) and print its one break_decision."""
         floor = self.floor
         verdict = self._judge(rec, req)
@@ -627,7 +631,7 @@ class FloorEngine:
         self._zh[id(decision)] = zh
         return verdict
 
-    def _queue_fingerprint(self) -> tuple:
+    def _queue_fingerprint(self) -> tuple[object, ...]:
         floor = self.floor
         n = floor.n_state
         holds = floor.holds
@@ -635,7 +639,7 @@ class FloorEngine:
                 len(holds), holds.ready_total, holds.on_post, len(floor.break_queue),
                 floor.now if self._time_sensitive_queue else 0)
 
-    def _grant(self, t: float, ts: datetime, out: list, actions: list[PbxAction]) -> None:
+    def _grant(self, t: float, ts: datetime, out: list[Output], actions: list[PbxAction]) -> None:
         """Grant waiting requests the floor now allows, oldest first; a blocked kind blocks younger ones."""
         floor = self.floor
         fingerprint = self._queue_fingerprint()
@@ -680,7 +684,7 @@ class FloorEngine:
         return self.read_model.floor_view(now, feeds=feeds)
 
     def floor_data(self, now: datetime, *, feeds: tuple[FeedView, ...] | list[FeedView] = (),
-                   agents: bool = True) -> dict:
+                   agents: bool = True) -> dict[str, Any]:
         """floor_view as JSON builtins, built incrementally; see FloorReadModel.floor_data."""
         return self.read_model.floor_data(now, feeds=feeds, agents=agents)
 

@@ -39,13 +39,18 @@ RECENT_FINDINGS = 50  # violations and alerts the wall lists
 
 
 class Judgement(Protocol):
-    """What the engine's judgement says about a break request (wfm.engine.Verdict)."""
+    """What the engine's judgement says about a break request (wfm.engine.Verdict, read-only)."""
 
-    allowed: bool
-    rule: str | None
-    detail: str
-    detail_zh: str
-    next_window: float | None
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def rule(self) -> str | None: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def detail_zh(self) -> str: ...
+    @property
+    def next_window(self) -> float | None: ...
 
 
 Judge = Callable[[AgentRecord, BreakRequest], Judgement]
