@@ -118,6 +118,20 @@ def agent_adherence(scheduled: list[Span], actual: list[Span], now: datetime) ->
     }
 
 
+_STATE_FIELDS = ("type", "ts", "agent", "state")
+
+
+def keep(body: dict[str, Any]) -> dict[str, Any] | None:
+    """What adherence_day reads of a logged event (wfm/api/logwindow.py keeps only that): shifts whole,
+    agent states slimmed to their time, agent and state; None for every other event."""
+    kind = body.get("type")
+    if kind == "shift":
+        return body
+    if kind == "agent_state":
+        return {key: body[key] for key in _STATE_FIELDS if key in body}
+    return None
+
+
 def adherence_day(records: Iterable[Any], *, day_start: datetime, now: datetime, meal_slot: timedelta,
                   team_of: Callable[[str], str]) -> dict[str, Any]:
     """Adherence of every agent with a shift today, per team and the exceptions now (see the module doc).

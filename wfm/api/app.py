@@ -17,14 +17,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from wfm.api import dash_guard, navigation, pages
+from wfm.api import adherence, dash_guard, navigation, pages, walltrend
 from wfm.api.errorpages import html_error_pages
+from wfm.api.logwindow import LogWindow
 from wfm.api.ratelimit import SlidingWindowLimiter
 from wfm.api.roster_routes import ROSTER_AUDIT, ROSTER_DESK, roster_desk
 from wfm.api.snapshot import FloorSnapshots
 from wfm.api.routes import (
     ACCOUNTS,
     ADDRESS_LIMIT_FACTOR,
+    ADHERENCE_WINDOW,
     ADDRESS_LIMITER,
     API_ROUTES,
     BREAK_LIMITER,
@@ -34,6 +36,7 @@ from wfm.api.routes import (
     RUNTIME,
     SESSIONS,
     SNAPSHOTS,
+    TREND_WINDOW,
 )
 from wfm.api.security import (
     REQUEST_ACCOUNT,
@@ -152,6 +155,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
     snapshots = FloorSnapshots(runtime, config.api.ws_floor_interval_ms / 1000.0)
     app[SNAPSHOTS] = snapshots
+    app[ADHERENCE_WINDOW] = LogWindow(adherence.keep)
+    app[TREND_WINDOW] = LogWindow(walltrend.keep)
     hub = Hub(runtime, snapshots)
     app[HUB] = hub
     app[ROSTER_DESK] = roster_desk(config)

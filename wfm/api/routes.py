@@ -18,6 +18,7 @@ import msgspec
 from aiohttp import web
 
 from wfm.api import adherence, agent_roster, breakgate, reports, wallmeta, walltrend
+from wfm.api.logwindow import LogWindow
 from wfm.api import roster_routes  # the scheduler's routes, registered below
 from wfm.api.bodies import json_response, read_body
 from wfm.api.navigation import pages_for
@@ -63,6 +64,9 @@ ADDRESS_LIMIT_FACTOR = 10  # one address may try this many times the per-user li
 BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
 HUB = web.AppKey("wfm_hub", object)
 SNAPSHOTS = web.AppKey("wfm_floor_snapshots", FloorSnapshots)  # the one floor snapshot (wfm/api/snapshot.py)
+# the day's log records the adherence and trend routes fold in as they are logged (wfm/api/logwindow.py)
+ADHERENCE_WINDOW = web.AppKey("wfm_adherence_window", LogWindow)
+TREND_WINDOW = web.AppKey("wfm_trend_window", LogWindow)
 
 
 # ── request bodies ─────────────────────────────────────────────────────────
@@ -316,7 +320,7 @@ async def wall_trend(request: web.Request) -> web.Response:
     floor_view = runtime.floor_view()
 
     def compute() -> dict:
-        records = list(runtime.log.read(since=day_start, until=now + timedelta(seconds=1), kinds=["event"]))
+        records = request.app[TREND_WINDOW].records(runtime.log, day_start, now + timedelta(seconds=1))
         offered, aht = walltrend.recent_load(records, now, timedelta(minutes=interval))
         aht_s = aht or config.simulator.mean_handle_s
         demand = walltrend.published_demand(config.dashboard.roster_dir, local.strftime("%Y-%m"), config.floor.tz)
@@ -487,8 +491,8 @@ async def adherence_today(request: web.Request) -> web.Response:
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def compute() -> dict:
-        records = runtime.log.read(since=day_start - ADHERENCE_LOOKBACK, until=now + timedelta(seconds=1),
-                                   kinds=["event"])
+        records = request.app[ADHERENCE_WINDOW].records(runtime.log, day_start - ADHERENCE_LOOKBACK,
+                                                        now + timedelta(seconds=1))
         return adherence.adherence_day(records, day_start=day_start, now=now,
                                        meal_slot=timedelta(minutes=config.floor.meal_slot_min),
                                        team_of=config.team_of)

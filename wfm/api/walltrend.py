@@ -20,6 +20,17 @@ def _ts(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+_CALL_FIELDS = ("type", "ts", "event", "wait_s", "talk_s")
+
+
+def keep(body: dict[str, Any]) -> dict[str, Any] | None:
+    """What the trend reads of a logged event (wfm/api/logwindow.py keeps only that): call events slimmed
+    to their time, event, wait and talk seconds; None for every other event."""
+    if body.get("type") != "call":
+        return None
+    return {key: body[key] for key in _CALL_FIELDS if key in body}
+
+
 def interval_service_level(records: Iterable[Any], day_start: datetime, now: datetime, interval_min: int,
                            answer_s: float) -> list[dict[str, Any]]:
     """One row per interval from the day's start to now: start (HH:MM), answered, abandoned, in target, SL."""
