@@ -14,6 +14,8 @@ or moved. Open one with `open_log(url)`:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wfm.wire import to_builtins
 
 from wfm.eventlog.base import (
@@ -21,12 +23,18 @@ from wfm.eventlog.base import (
     EventLog,
     EventLogError,
     LogClosedError,
+    LogOptions,
     LogRecord,
     LogUnavailableError,
     LogURLError,
     LogWriteError,
     VerifyResult,
 )
+
+if TYPE_CHECKING:
+    from wfm.config import Config
+    from wfm.decisions import Output
+    from wfm.events import Event
 
 __all__ = [
     "KINDS", "EventLog", "EventLogError", "LogClosedError", "LogRecord", "LogURLError",
@@ -44,8 +52,8 @@ def open_log(url: str, *, batch_max_records: int = 500, batch_max_delay_ms: floa
     anything (for `wfm log verify`, exports and wall boards); a missing log
     then raises EventLogError.
     """
-    options = dict(batch_max_records=batch_max_records, batch_max_delay_ms=batch_max_delay_ms,
-                   max_pending=max_pending, readonly=readonly)
+    options: LogOptions = {"batch_max_records": batch_max_records, "batch_max_delay_ms": batch_max_delay_ms,
+                           "max_pending": max_pending, "readonly": readonly}
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from wfm.eventlog.sqlite import SQLiteEventLog
@@ -58,7 +66,7 @@ def open_log(url: str, *, batch_max_records: int = 500, batch_max_delay_ms: floa
     raise LogURLError(f"unsupported event log URL {url!r}: use sqlite:///path.sqlite or postgresql://...")
 
 
-def open_log_from_config(config, url: str | None = None, *, readonly: bool = False) -> EventLog:
+def open_log_from_config(config: Config, url: str | None = None, *, readonly: bool = False) -> EventLog:
     """Open the log named by `storage.url` (or `url`) with the config's batching settings.
 
     A writable log signs checkpoints when a signing key is configured
@@ -86,21 +94,21 @@ event_body = to_builtins  # a §1 event as a record body, exactly its JSON-lines
 decision_body = to_builtins  # a §2 decision, violation or alert as a record body
 
 
-def log_event(log: EventLog, event) -> LogRecord:
+def log_event(log: EventLog, event: Event) -> LogRecord:
     """Append a §1 event synchronously, stamped with the event's own ts."""
     return log.append("event", event_body(event), event.ts)
 
 
-def log_decision(log: EventLog, output) -> LogRecord:
+def log_decision(log: EventLog, output: Output) -> LogRecord:
     """Append a §2 output synchronously, stamped with its ts."""
     return log.append("decision", decision_body(output), output.ts)
 
 
-async def log_event_async(log: EventLog, event) -> LogRecord:
+async def log_event_async(log: EventLog, event: Event) -> LogRecord:
     return await log.append_async("event", event_body(event), event.ts)
 
 
-async def log_decision_async(log: EventLog, output) -> LogRecord:
+async def log_decision_async(log: EventLog, output: Output) -> LogRecord:
     return await log.append_async("decision", decision_body(output), output.ts)
 
 

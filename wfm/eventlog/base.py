@@ -28,12 +28,17 @@ import threading
 import time
 from collections import deque
 from contextlib import AbstractContextManager
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from wfm.eventlog.chain import BodyEncodeError, ChainChecker, canonical_ts, check_kind, encode_body
+from wfm.eventlog.chain import BodyEncodeError, ChainChecker, CheckedRow, canonical_ts, check_kind, encode_body
 from wfm.eventlog.records import KINDS, LogRecord, VerifyResult
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from wfm.eventlog.signing import Signer
 
 __all__ = ["KINDS", "EventLog", "LogRecord", "VerifyResult"]
 
@@ -62,13 +67,28 @@ class LogUnavailableError(LogWriteError):
     """The storage cannot be reached right now (server down, file locked); retrying may succeed."""
 
 
+class LogOptions(TypedDict, total=False):
+    """The keyword options every backend takes (see EventLog.__init__)."""
+
+    batch_max_records: int
+    batch_max_delay_ms: float
+    max_pending: int | None
+    readonly: bool
+
+
+#: The chain-head marker a backend keeps beside the records: (seq, hash), (-1, None) when it is missing.
+ChainHead = tuple[int | None, str | None]
+#: What a waiting append_async is told: its record, or why it was not stored.
+Outcome = LogRecord | Exception
+
+
 class _Pending:
     """One record waiting for the writer: the encoded columns and who to tell."""
 
     __slots__ = ("kind", "body", "ts", "ts_text", "body_json", "future", "loop")
 
-    def __init__(self, kind: str, body: dict, ts: datetime, ts_text: str, body_json: bytes,
-                 future: asyncio.Future | None, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(self, kind: str, body: dict[str, Any], ts: datetime, ts_text: str, body_json: bytes,
+                 future: asyncio.Future[LogRecord] | None, loop: asyncio.AbstractEventLoop | None) -> None:
         self.kind = kind
         self.body = body
         self.ts = ts
@@ -78,12 +98,12 @@ class _Pending:
         self.loop = loop
 
 
-def _resolve(pairs: list[tuple[asyncio.Future, Any, bool]]) -> None:
+def _resolve(pairs: list[tuple[asyncio.Future[LogRecord], Outcome]]) -> None:
     # Runs on the caller's loop: one call per batch and loop.
-    for future, value, failed in pairs:
+    for future, value in pairs:
         if future.done():  # the awaiting coroutine was cancelled
             continue
-        if failed:
+        if isinstance(value, Exception):
             future.set_exception(value)
         else:
             future.set_result(value)
@@ -114,7 +134,7 @@ class EventLog(abc.ABC):
         self._closed = False
         self._listeners: set[Callable[[int], None]] = set()
         # signed checkpoints (wfm/eventlog/signing.py): off until sign_checkpoints()
-        self._signer = None
+        self._signer: Signer | None = None
         self._checkpoint_every_records = 0
         self._checkpoint_every_s = 0.0
         self._unsigned = 0  # records committed through this handle since its last checkpoint
@@ -123,11 +143,11 @@ class EventLog(abc.ABC):
 
     # ---- public API ---------------------------------------------------------------------
 
-    def append(self, kind: str, body: dict, ts: datetime) -> LogRecord:
+    def append(self, kind: str, body: dict[str, Any], ts: datetime) -> LogRecord:
         """Append one record; it is durable when this returns."""
         return self.append_many([(kind, body, ts)])[0]
 
-    def append_many(self, items: list[tuple[str, dict, datetime]]) -> list[LogRecord]:
+    def append_many(self, items: list[tuple[str, dict[str, Any], datetime]]) -> list[LogRecord]:
         """Append records in one transaction (all or none); durable when this returns."""
         self._check_open()
         pending = [self._prepare(kind, body, ts, None, None) for kind, body, ts in items]
@@ -139,7 +159,7 @@ class EventLog(abc.ABC):
         self._after_commit(records)
         return records
 
-    def sign_checkpoints(self, signer, *, every_records: int, every_s: float) -> None:
+    def sign_checkpoints(self, signer: Signer, *, every_records: int, every_s: float) -> None:
         """Append a signed checkpoint after `every_records` records or `every_s` seconds (whichever first),
         and at close, covering the last record this handle committed."""
         if every_records < 1 or every_s <= 0:
@@ -160,7 +180,7 @@ class EventLog(abc.ABC):
         self._announce(record.seq)
         return record
 
-    def verify_signed(self, public_keys: Mapping, *, anchors: Mapping[int, str] | None = None,
+    def verify_signed(self, public_keys: Mapping[str, Ed25519PublicKey], *, anchors: Mapping[int, str] | None = None,
                       max_unsigned: int | None = None,
                       progress: Callable[[int], None] | None = None) -> VerifyResult:
         """`verify`, plus every signed checkpoint checked with `public_keys` (key id -> Ed25519 public key).
@@ -194,7 +214,7 @@ class EventLog(abc.ABC):
                                     last_hash=result.last_hash)
         return result
 
-    async def append_async(self, kind: str, body: dict, ts: datetime) -> LogRecord:
+    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LogRecord:
         """Append through the group-commit writer; resolves once the record's batch committed.
 
         Records are logged in the order their append_async calls were made.
@@ -203,7 +223,7 @@ class EventLog(abc.ABC):
         """
         self._check_open()
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[LogRecord] = loop.create_future()
         item = self._prepare(kind, body, ts, future, loop)
         with self._cond:
             waiting = len(self._pending) + self._in_flight
@@ -284,10 +304,14 @@ class EventLog(abc.ABC):
         last = self.last_seq() if after_seq is None else after_seq
         loop = asyncio.get_running_loop()
         news = asyncio.Event()
-        unsubscribe = self.subscribe(lambda _seq: loop.call_soon_threadsafe(news.set))
+
+        def wake(_seq: int) -> None:
+            loop.call_soon_threadsafe(news.set)
+
+        unsubscribe = self.subscribe(wake)
         try:
             while True:
-                batch = await asyncio.to_thread(lambda after=last: list(self.read(after_seq=after, limit=_FOLLOW_CHUNK)))
+                batch = await asyncio.to_thread(self._chunk_after, last)
                 for record in batch:
                     last = record.seq
                     yield record
@@ -297,6 +321,9 @@ class EventLog(abc.ABC):
                 await self._wait_for_news(news, poll_s)
         finally:
             unsubscribe()
+
+    def _chunk_after(self, after_seq: int) -> list[LogRecord]:
+        return list(self.read(after_seq=after_seq, limit=_FOLLOW_CHUNK))
 
     def close(self, timeout: float | None = None) -> None:
         """Flush pending async appends, stop the writer and release storage."""
@@ -345,7 +372,8 @@ class EventLog(abc.ABC):
         if self.readonly:
             raise LogWriteError(f"event log {self.url_for_humans()} was opened read-only")
 
-    def _prepare(self, kind: str, body: dict, ts: datetime, future, loop) -> _Pending:
+    def _prepare(self, kind: str, body: dict[str, Any], ts: datetime, future: asyncio.Future[LogRecord] | None,
+                 loop: asyncio.AbstractEventLoop | None) -> _Pending:
         try:
             check_kind(kind)
             return _Pending(kind, body, ts, canonical_ts(ts), encode_body(body), future, loop)
@@ -407,24 +435,24 @@ class EventLog(abc.ABC):
                     with self._cond:
                         if self._closing and attempts >= 3:
                             # Closing with storage down: give up loudly rather than hang forever.
-                            self._deliver(batch, [exc] * len(batch), failed=True)
+                            self._deliver(batch, [exc] * len(batch))
                             break
                         self._cond.wait(delay)
                     delay = min(self.retry_max_s, delay * 2)
                     continue
                 except LogWriteError as exc:
                     log.error("event log %s: batch of %d records not written: %s", self.url_for_humans(), len(batch), exc)
-                    self._deliver(batch, [exc] * len(batch), failed=True)
+                    self._deliver(batch, [exc] * len(batch))
                     break
                 except Exception as exc:  # a backend bug must not strand awaiting callers
                     log.exception("event log %s: unexpected writer failure", self.url_for_humans())
                     error = LogWriteError(f"event log writer failed: {exc!r}")
-                    self._deliver(batch, [error] * len(batch), failed=True)
+                    self._deliver(batch, [error] * len(batch))
                     break
                 else:
                     if attempts:
                         log.warning("event log %s available again after %d attempts", self.url_for_humans(), attempts)
-                    self._deliver(batch, records, failed=False)
+                    self._deliver(batch, records)
                     self._announce(records[-1].seq)
                     self._after_commit(records)
                     break
@@ -445,13 +473,13 @@ class EventLog(abc.ABC):
         except EventLogError as exc:  # the next commit or tick tries again
             log.warning("event log %s: checkpoint not written: %s", self.url_for_humans(), exc)
 
-    def _deliver(self, batch: list[_Pending], values: list, failed: bool) -> None:
+    def _deliver(self, batch: list[_Pending], values: Sequence[Outcome]) -> None:
         with self._cond:
             self._in_flight = 0
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[LogRecord], Outcome]]] = {}
         for item, value in zip(batch, values):
-            if item.future is not None:
-                by_loop.setdefault(item.loop, []).append((item.future, value, failed))
+            if item.future is not None and item.loop is not None:  # set together by append_async
+                by_loop.setdefault(item.loop, []).append((item.future, value))
         for loop, pairs in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_resolve, pairs)
@@ -463,7 +491,7 @@ class EventLog(abc.ABC):
             leftover = list(self._pending)
             self._pending.clear()
         if leftover:
-            self._deliver(leftover, [error] * len(leftover), failed=True)
+            self._deliver(leftover, [error] * len(leftover))
 
     def _announce(self, seq: int) -> None:
         for callback in list(self._listeners):
@@ -490,7 +518,7 @@ class EventLog(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _snapshot(self) -> AbstractContextManager[tuple[tuple[int | None, str | None], Iterator[tuple]]]:
+    def _snapshot(self) -> AbstractContextManager[tuple[ChainHead, Iterator[CheckedRow]]]:
         """One consistent read snapshot: ((head seq, head hash), rows).
 
         The head is the chain-head marker kept beside the records ((-1, None)

@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -28,6 +28,26 @@ GENESIS_HASH = "0" * 64
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _body_decoder = msgspec.json.Decoder(dict)
+
+#: A stored row: (seq, ts text, kind, body json, prev_hash, hash).
+StoredRow = tuple[int, str, str, str, str, str]
+#: A row handed to the checker; the body may still be bytes (straight from a driver or a file).
+CheckedRow = tuple[int, str, str, str | bytes, str, str]
+
+
+class Prepared(Protocol):
+    """A record ready to be linked: its columns already encoded (wfm.eventlog.base._Pending)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def body(self) -> dict[str, Any]: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def ts_text(self) -> str: ...
+    @property
+    def body_json(self) -> bytes: ...
 
 
 class BodyEncodeError(ValueError):
@@ -66,7 +86,7 @@ def _check_finite(value: Any, path: str) -> None:
             _check_finite(item, f"{path}[{index}]")
 
 
-def encode_body(body: dict) -> bytes:
+def encode_body(body: dict[str, Any]) -> bytes:
     """The canonical JSON of a record body (a JSON object)."""
     if not isinstance(body, dict):
         raise BodyEncodeError(f"record body must be a JSON object, not {type(body).__name__}")
@@ -79,7 +99,7 @@ def encode_body(body: dict) -> bytes:
     return data
 
 
-def decode_body(data: bytes | str) -> dict:
+def decode_body(data: bytes | str) -> dict[str, Any]:
     return _body_decoder.decode(data)
 
 
@@ -117,13 +137,13 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def link(items: Iterable, last_seq: int, last_hash: str) -> tuple[list[tuple], list[LogRecord]]:
+def link(items: Iterable[Prepared], last_seq: int, last_hash: str) -> tuple[list[StoredRow], list[LogRecord]]:
     """Chain prepared items (with .kind, .body, .ts, .ts_text, .body_json) after (last_seq, last_hash).
 
     Returns the rows to store, (seq, ts text, kind, body json text, prev_hash, hash),
     and the matching records.
     """
-    rows: list[tuple] = []
+    rows: list[StoredRow] = []
     records: list[LogRecord] = []
     seq, prev = last_seq, last_hash
     for item in items:
@@ -220,7 +240,7 @@ class ChainChecker:
                             last_hash=self.prev_hash if self.records else None)
 
 
-def verify_rows(rows: Iterable[tuple], head_seq: int | None = None, head_hash: str | None = None,
+def verify_rows(rows: Iterable[CheckedRow], head_seq: int | None = None, head_hash: str | None = None,
                 anchors: Mapping[int, str] | None = None) -> VerifyResult:
     """Verify (seq, ts, kind, body, prev_hash, hash) rows given in seq order."""
     checker = ChainChecker(anchors)

@@ -28,20 +28,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, Unpack
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from wfm.eventlog.base import (
+    ChainHead,
     EventLog,
     EventLogError,
+    LogOptions,
     LogRecord,
     LogUnavailableError,
     LogWriteError,
     _Pending,
 )
-from wfm.eventlog.chain import GENESIS_HASH, canonical_ts, link, row_to_record
+from wfm.eventlog.chain import GENESIS_HASH, CheckedRow, canonical_ts, link, row_to_record
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +113,15 @@ def mask_url(url: str) -> str:
 class PostgresEventLog(EventLog):
     """The event log in a PostgreSQL database (tables wfm_eventlog and wfm_eventlog_head)."""
 
-    def __init__(self, url: str, **options) -> None:
+    def __init__(self, url: str, **options: Unpack[LogOptions]) -> None:
         super().__init__(url, **options)
         self._masked = mask_url(url)
         self._conn: psycopg.Connection | None = None
         self._in_doubt: tuple[list[_Pending], int, str, list[LogRecord]] | None = None
         try:
             with self._connect() as conn:
-                exists = conn.execute("SELECT to_regclass('wfm_eventlog') IS NOT NULL").fetchone()[0]
-                if not exists:
+                found = conn.execute("SELECT to_regclass('wfm_eventlog') IS NOT NULL").fetchone()
+                if found is None or not found[0]:
                     if self.readonly:
                         raise EventLogError(f"no event log in {self._masked} (table wfm_eventlog is missing)")
                     with conn.transaction():
@@ -203,7 +207,7 @@ class PostgresEventLog(EventLog):
 
     # ---- reading -------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: tuple | list = (), name: str | None = None) -> Iterator[tuple]:
+    def _query(self, sql: str, params: Sequence[object] = (), name: str | None = None) -> Iterator[tuple[Any, ...]]:
         try:
             conn = self._connect(autocommit=name is None)
         except psycopg.Error as exc:
@@ -222,7 +226,7 @@ class PostgresEventLog(EventLog):
             raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
 
     @contextmanager
-    def _snapshot(self):
+    def _snapshot(self) -> Iterator[tuple[ChainHead, Iterator[CheckedRow]]]:
         # REPEATABLE READ: head and rows from one snapshot while other processes keep appending.
         try:
             conn = self._connect(autocommit=False)
@@ -231,16 +235,17 @@ class PostgresEventLog(EventLog):
         try:
             with conn:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                exists = conn.execute("SELECT to_regclass('wfm_eventlog_head') IS NOT NULL").fetchone()[0]
+                found = conn.execute("SELECT to_regclass('wfm_eventlog_head') IS NOT NULL").fetchone()
+                exists = found is not None and found[0]
                 row = conn.execute("SELECT seq, hash FROM wfm_eventlog_head WHERE id = 1").fetchone() if exists else None
-                head = (row[0], row[1]) if row else (-1, None)
+                head: ChainHead = (row[0], row[1]) if row else (-1, None)
                 cursor = conn.cursor(name="wfm_eventlog_verify")
                 cursor.execute(f"SELECT {_COLUMNS} FROM wfm_eventlog ORDER BY seq")
                 yield head, self._iter_rows(cursor)
         except psycopg.Error as exc:
             raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
 
-    def _iter_rows(self, cursor) -> Iterator[tuple]:
+    def _iter_rows(self, cursor: psycopg.ServerCursor[TupleRow]) -> Iterator[CheckedRow]:
         try:
             while True:
                 rows = cursor.fetchmany(2000)
@@ -252,8 +257,10 @@ class PostgresEventLog(EventLog):
             raise EventLogError(f"event log {self._masked}: read failed: {_one_line(exc)}") from None
 
     @staticmethod
-    def _where(since, until, kinds, after_seq=None) -> tuple[str, list]:
-        clauses, params = [], []
+    def _where(since: str | None, until: str | None, kinds: list[str] | None,
+               after_seq: int | None = None) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
         if since is not None:
             clauses.append("ts >= %s::timestamptz")
             params.append(since)
@@ -268,7 +275,8 @@ class PostgresEventLog(EventLog):
             params.append(after_seq)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def _read(self, since, until, kinds, after_seq, limit) -> Iterator[LogRecord]:
+    def _read(self, since: str | None, until: str | None, kinds: list[str] | None,
+              after_seq: int | None, limit: int | None) -> Iterator[LogRecord]:
         where, params = self._where(since, until, kinds, after_seq)
         where += " ORDER BY seq"
         if limit is not None:
@@ -278,13 +286,15 @@ class PostgresEventLog(EventLog):
                 f"SELECT {_COLUMNS} FROM wfm_eventlog{where}", params, name="wfm_eventlog_read"):
             yield row_to_record(seq, canonical_ts(ts), kind, body, prev_hash, digest)
 
-    def _count(self, since, until, kinds) -> int:
+    def _count(self, since: str | None, until: str | None, kinds: list[str] | None) -> int:
         where, params = self._where(since, until, kinds)
-        return next(self._query(f"SELECT count(*) FROM wfm_eventlog{where}", params))[0]
+        count: int = next(self._query(f"SELECT count(*) FROM wfm_eventlog{where}", params))[0]
+        return count
 
     def _last_seq(self) -> int:
         row = next(self._query("SELECT max(seq) FROM wfm_eventlog"), None)
-        return row[0] if row and row[0] is not None else 0
+        seq: int = row[0] if row and row[0] is not None else 0
+        return seq
 
     async def follow(self, after_seq: int | None = None, poll_s: float = 5.0) -> AsyncIterator[LogRecord]:
         """Yield records committed by any process after `after_seq` (default: from now on).

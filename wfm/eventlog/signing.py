@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -44,11 +45,11 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _signed_message(body: Mapping) -> bytes:
+def _signed_message(body: Mapping[str, Any]) -> bytes:
     return _encoder.encode({"v": VERSION, **{name: body.get(name) for name in _SIGNED_FIELDS}})
 
 
-def is_checkpoint(kind: str, body: Mapping) -> bool:
+def is_checkpoint(kind: str, body: Mapping[str, Any]) -> bool:
     return kind == "audit" and body.get("type") == CHECKPOINT_TYPE
 
 
@@ -63,11 +64,11 @@ class Signer:
         return self._key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
-    def checkpoint(self, covers_seq: int, covers_hash: str, signed_at: datetime | None = None) -> dict:
+    def checkpoint(self, covers_seq: int, covers_hash: str, signed_at: datetime | None = None) -> dict[str, Any]:
         """The body of a checkpoint record over the record (covers_seq, covers_hash)."""
         when = (signed_at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
-        body = {"type": CHECKPOINT_TYPE, "covers_seq": covers_seq, "covers_hash": covers_hash,
-                "key_id": self.key_id, "signed_at": when}
+        body: dict[str, Any] = {"type": CHECKPOINT_TYPE, "covers_seq": covers_seq, "covers_hash": covers_hash,
+                                "key_id": self.key_id, "signed_at": when}
         body["signature"] = base64.b64encode(self._key.sign(_signed_message(body))).decode("ascii")
         return body
 
@@ -121,7 +122,7 @@ def load_public_keys(paths: Iterable[str]) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-def signature_problem(body: Mapping, public_keys: Mapping[str, Ed25519PublicKey]) -> str | None:
+def signature_problem(body: Mapping[str, Any], public_keys: Mapping[str, Ed25519PublicKey]) -> str | None:
     """Why a checkpoint body does not verify with the given keys (None when it does)."""
     kid = body.get("key_id")
     if not isinstance(body.get("covers_seq"), int) or not isinstance(body.get("covers_hash"), str):

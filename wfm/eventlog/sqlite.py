@@ -23,21 +23,24 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Unpack
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wfm.eventlog.base import (
+    ChainHead,
     EventLog,
     EventLogError,
+    LogOptions,
     LogRecord,
     LogUnavailableError,
     LogURLError,
     LogWriteError,
     _Pending,
 )
-from wfm.eventlog.chain import GENESIS_HASH, link, row_to_record
+from wfm.eventlog.chain import GENESIS_HASH, CheckedRow, link, row_to_record
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ def _describe(exc: sqlite3.Error) -> str:
 class SQLiteEventLog(EventLog):
     """The event log in one SQLite file (WAL)."""
 
-    def __init__(self, url: str, **options) -> None:
+    def __init__(self, url: str, **options: Unpack[LogOptions]) -> None:
         super().__init__(url, **options)
         self.path, self.synchronous = parse_sqlite_url(url)
         if self.readonly:
@@ -198,7 +201,7 @@ class SQLiteEventLog(EventLog):
 
     # ---- reading -------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: tuple | list = ()) -> Iterator[tuple]:
+    def _query(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple[Any, ...]]:
         # A fresh connection per read: readers never wait for the writer under WAL.
         conn = self._connect()
         try:
@@ -214,14 +217,14 @@ class SQLiteEventLog(EventLog):
             conn.close()
 
     @contextmanager
-    def _snapshot(self):
+    def _snapshot(self) -> Iterator[tuple[ChainHead, Iterator[CheckedRow]]]:
         # One read transaction: under WAL it sees one committed state, however many writers append meanwhile.
         conn = self._connect()
         try:
             conn.execute("BEGIN")
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             row = conn.execute("SELECT seq, hash FROM log_head WHERE id = 1").fetchone() if "log_head" in tables else None
-            head = (row[0], row[1]) if row else (-1, None)
+            head: ChainHead = (row[0], row[1]) if row else (-1, None)
             yield head, self._iter_rows(conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY seq"))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -229,7 +232,7 @@ class SQLiteEventLog(EventLog):
         finally:
             conn.close()
 
-    def _iter_rows(self, cursor: sqlite3.Cursor) -> Iterator[tuple]:
+    def _iter_rows(self, cursor: sqlite3.Cursor) -> Iterator[CheckedRow]:
         try:
             while True:
                 rows = cursor.fetchmany(2000)
@@ -240,8 +243,10 @@ class SQLiteEventLog(EventLog):
             raise EventLogError(f"event log {self.path}: read failed: {_describe(exc)}") from None
 
     @staticmethod
-    def _where(since, until, kinds, after_seq=None) -> tuple[str, list]:
-        clauses, params = [], []
+    def _where(since: str | None, until: str | None, kinds: list[str] | None,
+               after_seq: int | None = None) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
         if since is not None:
             clauses.append("ts >= ?")
             params.append(since)
@@ -256,7 +261,8 @@ class SQLiteEventLog(EventLog):
             params.append(after_seq)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def _read(self, since, until, kinds, after_seq, limit) -> Iterator[LogRecord]:
+    def _read(self, since: str | None, until: str | None, kinds: list[str] | None,
+              after_seq: int | None, limit: int | None) -> Iterator[LogRecord]:
         where, params = self._where(since, until, kinds, after_seq)
         if limit is not None:
             where += " ORDER BY seq LIMIT ?"
@@ -266,13 +272,15 @@ class SQLiteEventLog(EventLog):
         for row in self._query(f"SELECT {_COLUMNS} FROM log{where}", params):
             yield row_to_record(*row)
 
-    def _count(self, since, until, kinds) -> int:
+    def _count(self, since: str | None, until: str | None, kinds: list[str] | None) -> int:
         where, params = self._where(since, until, kinds)
-        return next(self._query(f"SELECT count(*) FROM log{where}", params))[0]
+        count: int = next(self._query(f"SELECT count(*) FROM log{where}", params))[0]
+        return count
 
     def _last_seq(self) -> int:
         row = next(self._query(_LAST), None)
-        return row[0] if row else 0
+        seq: int = row[0] if row else 0
+        return seq
 
     def _close_storage(self) -> None:
         with self._write_lock:
