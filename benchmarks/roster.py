@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from optimizer.checker import check_files  # noqa: E402
-from optimizer.publish.roster_csv import write_roster_csv  # noqa: E402
+from optimizer.roster.io import write_roster_csv  # noqa: E402
 from optimizer.roster.io import load_problem  # noqa: E402
 from optimizer.roster.solve import solve  # noqa: E402
 from wfm.config import load_config  # noqa: E402

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from optimizer.checker import check_files  # noqa: E402
-from optimizer.publish.roster_csv import write_roster_csv  # noqa: E402
+from optimizer.roster.io import write_roster_csv  # noqa: E402
 from optimizer.roster.explain import rest_request_outcomes  # noqa: E402
 from optimizer.roster.generate import HELD_OUT_SEEDS, TUNING_SEEDS, generate_month  # noqa: E402
 from optimizer.roster.io import load_problem  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.roster import jobs as roster_jobs
+from optimizer.desk import jobs as roster_jobs
 from wfm.config import load_config
 
 CONFIG = load_config()

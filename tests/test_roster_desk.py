@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from optimizer.demand import Capacity, DemandParams, Variant, floor_capacity, size_forecast, what_if
-from optimizer.roster.desk import DeskError, RosterDesk
+from optimizer.desk.desk import DeskError, RosterDesk
 from optimizer.roster.requests import RosterRequest, merge_into_agents
 from wfm.config import load_config
 
@@ -139,7 +139,7 @@ def test_cli_tells_the_capacity_before_solving_and_takes_the_floor_share(tmp_pat
 
 
 def test_the_run_summary_is_in_plain_words():
-    from optimizer.roster.jobs import plain_summary
+    from optimizer.desk.jobs import plain_summary
 
     base = {"required_agent_intervals": 280, "seconds": 3.2}
     covered = plain_summary({**base, "status": "OPTIMAL", "unmet_agent_intervals": 0, "gap": 0.0})
@@ -153,7 +153,7 @@ def test_the_run_summary_is_in_plain_words():
 
 
 def test_a_run_that_finds_no_roster_fails_in_plain_words(tmp_path):
-    from optimizer.roster import jobs
+    from optimizer.desk import jobs
 
     agents = b"agent_id,name\n" + b"".join(f"{4000 + i},A{i}\n".encode() for i in range(60))
     demand = b"date,interval_start,required\n" + b"".join(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from optimizer.checker import check_files
-from optimizer.publish.roster_csv import write_roster_csv
+from optimizer.roster.io import write_roster_csv
 from optimizer.roster.evaluate import on_post_counts
 from optimizer.roster.exchange import exchange
 from optimizer.roster.generate import generate_month

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from optimizer.checker import check_files
-from optimizer.publish.roster_csv import write_roster_csv
+from optimizer.roster.io import write_roster_csv
 from optimizer.roster.explain import rest_request_outcomes
 from optimizer.roster.generate import HELD_OUT_SEEDS, TUNING_SEEDS, generate_month
 from optimizer.roster.io import load_problem

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from optimizer.checker import check_files
-from optimizer.publish.roster_csv import write_roster_csv
+from optimizer.roster.io import write_roster_csv
 from optimizer.roster.io import load_problem
 from optimizer.roster.problem import DAY_MIN, OFF
 from optimizer.roster.solve import solve

@@ -3,7 +3,8 @@ XLSX workbook, one ICS per agent, an HTML page.
 
 `publish(problem, assignments, out_dir, config, result=None, check=None)` writes every
 format and returns their paths; the report's `hard_violations` is the
-independent checker's figure.
+independent checker's figure. `republish(roster_dir, config)` does it again for a
+roster folder's current version (optimizer.roster.versions), e.g. after a swap.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from optimizer.publish.roster_csv import write_roster_csv
+from optimizer.roster.io import write_roster_csv
 from optimizer.roster.evaluate import on_post_counts
 from optimizer.roster.problem import Assignment, RosterProblem, RosterResult, min_to_hhmm
 
@@ -125,3 +126,25 @@ def publish(problem: RosterProblem, assignments: Sequence[Assignment], out_dir: 
                                explanation=report["explanation"], figures=figures)
     log.info("roster published to %s", out)
     return paths
+
+
+def republish(roster_dir: str | Path, config) -> None:
+    """Rewrite the human formats (XLSX, ICS, HTML, report) of a roster folder's current version, e.g. after a swap."""
+    from optimizer.checker import check_files
+    from optimizer.roster.io import load_problem, read_roster_csv, shifts_from_config
+    from optimizer.roster.solve import evaluate
+    from optimizer.roster.versions import RosterVersions
+
+    versions = RosterVersions(roster_dir, tz=config.floor.tz)
+    current = versions.current()
+    agents_csv, demand_csv = versions.input_path("agents"), versions.input_path("demand")
+    if current is None or agents_csv is None or demand_csv is None:
+        log.warning("%s: inputs not stored; only roster.csv was updated", roster_dir)
+        return
+    shifts = shifts_from_config(config.roster, config.floor)
+    assignments = read_roster_csv(versions.path(current.version), shifts)
+    month = f"{min(a.day for a in assignments):%Y-%m}"
+    problem = load_problem(config, month, agents_csv, demand_csv, versions.input_path("previous"))
+    check = check_files(versions.path(current.version), config, agents_csv, demand_csv, versions.input_path("previous"))
+    result = evaluate(problem, assignments)
+    publish(problem, assignments, roster_dir, config, result=result, check=check, version=str(current.version))

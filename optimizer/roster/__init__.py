@@ -6,11 +6,10 @@ The small public API (used by `wfm roster`, `wfm swap` and the dashboard's /rost
 - `solve(problem, config, time_limit, seed, progress=callback)` → RosterResult (always the best roster found,
   with status, objective, bound, gap; an explanation in words when demand is left unmet)
 - `check(roster_csv, config, agents_csv=None, demand_csv=None, previous_csv=None)` → the independent checker's report
-- `publish(problem, assignments, out_dir, config, result=None, check=None)` → roster.csv, report.json, ledger.json,
-  XLSX, one ICS per agent, an HTML page
 - `RosterVersions(dir)` (versions, approve, publish) and `apply_swap(dir, SwapRequest(...), config)` (R7)
 
-Heavy modules (plotly, openpyxl) load only when `publish` is called.
+Publishing a roster (XLSX, ICS, HTML, report) is optimizer.publish, which builds on this package; the
+scheduler's desk (solver runs, versions, edits, swaps over folders on disk) is optimizer.desk, above both.
 """
 from optimizer.roster.io import RosterInputError, load_problem
 from optimizer.roster.problem import Assignment, ProgressPoint, RosterProblem, RosterResult
@@ -26,12 +25,5 @@ def check(roster_csv, config, agents_csv=None, demand_csv=None, previous_csv=Non
     return check_files(roster_csv, config, agents_csv, demand_csv, previous_csv)
 
 
-def publish(problem, assignments, out_dir, config, result=None, check=None, version="1"):
-    """Write every published format into out_dir (see optimizer.publish.publish)."""
-    from optimizer.publish import publish as _publish
-
-    return _publish(problem, assignments, out_dir, config, result=result, check=check, version=version)
-
-
 __all__ = ["Assignment", "ProgressPoint", "RosterInputError", "RosterProblem", "RosterResult", "RosterVersions",
-           "SwapOutcome", "SwapRequest", "VersionError", "apply_swap", "check", "evaluate", "load_problem", "publish", "solve"]
+           "SwapOutcome", "SwapRequest", "VersionError", "apply_swap", "check", "evaluate", "load_problem", "solve"]

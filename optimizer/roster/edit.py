@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from optimizer.publish.roster_csv import write_roster_csv
-from optimizer.roster.io import read_roster_csv, shifts_from_config
+from optimizer.roster.io import read_roster_csv, shifts_from_config, write_roster_csv
 from optimizer.roster.problem import OFF, Assignment, hhmm_to_min, min_to_hhmm
 
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -32,7 +31,7 @@ class CellEdit:
     meal_start: str | None = None  # HH:MM; None keeps the old slot if it still fits, else the template's middle slot
 
 
-def parse_day(text: str, what: str = "date") -> date:
+def parse_day(text: str | None, what: str = "date") -> date:
     """A YYYY-MM-DD date, or CellEditError in plain words."""
     text = (text or "").strip()
     if not _DAY_RE.match(text):

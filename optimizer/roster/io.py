@@ -1,4 +1,4 @@
-"""Roster inputs: agents.csv, demand.csv and last month's roster.csv (docs/interfaces.md §4).
+"""Roster files: agents.csv, demand.csv and last month's roster.csv in, roster.csv out (docs/interfaces.md §4).
 
 Every bad value raises RosterInputError naming the file, the line and the
 field; nothing is guessed. `load_problem` turns the files and the config into
@@ -28,6 +28,7 @@ from optimizer.roster.problem import (
     Shift,
     Weights,
     hhmm_to_min,
+    min_to_hhmm,
 )
 
 log = logging.getLogger(__name__)
@@ -355,6 +356,31 @@ def read_roster_csv(path: str | Path, shifts: Iterable[Shift]) -> tuple[Assignme
                 meal += DAY_MIN
         out.append(Assignment(agent_id=values["agent_id"], day=day, shift=name, start_min=start, end_min=end, meal_start_min=meal))
     return tuple(out)
+
+
+def roster_rows(assignments: Iterable[Assignment]) -> list[tuple[str, ...]]:
+    """roster.csv's rows (all lines, OFF included), by agent then day."""
+    rows: list[tuple[str, ...]] = []
+    for a in sorted(assignments, key=lambda a: (a.agent_id, a.day)):
+        if a.works:
+            start, end = a.span
+            rows.append((a.agent_id, a.day.isoformat(), a.shift, min_to_hhmm(start), min_to_hhmm(end),
+                         min_to_hhmm(a.meal_start_min) if a.meal_start_min is not None else ""))
+        else:
+            rows.append((a.agent_id, a.day.isoformat(), a.shift, "", "", ""))
+    return rows
+
+
+def write_roster_csv(assignments: Iterable[Assignment], path: str | Path) -> Path:
+    """roster.csv exactly as docs/interfaces.md §4: `agent_id,date,shift,start,end,meal_start`."""
+    path = Path(path)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(ROSTER_HEADER)
+        writer.writerows(roster_rows(assignments))
+    tmp.replace(path)  # readers never see a half-written roster
+    return path
 
 
 def read_ledger(path: str | Path) -> FairnessLedger:

@@ -178,6 +178,13 @@ class Assignment:
     def works(self) -> bool:
         return self.shift != OFF
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """(start_min, end_min) of a working line, which always has both."""
+        if self.start_min is None or self.end_min is None:
+            raise ValueError(f"{self.agent_id} on {self.day}: the {self.shift} line has no start or end")
+        return self.start_min, self.end_min
+
 
 @dataclass(frozen=True, slots=True)
 class ProgressPoint:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from optimizer.roster.io import read_roster_csv, shifts_from_config
+from optimizer.roster.io import read_roster_csv, shifts_from_config, write_roster_csv
 from optimizer.roster.problem import Assignment
 from optimizer.roster.versions import RosterVersions
 
@@ -114,7 +114,6 @@ def r7_refusals(request: SwapRequest, assignments: tuple[Assignment, ...], confi
 def apply_swap(roster_dir: str | Path, request: SwapRequest, config) -> SwapOutcome:
     """Check and apply a swap to the roster folder's current version; refusals leave everything untouched."""
     from optimizer.checker import check_files
-    from optimizer.publish.roster_csv import write_roster_csv
     from optimizer.roster.io import read_agents
 
     versions = RosterVersions(roster_dir, tz=config.floor.tz)
@@ -148,27 +147,3 @@ def apply_swap(roster_dir: str | Path, request: SwapRequest, config) -> SwapOutc
                                    note=f"swap {request.agent_a}↔{request.agent_b} on {', '.join(swap['days'])}", swap=swap)
     log.info("swap applied as version %d: %s", info.version, swap)
     return SwapOutcome(applied=True, refusals=(), version=info.version, changes=tuple(versions.diff(info.version)))
-
-
-
-
-def republish(roster_dir: str | Path, config) -> None:
-    """Rewrite the human formats (XLSX, ICS, HTML, report) of the folder's current version."""
-    from optimizer.checker import check_files
-    from optimizer.publish import publish
-    from optimizer.roster.io import load_problem
-    from optimizer.roster.solve import evaluate
-
-    versions = RosterVersions(roster_dir, tz=config.floor.tz)
-    current = versions.current()
-    agents_csv, demand_csv = versions.input_path("agents"), versions.input_path("demand")
-    if current is None or agents_csv is None or demand_csv is None:
-        log.warning("%s: inputs not stored; only roster.csv was updated", roster_dir)
-        return
-    shifts = shifts_from_config(config.roster, config.floor)
-    assignments = read_roster_csv(versions.path(current.version), shifts)
-    month = f"{min(a.day for a in assignments):%Y-%m}"
-    problem = load_problem(config, month, agents_csv, demand_csv, versions.input_path("previous"))
-    check = check_files(versions.path(current.version), config, agents_csv, demand_csv, versions.input_path("previous"))
-    result = evaluate(problem, assignments)
-    publish(problem, assignments, roster_dir, config, result=result, check=check, version=str(current.version))

@@ -1,7 +1,7 @@
 """The scheduler's roster routes: demand and what-if, solver runs, versions (open, diff, download,
 edit a cell, publish with a reason), swaps, and the agents' rest-day and leave requests.
 
-Handlers translate HTTP to optimizer.roster.desk.RosterDesk (run in a worker
+Handlers translate HTTP to optimizer.desk.desk.RosterDesk (run in a worker
 thread: reading rosters and the checker take a moment, the floor's loop must not
 wait) and back. Access levels live in the route table (wfm/api/routes.py): roster
 work is for schedulers and admins; an agent may read and submit only their own
@@ -24,7 +24,7 @@ from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 
 logger = logging.getLogger(__name__)
 
-ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.roster.desk.RosterDesk, set by create_app
+ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.desk.desk.RosterDesk, set by create_app
 AuditFn = Callable[[dict], Awaitable[None]]
 ROSTER_AUDIT: web.AppKey[AuditFn] = web.AppKey("wfm_roster_audit")  # Runtime.audit, set by create_app
 
@@ -102,7 +102,7 @@ SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
 def roster_desk(config) -> Any:
     """The server's RosterDesk over dashboard.roster_jobs_dir and dashboard.roster_dir (sample_data when present)."""
-    from optimizer.roster.desk import RosterDesk
+    from optimizer.desk.desk import RosterDesk
 
     return RosterDesk(config, config.dashboard.roster_jobs_dir, config.dashboard.roster_dir,
                       SAMPLE_DIR if SAMPLE_DIR.is_dir() else None)
@@ -116,7 +116,7 @@ def _user(request: web.Request) -> str:
 
 
 async def _call(request: web.Request, method: str, *args, **kwargs) -> Any:
-    from optimizer.roster.desk import DeskError
+    from optimizer.desk.desk import DeskError
 
     desk = request.app.get(ROSTER_DESK)
     if desk is None:

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(json.dumps({"status": result.status, "explanation": list(result.explanation)}, ensure_ascii=False) + "\n")
         return 1
-    from optimizer.publish.roster_csv import write_roster_csv
+    from optimizer.roster.io import write_roster_csv
 
     out.mkdir(parents=True, exist_ok=True)
 

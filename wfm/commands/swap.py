@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from optimizer.roster.io import RosterInputError
-    from optimizer.roster.swaps import SwapRequest, apply_swap, republish
+    from optimizer.publish import republish
+    from optimizer.roster.swaps import SwapRequest, apply_swap
     from optimizer.roster.versions import VersionError
 
     config = load_config(args)

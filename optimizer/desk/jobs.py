@@ -130,7 +130,7 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
     from optimizer.roster import load_problem, solve
     from optimizer.roster.evaluate import on_post_counts
     from optimizer.roster.problem import min_to_hhmm
-    from optimizer.publish.roster_csv import write_roster_csv
+    from optimizer.roster.io import write_roster_csv
 
     demand_path = path / "demand.csv"
     if not demand_path.exists():
@@ -211,11 +211,11 @@ def plain_summary(result: dict) -> str:
 
 
 def _publish_files(result, problem, config, path: Path) -> list[str]:
-    """roster.csv, report.json (with the independent checker's verdict), XLSX, ICS and HTML
-    through the roster engineer's publisher."""
-    from optimizer.roster import check as check_roster, publish
+    """roster.csv, report.json (with the independent checker's verdict), XLSX, ICS and HTML (optimizer.publish)."""
+    from optimizer.checker import check_files
+    from optimizer.publish import publish
 
-    check = check_roster(path / "roster.csv", config, path / "agents.csv", path / "demand.csv")
+    check = check_files(path / "roster.csv", config, path / "agents.csv", path / "demand.csv")
     out = path / "publish"
     publish(problem, result.assignments, out, config, result=result, check=check)
     return sorted(p.relative_to(path).as_posix() for p in out.rglob("*") if p.is_file())

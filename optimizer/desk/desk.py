@@ -1,7 +1,7 @@
 """The scheduler's desk: every roster operation the API offers, over the folders on disk.
 
 One object per server (`RosterDesk(config, jobs_dir, roster_dir, sample_dir)`):
-demand preview and what-if (optimizer.demand), solver runs (optimizer.roster.jobs),
+demand preview and what-if (optimizer.demand), solver runs (optimizer.desk.jobs),
 versions with the publish gate, diff, downloads and one-cell edits
 (optimizer.roster.versions, optimizer.publish.gate, optimizer.roster.edit),
 swaps (R7) and the agents' requests (optimizer.roster.requests). Everything
@@ -193,7 +193,7 @@ class RosterDesk:
     def start(self, month: str, inputs: dict, params, time_limit: float, seed: int, accept_unmet: bool,
               by: str) -> dict:
         """Size the demand, refuse (409) when it exceeds the floor unless accepted, merge requests, start a run."""
-        from optimizer.roster import jobs
+        from optimizer.desk import jobs
         from optimizer.roster.requests import merge_into_agents
 
         sized = self.demand(month, inputs, params)
@@ -214,7 +214,7 @@ class RosterDesk:
         return {"job_id": job_id, "capacity": capacity, "share": sized["share"], "requests": len(requests)}
 
     def job(self, job_id: str) -> dict:
-        from optimizer.roster import jobs
+        from optimizer.desk import jobs
 
         try:
             status = jobs.job_status(self.jobs_dir, job_id)
@@ -252,7 +252,7 @@ class RosterDesk:
 
     def record(self, month: str, job_id: str, by: str, note: str) -> dict:
         """A finished run's roster as the month's next version (a draft)."""
-        from optimizer.roster import jobs
+        from optimizer.desk import jobs
 
         job = self.job(job_id)
         if job["state"] != "done":
