@@ -78,7 +78,7 @@ class HoldBook:
         hold = Hold(self._seq, rec.id, kind, t, override, origin)
         rec.hold = hold
         self.holders[rec.id] = rec
-        self._count(rec, +1)
+        self._count(rec, kind, +1)
         if rec.state is AgentState.READY:
             self._start_clock(hold, t)
         return hold
@@ -91,26 +91,25 @@ class HoldBook:
         if hold.ready_since is not None:
             hold.ready_s += max(0.0, t - hold.ready_since)
             hold.ready_since = None
-        self._count(rec, -1)
+        self._count(rec, hold.kind, -1)
         rec.hold = None
         del self.holders[rec.id]
         return hold
 
     # --- a holder's state change (FloorState.set_state) ---------------------------
-    def leave(self, rec: AgentRecord, t: float) -> None:
-        """Before `rec` (a holder) leaves its state at t."""
-        hold = rec.hold
-        self._count(rec, -1)
+    def leave(self, rec: AgentRecord, hold: Hold, t: float) -> None:
+        """Before `rec` (a holder, `hold` its place) leaves its state at t."""
+        self._count(rec, hold.kind, -1)
         if hold.ready_since is not None:
             hold.ready_s += max(0.0, t - hold.ready_since)
             hold.ready_since = None
             hold.lapse_at = None
 
-    def enter(self, rec: AgentRecord, t: float) -> None:
-        """After `rec` (a holder) entered its new state at t."""
-        self._count(rec, +1)
+    def enter(self, rec: AgentRecord, hold: Hold, t: float) -> None:
+        """After `rec` (a holder, `hold` its place) entered its new state at t."""
+        self._count(rec, hold.kind, +1)
         if rec.state is AgentState.READY:
-            self._start_clock(rec.hold, t)
+            self._start_clock(hold, t)
 
     # --- lapses -------------------------------------------------------------
     def next_lapse(self) -> float | None:
@@ -119,14 +118,16 @@ class HoldBook:
     def pop_lapsed(self, now: float) -> list[tuple[AgentRecord, Hold]]:
         """The places whose agent has spent hold_s in ready by `now` (inclusive), released,
         earliest first; stale heap entries (the hold ended or its clock stopped) are dropped."""
-        lapsed = []
+        lapsed: list[tuple[AgentRecord, Hold]] = []
         heap = self._lapses
         while heap and heap[0][0] <= now:
             due, seq, agent = heapq.heappop(heap)
             rec = self.holders.get(agent)
-            if rec is None or rec.hold.seq != seq or rec.hold.lapse_at != due:
+            hold = rec.hold if rec is not None else None
+            if rec is None or hold is None or hold.seq != seq or hold.lapse_at != due:
                 continue
-            lapsed.append((rec, self.release(rec, due)))
+            self.release(rec, due)
+            lapsed.append((rec, hold))
         return lapsed
 
     def _start_clock(self, hold: Hold, t: float) -> None:
@@ -135,8 +136,7 @@ class HoldBook:
             hold.lapse_at = t + max(0.0, self.hold_s - hold.ready_s)
             heapq.heappush(self._lapses, (hold.lapse_at, hold.seq, hold.agent))
 
-    def _count(self, rec: AgentRecord, sign: int) -> None:
-        kind = rec.hold.kind
+    def _count(self, rec: AgentRecord, kind: BreakKind, sign: int) -> None:
         if rec.state is AgentState.READY:
             self.ready[kind] += sign
             self.ready_total += sign

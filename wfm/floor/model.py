@@ -43,7 +43,21 @@ class ShiftRecord:
         self.reported: set[str] = set()  # once-per-shift findings already made (kept when re-published)
 
     def in_slot(self, t: float) -> bool:
-        return self.meal_start is not None and self.meal_start <= t < self.meal_end  # type: ignore[operator]
+        start, end = self.meal_start, self.meal_end
+        return start is not None and end is not None and start <= t < end
+
+    @property
+    def meal_slot(self) -> tuple[float, float] | None:
+        """(start, end) of the assigned meal slot; None when the shift has none."""
+        start, end = self.meal_start, self.meal_end
+        return (start, end) if start is not None and end is not None else None
+
+    def slot_overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end) inside the meal slot; 0 or less when they do not meet or there is no slot."""
+        start_slot, end_slot = self.meal_start, self.meal_end
+        if start_slot is None or end_slot is None:
+            return 0.0
+        return min(end, end_slot) - max(start, start_slot)
 
 
 class BreakRecord:

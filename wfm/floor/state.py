@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import KeysView
 from functools import lru_cache
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from typing import Any
 
 from wfm.config import Config
 from wfm.events import ON_POST_STATES, AgentState, BreakKind, ShiftEvent
@@ -26,7 +28,7 @@ SHIFT_KEEP_S = 2 * 86400.0  # shifts that ended longer ago than this are forgott
 
 
 @lru_cache(maxsize=16384)  # shift starts, ends and meal slots repeat across thousands of agents
-def _aware(t: float, tz) -> datetime:
+def _aware(t: float, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc).astimezone(tz)
 
 
@@ -58,13 +60,23 @@ class FloorState:
         self.queued_kinds: Counter[BreakKind] = Counter()
         # places held by allowed breaks not yet started, with the counts every judgement reads
         self.holds = HoldBook(floor.allowed_break_hold_s)
-        self.calls: dict[str, list] = {}  # call_id -> [offered_t, seen-flags]
+        # call_id -> [offered_t (float), seen-flags (int bits)]; the engine updates the entry in place
+        self.calls: dict[str, list[Any]] = {}
         self.finished_calls: deque[tuple[float, str]] = deque()  # (t, call_id) of abandoned/completed calls, in order
         self.traffic = Traffic(config.floor.gate.horizon_min * 60.0)
         self._break_seq = 0
         self._posts_by_team = {t.name: (t.name if t.queues else FLOOR_POST) for t in config.teams}
 
     # --- clock and conversion -------------------------------------------------
+    @property
+    def now_s(self) -> float:
+        """The floor clock where it is known to be set: in a rule's on_due and after_event hooks
+        (the engine sets `now` before it runs them)."""
+        now = self.now
+        if now is None:
+            raise RuntimeError("the floor clock was read before any event or tick set it")
+        return now
+
     def dt(self, t: float) -> datetime:
         """Epoch seconds as an aware datetime in the floor zone."""
         return _aware(t, self.tz)
@@ -156,7 +168,7 @@ class FloorState:
             t = rec.since  # a reordered event never ends a state before it began
         old = rec.state
         if rec.hold is not None:
-            self.holds.leave(rec, t)
+            self.holds.leave(rec, rec.hold, t)
         if rec.brk is not None:
             self.end_break(rec, t)
         self._account_slot(rec, old, rec.since, t)
@@ -198,18 +210,19 @@ class FloorState:
         rec.since = t
         rec.gen += 1
         if rec.hold is not None:
-            self.holds.enter(rec, t)
+            self.holds.enter(rec, rec.hold, t)
         return old
 
     def _account_slot(self, rec: AgentRecord, state: AgentState, start: float, end: float) -> None:
         """Off-post time inside meal slots (MEAL_STATE_MISSING), for the interval just closed."""
         if state in ON_POST_STATES or end <= start:
             return
+        if state is AgentState.MEAL:
+            return
         for shift in rec.shifts:
-            if shift.meal_start is not None and state is not AgentState.MEAL:
-                overlap = min(end, shift.meal_end) - max(start, shift.meal_start)  # type: ignore[type-var]
-                if overlap > 0:
-                    shift.slot_off_post_s += overlap
+            overlap = shift.slot_overlap(start, end)
+            if overlap > 0:
+                shift.slot_off_post_s += overlap
 
     def first_on_post(self, rec: AgentRecord, shift: ShiftRecord) -> float | None:
         """First instant the agent was on post within the shift, the current on-post state included."""
@@ -224,8 +237,8 @@ class FloorState:
     def slot_off_post_s(self, rec: AgentRecord, shift: ShiftRecord, upto: float) -> float:
         """Off-post (not meal) seconds inside the shift's meal slot up to `upto`, the current state included."""
         total = shift.slot_off_post_s
-        if rec.state not in ON_POST_STATES and rec.state is not AgentState.MEAL and shift.meal_start is not None:
-            overlap = min(upto, shift.meal_end) - max(rec.since, shift.meal_start)  # type: ignore[type-var]
+        if rec.state not in ON_POST_STATES and rec.state is not AgentState.MEAL:
+            overlap = shift.slot_overlap(rec.since, upto)
             if overlap > 0:
                 total += overlap
         return total
@@ -272,7 +285,7 @@ class FloorState:
         return self.holds.release(rec, t)
 
     @property
-    def pending_agents(self):
+    def pending_agents(self) -> KeysView[str]:
         """Agents holding a place (allowed, not yet on break)."""
         return self.holds.holders.keys()
 
