@@ -13,19 +13,25 @@ reported; one not on post then is.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
+from wfm.floor.model import AgentRecord, ShiftRecord
+from wfm.floor.state import FloorState
+from wfm.floor.timers import Deadline
 from wfm.rules.base import Rule
 
 
 class LateSignIn(Rule):
     code = "LATE_SIGN_IN"
 
-    def on_shift(self, floor, rec, shift, t):
+    def on_shift(self, floor: FloorState, rec: AgentRecord, shift: ShiftRecord, t: float) -> None:
         self.schedule(floor, shift.start, strict=True, key=rec.id, token=(shift, max(shift.start, t)))
 
-    def on_due(self, floor, deadline, ts):
+    def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         rec = floor.agents[deadline.key]
-        shift, judged_at = deadline.token  # the start, or when the floor got a shift already begun
+        token: tuple[ShiftRecord, float] = deadline.token
+        shift, judged_at = token  # judged at the start, or when the floor got a shift already begun
         if not any(s is shift for s in rec.shifts) or self.code in shift.reported:
             return None
         if shift.first_on_post is not None and shift.first_on_post <= judged_at:

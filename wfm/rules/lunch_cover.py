@@ -6,6 +6,8 @@ cover allows it."""
 from __future__ import annotations
 
 from wfm.events import ON_POST_STATES, BreakKind
+from wfm.floor.model import AgentRecord, BreakRequest
+from wfm.floor.state import FloorState
 from wfm.rules.base import Note, Refusal, Rule
 
 
@@ -14,7 +16,7 @@ class LunchCover(Rule):
     kinds = frozenset({BreakKind.MEAL})
     floor_wide = True
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | Note | None:
         minimum = floor.config.floor.lunch_cover_min_agents
         stay = floor.post_on_post[rec.post] - (1 if rec.state in ON_POST_STATES else 0)
         held = floor.holds.on_post_others(rec, rec.post)  # on post now, but already allowed to go

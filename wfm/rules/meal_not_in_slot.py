@@ -8,8 +8,12 @@ settles it.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
 from wfm.events import BreakKind
+from wfm.floor.model import AgentRecord, BreakRecord, BreakRequest
+from wfm.floor.state import FloorState
 from wfm.rules.base import Refusal, Rule
 
 
@@ -17,34 +21,38 @@ class MealNotInSlot(Rule):
     code = "MEAL_NOT_IN_SLOT"
     kinds = frozenset({BreakKind.MEAL})
 
-    def _slot_text(self, floor, shift) -> str:
-        return f"{floor.clock(shift.meal_start)}–{floor.clock(shift.meal_end)}"
+    def _slot_text(self, floor: FloorState, slot: tuple[float, float]) -> str:
+        return f"{floor.clock(slot[0])}–{floor.clock(slot[1])}"
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | None:
         shift = rec.current_shift(req.t)
-        if shift is None or shift.meal_start is None or shift.in_slot(req.t):
+        slot = shift.meal_slot if shift is not None else None
+        if shift is None or slot is None or shift.in_slot(req.t):
             return None
-        if req.t < shift.meal_start:
-            window, when = shift.meal_start, "is still ahead"
+        window: float | None
+        if req.t < slot[0]:
+            window, when = slot[0], "is still ahead"
         else:
             upcoming = rec.next_shift(req.t)
             window = upcoming.meal_start if upcoming is not None else None
             when = "has passed"
-        slot = self._slot_text(floor, shift)
+        text = self._slot_text(floor, slot)
         return Refusal(
             self.code,
-            f"meal (用餐) refused: outside the assigned meal slot {slot} (the slot {when})",
-            f"不在排定的用餐时段{slot}内，不能用餐",
+            f"meal (用餐) refused: outside the assigned meal slot {text} (the slot {when})",
+            f"不在排定的用餐时段{text}内，不能用餐",
             next_window=window,
         )
 
-    def on_break_start(self, floor, rec, brk, t, ts, granted):
+    def on_break_start(self, floor: FloorState, rec: AgentRecord, brk: BreakRecord, t: float, ts: datetime,
+                       granted: bool) -> Violation | None:
         if brk.kind is not BreakKind.MEAL or not granted or brk.overridden:
             return None
         shift = rec.current_shift(t)
-        if shift is None or shift.meal_start is None or shift.in_slot(t):
+        slot = shift.meal_slot if shift is not None else None
+        if shift is None or slot is None or shift.in_slot(t):
             return None
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
-            detail=f"meal (用餐) started {floor.clock(t)}, outside the assigned meal slot {self._slot_text(floor, shift)}",
+            detail=f"meal (用餐) started {floor.clock(t)}, outside the assigned meal slot {self._slot_text(floor, slot)}",
         )

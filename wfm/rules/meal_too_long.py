@@ -1,8 +1,13 @@
 """MEAL_TOO_LONG (F5): one meal (用餐) ran past floor.meal_max_min (strict: exactly 30:00 is within)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
 from wfm.events import BreakKind
+from wfm.floor.model import AgentRecord, BreakRecord, BreakRequest
+from wfm.floor.state import FloorState
+from wfm.floor.timers import Deadline
 from wfm.rules.base import Refusal, Rule
 from wfm.rules.text import dur
 
@@ -11,7 +16,7 @@ class MealTooLong(Rule):
     code = "MEAL_TOO_LONG"
     kinds = frozenset({BreakKind.MEAL})
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | None:
         if req.minutes is not None and req.minutes * 60.0 > floor.meal_max_s:
             return Refusal(
                 self.code,
@@ -20,12 +25,13 @@ class MealTooLong(Rule):
             )
         return None
 
-    def on_break_start(self, floor, rec, brk, t, ts, granted):
+    def on_break_start(self, floor: FloorState, rec: AgentRecord, brk: BreakRecord, t: float, ts: datetime,
+                       granted: bool) -> None:
         if brk.kind is BreakKind.MEAL:
             self.schedule(floor, brk.start + floor.meal_max_s, strict=True, key=rec.id, token=brk.id)
         return None
 
-    def on_due(self, floor, deadline, ts):
+    def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         rec = floor.agents[deadline.key]
         brk = rec.brk
         if brk is None or brk.id != deadline.token:
@@ -33,5 +39,5 @@ class MealTooLong(Rule):
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
             detail=(f"meal (用餐) started {floor.clock(brk.start)} ran past the {dur(floor.meal_max_s)} "
-                    f"limit ({dur(floor.now - brk.start, up=True)} so far)"),
+                    f"limit ({dur(floor.now_s - brk.start, up=True)} so far)"),
         )

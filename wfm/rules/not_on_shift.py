@@ -7,6 +7,8 @@ loaded at all (no `shift` event yet) cannot tell, and judges the other rules.
 from __future__ import annotations
 
 from wfm.events import BreakKind
+from wfm.floor.model import AgentRecord, BreakRequest
+from wfm.floor.state import FloorState
 from wfm.rules.base import Refusal, Rule
 from wfm.rules.text import KIND_EN, KIND_ZH
 
@@ -15,7 +17,7 @@ class NotOnShift(Rule):
     code = "NOT_ON_SHIFT"
     kinds = frozenset({BreakKind.SHORT, BreakKind.MEAL})
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | None:
         if not floor.rostered or rec.current_shift(req.t) is not None:
             return None
         ended = [s for s in rec.shifts if s.end <= req.t]

@@ -9,8 +9,13 @@ this way: a day shift leaving before the evening shift is online empties the pos
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
 from wfm.events import AgentState
+from wfm.floor.model import AgentRecord, ShiftRecord
+from wfm.floor.state import FloorState
+from wfm.floor.timers import Deadline
 from wfm.rules.base import Rule
 
 
@@ -21,16 +26,16 @@ class PostEmpty(Rule):
         self._fired: dict[str, tuple[int, float]] = {}  # post -> (post_gen, end of the shifts then in progress)
         self._empty_since: dict[str, float] = {}
 
-    def on_shift(self, floor, rec, shift, t):
+    def on_shift(self, floor: FloorState, rec: AgentRecord, shift: ShiftRecord, t: float) -> None:
         self.schedule(floor, shift.start, strict=True, key=rec.post)
 
-    def on_state(self, floor, rec, old, t):
+    def on_state(self, floor: FloorState, rec: AgentRecord, old: AgentState, t: float) -> None:
         if rec.state is AgentState.LOGGED_OUT and old is not AgentState.LOGGED_OUT \
                 and floor.post_signed_in[rec.post] == 0:
             self._empty_since[rec.post] = t
             self.schedule(floor, t, strict=True, key=rec.post)
 
-    def on_due(self, floor, deadline, ts):
+    def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         post = deadline.key
         if floor.post_signed_in[post] > 0:
             return None

@@ -9,8 +9,13 @@ Breaks and meals have their own rules and never count here.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
-from wfm.floor.model import OFF_POST_SPELL_STATES
+from wfm.events import AgentState
+from wfm.floor.model import OFF_POST_SPELL_STATES, AgentRecord, ShiftRecord
+from wfm.floor.state import FloorState
+from wfm.floor.timers import Deadline
 from wfm.rules.base import Rule
 from wfm.rules.text import dur
 
@@ -18,19 +23,21 @@ from wfm.rules.text import dur
 class SeriousLate(Rule):
     code = "SERIOUS_LATE"
 
-    def on_shift(self, floor, rec, shift, t):
+    def on_shift(self, floor: FloorState, rec: AgentRecord, shift: ShiftRecord, t: float) -> None:
         self.schedule(floor, shift.start + floor.serious_s, strict=False, key=rec.id, token=("late", shift))
 
-    def on_state(self, floor, rec, old, t):
+    def on_state(self, floor: FloorState, rec: AgentRecord, old: AgentState, t: float) -> None:
         if rec.state in OFF_POST_SPELL_STATES and old not in OFF_POST_SPELL_STATES:
             shift = rec.current_shift(t)
             if shift is not None:
                 self.schedule(floor, t + floor.serious_s, strict=False, key=rec.id,
                               token=("spell", shift, rec.off_post_spell))
 
-    def on_due(self, floor, deadline, ts):
+    def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         rec = floor.agents[deadline.key]
-        kind, shift, *spell = deadline.token
+        kind: str
+        shift: ShiftRecord
+        kind, shift, *spell = deadline.token  # ("late", shift) or ("spell", shift, spell number)
         if not any(s is shift for s in rec.shifts) or not (shift.start <= deadline.due < shift.end):
             return None
         if rec.state not in OFF_POST_SPELL_STATES:
@@ -42,15 +49,16 @@ class SeriousLate(Rule):
             shift.reported.add("late")  # SERIOUS_LATE for lateness: once per shift
             return Violation(
                 ts=ts, agent=rec.id, rule=self.code,
-                detail=(f"serious lateness: {dur(floor.now - shift.start)} after shift start "
+                detail=(f"serious lateness: {dur(floor.now_s - shift.start)} after shift start "
                         f"{floor.clock(shift.start)} still not on post ({state}); "
                         f"{dur(floor.serious_s)} or more is serious"),
             )
-        if rec.off_post_spell != spell[0]:
+        since = rec.off_post_since  # set while the agent is in an off-post state
+        if rec.off_post_spell != spell[0] or since is None:
             return None
         return Violation(
             ts=ts, agent=rec.id, rule=self.code,
-            detail=(f"off post {dur(floor.now - rec.off_post_since)} since {floor.clock(rec.off_post_since)} "
+            detail=(f"off post {dur(floor.now_s - since)} since {floor.clock(since)} "
                     f"({state}) during shift {floor.clock(shift.start)}–{floor.clock(shift.end)}; "
                     f"{dur(floor.serious_s)} or more is serious"),
         )

@@ -10,13 +10,18 @@ break taken after a refusal counts too (strict: exactly 30:00 is within).
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from wfm.decisions import Violation
 from wfm.events import BreakKind
+from wfm.floor.model import AgentRecord, BreakRecord, BreakRequest, ShiftRecord
+from wfm.floor.state import FloorState
+from wfm.floor.timers import Deadline
 from wfm.rules.base import Note, Refusal, Rule
 from wfm.rules.text import dur, dur_zh
 
 
-def renewal(floor, rec, bucket) -> float | None:
+def renewal(floor: FloorState, rec: AgentRecord, bucket: ShiftRecord) -> float | None:
     """When the short-break budget renews: the next shift's start, or the next floor day."""
     if not bucket.rostered:
         return bucket.end
@@ -28,7 +33,7 @@ class ShortBreakBudget(Rule):
     code = "SHORT_BREAK_BUDGET"
     kinds = frozenset({BreakKind.SHORT})
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | Note | None:
         bucket = floor.budget_bucket(rec, req.t)
         used = floor.short_used_s(bucket, rec, req.t)
         budget = floor.short_budget_s
@@ -48,18 +53,19 @@ class ShortBreakBudget(Rule):
             )
         return Note(numbers, zh)
 
-    def on_break_start(self, floor, rec, brk, t, ts, granted):
+    def on_break_start(self, floor: FloorState, rec: AgentRecord, brk: BreakRecord, t: float, ts: datetime,
+                       granted: bool) -> None:
         if brk.kind is BreakKind.SHORT and brk.bucket is not None:
             left = floor.short_budget_s - brk.bucket.short_used_s
             self.schedule(floor, brk.start + max(0.0, left), strict=True, key=rec.id, token=brk.id)
         return None
 
-    def on_due(self, floor, deadline, ts):
+    def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         rec = floor.agents[deadline.key]
         brk = rec.brk
         if brk is None or brk.id != deadline.token or brk.bucket is None:
             return None
-        used = floor.short_used_s(brk.bucket, rec, floor.now)
+        used = floor.short_used_s(brk.bucket, rec, floor.now_s)
         scope = "this shift" if brk.bucket.rostered else "today"
         taken = "" if brk.allowed else f" (this break was taken after a {brk.rule} refusal)"
         return Violation(

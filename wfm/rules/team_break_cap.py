@@ -4,6 +4,8 @@ docs/break-holds.md) included; 0 switches the rule off. Not queueable (docs/inte
 from __future__ import annotations
 
 from wfm.events import BreakKind
+from wfm.floor.model import AgentRecord, BreakRequest
+from wfm.floor.state import FloorState
 from wfm.rules.base import Refusal, Rule
 
 
@@ -12,7 +14,7 @@ class TeamBreakCap(Rule):
     kinds = frozenset({BreakKind.SHORT})
     floor_wide = True
 
-    def judge(self, floor, rec, req):
+    def judge(self, floor: FloorState, rec: AgentRecord, req: BreakRequest) -> Refusal | None:
         cap = floor.config.floor.team_short_break_cap
         if not cap:
             return None
