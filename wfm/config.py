@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import time
+from datetime import time, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from wfm.timeutil import zone
+from wfm.wire import to_builtins
 
 Minutes = Annotated[int, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -36,25 +37,25 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     pass
 
 
-class GateConfig(_Section):
+class GateConfig(_Section, frozen=True):
     policy: Literal["fixed", "scaled", "service_level"]
     scaled_fraction: Fraction
     horizon_min: Annotated[int, msgspec.Meta(gt=0)]
 
 
-class BreakQueueConfig(_Section):
+class BreakQueueConfig(_Section, frozen=True):
     enabled: bool
     max_on_break_per_team: Minutes
 
 
-class EnforcementConfig(_Section):
+class EnforcementConfig(_Section, frozen=True):
     warn_on_refused_pause: bool
     unpause_on_refused_pause: bool
     pause_on_allow: bool
     unpause_on_overrun: bool
 
 
-class FloorConfig(_Section):
+class FloorConfig(_Section, frozen=True):
     timezone: str
     arrive_before_shift_min: Minutes
     sign_in_window_min: Minutes
@@ -80,11 +81,11 @@ class FloorConfig(_Section):
     enforcement: EnforcementConfig
 
     @property
-    def tz(self):
+    def tz(self) -> tzinfo:
         return zone(self.timezone)  # lru-cached lookup
 
 
-class ServiceConfig(_Section):
+class ServiceConfig(_Section, frozen=True):
     answer_target_s: Annotated[float, msgspec.Meta(gt=0)]
     hold_silence_max_s: Annotated[float, msgspec.Meta(gt=0)]
     callback_within_h: Annotated[float, msgspec.Meta(gt=0)]
@@ -96,7 +97,7 @@ class ServiceConfig(_Section):
     patience_s: Annotated[float, msgspec.Meta(gt=0)]
 
 
-class ShiftTemplate(_Section):
+class ShiftTemplate(_Section, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
     start: HHMM
     end: HHMM
@@ -120,7 +121,7 @@ class ShiftTemplate(_Section):
         return minutes + 24 * 60 if minutes <= 0 else minutes
 
 
-class RosterWeights(_Section):
+class RosterWeights(_Section, frozen=True):
     under_cover: Minutes
     over_cover: Minutes
     rest_request: Minutes
@@ -132,7 +133,7 @@ class RosterWeights(_Section):
     stability: Minutes
 
 
-class RosterConfig(_Section):
+class RosterConfig(_Section, frozen=True):
     max_consecutive_days: Annotated[int, msgspec.Meta(ge=1)]
     rest_days_per_month: Minutes
     min_rest_between_shifts_h: Annotated[float, msgspec.Meta(ge=0)]
@@ -155,12 +156,12 @@ class RosterConfig(_Section):
         raise KeyError(name)
 
 
-class RecordsConfig(_Section):
+class RecordsConfig(_Section, frozen=True):
     missed_sign_ins_for_points: Minutes
     lateness_grades_min: list[Minutes]
 
 
-class StorageConfig(_Section):
+class StorageConfig(_Section, frozen=True):
     url: str
     batch_max_records: Annotated[int, msgspec.Meta(ge=1)]
     batch_max_delay_ms: Annotated[float, msgspec.Meta(ge=0)]
@@ -171,7 +172,7 @@ class StorageConfig(_Section):
     floor_id: Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class ApiConfig(_Section):
+class ApiConfig(_Section, frozen=True):
     host: str
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
     kiosk_token: str
@@ -187,13 +188,13 @@ class ApiConfig(_Section):
     trusted_proxies: list[str]
 
 
-class ReconnectConfig(_Section):
+class ReconnectConfig(_Section, frozen=True):
     initial_s: Annotated[float, msgspec.Meta(gt=0)]
     max_s: Annotated[float, msgspec.Meta(gt=0)]
     jitter: Fraction
 
 
-class FeedConfig(_Section):
+class FeedConfig(_Section, frozen=True):
     protocol: Literal["ami", "esl", "sip", "serial"]
     host: str
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -221,14 +222,14 @@ class FeedConfig(_Section):
         return os.environ.get(self.secret_env, "") if self.secret_env and os.environ.get(self.secret_env) else self.secret
 
 
-class BreakReasonsConfig(_Section):
+class BreakReasonsConfig(_Section, frozen=True):
     """The pause reason sent to the PBX when an allowed break is enacted, per kind."""
 
     short: str
     meal: str
 
 
-class PbxConfig(_Section):
+class PbxConfig(_Section, frozen=True):
     stale_after_s: Annotated[float, msgspec.Meta(gt=0)]
     wrap_up_s: Annotated[float, msgspec.Meta(ge=0)]
     status_unavailable: Literal["logged_out", "not_ready"]
@@ -249,7 +250,7 @@ class PbxConfig(_Section):
     feeds: list[FeedConfig]
 
 
-class SimulatorConfig(_Section):
+class SimulatorConfig(_Section, frozen=True):
     seed: int
     agents: Annotated[int, msgspec.Meta(ge=1)]
     queues: Annotated[list[str], msgspec.Meta(min_length=1)]
@@ -272,25 +273,25 @@ class SimulatorConfig(_Section):
     wrapuptime_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # Asterisk queue `wrapuptime`: fixed, reported per member
 
 
-class UserConfig(_Section):
+class UserConfig(_Section, frozen=True):
     username: Annotated[str, msgspec.Meta(min_length=1)]
     role: Literal["agent", "supervisor", "scheduler", "admin"]
     agent: str
     password_hash: str
 
 
-class QueueConfig(_Section):
+class QueueConfig(_Section, frozen=True):
     id: Annotated[str, msgspec.Meta(min_length=1)]
     name: str
 
 
-class TeamConfig(_Section):
+class TeamConfig(_Section, frozen=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     agents: list[str]
     queues: list[str]
 
 
-class DashboardConfig(_Section):
+class DashboardConfig(_Section, frozen=True):
     wall_refresh_ms: Annotated[int, msgspec.Meta(ge=100)]
     idle_amber_margin: Minutes
     occupancy_history_min: Annotated[int, msgspec.Meta(gt=0)]
@@ -309,7 +310,7 @@ class DashboardConfig(_Section):
     wall_not_ready_alarm_min: Annotated[float, msgspec.Meta(ge=0)]
 
 
-class ForecastConfig(_Section):
+class ForecastConfig(_Section, frozen=True):
     volume_scale: Annotated[float, msgspec.Meta(gt=0)]
     backtest_weeks: Annotated[int, msgspec.Meta(ge=1)]
     backtest_origins: Annotated[int, msgspec.Meta(ge=1)]
@@ -322,7 +323,7 @@ class ForecastConfig(_Section):
     clip_to_shifts: bool
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     floor: FloorConfig
     service: ServiceConfig
     roster: RosterConfig
@@ -439,7 +440,7 @@ def redact_url(url: str) -> str:
 
 def to_data(config: Config, *, reveal_secrets: bool = False) -> dict[str, Any]:
     """The effective config as plain data; PBX secrets, password hashes and URL passwords masked."""
-    data = msgspec.to_builtins(config)
+    data = to_builtins(config)
     if not reveal_secrets:
         data["storage"]["url"] = redact_url(data["storage"]["url"])
         for feed in data["pbx"]["feeds"]:
