@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import cast
 
 import numpy as np
 
@@ -724,7 +725,7 @@ class FloorModel:
             if agent.token == token and agent.state in PAUSED_STATES:
                 self._become_available(agent, now)
         elif kind == _RING_END:
-            agent_id, call = payload
+            agent_id, call = cast(tuple[str, _Call], payload)  # the heap's payload is what the kind says
             agent = self._agents[agent_id]
             if agent.token == token and agent.state is AgentState.RINGING and agent.call is call and not call.done:
                 self._ring_end(agent, call, now)

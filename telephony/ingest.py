@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import ModuleType
-from typing import Any
+from typing import Protocol
+
+from telephony.reconnect import AuthFailed, Backoff
+from wfm.events import BadLine, Event, ResyncEvent
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +73,30 @@ def load_protocol(name: str) -> ModuleType:
     return module
 
 
-async def follow_live(make_adapter: Callable[[], Any], emit: Callable[[Any], None], *, where: str,
-                      reconnect: bool, backoff: Any) -> None:
+class LiveFeed(Protocol):
+    """A non-reconnecting connection-oriented adapter, as follow_live drives it (telephony.streaming)."""
+
+    failure: BaseException | None
+
+    def records(self) -> AsyncIterator[Event | BadLine]: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def ever_connected(self) -> bool: ...
+
+
+async def follow_live(make_adapter: Callable[[], LiveFeed], emit: Callable[[Event | BadLine], None], *, where: str,
+                      reconnect: bool, backoff: Backoff) -> None:
     """Stream a live feed's events to `emit` (resync markers left out) like `wfm serve` does: when the
     PBX goes away, connect again after a backoff; with reconnect=False end with LiveFeedLost (exit 1,
     never a silent 0). A refused login, or a PBX that cannot be reached at all, is a LiveConnectError.
     `make_adapter()` builds a non-reconnecting adapter for one connection."""
-    from telephony.reconnect import AuthFailed
-    from wfm.events import ResyncEvent
-
     connected_once = False
     while True:
         adapter = make_adapter()
         try:
-            async for event in adapter.stream():
+            async for event in adapter.records():
                 if isinstance(event, ResyncEvent):
                     continue  # resync markers are internal to the floor
                 emit(event)

@@ -3,41 +3,75 @@
 One event queue read by `stream()`, a Reconnector that owns the connection
 state, feed health from the last message time, malformed messages logged
 (first at WARNING, repeats at DEBUG), counted and skipped. Subclasses set the
-attributes listed on the class and implement `_start`, `_connect_once`,
+attributes declared on the class and implement `_start`, `_connect_once`,
 `_resync` and `close`.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-from collections.abc import AsyncIterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable
+from datetime import datetime, tzinfo
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from telephony.adapter import Adapter, AdapterError, ConnectionState, FeedHealth
+from telephony.reconnect import Reconnector, StateReport
+from wfm.clock import Clock
 from wfm.events import BadLine, Event
 
-CLOSED = object()  # end-of-stream marker on an adapter's event queue
+
+class _End(enum.Enum):
+    CLOSED = "closed"
 
 
-class StreamingAdapter(Adapter):
+CLOSED: Final = _End.CLOSED  # end-of-stream marker on an adapter's event queue
+
+
+class StreamSettings(Protocol):
+    """What the shared plumbing reads of an adapter's settings (AmiSettings, EslSettings)."""
+
+    @property
+    def tz(self) -> tzinfo: ...
+
+    @property
+    def stale_after_s(self) -> float: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=StreamSettings)
+ConnT = TypeVar("ConnT")  # the protocol's one live connection (AmiConnection, EslConnection)
+T = TypeVar("T")
+
+
+class StreamingAdapter(Adapter, Generic[SettingsT, ConnT]):
     """Base for adapters that read one PBX connection into an event queue."""
 
     protocol_label = ""  # e.g. "AMI", for log lines
     setup_lost = "connection ended during setup"  # why a setup step failed when the read loop died
-    # set by subclasses: source, settings (stale_after_s, tz), clock, host, port, skipped, failure, _queue, _reconnector,
-    # _conn, _last_message_at, _yield_skipped
+    # set by subclasses in __init__
+    settings: SettingsT
+    clock: Clock
+    host: str
+    port: int
+    skipped: int  # malformed messages skipped
+    failure: BaseException | None  # why a non-reconnecting adapter stopped
+    _queue: asyncio.Queue[Event | BadLine | _End]
+    _reconnector: Reconnector
+    _conn: ConnT | None
+    _last_message_at: datetime | None
+    _yield_skipped: bool  # stream() also yields BadLine records (wfm ingest --connect)
 
     def _start(self) -> None:
         raise AdapterError(f"{type(self).__name__} does not say how it starts")
 
-    async def _connect_once(self, report) -> None:
+    async def _connect_once(self, report: StateReport) -> None:
         raise AdapterError(f"{type(self).__name__} does not say how it connects")
 
-    async def _resync(self, conn) -> None:
+    async def _resync(self, conn: ConnT) -> None:
         raise AdapterError(f"{type(self).__name__} does not say how it resyncs")
 
-    async def _await_or_fail(self, awaitable, read_task: asyncio.Task):
+    async def _await_or_fail(self, awaitable: Awaitable[T], read_task: asyncio.Task[Any]) -> T:
         """Await a setup step (banner, login, resync), failing at once if the read loop dies meanwhile."""
         step = asyncio.ensure_future(awaitable)
         try:
@@ -59,6 +93,17 @@ class StreamingAdapter(Adapter):
         raise ConnectionResetError(self.setup_lost)
 
     async def stream(self) -> AsyncIterator[Event]:
+        self._start()
+        while True:
+            item = await self._queue.get()
+            if item is CLOSED:
+                return
+            if not isinstance(item, BadLine):  # queued only with yield_skipped, for records()
+                yield item
+
+    async def records(self) -> AsyncIterator[Event | BadLine]:
+        """stream() with the skipped messages in their place as BadLine records, when built with
+        yield_skipped (`wfm ingest --connect` prints both)."""
         self._start()
         while True:
             item = await self._queue.get()

@@ -37,7 +37,7 @@ async def _run_adapter(adapter: EslAdapter, seconds: float) -> list:
     got: list = []
 
     async def pump() -> None:
-        async for event in adapter.stream():
+        async for event in adapter.records():
             got.append(event)
 
     task = asyncio.get_running_loop().create_task(pump())

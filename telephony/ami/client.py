@@ -86,8 +86,8 @@ class AmiConnection:
         while True:
             data = await self.reader.read(READ_SIZE)
             if not data:
-                for item in self.parser.close():
-                    await adapter._malformed(item.reason, item.line)
+                for error in self.parser.close():
+                    await adapter._malformed(error.reason, error.line)
                 raise ConnectionResetError("AMI server closed the connection")
             received = adapter.clock.now()
             adapter._last_message_at = received
@@ -103,9 +103,8 @@ class AmiConnection:
 
     async def _dispatch(self, msg: AmiMessage, received: datetime) -> None:
         action_id = msg.action_id
-        pending = self.pending.get(action_id) if action_id is not None else None
         event = msg.event
-        if pending is not None:
+        if action_id is not None and (pending := self.pending.get(action_id)) is not None:
             if pending.streamed:  # in stream order, exactly as a capture replay maps them
                 await self.adapter._emit_mapped(self.mapper, msg, received)
             response = msg.response
@@ -164,7 +163,7 @@ class AmiConnection:
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
 
 
-class AmiAdapter(StreamingAdapter):
+class AmiAdapter(StreamingAdapter[AmiSettings, AmiConnection]):
     """Asterisk AMI feed: login, snapshot + live events, QueuePause, health."""
 
     protocol_label = "AMI"
@@ -210,7 +209,7 @@ class AmiAdapter(StreamingAdapter):
         self.keepalive_s = max(1.0, settings.stale_after_s / 3)
         self._capture = CaptureWriter(capture_path) if capture_path else None
         self._reconnect = reconnect
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self._queue = asyncio.Queue(maxsize=queue_size)
         self._reconnector = Reconnector(
             self.source,
             self._connect_once,
@@ -218,13 +217,13 @@ class AmiAdapter(StreamingAdapter):
             network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError),
         )
         self._single: asyncio.Task | None = None
-        self._conn: AmiConnection | None = None
+        self._conn = None
         self._action_ids = itertools.count(1)
         self._action_prefix = _secrets.token_hex(3)
         self._last_message_at: datetime | None = None
         self._started_at: datetime | None = None
         self.skipped = 0
-        self.failure: BaseException | None = None  # why a non-reconnecting adapter stopped
+        self.failure = None
         self._closed = False
         self._yield_skipped = yield_skipped  # stream() also yields BadLine records (wfm ingest --connect)
 

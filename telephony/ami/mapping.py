@@ -158,11 +158,10 @@ class AmiMapper:
         """Emit every wrap-up that has ended by `now`, stamped with its own end time."""
         events: list[Event] = []
         ended = sorted(
-            (m for m in self.members.values() if m.wrap_until is not None and m.wrap_until <= now),
-            key=lambda m: (m.wrap_until, m.agent),
+            ((m.wrap_until, m) for m in self.members.values() if m.wrap_until is not None and m.wrap_until <= now),
+            key=lambda due: (due[0], due[1].agent),
         )
-        for member in ended:
-            when = member.wrap_until
+        for when, member in ended:
             member.wrap_until = None
             self._emit(member, when, events)
         return events

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import final
 
 import msgspec
 
@@ -58,6 +59,7 @@ _TRANSITIONS: dict[ParserState, frozenset[ParserState]] = {
 }
 
 
+@final  # the read loops tell the parser's items apart with `type(item) is`
 class AmiBanner(msgspec.Struct, frozen=True, gc=False):
     """The greeting line a manager connection starts with, e.g. `Asterisk Call Manager/5.0.1`."""
 
@@ -85,6 +87,7 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+@final
 class AmiMessage:
     """One AMI message: its headers in order (repeated keys kept) and its first line number.
 
@@ -95,6 +98,9 @@ class AmiMessage:
     """
 
     __slots__ = ("_headers", "_keys", "_values", "fields", "line")
+    _headers: tuple[tuple[str, str], ...] | None  # None until asked for, when built from columns
+    _keys: list[str]
+    _values: list[str]
 
     def __init__(self, headers: tuple[tuple[str, str], ...], line: int) -> None:
         self._headers = headers
@@ -167,6 +173,7 @@ class AmiMessage:
 _new_message = object.__new__
 
 
+@final
 class AmiError(msgspec.Struct, frozen=True, gc=False):
     """A message that could not be parsed: where it started, why, and a short excerpt."""
 
@@ -234,7 +241,7 @@ def _plain_messages(blocks: list[str], line: int) -> tuple[list[AmiMessage], int
     exactly one ": " — line breaks and separators, both two characters, sit where they were),
     and no key is empty or holds ":".
     """
-    messages = []
+    messages: list[AmiMessage] = []
     append = messages.append
     from_columns = AmiMessage.from_columns
     for block in blocks:
@@ -469,9 +476,9 @@ class AmiParser:
         line = bytes(buffer[pos : newline + 1])
         return line if _BANNER_LINE.fullmatch(line) else b""
 
-    def close(self) -> list[AmiItem]:
+    def close(self) -> list[AmiError]:
         """End of stream: report a message cut off without its blank line, then reset for a new stream."""
-        items: list[AmiItem] = []
+        items: list[AmiError] = []
         if self._state is not ParserState.DISCARDING and self._buffer.strip(b"\r\n"):
             items.append(AmiError(self._line, "message cut off at end of stream (no blank line)", _excerpt(bytes(self._buffer))))
             self.errors += 1

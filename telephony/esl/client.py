@@ -123,7 +123,7 @@ class EslConnection:
             await asyncio.wait_for(self.writer.wait_closed(), 2.0)
 
 
-class EslAdapter(StreamingAdapter):
+class EslAdapter(StreamingAdapter[EslSettings, EslConnection]):
     """FreeSWITCH mod_callcenter feed: auth, snapshot + live events, agent status changes, health."""
 
     protocol_label = "ESL"
@@ -158,18 +158,18 @@ class EslAdapter(StreamingAdapter):
         self.keepalive_s = max(1.0, settings.stale_after_s / 3)
         self._capture = CaptureWriter(capture_path) if capture_path else None
         self._reconnect = reconnect
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self._queue = asyncio.Queue(maxsize=queue_size)
         self._reconnector = Reconnector(
             self.source, self._connect_once, settings.reconnect,
             network_errors=(OSError, EOFError, asyncio.TimeoutError, ConnectionError, AdapterError),
         )
         self._single: asyncio.Task | None = None
-        self._conn: EslConnection | None = None
+        self._conn = None
         self._last_message_at: datetime | None = None
         self._started = False
         self._closed = False
         self.skipped = 0
-        self.failure: BaseException | None = None
+        self.failure = None
         self._yield_skipped = yield_skipped
         self._resyncs: set[asyncio.Task] = set()  # requested resyncs in flight (kept referenced)
 
@@ -302,8 +302,8 @@ class EslAdapter(StreamingAdapter):
         finally:
             conn.syncing = False
         deferred, conn.deferred = conn.deferred, []
-        for event, received in deferred:
-            await self._emit_event(conn.mapper, event, received)
+        for held, received in deferred:
+            await self._emit_event(conn.mapper, held, received)
 
     async def _keepalive(self, conn: EslConnection) -> None:
         """On a quiet link ask `api uptime`; no answer in stale_after_s drops the connection."""

@@ -139,9 +139,9 @@ class EslMapper:
     def advance(self, now: datetime) -> list[Event]:
         """The `ready` that ends each synthesized wrap-up due by `now`, stamped at its end."""
         out: list[Event] = []
-        for member in sorted((m for m in self.agents.values() if m.wrap_until is not None and m.wrap_until <= now),
-                             key=lambda m: (m.wrap_until, m.agent)):
-            when = member.wrap_until
+        for when, member in sorted(((m.wrap_until, m) for m in self.agents.values()
+                                    if m.wrap_until is not None and m.wrap_until <= now),
+                                   key=lambda due: (due[0], due[1].agent)):
             member.wrap_until = None
             self._emit(member, when, out)
         return out

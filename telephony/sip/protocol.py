@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 COMPACT = {"i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact", "l": "content-length",
@@ -249,7 +250,7 @@ def encode_request(method: str, uri: str, headers: list[tuple[str, str]], body: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
-def encode_response(request: SipMessage, status: int, reason: str, extra: list[tuple[str, str]] = ()) -> bytes:
+def encode_response(request: SipMessage, status: int, reason: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
     """A response copying Via (all), From, To, Call-ID and CSeq from the request (RFC 3261 §8.2.6)."""
     lines = [f"SIP/2.0 {status} {reason}"]
     for via in request.get_all("Via"):

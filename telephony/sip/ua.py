@@ -165,7 +165,7 @@ class SipSubscriber:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task | None = None
+        self._reader_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task] = set()
         self._local: tuple[str, int] = ("127.0.0.1", 0)
         self._closing = False
@@ -186,7 +186,7 @@ class SipSubscriber:
     # ---- lifecycle ----------------------------------------------------------------
     async def run(self) -> None:
         """Open the transport, subscribe every agent, serve NOTIFYs until close() or a fatal error."""
-        await self._open()
+        reader_task = await self._open()
         for agent in self.agents:
             for package in self.packages:
                 self._subscribe_new(agent, package)
@@ -196,15 +196,16 @@ class SipSubscriber:
             self._spawn(self._keepalive(), f"sip-keepalive:{self.label}")
         waiter = asyncio.ensure_future(self._done.wait())
         try:
-            done, _ = await asyncio.wait({waiter, self._reader_task}, return_when=asyncio.FIRST_COMPLETED)
-            if self._reader_task in done:
-                self._reader_task.result()
+            done, _ = await asyncio.wait({waiter, reader_task}, return_when=asyncio.FIRST_COMPLETED)
+            if reader_task in done:
+                reader_task.result()
         finally:
             waiter.cancel()
         if self._failure is not None:
             raise self._failure
 
-    async def _open(self) -> None:
+    async def _open(self) -> asyncio.Task[None]:
+        """Open the transport; returns the task that reads it (also kept as _reader_task, for close)."""
         loop = asyncio.get_running_loop()
         if self.transport == "udp":
             local_ip = self._route_ip()
@@ -217,6 +218,7 @@ class SipSubscriber:
             self._writer = writer
             self._local = writer.get_extra_info("sockname")[:2]
             self._reader_task = loop.create_task(self._read_tcp(reader), name=f"sip-tcp:{self.label}")
+        return self._reader_task
 
     def _route_ip(self) -> str:
         """The local address the OS routes to the server from (named in Via and Contact)."""
