@@ -138,6 +138,17 @@ class QueueRecord:
         else:
             recent.append(entry)
         _count(self.recent_tally, entry, 1)
+        if recent[0][0] < t - 2 * self.keep_s:  # nobody asked for the 15-min figures for a while (no page
+            self._advance_recent(t - self.keep_s)  # open): without this every outcome of the day stayed here
+
+    def _advance_recent(self, now: float) -> None:
+        """Move the incremental 15-min window to `now`: drop the outcomes at or before now - WINDOW_S
+        (an earlier `now` is answered by scanning `window`, which keeps keep_s)."""
+        self.recent_now = max(self.recent_now, now)
+        since = self.recent_now - WINDOW_S
+        recent, running = self.recent, self.recent_tally
+        while recent and recent[0][0] <= since:
+            _count(running, recent.popleft(), -1)
 
     def prune(self, now: float) -> None:
         window = self.window
@@ -149,13 +160,9 @@ class QueueRecord:
         """Outcomes of the last span_s (15 min by default): kept incrementally while `now`
         moves forward, scanned otherwise."""
         if span_s == WINDOW_S and now >= self.recent_now:
-            self.recent_now = now
-            since = now - span_s
-            recent, running = self.recent, self.recent_tally
-            while recent and recent[0][0] <= since:
-                _count(running, recent.popleft(), -1)
+            self._advance_recent(now)
             tally = Tally()
-            tally.add(running)
+            tally.add(self.recent_tally)
             return tally
         self.prune(now)
         since = now - span_s
@@ -194,23 +201,40 @@ def _count(tally: Tally, entry: tuple[float, int, float, bool], sign: int) -> No
 
 class Traffic:
     """Floor-wide arrivals and handle times over a sliding horizon, kept in O(1) per call event
-    (the service-level gate reads it at every request and every break-queue check)."""
+    (the service-level gate reads it at every request and every break-queue check).
 
-    __slots__ = ("horizon_s", "_offered", "_completed", "_talk_sum")
+    Writing prunes too: with any other gate nobody reads it, and a floor that only wrote kept
+    every call of the day (about 130 bytes each; found by the soak run, benchmarks/load.py)."""
+
+    __slots__ = ("horizon_s", "_offered", "_completed", "_talk_sum", "_writes")
 
     def __init__(self, horizon_s: float) -> None:
         self.horizon_s = horizon_s
         self._offered: deque[float] = deque()
         self._completed: deque[tuple[float, float]] = deque()
         self._talk_sum = 0.0
+        self._writes = 0
+
+    @property
+    def held(self) -> int:
+        """Calls held in memory (offered and completed entries)."""
+        return len(self._offered) + len(self._completed)
 
     def offered(self, t: float) -> None:
         self._offered.append(t)
+        self._wrote(t)
 
     def completed(self, t: float, talk_s: float) -> None:
         if talk_s > 0:
             self._completed.append((t, talk_s))
             self._talk_sum += talk_s
+            self._wrote(t)
+
+    def _wrote(self, t: float) -> None:
+        self._writes += 1
+        if self._writes >= 256:  # amortised: the horizon plus at most 256 calls are held
+            self._writes = 0
+            self._prune(t)
 
     def _prune(self, now: float) -> None:
         horizon = now - self.horizon_s
