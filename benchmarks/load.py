@@ -19,7 +19,12 @@ caused a decision to the moment a WebSocket client got that decision (p50/p99,
 clocks are the same host's CLOCK_REALTIME), product RSS at start and end,
 events lost (every §1 event the generator's messages stand for — counted per
 type, and every call id per call event — against what the log holds; the log
-must hold all of them), `verify` of the log's chain. Writes
+must hold all of them, and no more: the periodic reconciliation QueueStatus
+lists (pbx.reconcile_s) stand for no event unless the floor drifted, which the
+adapter counts), `verify` of the log's chain. A soak is the same run for longer:
+`per_minute` is its curve (events/s, queue depths, RSS with its anonymous / file /
+shared parts, Python's allocated blocks, load average). WFM_LOAD_CENSUS=FILE (or
+the costlier WFM_LOAD_TRACEMALLOC=FILE) writes what grows in the product. Writes
 benchmarks/results/load.json; one summary line on stdout; live status on stderr.
 """
 from __future__ import annotations
@@ -216,6 +221,7 @@ async def drive(args: argparse.Namespace) -> dict:
         started = time.time()
         while time.time() - started < seconds:
             status = await product.next(30)
+            status["load_1m"] = os.getloadavg()[0]  # the machine's, as this run saw it
             statuses.append(status)
             if len(statuses) >= 2:
                 window = statuses[-11:] if len(statuses) > 10 else statuses
@@ -257,7 +263,14 @@ async def drive(args: argparse.Namespace) -> dict:
                 child.kill()
     sys.stderr.write("load: counting and verifying the log ...\n")
     checked = analyse_log(log_path, keys_path)
-    result = summarise(args, plan, gen, statuses, final["final"], checked, received, floor_pushes)
+    try:
+        result = summarise(args, plan, gen, statuses, final["final"], checked, received, floor_pushes)
+    except Exception:  # a long run's figures must survive a bug in the summary: keep them beside the log
+        raw = workdir / "raw.json"
+        raw.write_text(json.dumps({"gen": {k: v for k, v in gen.items() if k != "latency_sent"}, "statuses": statuses,
+                                   "final": final, "checked": checked}), encoding="utf-8")
+        sys.stderr.write(f"load: the summary failed; the run's raw figures are in {raw}\n")
+        raise
     if not args.keep:
         for path in (log_path, keys_path, Path(str(log_path) + "-wal"), Path(str(log_path) + "-shm")):
             path.unlink(missing_ok=True)
@@ -307,6 +320,18 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
         timeline.append({"t_s": round(a["t"] - load_phase[0]["t"]), "events_per_s": round((b["processed"] - a["processed"]) / (b["t"] - a["t"])),
                          "inbox_max": max(s["inbox"] for s in window), "feed_queue_max": max(s["feed_queue"] for s in window),
                          "rss_mb": round(b["rss_kb"] / 1024), "cpu": round((b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"]), 2)})
+    curve = []  # the soak curve: one row per wall minute of the load phase
+    minute_marks = load_phase[::round(60 / STATUS_S)]
+    for a, b in zip(minute_marks, minute_marks[1:]):
+        window = load_phase[load_phase.index(a):load_phase.index(b) + 1]
+        curve.append({
+            "minute": round((b["t"] - load_phase[0]["t"]) / 60), "events_per_s": round((b["processed"] - a["processed"]) / (b["t"] - a["t"])),
+            "inbox_max": max(s["inbox"] for s in window), "feed_queue_max": max(s["feed_queue"] for s in window),
+            "rss_mb": round(b["rss_kb"] / 1024, 1), "rss_anon_mb": round(b.get("rss_anon_kb", 0) / 1024, 1),
+            "rss_file_mb": round(b.get("rss_file_kb", 0) / 1024, 1), "rss_shmem_mb": round(b.get("rss_shmem_kb", 0) / 1024, 1),
+            "py_blocks": b.get("py_blocks"), "tasks": b.get("tasks"),
+            "cpu": round((b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"]), 2),
+            "load_1m": round(b["load_1m"], 2) if "load_1m" in b else None})
     rss_start = steady[0]["rss_kb"] if steady else None
     rss_end = load_phase[-1]["rss_kb"] if load_phase else None
     expected = Counter(gen["expected"])
@@ -330,7 +355,10 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
         "pbx": {"messages": gen["messages"], "mb": round(gen["bytes"] / 1e6, 1),
                 "messages_per_s": round(gen["messages"] / max(1.0, args.minutes * 60), 1),
                 "sessions": gen["sessions"], "max_write_buffer_bytes": gen["max_write_buffer"],
-                "skipped_by_adapter": final["skipped"], "reconnects": final["reconnects"]},
+                "skipped_by_adapter": final["skipped"], "reconnects": final["reconnects"],
+                "snapshots": gen.get("snapshots"), "reconciliation_checks": gen.get("checks"),
+                "reconciliation_check_items": gen.get("check_items"),
+                "reconciliations_by_adapter": final.get("reconciliations"), "drift_corrected": final.get("drift")},
         "events_per_s": {"mean": round(final["processed"] / max(1e-9, duration), 1) if duration else None,
                          "min_10s": round(min(rates), 1) if rates else None,
                          "max_10s": round(max(rates), 1) if rates else None},
@@ -341,6 +369,7 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
                                 "target_p99_ms": TARGET_P99_MS},
         "decision_latency_by_minute": [{"minute": m, "n": len(v), "p50_ms": _r(pct(v, 0.5)), "p99_ms": _r(pct(v, 0.99))}
                                        for m, v in sorted(by_minute.items())],
+        "per_minute": curve,
         "timeline_10s": timeline,
         "websocket_floor_pushes": dict(floor_pushes),
         "product_cpu": {"cores_busy": _r(cpu_share), "note": "CPU seconds per wall second of the product process "

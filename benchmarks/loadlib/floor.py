@@ -212,6 +212,13 @@ class LoadFloor:
         agent.calls_taken += 1
         agent.state = READY
         agent.call = None
+        # Asterisk reports the hang-up as a device-state change (QueueMemberStatus InCall 0, one per
+        # queue of the member) just before AgentComplete (docs/interop-lab.md); it stands for no §1
+        # event (the call still is a queue call), but it tells the mapper the phone is free again:
+        # without it, a reconciliation list taken mid-call (Status 2) kept the agent on_call after
+        # AgentComplete until the next check corrected it as drift
+        for queue in agent.queues:
+            out.append(Frame(self._event("QueueMemberStatus", self.member_fields(agent, queue))))
         out.append(Frame(self._event("AgentComplete", [*self._caller(call), ("Interface", f"PJSIP/{agent.id}"),
                                                         ("MemberName", agent.id), ("HoldTime", 0),
                                                         ("TalkTime", int(self.now - call.joined)),

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from telephony.ami.mapping import CHECK_SUFFIX
 from pbxsim.ami_codec import BANNER, ActionReader, ActionError, format_message, response
 from benchmarks.loadlib.floor import Frame, LoadFloor
 from benchmarks.loadlib.plan import emit, LoadPlan, PUMP_S, SECRET_ENV
@@ -31,6 +32,9 @@ class Generator:
         self.bytes = 0
         self.sessions = 0
         self.max_buffer = 0
+        self.snapshots = 0  # full QueueStatus snapshots (connect, resync): one agent_state per agent, one queue_status per queue
+        self.checks = 0  # reconciliation QueueStatus lists answered
+        self.check_items = 0
         self.latency_sent: dict[str, float] = {}
         self.keys = keys_path.open("w", encoding="utf-8")
         self.generating = True
@@ -96,7 +100,14 @@ class Generator:
         writer.write(response(action, "Success", ("EventList", "start"), ("Message", "Queue status will follow")))
         items, expect = self.floor.snapshot(action.action_id)
         writer.write(b"".join(items))
-        self.expected.update(expect)
+        if (action.action_id or "").endswith(CHECK_SUFFIX):
+            # a reconciliation check (pbx.reconcile_s): the product's mapper compares the list with
+            # what it already emitted and logs only the differences (drift), none when the feed was whole
+            self.checks += 1
+            self.check_items += len(items)
+        else:
+            self.expected.update(expect)
+            self.snapshots += 1
         self.writer = writer  # live events go to the session that has the snapshot
 
     def _send(self, frames: list[Frame]) -> None:
@@ -126,6 +137,7 @@ class Generator:
         floor = self.floor
         return {"messages": self.messages, "bytes": self.bytes, "sessions": self.sessions,
                 "max_write_buffer": self.max_buffer, "expected": dict(self.expected),
+                "snapshots": self.snapshots, "checks": self.checks, "check_items": self.check_items,
                 "model": dict(floor.stats) if floor else {}, "latency_sent": self.latency_sent}
 
 

@@ -19,6 +19,7 @@ MEAL_REASON = "用餐"
 SECRET_ENV = "WFM_LOAD_AMI_SECRET"
 PROFILE_ENV = "WFM_LOAD_PROFILE"  # set to a file name: the product process runs under cProfile
 TRACEMALLOC_ENV = "WFM_LOAD_TRACEMALLOC"  # set to a file name: where the product's memory growth is allocated
+CENSUS_ENV = "WFM_LOAD_CENSUS"  # set to a file name: which object types and containers grow (cheaper than tracemalloc)
 PUMP_S = 0.02  # the generator steps its model and writes every 20 ms of wall time
 STATUS_S = 1.0  # the product reports its counters this often
 TARGET_P99_MS = 100.0

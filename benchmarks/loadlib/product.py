@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from wfm.commands.feeds import ami_settings
-from benchmarks.loadlib.plan import emit, LoadPlan, PlanClock, SECRET_ENV, STATUS_S, TRACEMALLOC_ENV, roster
+from benchmarks.loadlib.census import census_growth
+from benchmarks.loadlib.plan import CENSUS_ENV, emit, LoadPlan, PlanClock, SECRET_ENV, STATUS_S, TRACEMALLOC_ENV, roster
 
 logger = logging.getLogger("benchmarks.load")
 
@@ -23,11 +24,19 @@ def cpu_seconds() -> float:
 
 
 def rss_kb(pid: int | str = "self") -> int:
+    return memory_kb(pid).get("VmRSS", 0)
+
+
+def memory_kb(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and its parts (RssAnon: the heap; RssFile: mapped files, e.g. SQLite's; RssShmem: shared
+    memory, e.g. the WAL index) from /proc, in kB."""
+    out = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                out[key] = int(line.split()[1])
+    return out
 
 
 async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
@@ -67,7 +76,13 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
                 "inbox": inbox.qsize() if inbox is not None else 0,
                 "feed_queue": feed_queue.qsize() if feed_queue is not None else 0,
                 "skipped": adapter.skipped, "reconnects": health.reconnects, "connected": health.connected,
-                "rss_kb": rss_kb(), "cpu_s": cpu_seconds()}
+                "reconciliations": adapter.reconciliations, "drift": adapter.drift,
+                **_memory(), "cpu_s": cpu_seconds()}
+
+    def _memory() -> dict:
+        kb = memory_kb()
+        return {"rss_kb": kb.get("VmRSS", 0), "rss_anon_kb": kb.get("RssAnon", 0), "rss_file_kb": kb.get("RssFile", 0),
+                "rss_shmem_kb": kb.get("RssShmem", 0), "py_blocks": sys.getallocatedblocks(), "tasks": len(asyncio.all_tasks())}
 
     async def report_status() -> None:
         while True:
@@ -77,10 +92,14 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     reporter = asyncio.create_task(report_status(), name="load-status")
     trace_to = os.environ.get(TRACEMALLOC_ENV)
     tracer = asyncio.create_task(trace_growth(Path(trace_to)), name="load-tracemalloc") if trace_to else None
+    census_to = os.environ.get(CENSUS_ENV)
+    census = asyncio.create_task(census_growth(Path(census_to), {"runtime": runtime, "adapter": adapter, "server": server}),
+                                 name="load-census") if census_to else None
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)  # EOF: stop
     reporter.cancel()
-    if tracer is not None:
-        tracer.cancel()
+    for task in (tracer, census):
+        if task is not None:
+            task.cancel()
     final = status()
     await server.stop()
     await runtime.stop()  # closes the log
