@@ -362,11 +362,52 @@ async def test_websocket_sees_granted_break_within_200_ms_and_agents_see_only_th
                 message = await asyncio.wait_for(ws2.receive_json(), 0.2)
             except TimeoutError:
                 break
-            assert message["type"] in ("hello", "floor"), message
+            assert message["type"] in ("hello", "floor", "budget"), message
             if message["type"] == "floor":
                 assert "agents" not in message["data"]
+            if message["type"] == "budget":  # their own budget only
+                assert message["agent"] == "1002" and message["data"]["agent"] == "1002"
         for ws in (ws1, ws2, wss):
             await ws.close()
+
+
+async def test_an_agents_socket_pushes_their_own_budget_and_a_reader_may_watch_one(floor):
+    """/me draws from these pushes: the budget GET /api/agents/{agent}/budget serves, with the floor
+    pushes (and at once after a decision about them), so a queued request's position and its grant arrive
+    without polling."""
+    a = await bearer(floor.base, "1001")
+    token_1001 = a["Authorization"].split()[1]
+    token_sup = (await bearer(floor.base, "supervisor"))["Authorization"].split()[1]
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(floor.base + f"/ws?token={token_1001}")
+        first = await _next_of(ws, "budget")
+        status, fetched = await call("GET", floor.base + "/api/agents/1001/budget", a)
+        assert first["agent"] == "1001" and status == 200
+        assert {k: v for k, v in first["data"].items() if k != "ts"} == {k: v for k, v in fetched.items() if k != "ts"}
+        status, body = await call("POST", floor.base + "/api/agents/1001/breaks", a, json={"kind": "short", "queue": True})
+        assert body["decision"]["allowed"] is False and body["queue_position"] == 1
+        queued = await _next_of(ws, "budget")
+        while queued["data"]["queue_position"] is None:  # a push built before the request
+            queued = await _next_of(ws, "budget")
+        assert queued["data"]["queue_position"] == 1
+        await floor.state("1004", AgentState.READY)  # a fourth idle agent: the queue grants 1001
+        granted = await _next_of(ws, "budget")
+        while granted["data"]["queue_position"] is not None:
+            granted = await _next_of(ws, "budget")
+        assert "short" in (granted["data"]["allowed_break"], granted["data"]["on_break"]), granted  # held, or taken
+        await ws.send_str("watch:1002")
+        refused = await _next_of(ws, "error")
+        assert refused["error"] == "forbidden"
+        await ws.close()
+        sup = await s.ws_connect(floor.base + f"/ws?token={token_sup}")
+        await _next_of(sup, "floor")
+        await sup.send_str("watch:1002")
+        watched = await _next_of(sup, "budget")
+        assert watched["agent"] == "1002" and watched["data"]["agent"] == "1002"
+        await sup.send_str("watch:9999")  # not on the floor: said so, no budget
+        unknown = await _next_of(sup, "budget")
+        assert unknown["agent"] == "9999" and unknown["data"] is None
+        await sup.close()
 
 
 async def test_websocket_needs_credentials_and_same_origin(floor):

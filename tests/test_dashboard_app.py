@@ -142,7 +142,7 @@ def test_agent_page_says_granted_when_a_queued_request_goes(site):
 
     def refresh(was_queued):
         return callback(site, agent, "me-budget.children",
-                        [{"id": "me-interval", "property": "n_intervals", "value": 1}],
+                        [{"id": "me-push", "property": "data", "value": None}],  # before any push: fetched
                         [{"id": "me-agent", "property": "data", "value": "1001"},
                          {"id": "me-lang", "property": "data", "value": "en"},
                          {"id": "me-queued", "property": "data", "value": was_queued}])
@@ -157,3 +157,24 @@ def test_agent_page_says_granted_when_a_queued_request_goes(site):
         assert granted["me-end-break"]["hidden"] is False
     finally:
         site.floor.set_state("1001", AgentState.READY, 1.0)
+
+
+def test_agent_page_draws_the_budget_the_socket_pushed(site):
+    """Once assets/me.js has a push, the page draws that budget (no fetch): a queue position only the
+    pushed budget carries is what the page shows; a push saying the floor does not know the agent says so."""
+    agent = session_for(site, "1001")
+    budget = agent.get(site.url + "/api/agents/1001/budget", timeout=5).json()
+    assert budget["queue_position"] is None and budget["on_break"] is None
+
+    def draw(pushed):
+        return callback(site, agent, "me-budget.children",
+                        [{"id": "me-push", "property": "data", "value": pushed}],
+                        [{"id": "me-agent", "property": "data", "value": "1001"},
+                         {"id": "me-lang", "property": "data", "value": "en"},
+                         {"id": "me-queued", "property": "data", "value": None}])
+
+    drawn = draw({"agent": "1001", "budget": {**budget, "queue_position": 3}})
+    assert "#3" in str(drawn["me-status"]["children"]) and drawn["me-queued"]["data"] == 3
+    assert "me-unknown" in str(draw({"agent": "1001", "budget": None})["me-budget"]["children"])
+    other = draw({"agent": "1002", "budget": {**budget, "queue_position": 5}})  # not this page's agent: fetched
+    assert "#5" not in str(other["me-status"]["children"])

@@ -12,6 +12,13 @@ fold; during a break the page shows the break, its minutes left and "end
 break". A queued request shows its position; when it is granted the page
 shows a banner, beeps and (if allowed) raises a notification
 (assets/me.js). /me?lang=zh shows Chinese only (the API's detail_zh).
+
+Pushed, not polled: assets/me.js holds the page's WebSocket (/ws; a reader
+looking at an agent sends "watch:<agent>") and hands each budget the hub
+pushes with the floor (wfm/api/ws.py) to the `me-push` store, which redraws
+the page; the first drawing fetches the budget once. A silent socket marks
+the page STALE 数据过期 after dashboard.wall_stale_s; it reconnects with
+capped, jittered backoff.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from datetime import datetime
 
 import dash
 import flask
+import msgspec
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx as dash_ctx, dcc, html
 from dash import no_update
 
@@ -26,6 +34,7 @@ from dashboard.agent_model import break_status, budget_lines, decision_box, prev
 from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.roster_requests_form import request_form
+from wfm.views import AgentBudgetView
 from dashboard.i18n import label
 
 dash.register_page(__name__, path="/me", title="My breaks 我的休息", name="My breaks", order=1)
@@ -64,12 +73,17 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
     one = "zh" if zh else "both"
     other = ("English", f"/me?lang=en{'&agent=' + target if agent else ''}") if zh else \
         ("中文", f"/me?lang=zh{'&agent=' + target if agent else ''}")
+    stale_s = context().config.dashboard.wall_stale_s
     return html.Div(
         className="page me",
+        id="me-root",
         lang="zh-CN" if zh else "en",
+        # read by assets/me.js: whose budget to follow on the socket, and when silence means stale
+        **{"data-agent": target, "data-own": "1" if target == own else "", "data-stale-s": str(stale_s)},
         children=[
             nav("/me", me),
-            dcc.Interval(id="me-interval", interval=1000, n_intervals=0),
+            dcc.Store(id="me-push", data=None),  # {agent, budget}: the newest budget the socket pushed
+            html.Div(id="me-live", className="me-live", role="status"),
             dcc.Store(id="me-agent", data=target),
             dcc.Store(id="me-lang", data=language),
             dcc.Store(id="me-queued", data=None),  # the queue position last seen (a grant is its end)
@@ -140,24 +154,35 @@ def _render_lines(lines) -> list:
     Output("me-end-break", "hidden"),
     Output("me-queued", "data"),
     Output("me-granted", "data"),
-    Input("me-interval", "n_intervals"),
+    Input("me-push", "data"),
     State("me-agent", "data"),
     State("me-lang", "data"),
     State("me-queued", "data"),
 )
-def refresh_budget(_n, agent, lang, was_queued):
+def refresh_budget(pushed, agent, lang, was_queued):
+    """Draw the budget the socket pushed (assets/me.js); the first drawing, before any push, fetches it."""
     tz = context().config.floor.tz
     one = "zh" if lang == "zh" else "both"
-    try:
-        view = api().budget(agent)
-    except ApiError as exc:
-        if exc.status == 403:
-            return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), "", "", True, no_update, no_update
-        if exc.status == 404:
-            return (html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
-                             className="level-warn", id="me-unknown"), "", "", True, no_update, no_update)
-        return (html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"),
-                no_update, no_update, no_update, no_update, no_update)
+    unknown = (html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
+                        className="level-warn", id="me-unknown"), "", "", True, no_update, no_update)
+    if pushed is not None and pushed.get("agent") == agent:
+        if pushed.get("budget") is None:
+            return unknown
+        try:
+            view = msgspec.convert(pushed["budget"], AgentBudgetView)
+        except msgspec.ValidationError as exc:
+            return (html.Div(f"{label('api_down')}: {exc}", className="level-alarm"),
+                    no_update, no_update, no_update, no_update, no_update)
+    else:
+        try:
+            view = api().budget(agent)
+        except ApiError as exc:
+            if exc.status == 403:
+                return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), "", "", True, no_update, no_update
+            if exc.status == 404:
+                return unknown
+            return (html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"),
+                    no_update, no_update, no_update, no_update, no_update)
     preview = html.Div(
         [
             html.H3(label("would_be", one)),

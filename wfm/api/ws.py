@@ -8,8 +8,14 @@ open), one projection per audience:
 
 - supervisor / scheduler / admin: every output, freed held places ("hold_released",
   docs/break-holds.md) and the full floor view;
-- agent: only their own decisions, violations and lapsed approvals, and the public floor numbers;
+- agent: only their own decisions, violations and lapsed approvals, the public floor numbers, and
+  their own break budget ({"type": "budget"}, the AgentBudgetView GET /api/agents/{agent}/budget
+  serves, preview gate included), sent with the floor pushes at most every BUDGET_PUSH_S and with the
+  first push after one of their own decisions — /me draws from it;
 - wall (no login, kiosk rule): the wall projection, no decisions.
+
+A reader (supervisor, admin) looking at an agent's /me sends "watch:<agent>" and gets that
+agent's budget the same way; an agent may watch only themself.
 
 A client that cannot keep up (its queue fills) is disconnected rather than
 allowed to grow memory without bound.
@@ -19,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
-from wfm.api import projections
+from wfm.api import breakgate, projections
 from wfm.api.snapshot import FloorSnapshot, FloorSnapshots
 from wfm.auth import FLOOR_READERS, Account, Role
 from wfm.runtime import ActionDone, OutputPublished, PlaceReleased, Runtime, Update
@@ -33,6 +40,7 @@ from wfm.runtime import ActionDone, OutputPublished, PlaceReleased, Runtime, Upd
 logger = logging.getLogger(__name__)
 
 _QUEUE_MAX = 512
+BUDGET_PUSH_S = 1.0  # a watched budget at most this often (what /me polled before it was pushed)
 MAX_CLIENTS = 2000  # sockets at once; beyond that new ones are refused (503) rather than starving the floor
 _encoder = msgspec.json.Encoder()
 
@@ -41,7 +49,7 @@ class _Client:
     """One socket: outputs queue in order (a client that lets them pile up is dropped); the floor
     is a snapshot, so only the newest unsent one is kept, and it goes after any waiting output."""
 
-    __slots__ = ("ws", "account", "audience", "queue", "floor", "wake")
+    __slots__ = ("ws", "account", "audience", "queue", "latest", "wake", "watch", "budget_at", "budget_due")
 
     def __init__(self, ws: web.WebSocketResponse, account: Account | None) -> None:
         self.ws = ws
@@ -53,8 +61,12 @@ class _Client:
         else:
             self.audience = "agent"
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=_QUEUE_MAX)
-        self.floor: str | None = None  # the newest floor message not sent yet
+        self.latest: dict[str, str] = {}  # the newest unsent snapshot-like message per kind (floor, budget)
         self.wake = asyncio.Event()
+        # the agent whose budget this socket gets (an agent: themself; a reader: whom they "watch:")
+        self.watch: str | None = account.agent if account is not None and account.role is Role.AGENT else None
+        self.budget_at = float("-inf")  # time.monotonic() of the last budget sent
+        self.budget_due = True  # send with the next push whatever the throttle (first, or after a decision)
 
     def wants(self, output: Any) -> bool:
         if self.audience == "full":
@@ -72,20 +84,24 @@ class _Client:
         self.wake.set()
         return True
 
-    def offer_floor(self, text: str) -> None:
-        """The newest floor replaces one still unsent: a slow reader gets fewer floors, never late decisions."""
-        self.floor = text
+    def offer_latest(self, kind: str, text: str) -> None:
+        """The newest floor (or budget) replaces one still unsent: a slow reader gets fewer of them, never
+        late decisions."""
+        self.latest[kind] = text
         self.wake.set()
 
+    def offer_floor(self, text: str) -> None:
+        self.offer_latest("floor", text)
+
     async def next_message(self) -> str | None:
-        """The next text to send (outputs first, then the newest floor); None: close the socket."""
-        while self.queue.empty() and self.floor is None:
+        """The next text to send (outputs first, then the newest floor, then the budget); None: close the socket."""
+        while self.queue.empty() and not self.latest:
             self.wake.clear()
             await self.wake.wait()
         if not self.queue.empty():
             return self.queue.get_nowait()
-        text, self.floor = self.floor, None
-        return text
+        kind = "floor" if "floor" in self.latest else next(iter(self.latest))
+        return self.latest.pop(kind)
 
 
 class Hub:
@@ -121,7 +137,10 @@ class Hub:
     def on_update(self, update: Update) -> None:
         if isinstance(update, OutputPublished):
             text = _encoder.encode(update.output).decode()
+            concerned = projections.output_agent(update.output)
             for client in list(self._clients):
+                if client.watch is not None and client.watch == concerned:
+                    client.budget_due = True  # a decision about them: the budget goes with the next push
                 if client.wants(update.output) and not client.offer(text):
                     self._drop(client)
         elif isinstance(update, PlaceReleased):  # a lapsed approval: supervisors and the agent themself
@@ -142,6 +161,32 @@ class Hub:
                 if client.audience not in messages:
                     messages[client.audience] = snapshot.message(client.audience)
                 client.offer_floor(messages[client.audience])
+        self._push_budgets()
+
+    def _push_budgets(self) -> None:
+        """Each watched agent's budget, with the floor push: at most every BUDGET_PUSH_S a socket, at once
+        when due (a decision about them); computed once per agent however many sockets watch them."""
+        now = time.monotonic()
+        texts: dict[str, str] = {}
+        for client in list(self._clients):
+            agent = client.watch
+            if agent is None or (not client.budget_due and now - client.budget_at < BUDGET_PUSH_S):
+                continue
+            if agent not in texts:
+                try:
+                    texts[agent] = self.budget_message(agent)
+                except Exception:
+                    logger.exception("budget of %s for its sockets failed", agent)
+                    continue
+            client.offer_latest("budget", texts[agent])
+            client.budget_at, client.budget_due = now, False
+
+    def budget_message(self, agent: str) -> str:
+        """{"type": "budget", "agent": …, "data": AgentBudgetView or null while the floor does not know them}."""
+        data = None
+        if self.runtime.known_agent(agent):
+            data = breakgate.with_gate(self.runtime.agent_budget(agent))
+        return _encoder.encode({"type": "budget", "agent": agent, "data": data}).decode()
 
     def _drop(self, client: _Client) -> None:
         logger.warning("WebSocket client %s too slow; disconnecting",
@@ -179,10 +224,14 @@ class Hub:
             logger.exception("initial floor view failed")
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client), name="wfm-ws-sender")
+        if client.watch is not None:
+            self._send_budget_now(client)
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT and message.data == "ping":
                     client.offer('{"type":"pong"}')
+                elif message.type == WSMsgType.TEXT and message.data.startswith("watch:"):
+                    self._watch(client, message.data[len("watch:"):])
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -193,6 +242,25 @@ class Hub:
             if not ws.closed:
                 await ws.close()
         return ws
+
+    def _watch(self, client: _Client, agent: str) -> None:
+        """A reader's "watch:<agent>" (an agent may watch only themself); refused quietly with an error message."""
+        account = client.account
+        if account is None or not agent or (client.audience != "full" and agent != account.agent):
+            client.offer(_encoder.encode({"type": "error", "error": "forbidden",
+                                          "detail": f"may not watch agent {agent!r}"}).decode())
+            return
+        client.watch = agent
+        self._send_budget_now(client)
+
+    def _send_budget_now(self, client: _Client) -> None:
+        assert client.watch is not None
+        try:
+            client.offer_latest("budget", self.budget_message(client.watch))
+        except Exception:
+            logger.exception("budget of %s for its socket failed", client.watch)
+            return
+        client.budget_at, client.budget_due = time.monotonic(), False
 
     async def _send_loop(self, client: _Client) -> None:
         while True:
