@@ -241,6 +241,17 @@ def test_team_cap_counts_allowed_short_breaks_not_yet_started():
     assert only_decision(f.request("10:00:50", "sun.mei")).allowed
 
 
+def test_a_request_from_an_agent_already_on_a_break_holds_no_second_place():
+    # the API refuses it (409), but a standby's stale view can pass one to the judge (failover test)
+    f = floor_of(FIVE + ["qian.yu", "li.na"], team_short_break_cap=2)
+    assert only_decision(f.request("10:00", "huang.li")).allowed
+    f.state("10:00:10", "huang.li", "short_break")
+    only_decision(f.request("10:00:20", "huang.li"))  # asks again while on the break
+    assert f.engine.floor.holds.team_short["A"] + f.engine.floor.team_short["A"] == 1
+    d = only_decision(f.request("10:00:30", "zhou.tao"))  # one of team A on 小休, nobody holding
+    assert (d.allowed, d.rule) == (True, None), d.detail
+
+
 def test_team_cap_does_not_count_held_meal_places():
     f = floor_of(FIVE + ["qian.yu", "li.na"], team_short_break_cap=1)
     assert only_decision(f.request("12:00", "huang.li", kind="meal")).allowed

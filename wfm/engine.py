@@ -613,7 +613,9 @@ class FloorEngine:
         if verdict.allowed:
             floor.dequeue(rec.id)
             rec.refused = None
-            if req.origin == "request":
+            if req.origin == "request" and rec.brk is None:
+                # an agent already on a break holds no second place (the API refuses such a request
+                # with a 409; one can still reach the judge from a standby's stale view)
                 floor.hold(rec, req.kind, req.t, origin="request")
         elif req.queue and verdict.queueable and self.config.floor.break_queue.enabled:
             position = floor.enqueue(req)
