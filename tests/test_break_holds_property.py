@@ -216,7 +216,8 @@ def run(n, rules, hold_s, ready_at_start, steps, *, check: bool):
                     model.hold(agent, d.kind.value)
                 continue
             rules.check_allowance(model, d.agent, d.kind.value, "queue grant" if granted else "request")
-            model.hold(d.agent, d.kind.value)
+            if granted or not model.state.get(d.agent, AgentState.LOGGED_OUT).on_break:
+                model.hold(d.agent, d.kind.value)  # an agent already on a break holds no second place
         _recount(engine, model)
     return printed, freed
 
@@ -245,6 +246,8 @@ def _recount(engine: FloorEngine, model: Model) -> None:
 # a team of three asking at once under a cap of 2; two meals at once with one to stay on post
 @example((6, Rules(1, 2, 1), 120, 6, [("request", 0, 0), ("request", 2, 0), ("request", 4, 0)]))
 @example((3, Rules(0, 0, 1), 120, 3, [("meal_request", 0, 0), ("meal_request", 1, 0), ("meal_request_queue", 2, 0)]))
+# an agent on 小休 asks again (a standby's stale view passes what the API's 409 gate would stop)
+@example((4, Rules(1, 0, 1), 0, 3, [("short_break", 0, 0), ("request", 0, 0)]))
 def test_bunched_requests_never_drain_the_floor(scenario):
     n, rules, hold_s, ready_at_start, steps = scenario
     printed, freed = run(n, rules, hold_s, ready_at_start, steps, check=True)
