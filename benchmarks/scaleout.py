@@ -92,7 +92,7 @@ async def measure(url: str, events: int, gap_s: float) -> dict:
 
     def on_b(update) -> None:
         if isinstance(update, FloorChanged):
-            while len(applied) < site_b.foreign_events:
+            while len(applied) < site_b.events_processed:  # every event B applied came from A
                 applied.append(time.perf_counter())
             seen.set()
 

@@ -45,3 +45,7 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop streaming, close the connection; no task is left running."""
+
+    def request_resync(self, reason: str) -> None:
+        """Ask for a fresh snapshot soon (after a PBX action failed); a feed without snapshots does nothing."""
+        return None

@@ -24,6 +24,7 @@ from wfm.views import FloorView
 class Step(msgspec.Struct):
     outputs: list
     actions: list
+    released: list = []
 
 
 class Action(msgspec.Struct):
@@ -70,6 +71,9 @@ class SpyEngine:
 
     def add_alert(self, alert):
         self.alerts.append(alert)
+
+    def keep_break(self, agent):
+        return False
 
     def known_agent(self, agent):
         return any(getattr(e, "agent", None) == agent for e in self.handled)

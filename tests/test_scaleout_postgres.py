@@ -212,6 +212,10 @@ class SetClock:
 class MemoryFeed:
     """A PBX feed whose events the test pushes; it remembers every pause/unpause it was told to send."""
 
+    sends_snapshots = False
+    can_pause = True  # stands for a PBX that can be commanded (AMI, ESL)
+    enact_breaks = True
+
     def __init__(self, source: str) -> None:
         from telephony.adapter import Adapter
 
@@ -244,6 +248,9 @@ class MemoryFeed:
 
     async def close(self) -> None:
         self.queue.put_nowait(None)
+
+    def request_resync(self, reason: str) -> None:
+        return None
 
 
 async def eventually(check, what: str, timeout: float = 10.0):

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from wfm.decisions import Alert, Output
+from wfm.decisions import Alert, HoldReleased, Output
 from wfm.events import Event
 from wfm.views import AgentBudgetView, FeedView, FloorView
 
@@ -96,6 +96,10 @@ class FeedPort(PbxActions, Protocol):
         """Stop streaming, close the connection; no task is left running."""
         ...
 
+    def request_resync(self, reason: str) -> None:
+        """Ask for a fresh snapshot soon (after a PBX action failed); a feed without snapshots does nothing."""
+        ...
+
 
 class LoggedRecord(Protocol):
     """One durable record of the event log (wfm.eventlog.LogRecord implements it)."""
@@ -133,6 +137,22 @@ class LogPort(Protocol):
         ...
 
 
+@runtime_checkable
+class SharedLogPort(LogPort, Protocol):
+    """A log several processes append to and follow (PostgreSQL: wfm.eventlog.postgres), for one judge
+    per floor (wfm/scaleout.py)."""
+
+    url: str  # where it lives (the judge's advisory lock is taken on the same database)
+
+    def last_seq(self) -> int:
+        """The seq of the newest stored record (0 for an empty log); blocking."""
+        ...
+
+    def follow(self, after_seq: int | None = None, poll_s: float = 0.5) -> AsyncIterator[LoggedRecord]:
+        """Records as they are committed by any process, after `after_seq`, until closed."""
+        ...
+
+
 class PauseAction(Protocol):
     """What the engine asks the PBX to do for an agent (wfm.engine.PbxAction implements it)."""
 
@@ -159,11 +179,16 @@ class EngineStep(Protocol):
     def outputs(self) -> Sequence[Output]: ...
     @property
     def actions(self) -> Sequence[PauseAction]: ...
+    @property
+    def released(self) -> Sequence[HoldReleased]: ...  # held places the step freed (audit records, not §2)
 
 
 class EnginePort(Protocol):
     """The rules engine as the runtime drives it (wfm.engine.FloorEngine implements it): one owner,
     never re-entered; events and ticks in, steps out; read models on demand."""
+
+    # live, with a commandable feed: whether an agent's end_break waits for the PBX's unpause
+    defer_break_end: Callable[[str], bool] | None
 
     def handle(self, event: Event) -> EngineStep: ...
     def tick(self, now: datetime) -> EngineStep: ...
@@ -174,3 +199,4 @@ class EnginePort(Protocol):
     def release_hold(self, agent: str, ts: datetime, *, reason: str = ...,
                      allowed_at: datetime | None = None) -> EngineStep: ...
     def add_alert(self, alert: Alert) -> None: ...
+    def keep_break(self, agent: str) -> bool: ...  # the PBX did not enact an end_break: the break goes on

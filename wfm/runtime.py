@@ -8,10 +8,10 @@
 
 The engine is only ever called from the consumer task, so it is never
 re-entered. The runtime sees its parts only through typed ports (wfm/ports.py:
-FeedPort, LogPort, EnginePort). Two public hooks let several processes share
-one floor (wfm/scaleout.py): a `StepPolicy` says which outputs this process
-logs and publishes and which actions it sends, and `apply_followed(event)`
-hands the engine an event another process already logged. Clock skew and tick
+FeedPort, LogPort, EnginePort). One explicit hook lets several processes share
+one floor (wfm/scaleout.py, one judge per floor): a `Sequencer` takes each
+batch from the inbox and decides when the engine applies it (there: in the
+shared log's order), through the runtime's public methods. Clock skew and tick
 watermarks are in wfm/watermark.py. An event is acknowledged by the log before the engine acts on it,
 and a decision, violation or alert is acknowledged before anyone sees it or
 the PBX is told. On start the engine is rebuilt by replaying the log's events
@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime, time, timedelta
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 
 import msgspec
@@ -96,69 +97,93 @@ Update = OutputPublished | FloorChanged | ActionDone | PlaceReleased
 Subscriber = Callable[[Update], None]
 
 
-class Authorized(msgspec.Struct, frozen=True):
-    """What this process does with one engine step: the outputs it logs and publishes, the actions it sends."""
+@dataclass(frozen=True)
+class NoStep:
+    """An empty engine step: the answer to an input the engine applies later, elsewhere or never
+    (a freed place logged for a sequencer, an event whose step was no longer kept)."""
 
-    outputs: tuple[Output, ...]
-    actions: tuple[PauseAction, ...]
-    released: tuple[HoldReleased, ...] = ()  # freed held places this process logs and shows
-
-
-class StepPolicy(Protocol):
-    """Which of a step's outputs this process logs and publishes and which actions it sends.
-
-    The hook for several processes on one floor (wfm/scaleout.py; one judge per floor): `event`
-    is None for a tick; `followed` is True for an event another process logged (see
-    Runtime.apply_followed). The caller of submit() still gets the engine's whole step.
-    """
-
-    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized: ...
+    outputs: tuple[Output, ...] = ()
+    actions: tuple[PauseAction, ...] = ()
+    released: tuple[HoldReleased, ...] = ()
 
 
-class JudgeEverything:
-    """One process, one floor: every output is logged and published, every action sent; the
-    outputs of a followed event were logged by its author, so only its actions are kept."""
-
-    def authorize(self, event: Event | None, step: EngineStep, *, followed: bool) -> Authorized:
-        released = () if followed else tuple(getattr(step, "released", ()))  # a step may free no places
-        return Authorized(() if followed else tuple(step.outputs), tuple(step.actions), released)
+NO_STEP = NoStep()
 
 
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     events: int
     skipped: int
     last_ts: datetime | None
-    shifts: frozenset = frozenset()  # (agent, start) of every logged shift event
+    shifts: frozenset[tuple[str, datetime]] = frozenset()  # (agent, start) of every logged shift event
 
     def has_shift(self, event: ShiftEvent) -> bool:
         return (event.agent, event.start) in self.shifts
 
 
-class _Item:
-    """One unit of work for the consumer: an event (from a feed, the API or another process's
-    log records) or a tick."""
+class Input:
+    """One unit of work from the inbox, in arrival order: an event (from a feed, or the API when
+    `adapter` is None), a tick, or a held place to free (`release`, its audit record body).
+    A Sequencer reads these fields and answers the caller (answer, fail)."""
 
-    __slots__ = ("event", "adapter", "future", "tick", "followed", "now", "marked", "enactments", "release")
+    __slots__ = ("event", "adapter", "future", "tick", "now", "marked", "enactments", "release")
 
     def __init__(self, event: Event | None, adapter: FeedPort | None = None,
-                 future: asyncio.Future[EngineStep] | None = None, tick: bool = False,
-                 followed: bool = False) -> None:
+                 future: asyncio.Future[EngineStep] | None = None, tick: bool = False) -> None:
         self.event = event
         self.adapter = adapter
         self.future = future
         self.tick = tick
-        self.followed = followed  # already durable: logged by another process
-        self.now: datetime | None = None  # a tick's time, fixed when the batch is logged
+        self.now: datetime | None = None  # a tick's time, fixed when the batch is logged; a release's time
         self.marked = False  # a tick whose marker is in the log
-        self.enactments: list[asyncio.Future] | None = None  # submit_enacted(): the outcomes of its PBX actions
-        self.release: dict | None = None  # a held place to free (a pause never enacted): its audit record
+        # submit_enacted(): the outcomes of its PBX actions
+        self.enactments: list[asyncio.Future[ActionRecord]] | None = None
+        self.release: dict[str, Any] | None = None  # a held place to free (a pause never enacted): its audit record
+
+    def answer(self, step: EngineStep) -> None:
+        """The engine applied this input: its caller (submit, submit_many) gets `step`."""
+        if self.future is not None and not self.future.done():
+            self.future.set_result(step)
 
     def fail(self, exc: BaseException) -> None:
+        """This input was not logged or not applied: its caller gets `exc`."""
         if self.future is not None and not self.future.done():
             self.future.set_exception(exc)
 
 
-_Done = tuple[_Item, EngineStep, Authorized]  # an item the engine acted on: its step, what this process keeps
+_Done = tuple[Input, EngineStep]  # an input the engine acted on, and its step
+
+
+class Sequencer(Protocol):
+    """When the engine applies the floor's inputs: the hook for one judge per floor (wfm/scaleout.py).
+
+    Without a sequencer the runtime applies each batch from its inbox at once, in arrival order:
+    inputs durable in the log, the engine acts, outputs durable, then publish and enforce. With
+    one, the runtime still owns the inbox, the feeds, the ticker, enforcement and the subscribers,
+    and hands every batch to `sequence`; the sequencer makes the inputs durable and has the engine
+    apply them when and in the order it decides (FloorJudge: the shared log's order, outputs logged
+    only while it holds the floor's lock), using only the runtime's public methods: `engine`,
+    `log`, `replay_records`, `apply_release`, `enforce`, `reports_agent`, `publish`, `spawn`,
+    `now`, `tz`, `reorder_window`. It answers every Input (answer, fail) once applied.
+    """
+
+    def bind(self, floor: Runtime) -> None:
+        """The runtime it sequences (called once, by Runtime.__init__)."""
+        ...
+
+    async def prepare(self, *, replay: bool) -> ReplayReport | None:
+        """Runtime.start, before any task runs: rebuild the engine from the log (replay=True:
+        its report), or start from the log's head (replay=False: None)."""
+        ...
+
+    def begin(self) -> None:
+        """Runtime.start, once the consumer and the enforcer run and before any input is taken:
+        start the sequencer's own tasks (Runtime.spawn; Runtime.stop cancels them)."""
+        ...
+
+    async def sequence(self, batch: Sequence[Input]) -> None:
+        """One batch from the inbox, in arrival order (the runtime has already noted which feed
+        reports each agent and cleared the ticker's pending flag)."""
+        ...
 
 
 class Runtime:
@@ -172,22 +197,22 @@ class Runtime:
         adapters: Iterable[FeedPort],
         clock: Clock,
         *,
-        policy: StepPolicy | None = None,
+        sequencer: Sequencer | None = None,
         speed: float = 1.0,
     ) -> None:
         """`speed`: how fast `clock` runs against wall time (a simulator's), for the tick interval;
-        `policy`: which outputs and actions this process owns (default: all of them)."""
+        `sequencer`: when the engine applies the inputs (default: at once, in arrival order)."""
         self.config = config
-        self.policy: StepPolicy = policy or JudgeEverything()
+        self.sequencer = sequencer
         self.speed = speed if speed > 0 else 1.0
         self.engine = engine
         self.log = log
         self.adapters: list[FeedPort] = list(adapters)
         self.clock = clock
-        self._tz = config.floor.tz
+        self._tz: tzinfo = config.floor.tz
         self._reorder_window = timedelta(seconds=config.floor.reorder_window_s)
-        self._inbox: asyncio.Queue[_Item] | None = None
-        self._actions: asyncio.Queue[tuple[PauseAction, FeedPort | None, asyncio.Future | None]] | None = None
+        self._inbox: asyncio.Queue[Input] | None = None
+        self._actions: asyncio.Queue[tuple[PauseAction, FeedPort | None, asyncio.Future[ActionRecord] | None]] | None = None
         self._agent_locks: dict[str, asyncio.Lock] = {}  # one PBX action at a time per agent, in order
         pbx = config.pbx
         self.enactor = Enactor(
@@ -196,7 +221,7 @@ class Runtime:
             record=self._record_action, alert=self._alert_action, release=self._release_place,
             resync=self._request_resync,
         )
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._subscribers: list[Subscriber] = []
         self._agent_feed: dict[str, FeedPort] = {}
         self._running = False
@@ -205,17 +230,28 @@ class Runtime:
         self._clock_ahead: datetime | None = None  # latest tick time not yet marked in the log
         self._skew = PbxClockSkew(config.floor.reorder_window_s)
         self.events_processed = 0
-        self.events_followed = 0  # events another process logged, applied here (Runtime.apply_followed)
         self.events_failed = 0
         self.replay: ReplayReport | None = None
         self._first_snapshot: dict[int, asyncio.Event] = {}  # per adapter: its first ResyncEvent end is queued
         self._backlog = FeedBacklog()  # a tick never runs the floor clock past a queued feed event
+        if sequencer is not None:
+            sequencer.bind(self)
 
     # ── lifecycle ──────────────────────────────────────────────────────────
 
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def tz(self) -> tzinfo:
+        """The floor's zone (floor.tz)."""
+        return self._tz
+
+    @property
+    def reorder_window(self) -> timedelta:
+        """How late a feed event may still arrive (floor.reorder_window_s): ticks lag the clock by it."""
+        return self._reorder_window
 
     async def start(
         self,
@@ -233,11 +269,15 @@ class Runtime:
         # an end_break waits for the PBX's unpause, in the log's replay too: there the logged feed event
         # ends the break, or the logged failure of the unpause keeps it (replay_log), as they did live
         self.engine.defer_break_end = self._can_command
-        if replay:
+        if self.sequencer is not None:
+            self.replay = await self.sequencer.prepare(replay=replay)
+        elif replay:
             self.replay = await self.replay_log()
         self._running = True
         self._spawn(self._consume(), "wfm-runtime-consumer")
         self._spawn(self._enforce(), "wfm-runtime-enforcer")
+        if self.sequencer is not None:
+            self.sequencer.begin()
         # with a prelude, the feeds that snapshot (AMI, ESL, SIP) start first and the shifts follow
         # their first snapshot (ResyncEvent end, floor.first_snapshot_wait_s at most): a shift that
         # began before the floor started is judged from the state the floor first saw (F2)
@@ -293,6 +333,10 @@ class Runtime:
         await self.log.aclose()
         self._subscribers.clear()
 
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run `coro` as one of the runtime's tasks: a death is logged, stop() cancels and awaits it."""
+        return self._spawn(coro, name)
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -324,7 +368,11 @@ class Runtime:
         """Feed the logged events (from `since`, default replay_since()) back through the
         engine; outputs and actions are not repeated."""
         since = since or self.replay_since()
-        records = self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND, ACTION_KIND])
+        return await self.replay_records(self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND, ACTION_KIND]))
+
+    async def replay_records(self, records: Iterable[LoggedRecord]) -> ReplayReport:
+        """Apply logged records to the engine as a restart does (events, tick markers, freed places,
+        PBX refusals of an end_break); outputs and actions are not repeated, nothing is logged."""
         count = skipped = ticks = 0
         last_ts: datetime | None = None
         shifts: set[tuple[str, datetime]] = set()
@@ -336,7 +384,7 @@ class Runtime:
                     self.engine.tick(record.ts.astimezone(self._tz))
                     ticks += 1
                 elif record.body.get("type") == RELEASE_TYPE:
-                    self._apply_release(record.body, record.ts.astimezone(self._tz))
+                    self.apply_release(record.body, record.ts.astimezone(self._tz))
                 return
             if record.kind == ACTION_KIND:
                 body = record.body
@@ -400,26 +448,18 @@ class Runtime:
         if not self._running or self._inbox is None:
             raise RuntimeStopped("the floor is not running")
         future: asyncio.Future[EngineStep] = asyncio.get_running_loop().create_future()
-        await self._inbox.put(_Item(event, None, future))
+        await self._inbox.put(Input(event, None, future))
         return await future
-
-    async def apply_followed(self, event: Event) -> None:
-        """An event another process already logged (wfm/scaleout.py's log follower): the engine applies
-        it in arrival order with everything else; it is not logged again, and the policy says which
-        of its outputs and actions this process logs and sends (by default: its actions only)."""
-        if not self._running or self._inbox is None:
-            raise RuntimeStopped("the floor is not running")
-        await self._inbox.put(_Item(event, followed=True))
 
     async def submit_many(self, events: Iterable[Event]) -> list[EngineStep]:
         """Submit events in order as one batch (one group commit); their StepResults in order."""
         if not self._running or self._inbox is None:
             raise RuntimeStopped("the floor is not running")
         loop = asyncio.get_running_loop()
-        futures = []
+        futures: list[asyncio.Future[EngineStep]] = []
         for event in events:
-            future = loop.create_future()
-            await self._inbox.put(_Item(event, None, future))
+            future: asyncio.Future[EngineStep] = loop.create_future()
+            await self._inbox.put(Input(event, None, future))
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
@@ -429,7 +469,7 @@ class Runtime:
             async for event in adapter.stream():
                 self._skew.observe((event.ts - self.clock.now()).total_seconds())
                 self._backlog.queued(id(adapter), event.ts.timestamp())  # before put: a feed blocked on a full inbox counts too
-                await self._inbox.put(_Item(event, adapter))
+                await self._inbox.put(Input(event, adapter))
                 if type(event) is ResyncEvent and event.phase == "end" and id(adapter) in self._first_snapshot:
                     self._first_snapshot[id(adapter)].set()
         except asyncio.CancelledError:
@@ -447,7 +487,7 @@ class Runtime:
             await asyncio.sleep(interval)
             if not self._tick_pending:
                 self._tick_pending = True
-                await self._inbox.put(_Item(None, tick=True))
+                await self._inbox.put(Input(None, tick=True))
 
     # ── the one consumer ──────────────────────────────────────────────────
 
@@ -461,7 +501,15 @@ class Runtime:
                 if item.adapter is not None:
                     self._backlog.taken(id(item.adapter))
             try:
-                await self._process(batch)
+                if self.sequencer is None:
+                    await self._process(batch)
+                else:
+                    for item in batch:
+                        if item.tick:
+                            self._tick_pending = False
+                        else:
+                            self._learn_feed(item)
+                    await self.sequencer.sequence(batch)
             except asyncio.CancelledError:
                 for item in batch:  # nobody may wait forever on a batch cut short by stop()
                     item.fail(RuntimeStopped("the floor stopped before this was decided"))
@@ -470,7 +518,14 @@ class Runtime:
     def _tick_marker(self, ts: datetime) -> Coroutine[Any, Any, LoggedRecord]:
         return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
 
-    async def _process(self, batch: list[_Item]) -> None:
+    def _learn_feed(self, item: Input) -> None:
+        """An agent's state from a feed: that feed tells the agent's PBX, and the enactor watches it."""
+        event = item.event
+        if isinstance(event, AgentStateEvent) and item.adapter is not None:
+            self._agent_feed[event.agent] = item.adapter
+            self.enactor.watch.observe(event.agent, AgentState(event.state))
+
+    async def _process(self, batch: list[Input]) -> None:
         """One batch: inputs durable, the engine acts, outputs durable, then publish and enforce."""
         failed = await self._log_inputs(batch)
         steps = self._run_engine(batch, failed)
@@ -480,12 +535,12 @@ class Runtime:
         for record in freed:
             self.publish(PlaceReleased(record))
 
-    async def _log_inputs(self, batch: list[_Item]) -> set[int]:
+    async def _log_inputs(self, batch: list[Input]) -> set[int]:
         """1. Every event of the batch durable before the engine sees any of them; the ids of the
         items that could not be logged (their callers get the error). A tick that ran the engine's
         clock past a later-arriving event's ts is logged first (an audit "tick" marker), so a replay
         applies that event exactly as live did."""
-        appends: list[tuple[_Item | None, Coroutine[Any, Any, LoggedRecord]]] = []
+        appends: list[tuple[Input | None, Coroutine[Any, Any, LoggedRecord]]] = []
         ahead, ahead_item = self._clock_ahead, None
         bounds = tick_bounds([None if item.tick else (item.event.ts.timestamp() if item.adapter is not None
                                                       and item.event is not None else math.nan)
@@ -507,8 +562,6 @@ class Runtime:
                 continue
             event = item.event
             assert event is not None
-            if item.followed:
-                continue  # another process logged it
             if ahead is not None and event.ts < ahead:
                 appends.append((None, self._tick_marker(ahead)))
                 if ahead_item is not None:
@@ -532,8 +585,8 @@ class Runtime:
             logged.fail(ack)
         return failed
 
-    def _run_engine(self, batch: list[_Item], failed: set[int]) -> list[_Done]:
-        """2. The engine acts, in arrival order; the policy keeps what this process owns."""
+    def _run_engine(self, batch: list[Input], failed: set[int]) -> list[_Done]:
+        """2. The engine acts, in arrival order."""
         steps: list[_Done] = []
         for item in batch:
             if id(item) in failed:
@@ -541,31 +594,23 @@ class Runtime:
             try:
                 if item.release is not None:
                     assert item.now is not None
-                    step = self._apply_release(item.release, item.now)
-                    kept = self.policy.authorize(None, step, followed=False)
+                    step = self.apply_release(item.release, item.now)
                 elif item.tick:
                     assert item.now is not None
                     self._tick_pending = False
                     step = self.engine.tick(item.now)
-                    kept = self.policy.authorize(None, step, followed=False)
                 else:
                     event = item.event
                     assert event is not None
                     step = self.engine.handle(event)
-                    kept = self.policy.authorize(event, step, followed=item.followed)
-                    if item.followed:
-                        self.events_followed += 1
-                    else:
-                        self.events_processed += 1
-                    if isinstance(event, AgentStateEvent) and item.adapter is not None:
-                        self._agent_feed[event.agent] = item.adapter
-                        self.enactor.watch.observe(event.agent, AgentState(event.state))
+                    self.events_processed += 1
+                    self._learn_feed(item)
             except Exception as exc:
                 self.events_failed += 1
                 logger.exception("engine failed on %s", "tick" if item.tick else type(item.event).__name__)
                 item.fail(exc)
                 continue
-            steps.append((item, step, kept))
+            steps.append((item, step))
         return steps
 
     async def _log_outputs(self, steps: list[_Done]) -> tuple[list[Output], dict[int, BaseException]]:
@@ -574,8 +619,8 @@ class Runtime:
         why one of its outputs is not durable."""
         appended: list[tuple[int, Output | None]] = []  # (step index or -1 for a marker, output)
         output_appends: list[Coroutine[Any, Any, LoggedRecord]] = []
-        for index, (item, _, kept) in enumerate(steps):
-            produced = kept.outputs
+        for index, (item, step) in enumerate(steps):
+            produced = step.outputs
             if item.tick and produced and not item.marked:
                 assert item.now is not None
                 item.marked = True
@@ -590,25 +635,25 @@ class Runtime:
         undurable: dict[int, BaseException] = {}
         if output_appends:
             acks = await asyncio.gather(*output_appends, return_exceptions=True)
-            for (index, output), ack in zip(appended, acks):
+            for (index, logged), ack in zip(appended, acks):
                 if isinstance(ack, BaseException):
                     logger.error("%s not logged, so not published or enforced: %r",
-                                 "tick marker" if output is None else type(output).__name__, ack)
+                                 "tick marker" if logged is None else type(logged).__name__, ack)
                     if index >= 0:
                         undurable.setdefault(index, ack)
-                elif output is not None:
-                    durable.append(output)
+                elif logged is not None:
+                    durable.append(logged)
         return durable, undurable
 
     async def _log_released(self, steps: list[_Done]) -> list[HoldReleased]:
         """3b. Held places the steps freed (docs/break-holds.md), each an audit record
         {type: hold_released} (not a decision: replay never prints it); the durable ones."""
-        freed = [record for _, _, kept in steps for record in kept.released]
+        freed = [record for _, step in steps for record in step.released]
         if not freed:
             return []
         acks = await asyncio.gather(*(self.log.append_async(AUDIT_KIND, msgspec.to_builtins(record), record.ts)
                                       for record in freed), return_exceptions=True)
-        durable = []
+        durable: list[HoldReleased] = []
         for record, ack in zip(freed, acks):
             if isinstance(ack, BaseException):
                 logger.error("freed place of %s not logged, so not shown: %r", record.agent, ack)
@@ -624,19 +669,31 @@ class Runtime:
         if steps:
             self.publish(FloorChanged(self.now()))
         assert self._actions is not None
-        for index, (item, step, kept) in enumerate(steps):
+        for index, (item, step) in enumerate(steps):
             if index in undurable:
                 item.fail(undurable[index])
                 continue
-            for action in kept.actions:
-                done = asyncio.get_running_loop().create_future() if item.enactments is not None else None
-                if done is not None:
+            for action in step.actions:
+                done: asyncio.Future[ActionRecord] | None = None
+                if item.enactments is not None:
+                    done = asyncio.get_running_loop().create_future()
                     item.enactments.append(done)
-                self._actions.put_nowait((action, item.adapter, done))
-            if item.future is not None and not item.future.done():
-                item.future.set_result(step)
+                self.enforce(action, item.adapter, done)
+            item.answer(step)
 
     # ── enforcement ───────────────────────────────────────────────────────
+
+    def enforce(self, action: PauseAction, feed: FeedPort | None = None,
+                done: asyncio.Future[ActionRecord] | None = None) -> None:
+        """Send `action` to the PBX through the feed that reports its agent (else `feed`, else the
+        only feed), after the agent's earlier actions; `done` gets its outcome."""
+        if self._actions is None:
+            raise RuntimeStopped("the floor is not running")
+        self._actions.put_nowait((action, feed, done))
+
+    def reports_agent(self, agent: str) -> bool:
+        """Whether one of this process's feeds has reported `agent` (so it tells the agent's PBX)."""
+        return agent in self._agent_feed
 
     def _adapter_for(self, agent: str, hint: FeedPort | None) -> FeedPort | None:
         if agent in self._agent_feed:
@@ -650,13 +707,13 @@ class Runtime:
         assert self._actions is not None
         while True:
             action, hint, done = await self._actions.get()
-            agent = getattr(action, "agent", "")
+            agent = action.agent
             adapter = self._adapter_for(agent, hint)
             lock = self._agent_locks.setdefault(agent, asyncio.Lock())
             self._spawn(self._enact(action, adapter, lock, done), f"wfm-enact-{agent}")
 
-    async def _enact(self, action: Any, adapter: FeedPort | None, lock: asyncio.Lock,
-                     done: asyncio.Future | None) -> None:
+    async def _enact(self, action: PauseAction, adapter: FeedPort | None, lock: asyncio.Lock,
+                     done: asyncio.Future[ActionRecord] | None) -> None:
         try:
             async with lock:
                 record = await self.enactor.enact(action, adapter)
@@ -665,7 +722,7 @@ class Runtime:
                 done.set_exception(RuntimeStopped("the floor stopped before the PBX answered"))
             if not isinstance(exc, Exception):
                 raise
-            logger.exception("PBX action for %s failed unexpectedly", getattr(action, "agent", "?"))
+            logger.exception("PBX action for %s failed unexpectedly", action.agent)
             return
         if done is not None and not done.done():
             done.set_result(record)
@@ -681,8 +738,7 @@ class Runtime:
     def _can_command(self, agent: str) -> bool:
         """Whether the PBX feed of `agent` takes pause/unpause commands (enactment on)."""
         adapter = self._adapter_for(agent, None)
-        return adapter is not None and bool(getattr(adapter, "can_pause", True)) \
-            and bool(getattr(adapter, "enact_breaks", True))
+        return adapter is not None and adapter.can_pause and adapter.enact_breaks
 
     def _alert_action(self, record: ActionRecord) -> None:
         """A failed or not-enacted PBX action on the wall and supervisor page (and an end_break the
@@ -699,36 +755,37 @@ class Runtime:
         the consumer, after an audit record that a restart's replay applies the same way."""
         if not self._running or self._inbox is None:
             return
-        item = _Item(None, None, asyncio.get_running_loop().create_future())
+        future: asyncio.Future[EngineStep] = asyncio.get_running_loop().create_future()
+        item = Input(None, None, future)
         item.now = self.now()
         item.release = {"type": RELEASE_TYPE, "agent": agent, "reason": "not_enacted",
                         "allowed_at": allowed_at.isoformat() if allowed_at is not None else None}
         await self._inbox.put(item)
         try:
-            await item.future
+            await future
         except Exception as exc:  # the floor is stopping, or the log refused: the place lapses by itself
             logger.warning("could not free the held place of %s: %r", agent, exc)
 
-    def _apply_release(self, body: dict, ts: datetime) -> EngineStep:
+    def apply_release(self, body: dict[str, Any], ts: datetime) -> EngineStep:
+        """Free the held place an audit record {type: release_hold} names, in the engine, at `ts`."""
         allowed_at = body.get("allowed_at")
         return self.engine.release_hold(body["agent"], ts, reason=body.get("reason") or "not_enacted",
                                         allowed_at=datetime.fromisoformat(allowed_at) if allowed_at else None)
 
-    def _request_resync(self, adapter: Any) -> None:
-        request = getattr(adapter, "request_resync", None)
-        if request is not None:
-            request("after a PBX action failure")
+    def _request_resync(self, adapter: FeedPort) -> None:
+        adapter.request_resync("after a PBX action failure")
 
-    async def submit_enacted(self, event: Event) -> tuple[Any, list[asyncio.Future]]:
+    async def submit_enacted(self, event: Event) -> tuple[EngineStep, list[asyncio.Future[ActionRecord]]]:
         """Like submit(), and also the futures of the outcomes (ActionRecord) of the PBX actions it caused."""
         if not self._running or self._inbox is None:
             raise RuntimeStopped("the floor is not running")
-        future = asyncio.get_running_loop().create_future()
-        item = _Item(event, None, future)
-        item.enactments = []
+        future: asyncio.Future[EngineStep] = asyncio.get_running_loop().create_future()
+        item = Input(event, None, future)
+        enactments: list[asyncio.Future[ActionRecord]] = []
+        item.enactments = enactments
         await self._inbox.put(item)
         result = await future
-        return result, list(item.enactments)
+        return result, list(enactments)
 
     def action_health(self) -> dict[str, int]:
         """PBX action outcomes counted since start (sent, retry, failed, confirmed, not_enacted, manual)."""
@@ -747,8 +804,8 @@ class Runtime:
         return unsubscribe
 
     def publish(self, update: Update) -> None:
-        """Hand an update to every subscriber (the runtime's own steps, and wfm/scaleout.py's
-        decisions and actions another process logged)."""
+        """Hand an update to every subscriber (the runtime's own steps, and a sequencer's: the
+        decisions another process logged, wfm/scaleout.py)."""
         for callback in list(self._subscribers):
             try:
                 callback(update)
@@ -774,7 +831,7 @@ class Runtime:
                 stale=health.stale,
                 last_event_age_s=health.last_event_age_s,
                 skipped=health.skipped,
-                drift=getattr(health, "drift", 0),
+                drift=health.drift,
             ))
         return views
 
@@ -783,7 +840,7 @@ class Runtime:
         now = now or self.now()
         return self.engine.floor_view(now, feeds=self.feed_views(now))
 
-    def floor_data(self, now: datetime | None = None, *, agents: bool = True) -> dict:
+    def floor_data(self, now: datetime | None = None, *, agents: bool = True) -> dict[str, Any]:
         """floor_view() as JSON builtins, built incrementally when the engine can (live pushes):
         `agents=False` leaves the agent list empty. Encode it before the next call (rows are reused)."""
         now = now or self.now()
@@ -795,7 +852,7 @@ class Runtime:
     def known_agent(self, agent: str) -> bool:
         return bool(self.engine.known_agent(agent))
 
-    async def audit(self, body: dict) -> None:
+    async def audit(self, body: dict[str, Any]) -> None:
         """An audit record (logins, logouts) in the tamper-evident log, stamped with the floor clock.
 
         Never fatal: a failed audit write is logged, the caller goes on.

@@ -28,6 +28,11 @@ Ticks are records too: the judge appends a tick marker when its timer fires,
 and every engine applies it where it lies in the log. PBX actions (QueuePause)
 are sent by the process whose feed reported the agent, whether it judges or
 not: its replica computes the same actions. Several floors, several locks.
+
+The design plugs into the runtime through its one explicit hook, a Sequencer
+(wfm/runtime.py): `FloorJudge` takes each batch from the runtime's inbox,
+appends it to the shared log, and applies records in log order through the
+runtime's public methods. `FloorRuntime` is a Runtime built with one.
 """
 from __future__ import annotations
 
@@ -36,26 +41,30 @@ import hashlib
 import logging
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from wfm.clock import Clock
+from wfm.config import Config
 from wfm.decisions import HoldReleased, Output
-from wfm.events import AgentState, AgentStateEvent, EventDecodeError, event_from_builtins, event_to_builtins
+from wfm.events import EventDecodeError, event_from_builtins, event_to_builtins
+from wfm.ports import EnginePort, EngineStep, FeedPort, LoggedRecord, SharedLogPort
 from wfm.runtime import (
     AUDIT_KIND,
     DECISION_KIND,
     EVENT_KIND,
+    NO_STEP,
     RELEASE_TYPE,
     TICK_TYPE,
     FloorChanged,
+    Input,
     OutputPublished,
     PlaceReleased,
     ReplayReport,
     Runtime,
-    _Item,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,13 +72,14 @@ logger = logging.getLogger(__name__)
 JUDGED_TYPE = "judged"
 Logged = Output | HoldReleased  # what the judge logs as decision records
 _sorted = msgspec.json.Encoder(order="sorted")
-
-
-def _output_key(body: Any) -> bytes:
-    """An output's identity: its record body as canonical JSON (the same for the engine's struct and the log's dict)."""
-    return _sorted.encode(body if isinstance(body, dict) else msgspec.to_builtins(body))
 _APPLY_BATCH = 512
 _RECENT_RESULTS = 10_000  # results of applied events kept for an ack that comes back after its record
+_Kept = TypeVar("_Kept", Output, HoldReleased)
+
+
+def _output_key(body: object) -> bytes:
+    """An output's identity: its record body as canonical JSON (the same for the engine's struct and the log's dict)."""
+    return _sorted.encode(body if isinstance(body, dict) else msgspec.to_builtins(body))
 
 
 def floor_lock_key(floor_id: str) -> int:
@@ -78,38 +88,42 @@ def floor_lock_key(floor_id: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _engine_input(record: Any) -> bool:
+def _engine_input(record: LoggedRecord) -> bool:
     """Events, tick markers and freed places move an engine; everything else is only published."""
     return record.kind == EVENT_KIND or (record.kind == AUDIT_KIND and record.body.get("type") in (TICK_TYPE, RELEASE_TYPE))
 
 
-def _judged_through(record: Any) -> int | None:
+def _judged_through(record: LoggedRecord) -> int | None:
     body = record.body
-    if record.kind == AUDIT_KIND and body.get("type") == JUDGED_TYPE and isinstance(body.get("through"), int):
-        return body["through"]
+    through = body.get("through")
+    if record.kind == AUDIT_KIND and body.get("type") == JUDGED_TYPE and isinstance(through, int):
+        return through
     return None
 
 
-class FloorRuntime(Runtime):
-    """A Runtime whose engine applies the shared log in order; the floor's lock holder judges.
+class FloorJudge:
+    """The runtime's Sequencer for a shared log: inputs are appended, the engine applies the log in
+    order, and the holder of the floor's lock judges (logs the outputs and a judged marker).
 
     lead_retry_s: a standby retries the lock (the judge pings its lock connection) this often;
     follow_poll_s: the log is read this often when no NOTIFY came.
     """
 
-    def __init__(self, config, engine, log, adapters, clock, *, floor_id: str | None = None,
-                 follow_poll_s: float = 0.5, lead_retry_s: float = 0.5, **options: Any) -> None:
-        super().__init__(config, engine, log, adapters, clock, **options)
-        self.floor_id = floor_id or config.storage.floor_id
+    def __init__(self, log: SharedLogPort, floor_id: str, *, follow_poll_s: float = 0.5,
+                 lead_retry_s: float = 0.5) -> None:
+        self.log = log
+        self.floor_id = floor_id
         self.follow_poll_s = follow_poll_s
         self.lead_retry_s = lead_retry_s
         self.leader = False
         self.leads_since: float | None = None  # time.time() this process became the judge
         self.takeovers = 0
+        self.outputs_not_relogged = 0
+        self._floor: Runtime | None = None
         self._own_seqs: set[int] = set()  # records this process appended (outputs, markers) — not events
-        self._awaiting: dict[int, _Item] = {}  # seq of a submitted event -> its item (future)
-        self._results: OrderedDict[int, Any] = OrderedDict()  # seq -> result of recently applied events
-        self._buffer: deque = deque()  # followed records not yet applied
+        self._awaiting: dict[int, Input] = {}  # seq of a submitted event -> its input (its caller waits)
+        self._results: OrderedDict[int, EngineStep] = OrderedDict()  # seq -> step of recently applied events
+        self._buffer: deque[LoggedRecord] = deque()  # followed records not yet applied
         self._marker = 0  # the highest `through` of a judged marker seen
         self._marker_seq = 0  # the seq of the record that carried it
         self._replayed = asyncio.Event()  # the engine is rebuilt: judging may start
@@ -118,43 +132,78 @@ class FloorRuntime(Runtime):
         self._news = asyncio.Event()
         self._tick_due = False
         self._after_marker: Counter[bytes] = Counter()  # outputs a previous judge logged after its last marker
-        self.outputs_not_relogged = 0
 
-    # ── lifecycle ──────────────────────────────────────────────────────────
+    @property
+    def floor(self) -> Runtime:
+        if self._floor is None:
+            raise RuntimeError("FloorJudge is not bound to a Runtime")
+        return self._floor
 
-    async def start(self, *, replay: bool = True, prelude=None):
+    # ── the Sequencer hook (wfm/runtime.py) ───────────────────────────────
+
+    def bind(self, floor: Runtime) -> None:
+        self._floor = floor
+
+    async def prepare(self, *, replay: bool) -> ReplayReport | None:
+        """Take part in the lock contest, then rebuild the engine from the log up to the last judged
+        marker (the rest is applied live), or start from the log's head."""
+        report = None
         if not replay:
             head = await asyncio.to_thread(self.log.last_seq)
             self._follow_from = self._marker = self._marker_seq = self._applied = head
-        self._spawn(self._lead(asyncio.Event()), "wfm-floor-lock")
-        report = await super().start(replay=replay, prelude=None)
-        self._replayed.set()
-        self._spawn(self._follow(), "wfm-floor-follow")
-        self._spawn(self._apply_loop(), "wfm-floor-apply")
-        if prelude is not None:
-            await self.submit_many(prelude(report))
+        self.floor.spawn(self._lead(), "wfm-floor-lock")
+        if replay:
+            report = await self._replay()
         return report
 
-    async def replay_log(self, since: datetime | None = None) -> ReplayReport:
-        """Rebuild the engine from the log up to the last judged marker; the rest is applied live."""
-        since = since or self.replay_since()
+    def begin(self) -> None:
+        self._replayed.set()
+        self.floor.spawn(self._follow(), "wfm-floor-follow")
+        self.floor.spawn(self._apply_loop(), "wfm-floor-apply")
+
+    async def sequence(self, batch: Sequence[Input]) -> None:
+        """Every process logs its feeds' and API's events (and freed places); nothing is judged here.
+        A tick asks the judge for a tick marker."""
+        floor = self.floor
+        appends: list[tuple[Input, Coroutine[Any, Any, LoggedRecord]]] = []
+        for item in batch:
+            if item.release is not None:  # a pause never enacted frees its place: a record every engine applies
+                assert item.now is not None
+                appends.append((item, floor.log.append_async(AUDIT_KIND, item.release, item.now)))
+            elif item.tick:
+                if self.leader:
+                    self._tick_due = True
+                    self._news.set()
+            elif item.event is not None:
+                appends.append((item, floor.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+        if not appends:
+            return
+        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+        for (item, _), ack in zip(appends, acks):
+            if isinstance(ack, BaseException):
+                floor.events_failed += 1
+                logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
+                item.fail(ack)
+            elif item.release is not None:
+                item.answer(NO_STEP)  # applied when its record comes back, like any record
+            elif item.future is not None:
+                if ack.seq <= self._applied:  # already applied by the time the ack came back
+                    item.answer(self._results.pop(ack.seq, NO_STEP))
+                else:
+                    self._awaiting[ack.seq] = item
+
+    # ── restart ────────────────────────────────────────────────────────────
+
+    async def _replay(self) -> ReplayReport:
+        floor = self.floor
+        since = floor.replay_since()
         records = await asyncio.to_thread(lambda: list(self.log.read(since=since, kinds=[EVENT_KIND, AUDIT_KIND])))
         marker = marker_seq = 0
         for record in records:
             through = _judged_through(record)
             if through is not None and through >= marker:
                 marker, marker_seq = through, record.seq
-        judged = [r for r in records if r.seq <= marker]
-
-        class _UpToMarker:
-            def read(self, *args, **kwargs):
-                return judged
-
-        saved, self.log = self.log, _UpToMarker()
-        try:
-            report = await super().replay_log(since)
-        finally:
-            self.log = saved
+        report = await floor.replay_records([r for r in records if r.seq <= marker])
         if marker:
             self._follow_from = marker
         elif records:  # nothing judged in the window yet: all of it is applied live
@@ -164,44 +213,6 @@ class FloorRuntime(Runtime):
         self._marker = self._applied = self._follow_from
         self._marker_seq = marker_seq or self._follow_from
         return report
-
-    # ── ingest: every process logs its feeds' and API's events; nothing is judged here ──
-
-    async def _process(self, batch: list[_Item]) -> None:
-        appends = []
-        for item in batch:
-            if item.release is not None:  # a pause never enacted frees its place: a record every engine applies
-                assert item.now is not None
-                appends.append((item, self.log.append_async(AUDIT_KIND, item.release, item.now)))
-                continue
-            if item.tick:
-                self._tick_pending = False
-                if self.leader:
-                    self._tick_due = True
-                    self._news.set()
-                if item.future is not None and not item.future.done():
-                    item.future.set_result(None)
-                continue
-            appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
-            if type(item.event) is AgentStateEvent and item.adapter is not None:
-                self._agent_feed[item.event.agent] = item.adapter  # this process tells that agent's PBX
-                self.enactor.watch.observe(item.event.agent, AgentState(item.event.state))
-        if not appends:
-            return
-        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
-        for (item, _), ack in zip(appends, acks):
-            if isinstance(ack, BaseException):
-                self.events_failed += 1
-                logger.error("event not logged, not acted on: %s: %r", type(item.event).__name__, ack)
-                item.fail(ack)
-            elif item.release is not None:
-                if item.future is not None and not item.future.done():
-                    item.future.set_result(None)
-            elif item.future is not None:
-                if ack.seq <= self._applied:  # already applied by the time the ack came back
-                    item.future.set_result(self._results.pop(ack.seq, None))
-                else:
-                    self._awaiting[ack.seq] = item
 
     # ── the log, in order ──────────────────────────────────────────────────
 
@@ -215,7 +226,11 @@ class FloorRuntime(Runtime):
                     self._marker, self._marker_seq = through, record.seq
                 self._news.set()
         finally:
-            await _aclose(follow)
+            if isinstance(follow, AsyncGenerator):
+                try:
+                    await follow.aclose()
+                except RuntimeError:
+                    pass
 
     async def _apply_loop(self) -> None:
         while True:
@@ -226,6 +241,7 @@ class FloorRuntime(Runtime):
 
     async def _apply_some(self) -> bool:
         """Apply followed records (the judge: all of them; a standby: up to the marker). True if more wait."""
+        floor = self.floor
         leader = self.leader
         outputs: list[Output] = []
         released: list[HoldReleased] = []
@@ -241,7 +257,7 @@ class FloorRuntime(Runtime):
             self._applied = record.seq
         if leader and not self._buffer and self._tick_due:
             self._tick_due = False
-            marker = await self._append(AUDIT_KIND, {"type": TICK_TYPE}, self.now() - self._reorder_window)
+            marker = await self._append(AUDIT_KIND, {"type": TICK_TYPE}, floor.now() - floor.reorder_window)
             if marker is not None:
                 self._own_seqs.discard(marker.seq)  # a tick marker is applied when it comes back, like any record
         if leader and applied_any:
@@ -250,17 +266,18 @@ class FloorRuntime(Runtime):
             for freed in released:
                 await self._append(AUDIT_KIND, msgspec.to_builtins(freed), freed.ts)
             for output in outputs:
-                self.publish(OutputPublished(output))
+                floor.publish(OutputPublished(output))
             for freed in released:
-                self.publish(PlaceReleased(freed))
-            await self._append(AUDIT_KIND, {"type": JUDGED_TYPE, "through": self._applied}, self.now())
+                floor.publish(PlaceReleased(freed))
+            await self._append(AUDIT_KIND, {"type": JUDGED_TYPE, "through": self._applied}, floor.now())
         if applied_any:
-            self.publish(FloorChanged(self.now()))
+            floor.publish(FloorChanged(floor.now()))
         return bool(self._buffer) and (leader or self._buffer[0].seq <= self._marker
                                        or not _engine_input(self._buffer[0]))
 
-    def _apply(self, record: Any, leader: bool, outputs: list, released: list) -> bool:
+    def _apply(self, record: LoggedRecord, leader: bool, outputs: list[Output], released: list[HoldReleased]) -> bool:
         """One record into the engine (events, tick markers, freed places); decisions and actions published."""
+        floor = self.floor
         kind, body = record.kind, record.body
         own = record.seq in self._own_seqs
         if own:
@@ -273,57 +290,59 @@ class FloorRuntime(Runtime):
             return False  # PBX action records, judged markers, freed-place records: shown where they were made
         try:
             if kind == EVENT_KIND:
-                event = event_from_builtins(body)
-                result = self.engine.handle(event)
-                self.events_processed += 1
+                result = floor.engine.handle(event_from_builtins(body))
+                floor.events_processed += 1
             elif body.get("type") == RELEASE_TYPE:
-                result = self._apply_release(body, record.ts.astimezone(self._tz))
+                result = floor.apply_release(body, record.ts.astimezone(floor.tz))
             else:
-                result = self.engine.tick(record.ts.astimezone(self._tz))
+                result = floor.engine.tick(record.ts.astimezone(floor.tz))
         except (EventDecodeError, msgspec.DecodeError) as exc:
             logger.warning("log record %s skipped: %s", record.seq, exc)
             return False
         except Exception as exc:
-            self.events_failed += 1
+            floor.events_failed += 1
             logger.exception("engine failed on log record %s", record.seq)
-            item = self._awaiting.pop(record.seq, None)
-            if item is not None and item.future is not None and not item.future.done():
-                item.future.set_exception(exc)
+            failed = self._awaiting.pop(record.seq, None)
+            if failed is not None:
+                failed.fail(exc)
             return True
         if leader:
-            for bucket, produced in ((outputs, result.outputs), (released, getattr(result, "released", ()))):
-                for output in produced:
-                    key = _output_key(output)
-                    if self._after_marker[key] > 0:  # the previous judge logged it after its last marker
-                        self._after_marker[key] -= 1
-                        self.outputs_not_relogged += 1
-                        continue
-                    bucket.append(output)
-        assert self._actions is not None
+            self._keep_new(result.outputs, outputs)
+            self._keep_new(result.released, released)
         for action in result.actions:
-            if action.agent in self._agent_feed:  # our feed reports that agent: we tell its PBX
-                self._actions.put_nowait((action, None, None))
-        item = self._awaiting.pop(record.seq, None)
-        if item is not None and item.future is not None and not item.future.done():
-            item.future.set_result(result)
+            if floor.reports_agent(action.agent):  # our feed reports that agent: we tell its PBX
+                floor.enforce(action)
+        waiting = self._awaiting.pop(record.seq, None)
+        if waiting is not None:
+            waiting.answer(result)
         elif kind == EVENT_KIND:
             self._results[record.seq] = result
             if len(self._results) > _RECENT_RESULTS:
                 self._results.popitem(last=False)
         return True
 
-    def _decision_from_elsewhere(self, record: Any, leader: bool) -> None:
+    def _keep_new(self, produced: Iterable[_Kept], bucket: list[_Kept]) -> None:
+        """The judge's outputs to log: all but those the previous judge logged after its last marker."""
+        for output in produced:
+            key = _output_key(output)
+            if self._after_marker[key] > 0:
+                self._after_marker[key] -= 1
+                self.outputs_not_relogged += 1
+                continue
+            bucket.append(output)
+
+    def _decision_from_elsewhere(self, record: LoggedRecord, leader: bool) -> None:
         try:
             output = msgspec.convert(record.body, Logged)
         except msgspec.ValidationError as exc:
             logger.warning("followed decision %s not published: %s", record.seq, exc)
             return
         if not leader:  # the judge's decisions reach this process's clients as they are committed
-            self.publish(OutputPublished(output))
+            self.floor.publish(PlaceReleased(output) if isinstance(output, HoldReleased) else OutputPublished(output))
 
-    async def _append(self, kind: str, body: dict, ts: datetime):
+    async def _append(self, kind: str, body: dict[str, Any], ts: datetime) -> LoggedRecord | None:
         try:
-            record = await self.log.append_async(kind, body, ts)
+            record = await self.floor.log.append_async(kind, body, ts)
         except Exception as exc:
             logger.error("%s %s not logged: %r", kind, body.get("type"), exc)
             return None
@@ -348,7 +367,7 @@ class FloorRuntime(Runtime):
                        "judge after its last marker)", self.floor_id, self._marker, len(records))
         self._news.set()
 
-    async def _lead(self, tried: asyncio.Event) -> None:
+    async def _lead(self) -> None:
         import psycopg
 
         key = floor_lock_key(self.floor_id)
@@ -358,10 +377,10 @@ class FloorRuntime(Runtime):
                 async with conn:
                     while True:
                         cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                        got = bool((await cursor.fetchone())[0])
+                        row = await cursor.fetchone()
+                        got = row is not None and bool(row[0])
                         if got and not self.leader:
                             await self._become_judge()
-                        tried.set()
                         if got:  # held as long as this connection lives
                             while True:
                                 await asyncio.sleep(self.lead_retry_s)
@@ -376,17 +395,32 @@ class FloorRuntime(Runtime):
                     logger.error("floor %r: judge lock lost (%s); standing by", self.floor_id,
                                  str(exc).strip().splitlines()[0] if str(exc) else exc)
                 self.leader = False
-                tried.set()
                 await asyncio.sleep(self.lead_retry_s)
 
 
-async def _aclose(agen: AsyncIterator) -> None:
-    closer = getattr(agen, "aclose", None)
-    if closer is not None:
-        try:
-            await closer()
-        except RuntimeError:
-            pass
+class FloorRuntime(Runtime):
+    """A Runtime sequenced by a FloorJudge: its engine applies the shared log in order; the floor's
+    lock holder judges. Only the constructor is its own; `judge` is the sequencer."""
+
+    def __init__(self, config: Config, engine: EnginePort, log: SharedLogPort, adapters: Iterable[FeedPort],
+                 clock: Clock, *, floor_id: str | None = None, follow_poll_s: float = 0.5,
+                 lead_retry_s: float = 0.5, speed: float = 1.0) -> None:
+        self.judge = FloorJudge(log, floor_id or config.storage.floor_id,
+                                follow_poll_s=follow_poll_s, lead_retry_s=lead_retry_s)
+        super().__init__(config, engine, log, adapters, clock, sequencer=self.judge, speed=speed)
+
+    @property
+    def floor_id(self) -> str:
+        return self.judge.floor_id
+
+    @property
+    def leader(self) -> bool:
+        """This process judges its floor now."""
+        return self.judge.leader
+
+    @property
+    def takeovers(self) -> int:
+        return self.judge.takeovers
 
 
 SharedRuntime = FloorRuntime  # the name benchmarks/scaleout.py and older callers use
