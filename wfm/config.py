@@ -145,6 +145,7 @@ class RosterConfig(_Section, frozen=True):
     evening_from: HHMM
     holidays: list[Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]]
     time_limit_s: Annotated[float, msgspec.Meta(gt=0)]
+    deterministic_time_s: Annotated[float, msgspec.Meta(ge=0)]
     workers: Minutes
     shifts: Annotated[list[ShiftTemplate], msgspec.Meta(min_length=1)]
     weights: RosterWeights

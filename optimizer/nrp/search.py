@@ -91,8 +91,13 @@ class _Rows:
         return weekends <= p.max_weekends
 
 
-def anneal(instance: Instance, roster: dict[str, list[str]], seconds: float, seed: int = 0) -> dict[str, list[str]]:
-    """Improve a feasible `roster` for about `seconds`; returns the best roster seen (feasible)."""
+def anneal(instance: Instance, roster: dict[str, list[str]], seconds: float, seed: int = 0,
+           moves: int | None = None) -> dict[str, list[str]]:
+    """Improve a feasible `roster` for about `seconds`; returns the best roster seen (feasible).
+
+    With `moves`, the search makes exactly that many moves (the cooling follows the moves, and the same seed gives
+    the same roster on any machine); `seconds` then only guards.
+    """
     rows_check = _Rows(instance)
     shift_ids = rows_check.shift_ids
     index = {s: i for i, s in enumerate(shift_ids)}
@@ -155,12 +160,12 @@ def anneal(instance: Instance, roster: dict[str, list[str]], seconds: float, see
     deadline = start + max(0.0, seconds)
     temperature = t_hot
     it = 0
-    while True:
+    while moves is None or it < moves:
         if it % 256 == 0:
             now = time.perf_counter()
             if now >= deadline:
                 break
-            frac = (now - start) / max(seconds, 1e-9)
+            frac = (now - start) / max(seconds, 1e-9) if moves is None else it / max(moves, 1)
             temperature = t_hot * (t_cold / t_hot) ** frac
         it += 1
         kind = rng.random()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from optimizer.budget import Budget
 from optimizer.nrp.model import NrpVars, add_roster_hint, build_model, read_roster, under_cover
 from optimizer.nrp.parser import Instance
 
@@ -68,8 +69,8 @@ class _Costs:
     (add_roster_hint) sets them exactly.
     """
 
-    def __init__(self, v: NrpVars, configure: Callable[[cp_model.CpSolver], None]) -> None:
-        self._v, self._configure = v, configure
+    def __init__(self, v: NrpVars, configure: Callable[[cp_model.CpSolver], None], budget: Budget) -> None:
+        self._v, self._configure, self._budget = v, configure, budget
         self._model = v.model.clone()
         self._under = under_cover(v)
 
@@ -78,8 +79,10 @@ class _Costs:
         solver = cp_model.CpSolver()
         self._configure(solver)
         solver.parameters.fix_variables_to_their_hinted_value = True
-        solver.parameters.max_time_in_seconds = 10.0
-        if solver.solve(self._model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        self._budget.limit(solver, 10.0)
+        status = solver.solve(self._model)
+        self._budget.charge(solver)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         return round(solver.objective_value), int(solver.value(self._under))
 
@@ -94,6 +97,7 @@ def cover_first(
     stall_s: float = 12.0,
     shake_s: float = 0.0,
     seed: int = 0,
+    budget: Budget | None = None,
 ) -> dict[str, list[str]]:
     """Drive the weighted under-cover of a feasible `roster` down, one feasibility step at a time.
 
@@ -113,10 +117,13 @@ def cover_first(
     from there with a fresh slice. A step runs CP-SAT's max_lp subsolver when
     the portfolio is small: the next level is found around its LP solution.
     Returns the roster with the lowest objective seen (the input when no step
-    succeeds).
+    succeeds). Its seconds are counted by `budget` (optimizer/budget.py; by
+    default the wall clock from the call).
     """
-    deadline = time.perf_counter() + seconds
-    costs = _Costs(v, configure)
+    budget = budget if budget is not None else Budget()
+    clock = budget.elapsed
+    deadline = clock() + seconds
+    costs = _Costs(v, configure, budget)
     start = costs(roster)
     if start is None or start[1] == 0:
         return roster
@@ -127,9 +134,9 @@ def cover_first(
     cap = ladder.add(under_cover(v) <= level - 1)
     attempt = 0
     rng = random.Random(seed)
-    step_started = time.perf_counter()
+    step_started = clock()
     while level > 0:
-        now = time.perf_counter()
+        now = clock()
         left = min(deadline, step_started + stall_s) - now
         if left < 0.2:
             log.info("nrp %s: weighted under-cover %d not lowered within %.0f s", v.instance.name, level, now - step_started)
@@ -138,7 +145,7 @@ def cover_first(
         add_roster_hint(v, current, ladder)
         solver = cp_model.CpSolver()
         configure(solver)
-        solver.parameters.max_time_in_seconds = min(left, step_s * 2 ** attempt)
+        budget.limit(solver, min(left, step_s * 2 ** attempt))
         solver.parameters.random_seed += attempt
         solver.parameters.linearization_level = 0  # the default subsolvers gain nothing from the LP on a feasibility step
         if solver.parameters.num_workers <= 3:
@@ -146,16 +153,17 @@ def cover_first(
             # find the next level (Instance 8, 14 -> 13 nurses short: 2.3-3.9 s with it, none in 30 s without)
             solver.parameters.subsolvers.append("max_lp")
         status = solver.solve(ladder)
+        budget.charge(solver)
         if status == cp_model.INFEASIBLE:
             log.info("nrp %s: weighted under-cover %d is the least possible", v.instance.name, level)
             break
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if shake_s > 0:
-                current = _shake(v, current, level, min(shake_s, deadline - time.perf_counter()), configure, rng)
+                current = _shake(v, current, level, min(shake_s, deadline - clock()), configure, rng, budget)
             else:
                 attempt += 1
             continue
-        attempt, step_started = 0, time.perf_counter()
+        attempt, step_started = 0, clock()
         current = read_roster(solver, v)
         measured = costs(current)
         if measured is None:  # cannot happen for a roster CP-SAT returned; stop rather than loop
@@ -171,7 +179,7 @@ def cover_first(
 
 def _shake(
     v: NrpVars, roster: dict[str, list[str]], level: int, seconds: float,
-    configure: Callable[[cp_model.CpSolver], None], rng: random.Random,
+    configure: Callable[[cp_model.CpSolver], None], rng: random.Random, budget: Budget | None = None,
 ) -> dict[str, list[str]]:
     """Another roster with weighted under-cover at most `level`, far from `roster` (the input if none is found).
 
@@ -181,6 +189,7 @@ def _shake(
     """
     if seconds < 0.2:
         return roster
+    budget = budget if budget is not None else Budget()
     model = v.model.clone()
     model.clear_objective()
     model.add(under_cover(v) <= level)
@@ -188,9 +197,11 @@ def _shake(
     model.minimize(sum(rng.randint(1, 3) * var for (staff_id, d, s), var in v.x.items() if roster[staff_id][d] == s))
     solver = cp_model.CpSolver()
     configure(solver)
-    solver.parameters.max_time_in_seconds = seconds
+    budget.limit(solver, seconds)
     solver.parameters.random_seed = rng.randrange(1 << 20)
-    if solver.solve(model) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    status = solver.solve(model)
+    budget.charge(solver)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return read_roster(solver, v)
     return roster
 
@@ -209,6 +220,7 @@ def solve(
     cover_first_step: float = 2.0,
     cover_first_shake: float = 1.5,
     lns_share: float = 0.4,
+    deterministic_s: float = 0.0,
 ) -> NrpSolution:
     """Solve with CP-SAT; `workers` 0 = all cores. The roster is empty when no solution was found.
 
@@ -229,10 +241,19 @@ def solve(
     without proof of optimality, the last `lns_share` of the limit goes to an
     LNS-only CP-SAT search (every worker on neighbourhoods) from its best
     roster.
+
+    With `deterministic_s` > 0 the phases share that many deterministic
+    seconds instead (optimizer/budget.py: CP-SAT's deterministic time and a
+    fixed number of annealing moves a second), so a loaded machine searches
+    as much as a quiet one; `time_limit_s` then only stops a run on the wall
+    clock. `seconds` in the result is always wall time.
     """
     from optimizer.nrp.search import anneal
 
     start = time.perf_counter()
+    budget = Budget(deterministic=True, guard_s=time_limit_s) if deterministic_s > 0 else Budget()
+    if deterministic_s > 0:
+        time_limit_s = deterministic_s  # the phases' shares are of the deterministic budget
     v, _ = build_model(instance)
     employee_days = len(instance.staff) * instance.horizon
     if warm_start_share is None:
@@ -241,11 +262,11 @@ def solve(
         cover_first_until = min(0.65, max(0.0, (employee_days - 300) / 300))
 
     def remaining() -> float:
-        return max(0.1, time_limit_s - (time.perf_counter() - start))
+        return max(0.1, time_limit_s - budget.elapsed())
 
     def configure(solver: cp_model.CpSolver) -> None:
         params = solver.parameters
-        params.max_time_in_seconds = remaining()
+        budget.limit(solver, remaining())
         params.random_seed = seed
         params.num_workers = workers if workers > 0 else max(1, os.cpu_count() or 1)
         params.linearization_level = 2
@@ -254,24 +275,30 @@ def solve(
         first = cp_model.CpSolver()
         configure(first)
         first.parameters.stop_after_first_solution = True
-        first.parameters.max_time_in_seconds = min(remaining(), max(1.0, time_limit_s * warm_start_share))
+        budget.limit(first, min(remaining(), max(1.0, time_limit_s * warm_start_share)))
         status = first.solve(v.model)
+        budget.charge(first)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            budget = min(warm_start_max_s, time_limit_s * warm_start_share, remaining() * 0.5)
-            rows = anneal(instance, read_roster(first, v), budget, seed=seed)
+            anneal_s = min(warm_start_max_s, time_limit_s * warm_start_share, remaining() * 0.5)
+            moves = budget.moves(anneal_s)
+            rows = anneal(instance, read_roster(first, v), anneal_s if moves is None else budget.wall_left(), seed=seed,
+                          moves=moves)
+            if moves is not None:
+                budget.charge_moves(moves)
             log.info("nrp %s: first solution %g, annealed hint ready after %.1f s", instance.name, first.objective_value,
-                     time.perf_counter() - start)
-            ladder_s = time_limit_s * cover_first_until - (time.perf_counter() - start)
+                     budget.elapsed())
+            ladder_s = time_limit_s * cover_first_until - budget.elapsed()
             if ladder_s > 0.5:
                 rows = cover_first(v, rows, ladder_s, configure, progress, stall_s=time_limit_s * cover_first_stall,
-                                   step_s=cover_first_step, shake_s=cover_first_shake, seed=seed)
-                log.info("nrp %s: cover-first ladder done after %.1f s", instance.name, time.perf_counter() - start)
+                                   step_s=cover_first_step, shake_s=cover_first_shake, seed=seed, budget=budget)
+                log.info("nrp %s: cover-first ladder done after %.1f s", instance.name, budget.elapsed())
             add_roster_hint(v, rows)
     solver = cp_model.CpSolver()
     configure(solver)
     if lns_share > 0:
-        solver.parameters.max_time_in_seconds = max(0.1, remaining() * (1 - lns_share))
+        budget.limit(solver, max(0.1, remaining() * (1 - lns_share)))
     status = solver.solve(v.model, _Progress(progress))
+    budget.charge(solver)
     name = _STATUS.get(status, "UNKNOWN")
     if name == "MODEL_INVALID":
         raise RuntimeError(f"CP-SAT rejected the model: {v.model.validate()}")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ortools.sat.python import cp_model
 
+from optimizer.budget import Budget
 from optimizer.roster.evaluate import unmet_agent_intervals
 from optimizer.roster.exchange import exchange
 from optimizer.roster.explain import explain_infeasible, explain_shortage
@@ -114,9 +115,9 @@ class _SolutionStream(cp_model.CpSolverSolutionCallback):
         self.progress.report(objective=self.objective_value, bound=self.best_objective_bound)
 
 
-def _solver(time_limit: float, seed: int, workers: int, progress: _Progress, phase: str) -> cp_model.CpSolver:
+def _solver(budget: Budget, time_limit: float, seed: int, workers: int, progress: _Progress, phase: str) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+    budget.limit(solver, max(0.1, time_limit))
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = workers
     solver.parameters.log_search_progress = False
@@ -136,7 +137,7 @@ def _fix_to_greedy(rm: RosterModel, roster: dict[tuple[str, int], str]) -> cp_mo
 def solve(problem: RosterProblem, config=None, time_limit: float | None = None, seed: int = 0,
           progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True,
           stop: threading.Event | None = None, cover_share: float | None = None,
-          exchange_share: float | None = None) -> RosterResult:
+          exchange_share: float | None = None, deterministic_time: float | None = None) -> RosterResult:
     """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility.
 
     Phases: the greedy roster with its meals; unmet demand alone (`cover_share` of the time left, 0 skips it),
@@ -144,9 +145,17 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
     exchanges between agents (`exchange_share` of the limit, optimizer.roster.exchange) priced by the model.
     Setting `stop` (e.g. a Stop button) ends the search early with the best roster found so far;
     Ctrl-C does the same on the command line (CP-SAT catches SIGINT).
+    With `deterministic_time` > 0 (config roster.deterministic_time_s by default) the phases share that many
+    deterministic seconds instead of `time_limit` (optimizer/budget.py), so a loaded machine searches as much as a
+    quiet one; `time_limit` then only stops the search on the wall clock. The result's `seconds` are wall seconds.
     """
     if time_limit is None:
         time_limit = config.roster.time_limit_s if config is not None else 60.0
+    if deterministic_time is None:
+        deterministic_time = config.roster.deterministic_time_s if config is not None else 0.0
+    budget = Budget(deterministic=True, guard_s=time_limit) if deterministic_time > 0 else Budget()
+    if deterministic_time > 0:
+        time_limit = deterministic_time  # the phases' shares are of the deterministic budget
     if workers is None:
         workers = config.roster.workers if config is not None else 0
     workers = workers or os.cpu_count() or 1
@@ -163,9 +172,10 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         tracker.phase = "first"
         # completing the greedy roster's meals is slow on a loaded machine; without it there is no start at all
         first_limit = min(max(1.0, (0.25 if time_limit >= PHASED_FROM_S else 0.1) * time_limit), 15.0, max(0.2, 0.5 * time_limit))
-        first_solver = _solver(first_limit, seed, workers, tracker, "first")
+        first_solver = _solver(budget, first_limit, seed, workers, tracker, "first")
         tracker.solver = first_solver
         first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
+        budget.charge(first_solver)
         first_ok = first_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if first_ok:
             hint = first_solver.response_proto.solution
@@ -177,16 +187,17 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         # Phase 2 (lexicographic level 1): unmet demand alone, from the first roster; its best level is then
         # fixed as a constraint, so the full search spends its time on fairness, requests and stability.
         if first_ok and cover_share > 0 and not tracker.stopped():
-            _cover_phase(rm, tracker, max(0.5, cover_share * (time_limit - tracker.elapsed())), seed, workers)
+            _cover_phase(rm, tracker, budget, max(0.5, cover_share * (time_limit - budget.elapsed())), seed, workers)
 
         # Phase 3: the full model, all workers, from the best roster so far.
         tracker.phase = "improve"
         tracker.bound = None  # the earlier phases' bounds are for the fixed roster or another objective
         exchange_s = exchange_share * time_limit
-        remaining = max(0.5, time_limit - tracker.elapsed() - 2 * exchange_s) if not (tracker.stopped() and first_ok) else 0.01
-        solver = _solver(remaining, seed, workers, tracker, "improve")
+        remaining = max(0.5, time_limit - budget.elapsed() - 2 * exchange_s) if not (tracker.stopped() and first_ok) else 0.01
+        solver = _solver(budget, remaining, seed, workers, tracker, "improve")
         tracker.solver = solver
         status = solver.solve(rm.model, _SolutionStream(tracker))
+        budget.charge(solver)
         improved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if improved and (not first_ok or solver.objective_value <= first_solver.objective_value):
             best, status_name, bound = solver, solver.status_name(status), solver.best_objective_bound
@@ -204,7 +215,7 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         if exchange_s > 0 and not tracker.stopped():
             # Phase 4: same-day exchanges between agents (coverage untouched), kept when the model prices them lower
             tracker.phase = "exchange"
-            priced = _exchange_phase(problem, rm, best, tracker, exchange_s, seed, workers)
+            priced = _exchange_phase(problem, rm, best, tracker, budget, exchange_s, seed, workers)
             if priced is not None:
                 best = priced
         return _result(problem, rm, best, status_name, bound, tracker, seed, workers)
@@ -213,12 +224,14 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
 
 
 def _exchange_phase(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, tracker: _Progress,
-                    seconds: float, seed: int, workers: int) -> cp_model.CpSolver | None:
+                    budget: Budget, seconds: float, seed: int, workers: int) -> cp_model.CpSolver | None:
     """Exchanges on `solver`'s roster, priced by the model with every shift and meal count fixed; the pricing solver
     when its objective is lower, else None."""
     rows = [Assignment(agent_id=a, day=problem.days[d], shift=name) for (a, d, name), var in rm.vars.x.items()
             if solver.value(var)]
-    exchanged, report = exchange(problem, rows, seconds, seed=seed)
+    moves = budget.moves(seconds)
+    exchanged, report = exchange(problem, rows, seconds if moves is None else budget.wall_left(), seed=seed, max_moves=moves)
+    budget.charge_moves(report.moves_tried)
     log.info("roster exchanges: %d of %d tried taken, score %.1f -> %.1f", report.moves_taken, report.moves_tried,
              report.score_before, report.score_after)
     if not report.moves_taken:
@@ -227,15 +240,16 @@ def _exchange_phase(problem: RosterProblem, rm: RosterModel, solver: cp_model.Cp
     fixed.clear_hints()
     for var in rm.vars.meals.values():
         fixed.add(fixed.get_int_var_from_proto_index(var.index) == int(solver.value(var)))
-    pricing = _solver(max(1.0, seconds), seed, workers, tracker, "exchange")
+    pricing = _solver(budget, max(1.0, seconds), seed, workers, tracker, "exchange")
     tracker.solver = pricing
     status = pricing.solve(fixed)
+    budget.charge(pricing)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and pricing.objective_value < solver.objective_value:
         return pricing
     return None
 
 
-def _cover_phase(rm: RosterModel, tracker: _Progress, seconds: float, seed: int, workers: int) -> None:
+def _cover_phase(rm: RosterModel, tracker: _Progress, budget: Budget, seconds: float, seed: int, workers: int) -> None:
     """Minimise the unmet demand alone from the model's hint; keep its level as a constraint and its roster as the hint.
 
     Reports each roster's full objective (not the cover objective) so progress stays comparable across phases.
@@ -246,10 +260,11 @@ def _cover_phase(rm: RosterModel, tracker: _Progress, seconds: float, seed: int,
     objective = sum(p.weight * p.expr for p in rm.penalties)  # as build_model sets it
     tracker.phase = "cover"
     rm.model.minimize(under)
-    solver = _solver(seconds, seed, workers, tracker, "cover")
+    solver = _solver(budget, seconds, seed, workers, tracker, "cover")
     solver.best_bound_callback = None
     tracker.solver = solver
     status = solver.solve(rm.model, _FullObjectiveStream(tracker, objective))
+    budget.charge(solver)
     rm.model.minimize(objective)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return

@@ -17,6 +17,9 @@ from wfm.commands import CliError, load_config
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("instance", metavar="INSTANCE.txt", help="an instances1_24 file (schedulingbenchmarks.org format)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S", help="solver time limit in seconds (default: roster.time_limit_s)")
+    parser.add_argument("--deterministic-time", type=float, default=None, metavar="S",
+                        help="search budget in deterministic seconds, the same effort under any load; --time-limit then "
+                             "only guards the wall clock (default: roster.deterministic_time_s; 0 = off)")
     parser.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
     parser.add_argument("--workers", type=int, default=None, help="CP-SAT workers (default: roster.workers; 0 = all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -31,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     time_limit = args.time_limit if args.time_limit is not None else config.roster.time_limit_s
     if time_limit <= 0:
         raise CliError(f"--time-limit must be > 0, got {time_limit:g}", 2)
+    deterministic = args.deterministic_time if args.deterministic_time is not None else config.roster.deterministic_time_s
+    if deterministic < 0:
+        raise CliError(f"--deterministic-time must be >= 0, got {deterministic:g}", 2)
     workers = args.workers if args.workers is not None else config.roster.workers
     if workers < 0:
         raise CliError(f"--workers must be >= 0, got {workers}", 2)
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"nrp {instance.name}: {time.perf_counter() - started:6.1f} s  objective {objective:g}  bound {bound:g}  gap {gap:.1%}",
                   file=sys.stderr, flush=True)
 
-    solution = solve(instance, time_limit, seed=args.seed, workers=workers, progress=progress)
+    solution = solve(instance, time_limit, seed=args.seed, workers=workers, progress=progress, deterministic_s=deterministic)
     evaluation = evaluate_roster(instance, solution.roster) if solution.roster else None
     if evaluation is not None and not evaluation.feasible:
         raise CliError(f"{args.instance}: solver roster breaks hard rules: {evaluation.hard_violations[0]}", 1)

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--previous", metavar="CSV", help="last month's roster.csv (rest, consecutive days and fairness carry-over)")
     parser.add_argument("--ledger", metavar="JSON", help="fairness ledger (ledger.json of last month's roster) instead of counting --previous")
     parser.add_argument("--time-limit", type=float, metavar="S", help="solver time limit in seconds (default roster.time_limit_s)")
+    parser.add_argument("--deterministic-time", type=float, metavar="S",
+                        help="search budget in deterministic seconds, the same effort under any load; --time-limit then "
+                             "only guards the wall clock (default roster.deterministic_time_s; 0 = off)")
     parser.add_argument("--seed", type=int, default=0, help="solver random seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scale = parser.add_argument_group("demand in the floor's terms (with --forecast; default: the config's values)")
@@ -91,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     if args.time_limit is not None and args.time_limit <= 0:
         raise CliError("--time-limit must be positive", 2)
+    if args.deterministic_time is not None and args.deterministic_time < 0:
+        raise CliError("--deterministic-time must be >= 0", 2)
     _tell_capacity(problem, config)
-    result = solve(problem, config, time_limit=args.time_limit, seed=args.seed, show_progress=not args.no_progress)
+    result = solve(problem, config, time_limit=args.time_limit, seed=args.seed, show_progress=not args.no_progress,
+                   deterministic_time=args.deterministic_time)
     if not result.assignments:
         for line in result.explanation:
             print(f"wfm roster: {line}", file=sys.stderr)
