@@ -3,10 +3,12 @@
     nice .venv/bin/python benchmarks/scaleout.py [--events 400] [--gap-ms 5]
 
 A throw-away PostgreSQL server (initdb in a temp dir, as the tests do), two
-SharedRuntimes in this process, each with its own in-memory PBX feed. Site A's
-feed yields agent_state events one at a time; measured from the feed yielding
-the event to site B's engine having applied it: A's group commit, the NOTIFY,
-B's follower reading the record, B's consumer applying it (p50/p95/p99/max).
+SharedRuntimes in this process, each with its own in-memory PBX feed. Site A
+starts first and judges the floor; B is a hot standby. Site A's feed yields
+agent_state events one at a time; measured from the feed yielding the event
+to site B's engine having applied it: A's group commit, the NOTIFY, A judging
+it and logging its judged marker, B's follower reading that marker and
+applying the record (p50/p95/p99/max).
 Also: how many records the log holds and that its chain verifies. Writes
 benchmarks/results/scaleout.json; one summary line on stdout, progress on stderr.
 """
@@ -128,7 +130,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--gap-ms", type=float, default=5.0)
     args = parser.parse_args()
-    from test_eventlog_postgres import PgServer
+    from support.pgserver import PgServer
 
     postgres = next((p for p in POSTGRES_BINS if os.access(p, os.X_OK)), None)
     if postgres is None:
