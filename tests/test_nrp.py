@@ -104,6 +104,12 @@ def test_parser_missing_section():
         parse_instance(TINY.split("SECTION_COVER")[0], source="tiny.txt")
 
 
+def test_parser_refuses_a_horizon_section_without_its_number():
+    # every header present, no data: once this gave an instance with horizon None (a TypeError in `wfm nrp`)
+    with pytest.raises(InstanceError, match="tiny.txt: SECTION_HORIZON gives no horizon"):
+        parse_instance("SECTION_HORIZON\nSECTION_SHIFTS\nSECTION_STAFF\nSECTION_COVER\n", source="tiny.txt")
+
+
 GOOD = {"A": ["L", "L", "", "", "D", "D", ""], "B": ["D", "D", "D", "D", "", "", ""]}
 
 

@@ -132,6 +132,8 @@ def parse_instance(text: str, source: str = "<instance>", name: str | None = Non
     for required in ("SECTION_HORIZON", "SECTION_SHIFTS", "SECTION_STAFF", "SECTION_COVER"):
         if required not in seen:
             raise InstanceError(f"{source}: missing {required}")
+    if b.horizon is None:  # the header came, its number did not
+        raise InstanceError(f"{source}: SECTION_HORIZON gives no horizon (one line: the number of days)")
     ids = {s.id for s in b.shifts}
     for number, shift_id, follower in b.pending_follow:
         if follower not in ids:
@@ -141,7 +143,7 @@ def parse_instance(text: str, source: str = "<instance>", name: str | None = Non
             raise InstanceError(f"{source}: SECTION_DAYS_OFF names unknown employee {staff_id!r}")
     return Instance(
         name=name or Path(source).stem,
-        horizon=b.horizon,  # type: ignore[arg-type]
+        horizon=b.horizon,
         shifts=tuple(b.shifts),
         staff=tuple(b.staff),
         days_off={k: frozenset(v) for k, v in b.days_off.items()},
@@ -151,10 +153,10 @@ def parse_instance(text: str, source: str = "<instance>", name: str | None = Non
     )
 
 
-def _day(b: _Builder, text: str, where: str) -> int:
+def _day(horizon: int, text: str, where: str) -> int:
     day = _int(text, "day index", where)
-    if day >= b.horizon:
-        raise InstanceError(f"{where}: day index {day} is outside the horizon of {b.horizon} days")
+    if day >= horizon:
+        raise InstanceError(f"{where}: day index {day} is outside the horizon of {horizon} days")
     return day
 
 
@@ -206,17 +208,17 @@ def _line(b: _Builder, section: str, line: str, where: str) -> None:
     elif section == "SECTION_DAYS_OFF":
         parts = _fields(line, None, where, section)
         _known_staff(b, parts[0], where)
-        b.days_off.setdefault(parts[0], set()).update(_day(b, p, where) for p in parts[1:] if p)
+        b.days_off.setdefault(parts[0], set()).update(_day(b.horizon, p, where) for p in parts[1:] if p)
     elif section in ("SECTION_SHIFT_ON_REQUESTS", "SECTION_SHIFT_OFF_REQUESTS"):
         staff_id, day, shift_id, weight = _fields(line, 4, where, section)
         _known_staff(b, staff_id, where)
         _known_shift(b, shift_id, where)
-        request = Request(staff_id, _day(b, day, where), shift_id, _int(weight, "weight", where))
+        request = Request(staff_id, _day(b.horizon, day, where), shift_id, _int(weight, "weight", where))
         (b.on if section == "SECTION_SHIFT_ON_REQUESTS" else b.off).append(request)
     elif section == "SECTION_COVER":
         day, shift_id, requirement, under, over = _fields(line, 5, where, section)
         _known_shift(b, shift_id, where)
-        b.cover.append(Cover(_day(b, day, where), shift_id, _int(requirement, "requirement", where),
+        b.cover.append(Cover(_day(b.horizon, day, where), shift_id, _int(requirement, "requirement", where),
                              _int(under, "weight for under", where), _int(over, "weight for over", where)))
 
 
