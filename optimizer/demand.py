@@ -12,11 +12,15 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from optimizer.staffing import StaffingTarget, scheduled_heads, solve_agents
+
+if TYPE_CHECKING:  # the functions below import optimizer.forecast where they make a forecast
+    from optimizer.forecast import ForecastResult
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class DemandPlan:
     """A month's demand with the forecast behind it (for reports and charts)."""
 
     demand: pd.DataFrame  # date, interval_start, calls, aht_s, required, scheduled
-    forecast: object  # optimizer.forecast.ForecastResult
+    forecast: ForecastResult
     dropped_calls: float
     dropped_intervals: int
     share: float = 1.0  # the floor's share of the history's volume that was staffed
@@ -232,23 +236,23 @@ def size_forecast(frame: pd.DataFrame, params: DemandParams, config) -> Sized:
     """The forecast (full history volume) staffed for this floor: share, AHT, targets, clipped to shift hours."""
     share = params.floor_share
     if params.target_peak is not None:
-        share = _share_for_peak(frame, params, config)
+        share = _share_for_peak(frame, params.target_peak, params, config)
     demand, dropped_calls, dropped_intervals = _clip(_staff(frame, share, params, config), config)
     return Sized(demand=demand, share=share, dropped_calls=dropped_calls, dropped_intervals=dropped_intervals)
 
 
-def _share_for_peak(frame: pd.DataFrame, params: DemandParams, config) -> float:
+def _share_for_peak(frame: pd.DataFrame, target_peak: int, params: DemandParams, config) -> float:
     """The largest share whose busiest (shift-covered) interval needs at most target_peak agents on post."""
     def peak(share: float) -> int:
         demand, _, _ = _clip(_staff(frame, share, params, config), config, quiet=True)
         return int(demand["required"].max()) if len(demand) else 0
 
     lo, hi = 0.0, 1.0
-    while peak(hi) <= params.target_peak and hi < 1e4:
+    while peak(hi) <= target_peak and hi < 1e4:
         lo, hi = hi, hi * 2
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if peak(mid) <= params.target_peak else (lo, mid)
+        lo, hi = (mid, hi) if peak(mid) <= target_peak else (lo, mid)
     return round(lo, 6) if lo > 0 else hi
 
 
@@ -377,7 +381,7 @@ def what_if(frame: pd.DataFrame, base: DemandParams, variants: list[Variant], he
     from optimizer import erlang
 
     out = []
-    share = _share_for_peak(frame, base, config) if base.target_peak is not None else base.floor_share
+    share = _share_for_peak(frame, base.target_peak, base, config) if base.target_peak is not None else base.floor_share
     for variant in variants:
         params = DemandParams(floor_share=share, aht_s=variant.aht_s if variant.aht_s is not None else base.aht_s,
                               shrinkage=variant.shrinkage if variant.shrinkage is not None else base.shrinkage,

@@ -44,8 +44,9 @@ class _Irregular(Exception):
 
 def _slow(path: Path, interval_min: int) -> IntervalTable:
     rows = read_interval_csv(path, interval_min)  # raises the one-line error
+    queues = [r.queue for r in rows if r.queue is not None]  # one header: every row has a queue, or none has
     return IntervalTable(
-        queue=None if not rows or rows[0].queue is None else [r.queue for r in rows],
+        queue=queues or None,
         date=[r.day.isoformat() for r in rows],
         interval_start=[r.interval_start.strftime("%H:%M") for r in rows],
         calls=np.array([r.calls for r in rows], dtype=float),

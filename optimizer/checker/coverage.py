@@ -15,7 +15,8 @@ class ShiftIndex:
         self.longest = 1
         for item in worked:
             self.index[item.day].append(item)
-            self.longest = max(self.longest, (item.end - item.start).days + 1)
+            start, end = item.span
+            self.longest = max(self.longest, (end - start).days + 1)
 
     def around(self, day: date):
         for back in range(self.longest + 1):
@@ -62,15 +63,15 @@ def fairness(lines: list[RosterLine], month_days: tuple[date, ...], evening_from
     for i in lines:
         if i.shift == REST or i.agent not in tallies["evenings"] or i.day not in month:
             continue
-        tallies["evenings"][i.agent] += i.start.time() >= evening_from
+        tallies["evenings"][i.agent] += i.span[0].time() >= evening_from
         tallies["weekends"][i.agent] += i.day.isoweekday() in (6, 7)
         tallies["holidays"][i.agent] += i.day in holidays
         tallies["workdays"][i.agent] += 1
-    carried = {k: defaultdict(int) for k in tallies}
+    carried: dict[str, defaultdict[str, int]] = {k: defaultdict(int) for k in tallies}
     for p in previous or []:
         if p.shift == REST:
             continue  # workdays are a monthly load: nothing carried
-        carried["evenings"][p.agent] += p.start.time() >= evening_from
+        carried["evenings"][p.agent] += p.span[0].time() >= evening_from
         carried["weekends"][p.agent] += p.day.isoweekday() in (6, 7)
         carried["holidays"][p.agent] += p.day in holidays
     result: dict = {"agents": len(compared), "excluded": sorted(set(everyone) - set(compared))}

@@ -26,6 +26,13 @@ class RosterLine:
     start_text: str
     end_text: str
 
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        """(start, end) of a worked line; an OFF line has neither."""
+        if self.start is None or self.end is None:
+            raise ValueError(f"line {self.line}: {self.agent} {self.day} {self.shift} has no start and end")
+        return self.start, self.end
+
 
 @dataclass(frozen=True, slots=True)
 class AgentLine:

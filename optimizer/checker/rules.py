@@ -103,9 +103,9 @@ def minimum_rest(lines: list[RosterLine], rules: CheckRules, previous: list[Rost
     out = []
     history = by_agent([p for p in (previous or []) if p.shift != REST])
     for agent, items in by_agent([i for i in lines if i.shift != REST]).items():
-        shifts = sorted(history.get(agent, []) + items, key=lambda i: _utc(i.start))
+        shifts = sorted(history.get(agent, []) + items, key=lambda i: _utc(i.span[0]))
         for before, after in zip(shifts, shifts[1:]):
-            gap = _utc(after.start) - _utc(before.end)
+            gap = _utc(after.span[0]) - _utc(before.span[1])
             if gap < rules.min_rest:
                 hours = gap.total_seconds() / 3600
                 out.append(Violation("R4_MIN_REST", agent, str(after.day),
@@ -156,7 +156,8 @@ def meal_slot(lines: list[RosterLine], rules: CheckRules, **_) -> list[Violation
             continue
         if (i.meal.hour * 60 + i.meal.minute) % rules.meal_grid_min:
             out.append(Violation("R8_MEAL_SLOT", i.agent, str(i.day), f"meal {i.meal:%H:%M} is off the {rules.meal_grid_min}-min grid"))
-        if i.meal - i.start < rules.meal_margin or i.end - (i.meal + rules.meal_length) < rules.meal_margin:
+        start, end = i.span
+        if i.meal - start < rules.meal_margin or end - (i.meal + rules.meal_length) < rules.meal_margin:
             out.append(Violation("R8_MEAL_SLOT", i.agent, str(i.day),
                                  f"meal {i.meal:%H:%M} is within {rules.meal_margin.total_seconds() / 60:g} min of the shift's start or end"))
     return out

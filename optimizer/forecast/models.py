@@ -199,7 +199,7 @@ class HoltWinters:
             if cursor.weekday() in weekdays:
                 steps[cursor] = len(steps) + 1
         # a target on or before the history's end (never asked by forecast_month) takes its weekday's first step
-        first_step = {}
+        first_step: dict[int, int] = {}
         for day, step in steps.items():
             first_step.setdefault(day.weekday(), step)
         seasonal = "mul" if (totals > 0).all() else "add"

@@ -308,7 +308,7 @@ def solve(
         roster = read_roster(solver, v)
         objective = solver.objective_value
         bound = solver.best_objective_bound
-    if status == cp_model.FEASIBLE and lns_share > 0 and remaining() > 0.5:
+    if status == cp_model.FEASIBLE and objective is not None and lns_share > 0 and remaining() > 0.5:
         add_roster_hint(v, roster)
         lns = cp_model.CpSolver()
         configure(lns)

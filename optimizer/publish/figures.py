@@ -9,9 +9,11 @@ import plotly.graph_objects as go
 def coverage_heatmap(days: Sequence[str], intervals: Sequence[str], required: dict[tuple[str, str], int],
                      on_post: dict[tuple[str, str], int]) -> go.Figure:
     """On post minus required per day × interval (red short, blue over)."""
-    z, text = [], []
+    z: list[list[int | None]] = []
+    text: list[list[str]] = []
     for interval in intervals:
-        row, labels = [], []
+        row: list[int | None] = []
+        labels: list[str] = []
         for day in days:
             if (day, interval) in required:
                 diff = on_post.get((day, interval), 0) - required[(day, interval)]

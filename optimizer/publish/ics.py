@@ -5,7 +5,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from optimizer.roster.problem import Assignment
@@ -20,7 +20,8 @@ def _fold(line: str) -> str:
     raw = line.encode("utf-8")
     if len(raw) <= 75:
         return line
-    parts, current, size = [], "", 0
+    parts: list[str] = []
+    current, size = "", 0
     for ch in line:
         width = len(ch.encode("utf-8"))
         if size + width > (75 if not parts else 74):
@@ -37,10 +38,17 @@ def _local(day: date, minute: int) -> str:
     return when.strftime("%Y%m%dT%H%M%S")
 
 
-def _vtimezone(tz_name: str, tz, year: int) -> list[str]:
+def _utc_offset(moment: datetime) -> timedelta:
+    delta = moment.utcoffset()
+    if delta is None:  # only a naive datetime has none
+        raise ValueError(f"{moment} has no time zone")
+    return delta
+
+
+def _vtimezone(tz_name: str, tz: tzinfo, year: int) -> list[str]:
     """A VTIMEZONE for zones without DST (offset taken from the zone); zones with DST get STANDARD and DAYLIGHT."""
-    jan = datetime(year, 1, 15, tzinfo=tz).utcoffset()
-    jul = datetime(year, 7, 15, tzinfo=tz).utcoffset()
+    jan = _utc_offset(datetime(year, 1, 15, tzinfo=tz))
+    jul = _utc_offset(datetime(year, 7, 15, tzinfo=tz))
 
     def offset(delta: timedelta) -> str:
         minutes = int(delta.total_seconds() // 60)
@@ -56,10 +64,10 @@ def _vtimezone(tz_name: str, tz, year: int) -> list[str]:
         # find this year's transitions hour by hour; precise enough for a calendar's VTIMEZONE
         marks = []
         t = datetime(year, 1, 1, tzinfo=timezone.utc)
-        prev = t.astimezone(tz).utcoffset()
+        prev = _utc_offset(t.astimezone(tz))
         while t.year == year:
             t += timedelta(hours=1)
-            cur = t.astimezone(tz).utcoffset()
+            cur = _utc_offset(t.astimezone(tz))
             if cur != prev:
                 marks.append((t + prev, prev, cur))  # RFC 5545: local time of the change in the offset it leaves
                 prev = cur
@@ -71,20 +79,21 @@ def _vtimezone(tz_name: str, tz, year: int) -> list[str]:
     return lines
 
 
-def agent_calendar(agent_id: str, name: str, items: Iterable[Assignment], tz_name: str, tz, stamp: datetime, version: str = "1",
+def agent_calendar(agent_id: str, name: str, items: Iterable[Assignment], tz_name: str, tz: tzinfo, stamp: datetime, version: str = "1",
                    meal_min: int = 30) -> str:
     """One VCALENDAR: a VEVENT per shift and per meal slot, local times with the floor's TZID."""
-    items = sorted((i for i in items if i.works), key=lambda i: i.day)
-    year = items[0].day.year if items else stamp.year
+    worked = sorted((i for i in items if i.works), key=lambda i: i.day)
+    year = worked[0].day.year if worked else stamp.year
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//wfm-floor//roster//EN", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
              f"X-WR-CALNAME:{_escape(f'Roster 排班 {name or agent_id}')}", f"X-WR-TIMEZONE:{tz_name}"]
     lines += _vtimezone(tz_name, tz, year)
     dtstamp = stamp.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    for item in items:
+    for item in worked:
+        start, end = item.span
         uid = hashlib.sha1(f"{agent_id}|{item.day}|shift".encode()).hexdigest()[:20]
         lines += ["BEGIN:VEVENT", f"UID:{uid}@wfm-floor", f"DTSTAMP:{dtstamp}", f"SEQUENCE:{version}",
-                  f"DTSTART;TZID={tz_name}:{_local(item.day, item.start_min)}",
-                  f"DTEND;TZID={tz_name}:{_local(item.day, item.end_min)}",
+                  f"DTSTART;TZID={tz_name}:{_local(item.day, start)}",
+                  f"DTEND;TZID={tz_name}:{_local(item.day, end)}",
                   f"SUMMARY:{_escape(f'Shift 班次 {item.shift}')}",
                   f"DESCRIPTION:{_escape(f'Agent {agent_id}; meal 用餐 ' + ((_local(item.day, item.meal_start_min)[9:13]) if item.meal_start_min is not None else '-'))}",
                   "TRANSP:OPAQUE", "END:VEVENT"]
@@ -104,7 +113,7 @@ def safe_name(agent_id: str) -> str:
     return cleaned or hashlib.sha1(agent_id.encode()).hexdigest()[:12]
 
 
-def write_calendars(assignments: Iterable[Assignment], names: dict[str, str], tz_name: str, tz, out_dir: str | Path,
+def write_calendars(assignments: Iterable[Assignment], names: dict[str, str], tz_name: str, tz: tzinfo, out_dir: str | Path,
                     stamp: datetime, version: str = "1", meal_min: int = 30) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

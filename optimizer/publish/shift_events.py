@@ -3,26 +3,27 @@ tz-aware start, end and meal_start, stamped at 00:00 of the shift's date so it p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from optimizer.roster.problem import Assignment
 from wfm.events import ShiftEvent, encode_event
 
 
-def _at(day, minute: int, tz: tzinfo) -> datetime:
+def _at(day: date, minute: int, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=tz) + timedelta(minutes=minute)
 
 
 def shift_events(assignments: Iterable[Assignment], tz: tzinfo) -> list[ShiftEvent]:
     """Worked roster lines as ShiftEvents, ordered by stamp, start and agent."""
-    events = []
+    events: list[ShiftEvent] = []
     for item in assignments:
         if not item.works:
             continue
+        start, end = item.span
         meal = None if item.meal_start_min is None else _at(item.day, item.meal_start_min, tz)
-        events.append(ShiftEvent(ts=_at(item.day, 0, tz), agent=item.agent_id, start=_at(item.day, item.start_min, tz),
-                                 end=_at(item.day, item.end_min, tz), meal_start=meal))
+        events.append(ShiftEvent(ts=_at(item.day, 0, tz), agent=item.agent_id, start=_at(item.day, start, tz),
+                                 end=_at(item.day, end, tz), meal_start=meal))
     events.sort(key=lambda e: (e.ts, e.start, e.agent))
     return events
 

@@ -51,9 +51,9 @@ def write_workbook(path: str | Path, *, month: str, agents: Sequence[tuple[str, 
     cov = wb.create_sheet("Coverage 覆盖")
     cov.append(["date", "interval_start", "required", "on_post", "short", "over"])
     red = PatternFill("solid", fgColor="F4CCCC")
-    for row in coverage_rows:
-        cov.append([row["date"], row["interval_start"], row["required"], row["on_post"], row["short"], row["over"]])
-        if row["short"]:
+    for entry in coverage_rows:
+        cov.append([entry["date"], entry["interval_start"], entry["required"], entry["on_post"], entry["short"], entry["over"]])
+        if entry["short"]:
             for cell in cov[cov.max_row]:
                 cell.fill = red
     cov.freeze_panes = "A2"

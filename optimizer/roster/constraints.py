@@ -15,6 +15,9 @@ from ortools.sat.python import cp_model
 
 from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift
 
+# What a sum of decision variables is: an expression, or the plain 0 of an empty sum. (Linear also
+# admits numpy integers, which the stubs cannot add to a variable.)
+Linear = cp_model.LinearExpr | int
 
 @dataclass(frozen=True, slots=True)
 class PenaltyTerm:
@@ -22,7 +25,7 @@ class PenaltyTerm:
 
     rule: str
     weight: int
-    expr: cp_model.LinearExprT
+    expr: Linear
 
 
 @dataclass(slots=True)
@@ -41,10 +44,10 @@ class RosterVars:
     def n_days(self) -> int:
         return len(self.problem.days)
 
-    def work(self, agent_id: str, day: int) -> cp_model.LinearExprT:
+    def work(self, agent_id: str, day: int) -> Linear:
         return sum(self.x[(agent_id, day, s.name)] for s in self.problem.shifts)
 
-    def staffed(self, day: int, shift: str) -> cp_model.LinearExprT:
+    def staffed(self, day: int, shift: str) -> Linear:
         """Agents working `shift` on `day` (one integer variable, so coverage rows stay short)."""
         if (day, shift) not in self.heads:
             var = self.model.new_int_var(0, len(self.problem.agents), f"heads[{day},{shift}]")
@@ -180,7 +183,7 @@ def _overlaps(meal_abs: int, meal_len: int, begin: int, width: int) -> bool:
     return meal_abs < begin + width and begin < meal_abs + meal_len
 
 
-def on_post(rv: RosterVars, begin: int, width: int) -> cp_model.LinearExprT:
+def on_post(rv: RosterVars, begin: int, width: int) -> Linear:
     """Agents on post over [begin, begin+width): the shift covers it whole and the meal does not overlap it."""
     problem = rv.problem
     meal_len = problem.rules.meal_len_min
@@ -208,7 +211,7 @@ def on_post(rv: RosterVars, begin: int, width: int) -> cp_model.LinearExprT:
     return sum(terms) + constant
 
 
-def meals_overlapping(rv: RosterVars, begin: int, width: int) -> cp_model.LinearExprT:
+def meals_overlapping(rv: RosterVars, begin: int, width: int) -> Linear:
     problem = rv.problem
     meal_len = problem.rules.meal_len_min
     terms = []
@@ -295,7 +298,7 @@ def add_preferred_shift(rv: RosterVars) -> list[PenaltyTerm]:
     return [PenaltyTerm("preferred_shift", rv.problem.rules.weights.preferred_shift, sum(terms))]
 
 
-def add_fair_spread(rv: RosterVars, category: str, weight: int, counts: dict[str, cp_model.LinearExprT],
+def add_fair_spread(rv: RosterVars, category: str, weight: int, counts: dict[str, Linear],
                     carried: dict[str, int]) -> list[PenaltyTerm]:
     """R5: spread (max − min) of a per-agent count plus what each agent carries from earlier months."""
     if not counts or weight <= 0:
@@ -335,6 +338,7 @@ def add_fairness(rv: RosterVars) -> list[PenaltyTerm]:
     weekend_days = [d for d, when in enumerate(problem.days) if problem.is_weekend(when)]
     holiday_days = [d for d, when in enumerate(problem.days) if when in problem.rules.holidays]
     terms: list[PenaltyTerm] = []
+    counts: dict[str, Linear]
     if evening_shifts:
         counts = {a: sum(rv.x[(a, d, s)] for d in range(rv.n_days) for s in evening_shifts) for a in members}
         terms += add_fair_spread(rv, "evenings", weights.fair_evenings, counts, problem.ledger.evenings)

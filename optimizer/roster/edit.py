@@ -60,6 +60,7 @@ def edit_cell(roster_csv: str | Path, out_csv: str | Path, edit: CellEdit, confi
     elif name in shifts:
         template = shifts[name]
         allowed = [template.start_min + o for o in template.meal_offsets]
+        meal: int | None
         if edit.meal_start:
             if not _HHMM_RE.match(edit.meal_start.strip()):
                 raise CellEditError(f"the meal start {edit.meal_start!r} is not a time; write it as HH:MM, e.g. 12:00")
@@ -86,5 +87,6 @@ def edit_cell(roster_csv: str | Path, out_csv: str | Path, edit: CellEdit, confi
 def describe(cell: Assignment) -> str:
     if not cell.works:
         return "rest day (OFF)"
+    start, end = cell.span
     meal = f", meal {min_to_hhmm(cell.meal_start_min)}" if cell.meal_start_min is not None else ""
-    return f"{cell.shift} {min_to_hhmm(cell.start_min)}–{min_to_hhmm(cell.end_min)}{meal}"
+    return f"{cell.shift} {min_to_hhmm(start)}–{min_to_hhmm(end)}{meal}"

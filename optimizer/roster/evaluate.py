@@ -17,8 +17,9 @@ def on_post_counts(problem: RosterProblem, assignments: Sequence[Assignment]) ->
     for item in assignments:
         if item.works:
             day = problem.day_index(item.day)
+            start, end = item.span
             meal = None if item.meal_start_min is None else day * DAY_MIN + item.meal_start_min
-            spans.append((day * DAY_MIN + item.start_min, day * DAY_MIN + item.end_min, meal))
+            spans.append((day * DAY_MIN + start, day * DAY_MIN + end, meal))
     for past in problem.previous:
         day = (past.day - first).days
         meal = None if past.meal_start_min is None else day * DAY_MIN + past.meal_start_min

@@ -144,8 +144,8 @@ def rest_request_outcomes(problem: RosterProblem, assignments: Sequence[Assignme
     eating: dict[tuple[int, int], set[str]] = defaultdict(set)  # interval -> agents whose meal overlaps it
     for a in assignments:
         if a.works and a.meal_start_min is not None:
-            meal = problem.day_index(a.day) * DAY_MIN + a.meal_start_min
-            for begin in range(meal - meal % width, meal + meal_len, width):
+            eats = problem.day_index(a.day) * DAY_MIN + a.meal_start_min
+            for begin in range(eats - eats % width, eats + meal_len, width):
                 eating[(begin // DAY_MIN, begin % DAY_MIN)].add(a.agent_id)
     outcomes: list[RequestOutcome] = []
     for agent in problem.agents:
@@ -159,8 +159,9 @@ def rest_request_outcomes(problem: RosterProblem, assignments: Sequence[Assignme
             day = problem.day_index(when)
             tight: list[tuple[int, int, int]] = []  # (absolute start, required, on post)
             last_at_lunch = False  # she is among the F8 minimum on post while someone else eats
-            begin = -(-item.start_min // width) * width
-            while begin + width <= item.end_min:
+            shift_start, shift_end = item.span
+            begin = -(-shift_start // width) * width
+            while begin + width <= shift_end:
                 meal = item.meal_start_min
                 if meal is None or not (meal < begin + width and begin < meal + problem.rules.meal_len_min):
                     key = (day + begin // DAY_MIN, begin % DAY_MIN)

@@ -144,8 +144,8 @@ def generate_month(folder: str | Path, agents: int, seed: int, month: str | None
     with open(folder / "site.toml", "w", encoding="utf-8") as fh:
         fh.write(f"# generated roster month: seed {seed}, {agents} agents, {month}, demand shape {shape}\n[roster]\n")
         fh.write(f'holidays = ["{holiday.isoformat()}"]\n')
-        for name, start, end in TEMPLATES:
-            fh.write(f'\n[[roster.shifts]]\nname = "{name}"\nstart = "{start}"\nend = "{end}"\n')
+        for name, begins, ends in TEMPLATES:
+            fh.write(f'\n[[roster.shifts]]\nname = "{name}"\nstart = "{begins}"\nend = "{ends}"\n')
     return MonthSpec(seed=seed, agents=agents, month=month, shape=shape, load=load,
                      spike_days=tuple(d.isoformat() for d in spikes), holiday=holiday.isoformat(),
                      rest_requests=sum(len(v) for v in requests.values()),

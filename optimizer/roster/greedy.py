@@ -5,6 +5,7 @@ improves it; if the search finds nothing better in time, it is the answer.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from optimizer.roster.constraints import worked_before
 from optimizer.roster.problem import DAY_MIN, RosterProblem, Shift
@@ -43,11 +44,11 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
     before = worked_before(problem)
     first = problem.first_day
     consec: dict[str, int] = {}
-    last_end: dict[str, object] = {}
+    last_end: dict[str, datetime] = {}
     for agent in problem.agents:
         run = 0
-        past = before.get(agent.agent_id, set())
-        while -(run + 1) in past:
+        days_worked = before.get(agent.agent_id, set())
+        while -(run + 1) in days_worked:
             run += 1
         consec[agent.agent_id] = run
     for past in problem.previous:
@@ -114,10 +115,10 @@ def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
             remaining.remove(shift)
             room = max(0, round(target[shift.name] - taken[shift.name]))
             candidates = [w for w in flexible if shift in options[w.agent_id]]
-            candidates.sort(key=lambda w, shift=shift: -(ratio[shift.name] * worked[w.agent_id] - used[(w.agent_id, shift.name)]
-                                                         + (0.5 if w.preferred_shift == shift.name else 0)
-                                                         + (0.3 if roster.get((w.agent_id, day - 1)) == shift.name else 0)
-                                                         - sum(1 for s in remaining if s in options[w.agent_id])))
+            candidates.sort(key=lambda w: -(ratio[shift.name] * worked[w.agent_id] - used[(w.agent_id, shift.name)]
+                                            + (0.5 if w.preferred_shift == shift.name else 0)
+                                            + (0.3 if roster.get((w.agent_id, day - 1)) == shift.name else 0)
+                                            - sum(1 for s in remaining if s in options[w.agent_id])))
             for worker in candidates[:room]:
                 picks[worker.agent_id] = shift
                 taken[shift.name] += 1

@@ -14,6 +14,7 @@ Layout: `<roster_dir>/<YYYY-MM>/requests.json` (a list; written atomically under
 """
 from __future__ import annotations
 
+import builtins
 import csv
 import fcntl
 import io
@@ -69,7 +70,7 @@ class RequestBook:
         items = [RosterRequest(**item) for item in json.loads(self.path.read_text(encoding="utf-8"))]
         return [r for r in items if agent is None or r.agent == agent]
 
-    def _save(self, items: list[RosterRequest]) -> None:
+    def _save(self, items: builtins.list[RosterRequest]) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps([asdict(r) for r in items], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)

@@ -199,6 +199,7 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         status = solver.solve(rm.model, _SolutionStream(tracker))
         budget.charge(solver)
         improved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        bound: float | None
         if improved and (not first_ok or solver.objective_value <= first_solver.objective_value):
             best, status_name, bound = solver, solver.status_name(status), solver.best_objective_bound
         elif first_ok:
@@ -334,12 +335,12 @@ def _result(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, 
     assignments = []
     for agent in problem.agents:
         for day, when in enumerate(problem.days):
-            name = shift_of.get((agent.agent_id, day))
-            if name is None:
+            shift_name = shift_of.get((agent.agent_id, day))
+            if shift_name is None:
                 assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=OFF))
                 continue
-            shift = problem.shift(name)
-            assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=name, start_min=shift.start_min,
+            shift = problem.shift(shift_name)
+            assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=shift_name, start_min=shift.start_min,
                                           end_min=shift.end_min, meal_start_min=meals[(agent.agent_id, day)]))
     objective = float(solver.objective_value)
     unmet = unmet_agent_intervals(problem, assignments)
@@ -354,7 +355,7 @@ def _result(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, 
                         progress=tuple(tracker.points), seed=seed, workers=workers)
 
 
-def fairness_summary(problem: RosterProblem, assignments: list[Assignment] | tuple[Assignment, ...]) -> dict:
+def fairness_summary(problem: RosterProblem, assignments: Sequence[Assignment]) -> dict:
     """Per category (evenings, weekends, holidays, workdays): per-agent counts this month, spread, fair share, with carry-over."""
     members = problem.fairness_agents()
     evening = {s.name for s in problem.shifts if s.evening}
@@ -399,7 +400,7 @@ def evaluate(problem: RosterProblem, assignments: Sequence[Assignment], time_lim
     meals: dict[tuple[int, str, int], int] = {}
     for (_agent_id, day), item in shift_of.items():
         if item.meal_start_min is not None:
-            key = (day, item.shift, item.meal_start_min - item.start_min)
+            key = (day, item.shift, item.meal_start_min - item.span[0])
             meals[key] = meals.get(key, 0) + 1
     for key, var in rm.vars.meals.items():
         fixed.add(fixed.get_int_var_from_proto_index(var.index) == meals.get(key, 0))

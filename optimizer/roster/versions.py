@@ -18,11 +18,13 @@ Times are ISO 8601 in the floor's zone (`tz`, default Asia/Shanghai).
 """
 from __future__ import annotations
 
+import builtins
 import csv
 import fcntl
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 import logging
@@ -146,11 +148,11 @@ class RosterVersions:
         path = self.dir / "inputs" / f"{name}.csv"
         return path if path.exists() else None
 
-    def diff(self, version: int) -> list[dict]:
+    def diff(self, version: int) -> builtins.list[dict]:
         path = self.dir / f"v{version:04d}" / "diff.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
-    def record_new(self, roster_csv: str | Path, author: str, note: str = "", inputs: dict[str, str | None] | None = None,
+    def record_new(self, roster_csv: str | Path, author: str, note: str = "", inputs: Mapping[str, str | None] | None = None,
                    swap: dict | None = None, status: str = "draft", based_on: int | None = None) -> VersionInfo:
         """Store roster_csv as the next version (with its diff); the version it replaces is marked withdrawn.
 
@@ -183,9 +185,9 @@ class RosterVersions:
                     (self.dir / "inputs").mkdir(exist_ok=True)
                     shutil.copyfile(source, self.dir / "inputs" / f"{name}.csv")
             for name in ("agents", "demand", "previous"):  # each version keeps the inputs it was built from
-                source = (inputs or {}).get(name) or (previous and self.input_path(name, previous.version))
-                if source and Path(source).exists():
-                    shutil.copyfile(source, folder / f"{name}.csv")
+                kept = (inputs or {}).get(name) or (self.input_path(name, previous.version) if previous else None)
+                if kept and Path(kept).exists():
+                    shutil.copyfile(kept, folder / f"{name}.csv")
             info = VersionInfo(version=number, status=status, created=self._stamp(), author=author, note=note,
                                replaces=previous.version if previous else None, changes=len(changes), swap=swap)
             if status in ("approved", "published"):
@@ -263,7 +265,7 @@ class RosterVersions:
         return info
 
     @staticmethod
-    def _find(versions: list[VersionInfo], version: int) -> VersionInfo:
+    def _find(versions: builtins.list[VersionInfo], version: int) -> VersionInfo:
         for info in versions:
             if info.version == version:
                 return info
