@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Callable
 
 from aiohttp import web
@@ -55,12 +55,15 @@ from wfm.auth import Accounts
 from wfm.config import Config
 from wfm.runtime import Runtime
 
+if TYPE_CHECKING:  # imported where a dashboard is served
+    from wfm.api.wsgi import WsgiBridge
+
 logger = logging.getLogger(__name__)
 
 DASH_PAGES: dict[str, Access] = navigation.page_access()
 DASH_INTERNAL = ("/_dash-{tail:.*}", "/assets/{tail:.*}", "/_reload-hash", "/_favicon.ico")
-WSGI_BRIDGE = web.AppKey("wfm_wsgi_bridge", object)
-DASH_APP = web.AppKey("wfm_dash_app", object)
+WSGI_BRIDGE: web.AppKey[WsgiBridge] = web.AppKey("wfm_wsgi_bridge")
+DASH_APP: web.AppKey[LazyDash] = web.AppKey("wfm_dash_app")
 API_BASE = web.AppKey("wfm_api_base", dict)
 
 
@@ -69,14 +72,20 @@ DashFactory = Callable[..., Any]
 The composition root (wfm/commands/serve.py) hands it in; the web layer never imports the dashboard."""
 
 
+class DashApp(Protocol):
+    """What the web layer uses of the Dash app: its WSGI server."""
+
+    server: Callable[..., Any]
+
+
 class LazyDash:
     """Builds the Dash app once the server knows its own URL (port 0 binds late)."""
 
     def __init__(self, factory: Callable[[str], Any], api_base: dict) -> None:
         self._factory = factory
         self._api_base = api_base
-        self._server = None
-        self.dash = None
+        self._server: Callable[..., Any] | None = None
+        self.dash: DashApp | None = None
         self.failed: str | None = None
 
     def build(self) -> None:
@@ -88,8 +97,9 @@ class LazyDash:
         if self._server is not None or self.failed:
             return
         try:
-            self.dash = self._factory(self._api_base["url"])
-            self._server = self.dash.server
+            dash: DashApp = self._factory(self._api_base["url"])
+            self.dash = dash
+            self._server = dash.server
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             logger.error("dashboard failed to start (%s); serving the basic wall page", self.failed, exc_info=True)

@@ -25,7 +25,7 @@ _ACCESS_TEXT = {
     Access.SELF_OR_READERS: "the agent named in the path, or a supervisor, scheduler or admin",
     Access.SELF_OR_ACTORS: "the agent named in the path, or a supervisor or admin",
 }
-_SECURED = [{"bearerAuth": []}, {"cookieAuth": []}]
+_SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
 
 
 def _ref(struct: type) -> dict:
@@ -58,7 +58,7 @@ def build_openapi(app: web.Application, route_specs: Iterable[Any], error_body: 
             "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_') or 'root'}",
             "summary": doc[0] if doc else path,
             "tags": [spec.tag if spec else "pages"],
-            "description": f"Access: {_ACCESS_TEXT.get(level, 'open')}.",
+            "description": f"Access: {'open' if level is None else _ACCESS_TEXT.get(level, 'open')}.",
             "responses": {"200": {"description": "OK"}},
         }
         if level not in (None, Access.PUBLIC, Access.KIOSK):

@@ -33,8 +33,9 @@ from wfm.api.security import (
     requires,
     same_origin,
 )
-from wfm.api.sessions import SessionStore
+from wfm.api.sessions import Session, SessionStore
 from wfm.api.snapshot import FloorSnapshots
+from wfm.api.ws import Hub
 from wfm.auth import Account, Accounts
 from wfm.config import Config
 from wfm.decisions import BreakDecision
@@ -62,7 +63,7 @@ LOGIN_LIMITER = web.AppKey("wfm_login_limiter", SlidingWindowLimiter)
 ADDRESS_LIMITER = web.AppKey("wfm_address_limiter", SlidingWindowLimiter)
 ADDRESS_LIMIT_FACTOR = 10  # one address may try this many times the per-user limit across user names
 BREAK_LIMITER = web.AppKey("wfm_break_limiter", SlidingWindowLimiter)
-HUB = web.AppKey("wfm_hub", object)
+HUB = web.AppKey("wfm_hub", Hub)
 SNAPSHOTS = web.AppKey("wfm_floor_snapshots", FloorSnapshots)  # the one floor snapshot (wfm/api/snapshot.py)
 # the day's log records the adherence and trend routes fold in as they are logged (wfm/api/logwindow.py)
 ADHERENCE_WINDOW = web.AppKey("wfm_adherence_window", LogWindow)
@@ -136,6 +137,13 @@ def _account(request: web.Request) -> Account:
     if account is None:  # the middleware guarantees it for non-public routes
         raise ApiError(401, "not logged in", "")
     return account
+
+
+def _session(request: web.Request) -> Session:
+    session = request.get(REQUEST_SESSION)
+    if session is None:  # the middleware guarantees it for routes that need a session
+        raise ApiError(401, "not logged in", "")
+    return session
 
 
 def _runtime(request: web.Request) -> Runtime:
@@ -254,7 +262,7 @@ async def login(request: web.Request) -> web.Response:
 @requires(Access.SESSION)
 async def logout(request: web.Request) -> web.Response:
     """End the session (cookie and bearer token alike)."""
-    session = request[REQUEST_SESSION]
+    session = _session(request)
     request.app[SESSIONS].revoke(session.session_id)
     runtime = request.app[RUNTIME]
     if runtime.running:
@@ -267,7 +275,7 @@ async def logout(request: web.Request) -> web.Response:
 @requires(Access.SESSION)
 async def me(request: web.Request) -> web.Response:
     """Who is logged in (and the CSRF token for cookie-authenticated pages)."""
-    session = request[REQUEST_SESSION]
+    session = _session(request)
     account = session.account
     return json_response({
         "username": account.username,
@@ -556,7 +564,7 @@ async def log_verify(request: web.Request) -> web.Response:
 def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         return msgspec.to_builtins(value)
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return msgspec.to_builtins(dataclasses.asdict(value))
     if isinstance(value, (bool, int, float, str)) or value is None:
         return {"ok": bool(value)}

@@ -15,13 +15,14 @@ import enum
 import hmac
 import json
 import logging
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
+from wfm.api.sessions import Session
 from wfm.auth import FLOOR_ACTORS, FLOOR_READERS, ROSTER_EDITORS, Account
 from wfm.timeutil import utcnow
 
@@ -49,9 +50,9 @@ class Access(str, enum.Enum):
 
 
 ACCESS_KEY = "wfm_access"  # attribute on a handler: its Access level
-REQUEST_ACCOUNT = web.RequestKey("wfm_account", object)
-REQUEST_SESSION = web.RequestKey("wfm_session", object)
-REQUEST_AUTH_KIND = web.RequestKey("wfm_auth_kind", object)
+REQUEST_ACCOUNT: web.RequestKey[Account | None] = web.RequestKey("wfm_account")
+REQUEST_SESSION: web.RequestKey[Session | None] = web.RequestKey("wfm_session")
+REQUEST_AUTH_KIND: web.RequestKey[str | None] = web.RequestKey("wfm_auth_kind")  # bearer, cookie, invalid or None
 REQUEST_DASH = web.RequestKey("wfm_dash", bool)
 
 
@@ -197,7 +198,7 @@ def behind_proxy(request: web.Request, trusted: frozenset[str]) -> web.Request:
     """
     if request.remote not in trusted:
         return request
-    changes = {}
+    changes: _Forwarded = {}
     forwarded = request.headers.get("X-Forwarded-For", "")
     if forwarded.strip():
         changes["remote"] = forwarded.split(",")[-1].strip()
@@ -205,6 +206,13 @@ def behind_proxy(request: web.Request, trusted: frozenset[str]) -> web.Request:
     if proto in ("http", "https"):
         changes["scheme"] = proto
     return request.clone(**changes) if changes else request
+
+
+class _Forwarded(TypedDict, total=False):
+    """What behind_proxy changes of a request (the keywords of web.Request.clone)."""
+
+    remote: str
+    scheme: str
 
 
 def make_auth_middleware(sessions, kiosk_token: str, *, max_body: int, cookie_secure: bool = False,
@@ -236,7 +244,8 @@ def make_auth_middleware(sessions, kiosk_token: str, *, max_body: int, cookie_se
                 raise web.HTTPFound("/login?next=" + quote(request.path, safe="/"))
             raise ApiError(401, "not logged in", "log in with POST /api/login (cookie or bearer token)")
         if denied == 403:
-            raise ApiError(403, "forbidden", f"role {account.role.value!r} may not {request.method} {request.path}")
+            who = f"role {account.role.value!r}" if account is not None else "nobody"  # check_access: 403 has an account
+            raise ApiError(403, "forbidden", f"{who} may not {request.method} {request.path}")
         if request.method in ("POST", "PUT", "PATCH") and request.body_exists:
             if request.content_type != "application/json":
                 raise ApiError(415, "unsupported media type", "send the body as application/json")

@@ -30,7 +30,9 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     expires: datetime
 
     def csrf_ok(self, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(presented, self.csrf_token)
+        if not presented:
+            return False
+        return hmac.compare_digest(presented, self.csrf_token)
 
 
 class Issued(msgspec.Struct, frozen=True, kw_only=True):

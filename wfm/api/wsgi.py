@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from wfm.auth import Account
+
 logger = logging.getLogger(__name__)
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -80,7 +82,7 @@ def run_wsgi(app: Callable, environ: dict[str, Any]) -> tuple[int, list[tuple[st
 class WsgiBridge:
     """An aiohttp handler that forwards to a WSGI app."""
 
-    def __init__(self, wsgi_app: Callable, account_key: str, max_workers: int = 4) -> None:
+    def __init__(self, wsgi_app: Callable, account_key: web.RequestKey[Account | None], max_workers: int = 4) -> None:
         self.wsgi_app = wsgi_app
         self.account_key = account_key
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wfm-wsgi")

@@ -21,11 +21,14 @@ import secrets
 import sys
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from wfm.commands import CliError, load_config
+
+if TYPE_CHECKING:
+    from wfm.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             return [msgspec.structs.replace(s, ts=max(s.ts, now)) for s in simulation.model.shifts
                     if report is None or not report.has_shift(s)]
 
-        floor = {}
+        floor: dict[str, Runtime] = {}  # the runtime, once the server has built it
         day_feed = NewDayFeed(
             simulation, clock, config,
             lambda shifts: floor["runtime"].submit_many(shifts) if "runtime" in floor else None)

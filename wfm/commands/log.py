@@ -219,6 +219,8 @@ def _keygen(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
         signer = load_signer(str(out))
+        if signer is None:  # never: given a path, load_signer reads the key or raises
+            raise CliError(f"{out}: the key just written could not be read back", 2)
         public = out.with_name(out.name.removesuffix(".pem") + ".pub.pem")
         public.write_text(signer.public_pem(), encoding="ascii")
     except OSError as exc:

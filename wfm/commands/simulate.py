@@ -171,7 +171,7 @@ def _serve_ami(args: argparse.Namespace, config) -> int:
 
     async def serve() -> None:
         simulation = FloorSimulation(config, SimClock(start, speed), agents=args.agents, seed=args.seed)
-        servers = []
+        servers: list[AmiServer | EslServer] = []
         try:
             if args.ami:
                 ami = AmiServer(simulation, users={username: secret}, port=port)
