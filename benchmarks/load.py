@@ -221,7 +221,7 @@ async def drive(args: argparse.Namespace) -> dict:
         started = time.time()
         while time.time() - started < seconds:
             status = await product.next(30)
-            status["load_1m"] = os.getloadavg()[0]  # the machine's, as this run saw it
+            status["load"] = os.getloadavg()  # the machine's 1/5/15-min load averages, as this run saw them
             statuses.append(status)
             if len(statuses) >= 2:
                 window = statuses[-11:] if len(statuses) > 10 else statuses
@@ -330,8 +330,9 @@ def summarise(args, plan: LoadPlan, gen: dict, statuses: list[dict], final: dict
             "rss_mb": round(b["rss_kb"] / 1024, 1), "rss_anon_mb": round(b.get("rss_anon_kb", 0) / 1024, 1),
             "rss_file_mb": round(b.get("rss_file_kb", 0) / 1024, 1), "rss_shmem_mb": round(b.get("rss_shmem_kb", 0) / 1024, 1),
             "py_blocks": b.get("py_blocks"), "tasks": b.get("tasks"),
+            "malloc_mb": {k: round(v / 1024, 1) for k, v in b.get("malloc_kb", {}).items()},
             "cpu": round((b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"]), 2),
-            "load_1m": round(b["load_1m"], 2) if "load_1m" in b else None})
+            "load_1m_5m_15m": [round(x, 2) for x in b["load"]] if "load" in b else None})
     rss_start = steady[0]["rss_kb"] if steady else None
     rss_end = load_phase[-1]["rss_kb"] if load_phase else None
     expected = Counter(gen["expected"])

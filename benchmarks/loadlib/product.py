@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import resource
@@ -25,6 +26,24 @@ def cpu_seconds() -> float:
 
 def rss_kb(pid: int | str = "self") -> int:
     return memory_kb(pid).get("VmRSS", 0)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_kb() -> dict[str, int]:
+    """glibc's heap, all arenas (mallinfo2): `heap` obtained from the system (sbrk and thread arenas),
+    `in_use` by allocations, `free` held in its free lists (fragmentation), `mmap` in mmapped blocks."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {"heap": info.arena // 1024, "in_use": info.uordblks // 1024, "free": info.fordblks // 1024,
+            "mmap": info.hblkhd // 1024}
 
 
 def memory_kb(pid: int | str = "self") -> dict[str, int]:
@@ -82,7 +101,8 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     def _memory() -> dict:
         kb = memory_kb()
         return {"rss_kb": kb.get("VmRSS", 0), "rss_anon_kb": kb.get("RssAnon", 0), "rss_file_kb": kb.get("RssFile", 0),
-                "rss_shmem_kb": kb.get("RssShmem", 0), "py_blocks": sys.getallocatedblocks(), "tasks": len(asyncio.all_tasks())}
+                "rss_shmem_kb": kb.get("RssShmem", 0), "py_blocks": sys.getallocatedblocks(), "tasks": len(asyncio.all_tasks()),
+                "malloc_kb": malloc_kb()}
 
     async def report_status() -> None:
         while True:
