@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from wfm.config import Config
-from wfm.decisions import Alert, BreakDecision, HoldReleased, Output
+from wfm.decisions import Alert, BreakDecision, HoldReleased, Output, Violation
 from wfm.events import (
     AgentState,
     AgentStateEvent,
@@ -328,7 +328,8 @@ class FloorEngine:
         return True
 
     def _end_overrun(self, finding: Output, actions: list[PbxAction]) -> None:
-        rec = self.floor.agents.get(getattr(finding, "agent", None) or "")
+        agent = finding.agent if isinstance(finding, Violation | BreakDecision) else None  # an Alert names none
+        rec = self.floor.agents.get(agent) if agent else None
         if rec is not None and rec.brk is not None:
             actions.append(PbxAction(rec.id, False, None, f"{KIND_EN[rec.brk.kind]} overran ({finding.rule})",
                                      rec.brk.kind, ActionPurpose.OVERRUN))
