@@ -149,7 +149,7 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
     if not result.assignments:
         why = "; ".join(result.explanation[:2]) if result.explanation else ""
         words = "no roster can keep every hard rule with these inputs" if result.status == "INFEASIBLE" else \
-            f"no roster found within {time_limit:g} s; give the solver more time"
+            f"no roster found within {_budget_words(config, time_limit)}; give the solver more time"
         raise ValueError(f"{words}{': ' + why if why else ''}")
     write_roster_csv(result.assignments, path / "roster.csv")
     counts = on_post_counts(problem, result.assignments)
@@ -178,6 +178,12 @@ def _solve(config, path: Path, month: str, time_limit: float, seed: int) -> dict
     }
     summary["summary"] = plain_summary(summary)
     return summary
+
+
+def _budget_words(config, time_limit: float) -> str:
+    """The search budget a run had, as its message names it: wall seconds, or deterministic ones when configured."""
+    deterministic = config.roster.deterministic_time_s if config is not None else 0.0
+    return f"{deterministic:g} deterministic s" if deterministic > 0 else f"{time_limit:g} s"
 
 
 _STATUS_WORDS = {

@@ -117,7 +117,7 @@ class _SolutionStream(cp_model.CpSolverSolutionCallback):
 
 def _solver(budget: Budget, time_limit: float, seed: int, workers: int, progress: _Progress, phase: str) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
-    budget.limit(solver, max(0.1, time_limit))
+    budget.limit(solver, time_limit if budget.deterministic else max(0.1, time_limit))
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = workers
     solver.parameters.log_search_progress = False
@@ -172,6 +172,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         tracker.phase = "first"
         # completing the greedy roster's meals is slow on a loaded machine; without it there is no start at all
         first_limit = min(max(1.0, (0.25 if time_limit >= PHASED_FROM_S else 0.1) * time_limit), 15.0, max(0.2, 0.5 * time_limit))
+        if budget.deterministic:  # no load to allow for: the budget is taken as given, without the wall-clock floors
+            first_limit = min((0.25 if time_limit >= PHASED_FROM_S else 0.1) * time_limit, 15.0)
         first_solver = _solver(budget, first_limit, seed, workers, tracker, "first")
         tracker.solver = first_solver
         first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
@@ -193,7 +195,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         tracker.phase = "improve"
         tracker.bound = None  # the earlier phases' bounds are for the fixed roster or another objective
         exchange_s = exchange_share * time_limit
-        remaining = max(0.5, time_limit - budget.elapsed() - 2 * exchange_s) if not (tracker.stopped() and first_ok) else 0.01
+        least = 0.0 if budget.deterministic else 0.5
+        remaining = max(least, time_limit - budget.elapsed() - 2 * exchange_s) if not (tracker.stopped() and first_ok) else 0.01
         solver = _solver(budget, remaining, seed, workers, tracker, "improve")
         tracker.solver = solver
         status = solver.solve(rm.model, _SolutionStream(tracker))
@@ -209,6 +212,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
             name = solver.status_name(status)
             seconds = tracker.elapsed()
             reasons = explain_infeasible(problem, seconds_left=max(1.0, time_limit - seconds)) if name == "INFEASIBLE" else (
+                f"no roster found within {time_limit:g} deterministic s (status {name}); allow more with --deterministic-time"
+                if budget.deterministic else
                 f"no roster found within {time_limit:g} s (status {name}); allow more time with --time-limit",)
             return RosterResult(status=name, assignments=(), objective=None, bound=None, gap=None, seconds=round(seconds, 3),
                                 unmet_agent_intervals=None, fairness={}, penalties={}, explanation=tuple(reasons),
