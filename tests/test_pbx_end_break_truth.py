@@ -58,7 +58,9 @@ def decisions_for(floor: Floor, agent: str) -> list[dict]:
 async def _on_short_break(floor: Floor) -> str:
     agent = floor.ready_agent()
     floor.sim.set_paused(agent, True, "小休")  # paused on the phone: judged once, as a request
-    await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK)
+    await wait_until(lambda: floor.floor_state(agent) is AgentState.SHORT_BREAK, timeout=20)
+    # the floor shows the break as soon as the engine acted; its decision reaches the log just after
+    await wait_until(lambda: decisions_for(floor, agent), timeout=20)
     return agent
 
 
