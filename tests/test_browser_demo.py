@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 import shutil
 import signal
 import subprocess
@@ -48,9 +49,14 @@ def write_config(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    with running_demo(folder, write_config(folder)) as base:
+def demo_dir(tmp_path_factory) -> Path:
+    """The module demo's folder (its config, and its event log wfm.sqlite)."""
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def demo(demo_dir):
+    with running_demo(demo_dir, write_config(demo_dir)) as base:
         yield base
 
 
@@ -653,3 +659,71 @@ def test_a_teams_kiosk_shows_only_its_people(demo, browser):
     wait_for(lambda: text_of(browser, "#wall-page") == "0")
     assert not browser.find_elements("css selector", "#wall-agents .agent")
     assert browser.execute_script("return window.wfmWall.onBreak;") == 0
+
+
+def engine_findings(log_url: str, day: str, tz) -> tuple[Counter, Counter]:
+    """The violations the running engine logged on the floor-local `day`: per rule, and per agent."""
+    from wfm.eventlog import open_log
+
+    by_rule: Counter = Counter()
+    by_agent: Counter = Counter()
+    log = open_log(log_url, readonly=True)
+    try:
+        for record in log.read(kinds=["decision"]):
+            body = record.body
+            if body.get("type") != "violation":
+                continue
+            if datetime.fromisoformat(body["ts"]).astimezone(tz).date().isoformat() != day:
+                continue
+            by_rule[body["rule"]] += 1
+            by_agent[body.get("agent")] += 1
+    finally:
+        log.close()
+    return by_rule, by_agent
+
+
+def test_the_report_counts_what_the_running_engine_decided_that_day(demo, demo_dir):
+    """Reports = rules through the running product: the day's report, exported as CSV over HTTP with a
+    supervisor's session, counts exactly the violations the demo's engine logged that day (counted here
+    from the event log itself) — lateness, serious lateness, 小休 and 用餐 overruns, every violation, per
+    agent too. The floor keeps deciding while we read: a cut is taken when the log held the same
+    findings before and after the export."""
+    import csv
+    import io
+
+    from wfm.api.reports import HEADERS
+    from wfm.config import load_config
+
+    tz = load_config(demo_dir / "demo.toml").floor.tz
+    url = f"sqlite:///{demo_dir / 'wfm.sqlite'}"
+    day = requests.get(demo + "/api/wall", timeout=5).json()["ts"][:10]
+    session = requests.Session()
+    session.post(demo + "/api/login", json={"username": "supervisor", "password": "supervisor"},
+                 timeout=5).raise_for_status()
+    wait_for(lambda: sum(engine_findings(url, day, tz)[0].values()) >= 3, timeout=60)  # something to count
+
+    def export(table: str) -> list[dict]:
+        answer = session.get(f"{demo}/api/reports/daily/{day}/export", params={"format": "csv", "table": table},
+                             timeout=60)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv"), answer.text
+        names = {title: key for key, title in HEADERS.items()}  # the bilingual headers a person reads
+        rows = csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")))
+        return [{names.get(k, k): v for k, v in row.items()} for row in rows]
+
+    for _ in range(10):
+        before = engine_findings(url, day, tz)
+        floor, agents = export("floor"), export("agents")
+        if engine_findings(url, day, tz) == before:
+            break
+    else:
+        pytest.fail("the floor never held still for one export in 10 tries")
+    by_rule, by_agent = before
+    (row,) = floor
+    assert row["period"] == day
+    assert int(row["violations"]) == sum(by_rule.values())
+    assert int(row["late_sign_ins"]) == by_rule["LATE_SIGN_IN"]
+    assert int(row["serious_late"]) == by_rule["SERIOUS_LATE"]
+    assert int(row["short_break_overruns"]) == by_rule["SHORT_BREAK_TOO_LONG"]
+    assert int(row["meal_overruns"]) == by_rule["MEAL_TOO_LONG"]
+    per_agent = {r["agent"]: int(r["violations"]) for r in agents if int(r["violations"])}
+    assert per_agent == {agent: n for agent, n in by_agent.items() if agent}
