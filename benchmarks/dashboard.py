@@ -8,20 +8,17 @@ one process) with a tmp config: `--agents` simulated agents at real time
 
 1. baseline: the server's CPU (utime+stime of the demo process, /proc) with
    no wall board open;
-2. load: `--boards` pollers emulating the wall board's exact request pattern —
-   POST /_dash-update-component for the wall callback every
-   dashboard.wall_refresh_ms, carrying the browser's state back (the occupancy
-   history and the per-section digests), so unchanged sections cost what they
-   cost in a browser — plus ONE real headless Chromium on /wall measuring
-   latency: a MutationObserver stamps (Date.now()) every change of the
-   话务空闲数 tile, while this script polls GET /api/wall every 20 ms and
-   stamps each change of `idle_agents`; latency = first screen stamp showing
-   the new value − the API stamp (same machine clock). So the figure is
-   "floor view changed in the API → pixels on the wall", which includes the
-   poll period; the PBX → runtime part is measured by the rules/telephony
-   benchmarks.
+2. load: `--boards` wall boards as the page now is — a WebSocket on
+   /ws/wall reading every floor push (the page draws from the pushes and
+   polls nothing; dashboard/assets/wall.js) — plus ONE real headless
+   Chromium on /wall measuring latency: a MutationObserver stamps
+   (Date.now()) every change of the 话务空闲数 tile, while this script polls
+   GET /api/wall every 20 ms and stamps each change of `idle_agents`;
+   latency = first screen stamp showing the new value − the API stamp (same
+   machine clock). So the figure is "floor view changed in the API → pixels
+   on the wall"; the PBX → pixel path at 500 agents is benchmarks/wall_push.py.
 
-20 Chromiums would not fit next to the floor on 2 shared cores, hence pollers;
+20 Chromiums would not fit next to the floor on 2 shared cores, hence sockets without pixels;
 the result file says so. Results: benchmarks/results/dashboard.json, one
 summary line on stdout, progress on stderr.
 """
@@ -79,58 +76,53 @@ def start_demo(folder: Path, agents: int) -> tuple[subprocess.Popen, str]:
     return proc, first[: -len("/wall")]
 
 
-def wall_callback(base: str) -> dict:
-    """The wall callback's declaration, from the app's own dependency list."""
-    requests.get(base + "/wall", timeout=10).raise_for_status()  # the page registers its callbacks on first use
-    for dep in requests.get(base + "/_dash-dependencies", timeout=10).json():
-        if any(i["id"] == "wall-interval" and i["property"] == "n_intervals" for i in dep["inputs"]):
-            return dep
-    raise SystemExit("no wall callback found in /_dash-dependencies")
+class WallSockets(threading.Thread):
+    """`boards` wall boards' traffic without the pixels: each a WebSocket on /ws/wall reading every push."""
 
-
-def split_outputs(spec: str) -> list[dict]:
-    parts = spec.strip(".").split("...")
-    return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
-
-
-class WallPoller(threading.Thread):
-    """One wall board's request pattern, without the pixels."""
-
-    def __init__(self, base: str, dep: dict, period_s: float, stop: threading.Event) -> None:
+    def __init__(self, base: str, boards: int, stop: threading.Event) -> None:
         super().__init__(daemon=True)
-        self.base, self.dep, self.period_s, self.stop_event = base, dep, period_s, stop
-        self.session = requests.Session()
-        self.latencies: list[float] = []
-        self.bytes = 0
-        self.errors = 0
+        self.base, self.boards, self.stop_event = base, boards, stop
+        self.messages = self.floors = self.bytes = self.errors = 0
+        self.gaps: list[float] = []  # seconds between one board's floor pushes
 
     def run(self) -> None:
-        history, digest, n = [], {}, 0
-        outputs = split_outputs(self.dep["output"])
-        while not self.stop_event.is_set():
-            started = time.monotonic()
-            body = {
-                "output": self.dep["output"], "outputs": outputs,
-                "inputs": [{"id": "wall-interval", "property": "n_intervals", "value": n}],
-                "changedPropIds": ["wall-interval.n_intervals"],
-                "state": [{"id": "wall-token", "property": "data", "value": None},
-                          {"id": "wall-history", "property": "data", "value": history},
-                          {"id": "wall-digest", "property": "data", "value": digest}],
-            }
-            try:
-                response = self.session.post(self.base + "/_dash-update-component", json=body, timeout=10)
-                self.bytes += len(response.content)
-                if response.status_code == 200:
-                    data = response.json().get("response", {})
-                    history = data.get("wall-history", {}).get("data", history)
-                    digest = data.get("wall-digest", {}).get("data", digest)
-                elif response.status_code != 204:
-                    self.errors += 1
-            except requests.RequestException:
-                self.errors += 1
-            self.latencies.append(time.monotonic() - started)
-            n += 1
-            self.stop_event.wait(max(0.0, self.period_s - (time.monotonic() - started)))
+        import asyncio
+
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        import asyncio
+
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(*(self._board(session) for _ in range(self.boards)))
+
+    async def _board(self, session) -> None:
+
+        import aiohttp
+
+        try:
+            async with session.ws_connect(self.base + "/ws/wall", headers={"Origin": self.base}) as ws:
+                last = None
+                while not self.stop_event.is_set():
+                    try:
+                        message = await ws.receive(timeout=0.5)
+                    except TimeoutError:
+                        continue
+                    if message.type != aiohttp.WSMsgType.TEXT:
+                        self.errors += 1
+                        return
+                    self.messages += 1
+                    self.bytes += len(message.data)
+                    if message.data.startswith('{"type":"floor"'):
+                        now = time.monotonic()
+                        if last is not None:
+                            self.gaps.append(now - last)
+                        last = now
+                        self.floors += 1
+        except (aiohttp.ClientError, OSError):
+            self.errors += 1
 
 
 OBSERVER = """
@@ -183,10 +175,15 @@ def browser_latency(base: str, seconds: float) -> dict:
         shutil.rmtree(profile, ignore_errors=True)
     latencies, missed = [], 0
     for index, (stamp, value) in enumerate(api_changes[1:], start=1):
-        following = api_changes[index + 1][0] if index + 1 < len(api_changes) else float("inf")
         shown = next((t for t, v in screen if v == value and t >= stamp - 5), None)
-        if shown is None or shown > following + 2000:
-            missed += 1  # overtaken by the next change before a poll saw it
+        if index + 1 < len(api_changes):
+            # the screen moved on to the next value: a later showing of this one is another change, not this
+            following, after = api_changes[index + 1]
+            moved_on = next((t for t, v in screen if v == after and t >= following - 5), None)
+            if shown is not None and moved_on is not None and shown > moved_on:
+                shown = None
+        if shown is None:
+            missed += 1  # overtaken by the next change before a push carried it (pushes are throttled)
             continue
         latencies.append(shown - stamp)
     latencies.sort()
@@ -231,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from wfm.config import load_config
 
-    period_s = load_config().dashboard.wall_refresh_ms / 1000.0
+    interval_ms = load_config().api.ws_floor_interval_ms
+    load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="wfm-dash-bench-"))
     log(f"starting wfm demo with {args.agents} agents")
     proc, base = start_demo(folder, args.agents)
@@ -243,27 +241,25 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.5)
         agents_seen = len(wall["agents"])
-        dep = wall_callback(base)
         log(f"baseline {args.baseline_seconds:.0f} s with no wall board")
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(args.baseline_seconds)
         baseline = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
 
-        log(f"load: {args.boards} pollers + 1 headless chromium for {args.seconds:.0f} s")
+        log(f"load: {args.boards} wall sockets + 1 headless chromium for {args.seconds:.0f} s")
         stop = threading.Event()
-        pollers = [WallPoller(base, dep, period_s, stop) for _ in range(args.boards)]
-        for poller in pollers:
-            poller.start()
-        time.sleep(2.0)  # let every board make its first (full) request
+        boards = WallSockets(base, args.boards, stop)
+        boards.start()
+        time.sleep(2.0)  # every board connected and given its first floor
         c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        first_floors, first_bytes = boards.floors, boards.bytes
         latency = browser_latency(base, args.seconds)
         loaded = (cpu_seconds(proc.pid) - c1) / (time.monotonic() - t1)
+        elapsed = time.monotonic() - t1
+        floors, pushed_bytes = boards.floors - first_floors, boards.bytes - first_bytes
         stop.set()
-        for poller in pollers:
-            poller.join(timeout=15)
-        requests_done = sum(len(p.latencies) for p in pollers)
-        all_rtt = sorted(x for p in pollers for x in p.latencies)
-        elapsed = time.monotonic() - t1 + 2.0
+        boards.join(timeout=15)
+        gaps = sorted(boards.gaps)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -281,23 +277,24 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "2 cores shared with other work; the demo (simulator, runtime, API, Dash) is one process"},
         "setup": {
             "agents": args.agents, "agents_on_wall": agents_seen, "speed": 1.0,
-            "wall_boards": args.boards, "wall_refresh_ms": int(period_s * 1000),
-            "method": (f"{args.boards} pollers replaying the wall board's exact Dash callback request every "
-                       f"{int(period_s * 1000)} ms (state carried back as a browser does) + 1 real headless "
-                       "Chromium on /wall measuring latency; 20 real Chromiums do not fit on 2 shared cores"),
+            "wall_boards": args.boards, "ws_floor_interval_ms": interval_ms,
+            "method": (f"{args.boards} WebSocket clients on /ws/wall reading every floor push (the wall page's "
+                       "traffic; it polls nothing) + 1 real headless Chromium on /wall measuring latency; "
+                       "20 real Chromiums do not fit on 2 shared cores"),
+            "load_average_before": load_before,
         },
         "server_cpu": {
             "baseline_cores": round(baseline, 3),
             "with_boards_cores": round(loaded, 3),
             "per_board_cores": round((loaded - baseline) / max(1, args.boards), 4),
         },
-        "wall_requests": {
-            "count": requests_done,
-            "per_s": round(requests_done / elapsed, 1),
-            "errors": sum(p.errors for p in pollers),
-            "median_ms": round(statistics.median(all_rtt) * 1000, 1) if all_rtt else None,
-            "p95_ms": round(all_rtt[int(0.95 * (len(all_rtt) - 1))] * 1000, 1) if all_rtt else None,
-            "bytes_per_request": round(sum(p.bytes for p in pollers) / max(1, requests_done)),
+        "wall_pushes": {
+            "floor_pushes": floors,
+            "per_board_per_s": round(floors / max(1, args.boards) / elapsed, 2),
+            "bytes_per_push": round(pushed_bytes / max(1, floors)),
+            "errors": boards.errors,
+            "gap_median_ms": round(statistics.median(gaps) * 1000, 1) if gaps else None,
+            "gap_p95_ms": round(gaps[int(0.95 * (len(gaps) - 1))] * 1000, 1) if gaps else None,
         },
         "event_to_screen": {"definition": "idle_agents change visible in GET /api/wall -> tile text changed in Chromium",
                             **latency},
@@ -306,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"dashboard: {args.agents} agents, {args.boards} boards: server CPU {baseline:.2f} -> {loaded:.2f} cores; "
-          f"wall request median {result['wall_requests']['median_ms']} ms; event-to-screen median "
-          f"{latency.get('median_ms')} ms p95 {latency.get('p95_ms')} ms")
+          f"{result['wall_pushes']['per_board_per_s']} floor pushes/s per board; event-to-screen median "
+          f"{latency.get('median_ms')} ms p95 {latency.get('p95_ms')} ms (load average {load_before:.1f} before)")
     return 0
 
 

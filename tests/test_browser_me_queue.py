@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from support.browser import headless_chromium, text_of, wait_for
-from test_browser_demo import login, running_demo
+from test_browser_demo import login, running_demo, screenshot
 
 pytestmark = pytest.mark.live
 
@@ -68,7 +68,7 @@ def override(base: str, headers: dict, action: str, agent: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_path):
+def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_path, artifacts):
     from selenium.webdriver.common.by import By
 
     with running_demo(tmp_path, write_config(tmp_path)) as base, headless_chromium() as browser:
@@ -80,6 +80,8 @@ def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_pa
         wait_for(lambda: state_of(base, "1003") == "short_break", timeout=20)
 
         browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": EDGE_SHIM})
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the agent's phone
+                                {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
         login(browser, base, "1002", "/me")
         # drawn from pushes: the preview already says what a request would get now (idle 2 <= 2)
         wait_for(lambda: browser.execute_script("return window.wfmMe && window.wfmMe.pushes > 1;"))
@@ -99,6 +101,7 @@ def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_pa
         beeps, notifications = browser.execute_script("return [window.__beeps, window.__notifications];")
         assert beeps == [880] and notifications == [banner], (beeps, notifications)
         assert not text_of(browser, "#me-queue-position")
+        screenshot(browser, artifacts, "me-granted", docs=True)
 
         # a silent socket: STALE within dashboard.wall_stale_s; a closed one reconnects and the page is live again
         browser.execute_script("window.__silenced = window.wfmMe.ws; window.wfmMe.ws.onmessage = function () {};")
