@@ -29,11 +29,12 @@ T = TypeVar("T")
 class ApiError(Exception):
     """The API refused or failed: `status` 0 means it could not be reached."""
 
-    def __init__(self, status: int, error: str, detail: str = "") -> None:
+    def __init__(self, status: int, error: str, detail: str = "", detail_zh: str | None = None) -> None:
         super().__init__(f"{status} {error}: {detail}" if detail else f"{status} {error}")
         self.status = status
         self.error = error
         self.detail = detail
+        self.detail_zh = detail_zh  # the API's Chinese of `detail`, where it gives one
 
     @property
     def unauthenticated(self) -> bool:
@@ -110,15 +111,16 @@ class ApiClient:
             log.warning("api %s %s unreachable: %s", method, path, exc.__class__.__name__)
             raise ApiError(0, "unreachable", str(exc.__class__.__name__)) from None
         if response.status_code >= 400:
-            error, detail = f"http_{response.status_code}", response.reason or ""
+            error, detail, detail_zh = f"http_{response.status_code}", response.reason or "", None
             try:
                 body = response.json()
                 if isinstance(body, dict):
                     error = str(body.get("error", error))
                     detail = str(body.get("detail", detail))
+                    detail_zh = str(body["detail_zh"]) if body.get("detail_zh") else None
             except ValueError:
                 pass
-            raise ApiError(response.status_code, error, detail)
+            raise ApiError(response.status_code, error, detail, detail_zh)
         return response.content
 
     def _get(self, path: str, model: type[T], params: Mapping[str, str] | None = None) -> T:

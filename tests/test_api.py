@@ -196,6 +196,7 @@ async def test_break_request_refused_then_queued_and_duplicate_is_409(floor):
     assert body["queue_position"] == 1
     status, body = await call("POST", url, a, json={"kind": "short", "queue": True})
     assert status == 409 and body["error"] == "duplicate request" and "position 1" in body["detail"]
+    assert body["detail_zh"] == "已在休息排队中，第 1 位"  # for a page in Chinese
     status, body = await call("DELETE", url, a)
     assert status == 200 and body["was_queued"] is True
     status, budget = await call("GET", floor.base + "/api/agents/1001/budget", a)

@@ -544,6 +544,8 @@ def test_agent_answer_is_above_the_fold_on_a_phone_and_chinese_in_chinese(demo, 
         assert box[3] == 0 and 0 <= box[0] and box[1] <= box[2], box  # fully visible, nothing scrolled
         headline = text_of(browser, "#me-decision-headline")
         assert headline in ("已批准", "未批准"), headline
+        reason = text_of(browser, "#me-decision-text")  # the rules' reason, or the API's 409, in Chinese too
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in reason), reason
         screenshot(browser, artifacts, "me-phone-zh", docs=True)
         browser.find_element(By.ID, "me-cancel").click()
     finally:

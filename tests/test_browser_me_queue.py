@@ -101,6 +101,7 @@ def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_pa
         beeps, notifications = browser.execute_script("return [window.__beeps, window.__notifications];")
         assert beeps == [880] and notifications == [banner], (beeps, notifications)
         assert not text_of(browser, "#me-queue-position")
+        assert text_of(browser, "#me-decision-headline").startswith("Allowed")  # the refusal that queued it is gone
         screenshot(browser, artifacts, "me-granted", docs=True)
 
         # a silent socket: STALE within dashboard.wall_stale_s; a closed one reconnects and the page is live again

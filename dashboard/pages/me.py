@@ -154,17 +154,20 @@ def _render_lines(lines) -> list:
     Output("me-end-break", "hidden"),
     Output("me-queued", "data"),
     Output("me-granted", "data"),
+    Output("me-decision", "children", allow_duplicate=True),  # a grant replaces the refusal that queued it
+    Output("me-decision", "className", allow_duplicate=True),
     Input("me-push", "data"),
     State("me-agent", "data"),
     State("me-lang", "data"),
     State("me-queued", "data"),
+    prevent_initial_call="initial_duplicate",
 )
 def refresh_budget(pushed, agent, lang, was_queued):
     """Draw the budget the socket pushed (assets/me.js); the first drawing, before any push, fetches it."""
     tz = context().config.floor.tz
     one = "zh" if lang == "zh" else "both"
     unknown = (html.Div(f"Agent {agent} is not on the floor yet (no sign-in or shift seen). 尚未签入。",
-                        className="level-warn", id="me-unknown"), "", "", True, no_update, no_update)
+                        className="level-warn", id="me-unknown"), "", "", True, no_update, no_update, no_update, no_update)
     if pushed is not None and pushed.get("agent") == agent:
         if pushed.get("budget") is None:
             return unknown
@@ -172,17 +175,18 @@ def refresh_budget(pushed, agent, lang, was_queued):
             view = msgspec.convert(pushed["budget"], AgentBudgetView)
         except msgspec.ValidationError as exc:
             return (html.Div(f"{label('api_down')}: {exc}", className="level-alarm"),
-                    no_update, no_update, no_update, no_update, no_update)
+                    no_update, no_update, no_update, no_update, no_update, no_update, no_update)
     else:
         try:
             view = api().budget(agent)
         except ApiError as exc:
             if exc.status == 403:
-                return forbidden(f"Not allowed to see agent {agent}. 无权查看。"), "", "", True, no_update, no_update
+                return (forbidden(f"Not allowed to see agent {agent}. 无权查看。"), "", "", True, no_update, no_update,
+                        no_update, no_update)
             if exc.status == 404:
                 return unknown
             return (html.Div(f"{label('api_down')}: {exc.status} {exc.error}", className="level-alarm"),
-                    no_update, no_update, no_update, no_update, no_update)
+                    no_update, no_update, no_update, no_update, no_update, no_update, no_update)
     preview = html.Div(
         [
             html.H3(label("would_be", one)),
@@ -200,11 +204,14 @@ def refresh_budget(pushed, agent, lang, was_queued):
     else:
         status = ""
     # granted: a queued request left the queue allowed (an allowed place is held, or the break began)
-    granted = no_update
+    granted = decision = decision_class = no_update
     if was_queued is not None and view.queue_position is None and (view.allowed_break is not None or on_break):
         granted = view.ts.isoformat()
+        decision = [html.B(label("allowed", one), id="me-decision-headline"),
+                    html.Span(" " + label("granted_banner", one), id="me-decision-text")]
+        decision_class = "decision level-ok"
     return (_render_lines(budget_lines(view, tz, lang)), preview, status, on_break is None,
-            view.queue_position, granted)
+            view.queue_position, granted, decision, decision_class)
 
 
 @callback(
@@ -235,8 +242,9 @@ def request_break(_short, _meal, _cancel, _end, agent, queue, lang):
         answer = client.request_break(agent, kind, queue=bool(queue))
     except ApiError as exc:
         # a request the API refuses before judging (409: on a break, queued, signed out) says why in words
+        reason = exc.detail_zh if zh and exc.detail_zh else exc.detail or exc.error
         return html.Div([html.B(label("refused", "zh" if zh else "both"), id="me-decision-headline"),
-                         html.Span(" " + (exc.detail or exc.error), id="me-decision-text")]), "decision level-alarm"
+                         html.Span(" " + reason, id="me-decision-text")]), "decision level-alarm"
     box = decision_box(answer, tz, lang, asked_to_queue=bool(queue))
     children = [html.B(box.headline, id="me-decision-headline"), html.Span(" " + box.reason, id="me-decision-text")]
     if box.next_window:

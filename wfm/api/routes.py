@@ -408,7 +408,7 @@ async def request_break(request: web.Request) -> web.Response:
     budget = runtime.agent_budget(agent)
     gate = breakgate.blocked(budget)  # the preview asks the same (breakgate.with_gate)
     if gate is not None:
-        raise ApiError(409, gate.error, gate.detail)
+        raise ApiError(409, gate.error, gate.detail, detail_zh=gate.detail_zh)
     preview = budget.short_break if body.kind is BreakKind.SHORT else budget.meal
     account = _account(request)
     event = BreakRequestEvent(ts=runtime.now(), agent=agent, kind=body.kind, minutes=body.minutes,

@@ -57,12 +57,17 @@ REQUEST_DASH = web.RequestKey("wfm_dash", bool)
 
 
 class ApiError(web.HTTPException):
-    """A JSON error response {"error", "detail"} with any status."""
+    """A JSON error response {"error", "detail"} with any status ({"detail_zh"} too where the floor's
+    pages show the reason in Chinese)."""
 
-    def __init__(self, status: int, error: str, detail: str = "", headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, error: str, detail: str = "", headers: dict[str, str] | None = None,
+                 detail_zh: str | None = None) -> None:
         self.status_code = status
+        body = {"error": error, "detail": detail}
+        if detail_zh is not None:
+            body["detail_zh"] = detail_zh
         super().__init__(
-            text=json.dumps({"error": error, "detail": detail}, ensure_ascii=False),
+            text=json.dumps(body, ensure_ascii=False),
             content_type="application/json",
             headers=headers,
         )
