@@ -17,6 +17,7 @@ from pathlib import Path
 import dash
 import flask
 from dash import html
+from dash.development.base_component import Component
 
 from dashboard.client import ApiClient, Transport
 from dashboard.i18n import label
@@ -54,6 +55,7 @@ ANONYMOUS_NAV = (("/wall", "Wall 大屏"),)  # what a visitor who is not signed 
 def nav(active: str, me=None) -> html.Nav:
     """The top bar of the non-wall pages: only the pages the visitor's role may open (the API's
     GET /api/me lists them), who is signed in, and sign out (assets/session.js posts /api/logout)."""
+    account: list[Component]
     if me is None:
         links = list(ANONYMOUS_NAV)
         account = [html.A("Sign in 登录", href=f"/login?next={active}", className="signin")]
@@ -65,9 +67,9 @@ def nav(active: str, me=None) -> html.Nav:
     return html.Nav(
         className="topnav",
         id="topnav",
-        children=[html.Span("WFM 话务", className="brand")]
-        + [html.A(text, href=href, className="active" if href == active else "") for href, text in links]
-        + account,
+        children=[html.Span("WFM 话务", className="brand"),
+                  *[html.A(text, href=href, className="active" if href == active else "") for href, text in links],
+                  *account],
     )
 
 
@@ -86,12 +88,12 @@ def create_dash(api_base: str, config: Config | None = None) -> dash.Dash:
     )
     app = dash.Dash(
         "wfm_dashboard",
-        server=server,
+        server=server,  # type: ignore[arg-type]  # Dash takes a Flask instance (documented); its annotation does not say so
         use_pages=True,
         pages_folder=str(HERE / "pages"),
         assets_folder=str(HERE / "assets"),
         title="WFM 话务",
-        update_title=None,  # no "Updating..." title flicker on the wall
+        update_title=None,  # type: ignore[arg-type]  # None turns the "Updating..." title off (documented), against its annotation
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )

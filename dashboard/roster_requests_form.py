@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.development.base_component import Component
 
 from dashboard import roster_client as rc
 from dashboard.app import api, context
@@ -44,7 +45,7 @@ def request_form(agent: str) -> html.Details:
     ])
 
 
-def _list(requests: list[dict]) -> html.Div:
+def _list(requests: list[dict]) -> Component:
     if not requests:
         return html.Div("No requests for this month. 本月无申请。", className="muted", id="me-req-none")
     rows = [html.Tr([html.Td(r["day"]), html.Td("rest 休息" if r["kind"] == "rest" else "leave 请假"),

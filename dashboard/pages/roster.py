@@ -13,6 +13,7 @@ from datetime import datetime
 
 import dash
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
+from dash.development.base_component import Component
 
 from dashboard import roster_client as rc
 from dashboard.app import api_down, context, forbidden, nav, sign_in_needed
@@ -213,9 +214,10 @@ INPUT_STATES = [State("roster-source", "value"), State("roster-agents", "content
 
 def _error(exc: ApiError, id_: str | None = None) -> html.Div:
     text = exc.detail or exc.error
-    props = {"id": id_} if id_ else {}
-    return html.Div(text if exc.status in (400, 404, 409, 413, 422) else f"{exc.status} {exc.error}: {text}",
-                    className="level-alarm", **props)
+    message = text if exc.status in (400, 404, 409, 413, 422) else f"{exc.status} {exc.error}: {text}"
+    if id_:  # Dash refuses id=None
+        return html.Div(message, className="level-alarm", id=id_)
+    return html.Div(message, className="level-alarm")
 
 
 def _capacity(capacity: dict, share) -> html.Div:
@@ -433,7 +435,7 @@ def _per_day(view: dict) -> html.Table:
                       children=[html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)])
 
 
-def _requests(requests: list[dict]) -> html.Div:
+def _requests(requests: list[dict]) -> Component:
     if not requests:
         return html.Div("No rest-day or leave requests from agents this month. 本月无请求。", className="muted",
                         id="roster-requests")
@@ -447,7 +449,7 @@ def _requests(requests: list[dict]) -> html.Div:
 
 def _gate(gate: dict, info: dict) -> html.Div:
     spreads = ", ".join(f"{k} {v}" for k, v in gate["spreads"].items())
-    children = [
+    children: list[Component] = [
         html.Div(f"Version {info['version']} ({info['status']}): {gate['headline']}", id="roster-gate-headline",
                  className="level-alarm" if gate["needs_confirmation"] else "level-ok"),
         html.Div(f"Fairness spreads (max − min per agent, R5): {spreads}", className="muted"),
