@@ -150,7 +150,7 @@ async def host_floor(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     # a PostgreSQL log may be shared with other `wfm serve` processes: follow them (wfm/scaleout.py)
-    runtime = runtime_class(getattr(log, "url", ""))(config, make_engine(config), log, adapters, clock, speed=speed)
+    runtime = runtime_class(config.storage.url)(config, make_engine(config), log, adapters, clock, speed=speed)
     server = None
     try:
         report = await runtime.start(prelude=prelude)
@@ -188,8 +188,7 @@ async def host_floor(
             await asyncio.wait_for(shutdown(), STOP_BUDGET_S)
         except TimeoutError:
             logger.error("shutdown took longer than %.1f s; exiting anyway", STOP_BUDGET_S)
-            if not getattr(log, "_closed", True):
-                log.close(timeout=0.2)
+            log.close(timeout=0.2)  # a no-op when the log is already closed
     return 0
 
 
@@ -245,7 +244,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         code = asyncio.run(main())
     finally:
-        if not getattr(log, "_closed", True):
-            log.close(timeout=1.0)
+        log.close(timeout=1.0)  # a no-op when shutdown closed it
     exit_now(code)
     return code
