@@ -86,10 +86,14 @@ def test_a_queued_break_shows_its_position_and_the_grant_alerts_the_agent(tmp_pa
         # drawn from pushes: the preview already says what a request would get now (idle 2 <= 2)
         wait_for(lambda: browser.execute_script("return window.wfmMe && window.wfmMe.pushes > 1;"))
         assert not browser.find_elements(By.ID, "me-interval")  # nothing on the page polls
-        wait_for(lambda: "Refused" in text_of(browser, "#me-preview-short"))
+        preview = wait_for(lambda: (lambda text: text if "Refused" in text else "")(text_of(browser, "#me-preview-short")))
+        assert "<= threshold 2" in preview, preview
         browser.find_element(By.CSS_SELECTOR, "#me-queue input").click()
         browser.find_element(By.ID, "me-request-short").click()
         assert "#1" in wait_for(lambda: text_of(browser, "#me-decision-position"))
+        # the answer is what the preview said: refused by the same rule, then queued
+        assert text_of(browser, "#me-decision-headline").startswith("Refused")
+        assert "<= threshold 2" in text_of(browser, "#me-decision-text")
         assert "#1" in wait_for(lambda: text_of(browser, "#me-queue-position"))  # the pushed budget says so too
         assert not browser.find_element(By.ID, "me-granted-banner").is_displayed()
         assert browser.execute_script("return [window.__beeps.length, window.__notifications.length];") == [0, 0]

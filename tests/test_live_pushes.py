@@ -338,3 +338,45 @@ async def test_the_pusher_builds_in_stages_with_the_same_messages():
     assert ran_between, "the event loop ran another task during the build"
     await task
     assert staged.bodies == hub.build({"full", "wall"}).bodies
+
+
+async def test_budgets_reach_their_watchers_at_most_once_a_second_in_chunks(monkeypatch):
+    """/me's pushes (wfm/api/ws.py): every watcher gets its agent's budget — what GET …/budget serves —
+    computed once per agent; again only after BUDGET_PUSH_S unless due (a decision about them); the round
+    lets the event loop run between chunks."""
+    import asyncio
+
+    from wfm.api import breakgate, ws
+
+    f, runtime, snapshots = _hub_floor()
+    hub = ws.Hub(runtime, snapshots)
+    clients = []
+    for agent in [*AGENTS, "1001"]:  # 1001 watched twice
+        client = ws._Client(None, None)
+        client.watch = agent
+        hub._clients.add(client)
+        clients.append(client)
+    monkeypatch.setattr(ws, "BUDGET_CHUNK", 2)
+    computed = []
+    real = runtime.agent_budget
+    monkeypatch.setattr(runtime, "agent_budget", lambda agent: computed.append(agent) or real(agent))
+    finished_when_others_ran = []
+
+    async def another_task() -> None:
+        finished_when_others_ran.append(round_.done())
+
+    round_ = asyncio.ensure_future(hub._push_budgets())
+    other = asyncio.ensure_future(another_task())
+    await round_
+    await other
+    assert finished_when_others_ran == [False]  # the loop ran in between
+    assert sorted(computed) == sorted(AGENTS)  # once per agent
+    for client in clients:
+        message = msgspec.json.decode(client.latest.pop("budget"))
+        assert message["type"] == "budget" and message["agent"] == client.watch
+        assert message["data"] == msgspec.to_builtins(breakgate.with_gate(real(client.watch)))
+    await hub._push_budgets()
+    assert all("budget" not in client.latest for client in clients)  # within BUDGET_PUSH_S: nothing new
+    clients[1].budget_due = True  # a decision about 1002
+    await hub._push_budgets()
+    assert [client.watch for client in clients if "budget" in client.latest] == ["1002"]
