@@ -188,3 +188,17 @@ def test_demo_floor_gets_the_next_simulated_days_roster_at_rollover(tmp_path):
             time.sleep(0.3)
     finally:
         stop(proc)
+
+
+# --- Dash's wildcard props ----------------------------------------------------------------
+
+def test_wildcard_props_reach_the_component_and_anything_else_is_refused():
+    import pytest
+    from dash import html
+
+    from dashboard.wildcard import wildcard
+
+    div = html.Div(id="root", **wildcard({"data-agent": "1001", "aria-live": "polite"}))
+    assert div.to_plotly_json()["props"] == {"children": None, "id": "root", "data-agent": "1001", "aria-live": "polite"}
+    with pytest.raises(ValueError, match="'hidden' is not a data-\\* or aria-\\* prop"):
+        wildcard({"hidden": "true"})

@@ -35,7 +35,8 @@ from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.roster_requests_form import request_form
 from wfm.views import AgentBudgetView
-from dashboard.i18n import label
+from dashboard.i18n import Lang, label
+from dashboard.wildcard import wildcard
 
 dash.register_page(__name__, path="/me", title="My breaks 我的休息", name="My breaks", order=1)
 
@@ -70,7 +71,7 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
     can_request = me.role == "agent" and target == own
     language = page_language(lang)
     zh = language == "zh"
-    one = "zh" if zh else "both"
+    one: Lang = "zh" if zh else "both"
     other = ("English", f"/me?lang=en{'&agent=' + target if agent else ''}") if zh else \
         ("中文", f"/me?lang=zh{'&agent=' + target if agent else ''}")
     stale_s = context().config.dashboard.wall_stale_s
@@ -79,7 +80,7 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
         id="me-root",
         lang="zh-CN" if zh else "en",
         # read by assets/me.js: whose budget to follow on the socket, and when silence means stale
-        **{"data-agent": target, "data-own": "1" if target == own else "", "data-stale-s": str(stale_s)},
+        **wildcard({"data-agent": target, "data-own": "1" if target == own else "", "data-stale-s": str(stale_s)}),
         children=[
             nav("/me", me),
             dcc.Store(id="me-push", data=None),  # {agent, budget}: the newest budget the socket pushed
@@ -107,7 +108,7 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
                     html.Button(label("cancel_break", one), id="me-cancel", className="button secondary"),
                 ],
             ),
-            html.Div(id="me-decision", className="decision", role="status", **{"aria-live": "polite"}),
+            html.Div(id="me-decision", className="decision", role="status", **wildcard({"aria-live": "polite"})),
             html.Div(id="me-preview", className="preview"),
             html.Div(id="me-budget", className="budget"),
             my_month(client, target, one),
@@ -116,7 +117,7 @@ def layout(agent: str | None = None, lang: str | None = None, **_query) -> html.
     )
 
 
-def my_month(client, agent: str, one: str) -> html.Div:
+def my_month(client, agent: str, one: Lang) -> html.Div:
     """The agent's own month of the published roster, with its calendar file."""
     month = datetime.now(context().config.floor.tz).strftime("%Y-%m")
     children: list = [html.H2(f"{label('my_month', one)} · {month}")]

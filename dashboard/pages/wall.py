@@ -19,6 +19,7 @@ import dash
 from dash import html
 
 from dashboard.i18n import LABELS, STATES
+from dashboard.wildcard import wildcard
 
 dash.register_page(__name__, path="/wall", title="Wall board 话务大屏", name="Wall 大屏", order=0)
 
@@ -37,7 +38,7 @@ def layout(token: str | None = None, team: str | None = None, **_query) -> html.
     return html.Div(
         className="wall",
         id="wall-root",
-        **{"data-token": token or "", "data-team": team or ""},
+        **wildcard({"data-token": token or "", "data-team": team or ""}),
         children=[
             html.Div(className="wall-head", children=[
                 html.H1(["Floor 话务大屏", html.Span(f" · Team 班组 {team}" if team else "", id="wall-team")]),
