@@ -48,15 +48,14 @@ def write_config(folder: Path) -> Path:
     return config
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    """The module demo's folder (its config, and its event log wfm.sqlite)."""
-    return tmp_path_factory.mktemp("demo")
+DEMO_DIRS: dict[str, Path] = {}  # a running demo's base URL → its folder (config, event log wfm.sqlite)
 
 
 @pytest.fixture(scope="module")
-def demo(demo_dir):
-    with running_demo(demo_dir, write_config(demo_dir)) as base:
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    with running_demo(folder, write_config(folder)) as base:
+        DEMO_DIRS[base] = folder
         yield base
 
 
@@ -684,7 +683,7 @@ def engine_findings(log_url: str, day: str, tz) -> tuple[Counter, Counter]:
     return by_rule, by_agent
 
 
-def test_the_report_counts_what_the_running_engine_decided_that_day(demo, demo_dir):
+def test_the_report_counts_what_the_running_engine_decided_that_day(demo):
     """Reports = rules through the running product: the day's report, exported as CSV over HTTP with a
     supervisor's session, counts exactly the violations the demo's engine logged that day (counted here
     from the event log itself) — lateness, serious lateness, 小休 and 用餐 overruns, every violation, per
@@ -696,6 +695,7 @@ def test_the_report_counts_what_the_running_engine_decided_that_day(demo, demo_d
     from wfm.api.reports import HEADERS
     from wfm.config import load_config
 
+    demo_dir = DEMO_DIRS[demo]
     tz = load_config(demo_dir / "demo.toml").floor.tz
     url = f"sqlite:///{demo_dir / 'wfm.sqlite'}"
     day = requests.get(demo + "/api/wall", timeout=5).json()["ts"][:10]
