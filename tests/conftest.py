@@ -78,7 +78,7 @@ def pg_server():
 # itself): live = drives an external tool (browser, SIPp, Kamailio, PostgreSQL, a real Asterisk);
 # slow = subprocess runs of the CLI or the demo, solver runs, long simulations and property searches.
 LIVE_MODULES = frozenset({
-    "test_browser_demo", "test_browser_roster", "test_sip_sipp", "test_sip_kamailio", "test_conformance_sip_live",
+    "test_browser_demo", "test_browser_roster", "test_browser_me_queue", "test_sip_sipp", "test_sip_kamailio", "test_conformance_sip_live",
     "test_eventlog_postgres", "test_scaleout_postgres",
 })
 SLOW_MODULES = frozenset({
@@ -94,7 +94,7 @@ SLOW_TESTS = (  # single long tests in otherwise quick modules (exhaustive split
     "test_any_single_tampering_is_caught_at_the_right_record", "test_any_field_values_give_events_or_a_mapping_error",
     "test_every_route_times_every_role", "test_every_split_of_a_capture", "test_fuzz_random_bytes_only_line_errors",
     "test_any_notify_body", "test_whole_chunk_path_agrees", "test_backtest_beats_seasonal_naive",
-    "test_every_byte_boundary", "test_walk_equals_bisection",
+    "test_every_byte_boundary", "test_walk_equals_bisection", "test_the_answer_after_new_events_equals_the_answer",
 )
 
 
