@@ -1,4 +1,4 @@
-"""Scheduler page runs (dashboard/roster_jobs.py): a real CP-SAT solve in a background thread,
+"""Scheduler page runs (optimizer/desk/jobs.py): a real CP-SAT solve in a background thread,
 progress and results on disk, errors in one line, no path tricks."""
 from __future__ import annotations
 

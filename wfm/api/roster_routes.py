@@ -14,7 +14,7 @@ import asyncio
 import logging
 from pathlib import Path
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from aiohttp import web
@@ -22,9 +22,12 @@ from aiohttp import web
 from wfm.api.bodies import json_response, read_body
 from wfm.api.security import REQUEST_ACCOUNT, Access, ApiError, requires
 
+if TYPE_CHECKING:  # imported where the desk is built: pandas and the solver load only then
+    from optimizer.desk.desk import RosterDesk
+
 logger = logging.getLogger(__name__)
 
-ROSTER_DESK = web.AppKey("wfm_roster_desk", object)  # optimizer.desk.desk.RosterDesk, set by create_app
+ROSTER_DESK: web.AppKey[RosterDesk] = web.AppKey("wfm_roster_desk")  # set by create_app
 AuditFn = Callable[[dict], Awaitable[None]]
 ROSTER_AUDIT: web.AppKey[AuditFn] = web.AppKey("wfm_roster_audit")  # Runtime.audit, set by create_app
 
@@ -100,7 +103,7 @@ class RequestBody(msgspec.Struct, frozen=True, kw_only=True):
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
 
-def roster_desk(config) -> Any:
+def roster_desk(config) -> RosterDesk:
     """The server's RosterDesk over dashboard.roster_jobs_dir and dashboard.roster_dir (sample_data when present)."""
     from optimizer.desk.desk import RosterDesk
 
@@ -127,7 +130,7 @@ async def _call(request: web.Request, method: str, *args, **kwargs) -> Any:
         raise ApiError(exc.status, "refused" if exc.status < 500 else "failed", str(exc)) from None
 
 
-def _params(body: Inputs, desk) -> Any:
+def _params(body: Inputs, desk: RosterDesk) -> Any:
     from optimizer.demand import DemandParams
 
     share = body.floor_share
@@ -142,9 +145,8 @@ def _params(body: Inputs, desk) -> Any:
 
 
 async def _inputs(request: web.Request, body: Inputs):
-    desk = request.app.get(ROSTER_DESK)
     inputs = await _call(request, "inputs", body.source, body.agents_csv, body.demand_csv, body.history_csv)
-    return inputs, _params(body, desk)
+    return inputs, _params(body, request.app[ROSTER_DESK])  # _call answered 503 if there is no desk
 
 
 async def _audit(request: web.Request, body: dict) -> None:
