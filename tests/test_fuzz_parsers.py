@@ -247,6 +247,16 @@ def test_event_lines_are_events_or_numbered_bad_lines(data):
             encode_event(item)
 
 
+def test_a_bad_value_with_an_escaped_line_break_is_reported_on_one_line():
+    # found by the fuzz test above: msgspec echoes the decoded value of a bad type tag
+    from wfm.events import BadLine, read_events
+
+    [item] = read_events(['{"type":"a\\nb\\u0007"}'], "fuzz.jsonl")
+    assert isinstance(item, BadLine)
+    assert "\n" not in item.message() and "\x07" not in item.message()
+    assert "'a\\nb\\x07'" in item.message() and "$.type" in item.message()
+
+
 # ───────────────────────────────────────────────────────────── files: config, NRP, roster, demand, staffing, history
 
 

@@ -245,6 +245,15 @@ class BadLine(msgspec.Struct, frozen=True):
         return {"type": "skipped", "source": self.source, "line": self.line, "reason": self.reason}
 
 
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped: a decoder's message can echo
+    a bad value whose JSON escapes (`\\n`) it has already decoded, and a skipped line is reported
+    on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def read_events(lines: Iterable[bytes | str], source: str = "<stdin>") -> Iterator[Event | BadLine]:
     """Decode JSON lines, yielding events and BadLine records (1-based line numbers).
 
@@ -264,4 +273,4 @@ def read_events(lines: Iterable[bytes | str], source: str = "<stdin>") -> Iterat
         try:
             yield decode_event(text)
         except EventDecodeError as exc:
-            yield BadLine(source, number, str(exc))
+            yield BadLine(source, number, one_line(str(exc)))
