@@ -302,14 +302,12 @@ def test_slowloris_connections_do_not_starve_other_clients(api):
     dripper = threading.Thread(target=_drip, args=(sockets, stop, closed), daemon=True)
     dripper.start()
     try:
-        times = []
         for _ in range(20):
-            started = time.monotonic()
-            status, _ = api.request("GET", "/api/health", timeout=5)
-            times.append(time.monotonic() - started)
+            # answered while 150 connections hang on half a header: a starved request would wait until the server drops
+            # them (idle_timeout_s, 4 s) and time out first, raising
+            status, _ = api.request("GET", "/api/health", timeout=api.config.api.idle_timeout_s + 1)
             assert status == 200
             time.sleep(0.1)
-        assert max(times) < 5.0, times  # answered (not starved) while 150 connections hang on half a header
     finally:
         stop.set()
         dripper.join(5)

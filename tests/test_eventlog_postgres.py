@@ -5,7 +5,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -160,7 +159,7 @@ async def test_follow_in_another_process_sees_new_records(pg_url):
             log = open_log(sys.argv[1], readonly=True)
             print("ready", flush=True)
             seen = 0
-            async for record in log.follow(after_seq=0, poll_s=30):
+            async for record in log.follow(after_seq=0, poll_s=3600):
                 print(record.seq, record.body["i"], flush=True)
                 seen += 1
                 if seen == 5:
@@ -171,15 +170,13 @@ async def test_follow_in_another_process_sees_new_records(pg_url):
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", follower, pg_url, cwd=REPO,
                                                 stdout=asyncio.subprocess.PIPE)
     assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
-    await asyncio.sleep(0.5)  # let it LISTEN; poll_s=30 means only NOTIFY can wake it in time
+    await asyncio.sleep(0.5)  # let it LISTEN; poll_s=3600 means only NOTIFY can wake it within the test's wait
     log = open_log(pg_url, batch_max_delay_ms=1)
-    start = time.monotonic()
     for i in range(5):
         await log.append_async("event", body(i), T0)
         await asyncio.sleep(0.05)
-    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
     await log.aclose()
-    assert time.monotonic() - start < 20
     assert [line.split() for line in out.decode().splitlines()] == [[str(i + 1), str(i)] for i in range(5)]
 
 
