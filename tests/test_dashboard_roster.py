@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from optimizer.desk import jobs as roster_jobs
-from wfm.config import load_config
+from wfm.config import default_data, from_data, merge
 
-CONFIG = load_config()
+# runs search for 1 deterministic second (roster.deterministic_time_s): the same work on a loaded machine as on a quiet
+# one; their wall-clock time_limit (600 s) only guards
+CONFIG = from_data(merge(default_data(), {"roster": {"deterministic_time_s": 1.0}}))
 
 
 def small_inputs(agents: int = 8) -> tuple[bytes, bytes]:
@@ -36,7 +38,7 @@ def wait_done(jobs: Path, job_id: str, timeout: float = 90.0) -> roster_jobs.Job
 def test_a_run_solves_in_the_background_and_leaves_its_results_on_disk(tmp_path):
     agents, demand = small_inputs()
     job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand,
-                                   history_csv=None, time_limit=3, seed=1)
+                                   history_csv=None, time_limit=600, seed=1)
     assert roster_jobs.job_status(tmp_path, job_id).state in ("running", "done")
     status = wait_done(tmp_path, job_id)
     assert status.state == "done", status.error
@@ -62,7 +64,7 @@ def test_bad_input_fails_the_run_with_a_line_numbered_reason(tmp_path):
     _, demand = small_inputs()
     bad_agents = b"agent_id,name\n2000,A\n2000,B\n"  # duplicate id on line 3
     job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=bad_agents, demand_csv=demand,
-                                   history_csv=None, time_limit=2, seed=0)
+                                   history_csv=None, time_limit=600, seed=0)
     status = wait_done(tmp_path, job_id)
     assert status.state == "failed"
     assert "agents.csv:3" in status.error
@@ -73,15 +75,15 @@ def test_start_refuses_bad_month_missing_demand_and_a_second_concurrent_run(tmp_
     agents, demand = small_inputs()
     with pytest.raises(roster_jobs.JobError, match="YYYY-MM"):
         roster_jobs.start_job(CONFIG, tmp_path, month="2027-13", agents_csv=agents, demand_csv=demand,
-                              history_csv=None, time_limit=2, seed=0)
+                              history_csv=None, time_limit=600, seed=0)
     with pytest.raises(roster_jobs.JobError, match="demand"):
         roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=None,
-                              history_csv=None, time_limit=2, seed=0)
+                              history_csv=None, time_limit=600, seed=0)
     first = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand,
-                                  history_csv=None, time_limit=3, seed=0)
+                                  history_csv=None, time_limit=600, seed=0)
     with pytest.raises(roster_jobs.JobError, match="still solving"):
         roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand,
-                              history_csv=None, time_limit=3, seed=0)
+                              history_csv=None, time_limit=600, seed=0)
     assert wait_done(tmp_path, first).state == "done"
 
 
@@ -108,7 +110,7 @@ def test_a_stale_running_marker_from_a_dead_process_is_cleared(tmp_path):
     (tmp_path / "running").write_text(run.name, encoding="utf-8")
     agents, demand = small_inputs(4)
     job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=demand,
-                                   history_csv=None, time_limit=2, seed=0)
+                                   history_csv=None, time_limit=600, seed=0)
     assert wait_done(tmp_path, job_id).state in ("done", "failed")
 
 
@@ -116,7 +118,7 @@ def test_a_run_can_forecast_its_demand_from_call_history(tmp_path, repo):
     agents, _ = small_inputs(6)
     history = (repo / "sample_data" / "history" / "bank_calls.csv").read_bytes()
     job_id = roster_jobs.start_job(CONFIG, tmp_path, month="2027-02", agents_csv=agents, demand_csv=None,
-                                   history_csv=history, time_limit=2, seed=0)
+                                   history_csv=history, time_limit=600, seed=0)
     status = wait_done(tmp_path, job_id, timeout=120)
     assert status.state == "done", status.error
     demand = (roster_jobs.job_dir(tmp_path, job_id) / "demand.csv").read_text(encoding="utf-8").splitlines()
