@@ -79,6 +79,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "login_needed": ("Please sign in", "请先登录"),
     "forbidden": ("403 — not allowed", "无权访问"),
     "api_down": ("The floor service is not answering", "服务暂不可用"),
+    "connecting": ("connecting…", "连接中"),
     # supervisor page
     "override": ("Override", "主管干预"),
     "allow_break": ("Allow a break", "批准休息"),

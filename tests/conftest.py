@@ -86,7 +86,7 @@ def pg_server():
 # itself): live = drives an external tool (browser, SIPp, Kamailio, PostgreSQL, a real Asterisk);
 # slow = subprocess runs of the CLI or the demo, solver runs, long simulations and property searches.
 LIVE_MODULES = frozenset({
-    "test_browser_demo", "test_browser_roster", "test_browser_me_queue", "test_sip_sipp", "test_sip_kamailio", "test_conformance_sip_live",
+    "test_browser_demo", "test_browser_roster", "test_browser_me_queue", "test_browser_supervisor_push", "test_sip_sipp", "test_sip_kamailio", "test_conformance_sip_live",
     "test_eventlog_postgres", "test_scaleout_postgres",
 })
 SLOW_MODULES = frozenset({

@@ -60,11 +60,12 @@ def demo(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def running_demo(folder: Path, config: Path, kiosk_token: str = ""):
-    """`wfm demo` on `config` until the block ends (SIGINT, as Ctrl-C); yields its base URL once agents are in."""
+def running_demo(folder: Path, config: Path, kiosk_token: str = "", args: tuple[str, ...] = ()):
+    """`wfm demo` on `config` (with `args`, e.g. -v: the access log in folder/demo.stderr) until the block
+    ends (SIGINT, as Ctrl-C); yields its base URL once agents are in."""
     env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
     stderr = (folder / "demo.stderr").open("a", encoding="utf-8")
-    proc = subprocess.Popen([*WFM, "demo", "--port", "0", "--no-browser", "--config", str(config)],
+    proc = subprocess.Popen([*WFM, "demo", *args, "--port", "0", "--no-browser", "--config", str(config)],
                             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         first = proc.stdout.readline().strip()

@@ -178,3 +178,28 @@ def test_agent_page_draws_the_budget_the_socket_pushed(site):
     assert "me-unknown" in str(draw({"agent": "1001", "budget": None})["me-budget"]["children"])
     other = draw({"agent": "1002", "budget": {**budget, "queue_position": 5}})  # not this page's agent: fetched
     assert "#5" not in str(other["me-status"]["children"])
+
+
+def test_supervisor_page_draws_the_floor_the_socket_pushed(site):
+    """assets/supervisor.js hands the pushed floor over as {floor (only the people on a break in full),
+    agents (every id)}; the page draws that, fetching nothing: a break only the pushed floor holds is on
+    the page, with End break beside it. Before any push it says it is connecting; a malformed push is named."""
+    supervisor = session_for(site, "supervisor")
+    floor = supervisor.get(site.url + "/api/floor", timeout=5).json()
+    on_break = {**floor["agents"][0], "agent": "9999", "state": "short_break", "break_kind": "short",
+                "break_limit_s": 900.0, "overrun": False}
+
+    def draw(pushed):
+        return callback(site, supervisor, "sup-summary.children",
+                        [{"id": "sup-push", "property": "data", "value": pushed}],
+                        [{"id": "sup-agent", "property": "options", "value": None},
+                         {"id": "sup-breaks-key", "property": "data", "value": None}])
+
+    drawn = draw({"floor": {**floor, "agents": [on_break]}, "agents": ["1002", "9999", "1001"]})
+    assert "Idle agents" in str(drawn["sup-summary"]["children"])
+    assert "9999" in str(drawn["sup-breaks"]["children"]) and "sup-end" in str(drawn["sup-breaks"]["children"])
+    assert [o["value"] for o in drawn["sup-agent"]["options"]] == ["1001", "1002", "9999"]
+    assert drawn["sup-breaks-key"]["data"][0][0] == "9999"
+    assert "sup-connecting" in str(draw(None)["sup-summary"]["children"])
+    bad = draw({"floor": {**floor, "idle_agents": "many"}, "agents": []})
+    assert "idle_agents" in str(bad["sup-summary"]["children"]) and "sup-breaks" not in bad

@@ -7,12 +7,21 @@ floor's shifts: it is the same after a reload or a restart. Overrides go to
 POST /api/overrides ("allow" with its kind, 小休 or 用餐); End break beside a
 person goes to POST /api/agents/{agent}/breaks/end. The override form empties
 itself after a successful send.
+
+Pushed, not polled: assets/supervisor.js holds the page's WebSocket (/ws, the
+socket /me uses: assets/live.js) and hands the floor the hub pushes — the one
+floor snapshot GET /api/floor serves — to the `sup-push` store when something
+the page shows changed, at most every FLOOR_REDRAW_MS; it bumps the `sup-log`
+store when pushes say the log moved, at most every ADHERENCE_REFRESH_MS, and
+adherence is fetched again. A silent socket marks the page STALE 数据过期 after
+dashboard.wall_stale_s; it reconnects with capped, jittered backoff.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import dash
+import msgspec
 from dash import ALL, Input, Output, State, callback, ctx as dash_ctx, dcc, html, no_update
 
 from dashboard import adherence, wall_model
@@ -20,13 +29,16 @@ from dashboard.app import api, api_down, context, forbidden, nav, sign_in_needed
 from dashboard.client import ApiError
 from dashboard.figures import adherence_timeline
 from dashboard.i18n import label, state_label
+from dashboard.wildcard import wildcard
+from wfm.views import FloorView
 
 dash.register_page(__name__, path="/supervisor", title="Supervisor 主管", name="Supervisor", order=2)
 
 ROLES = ("supervisor", "admin")
 DEFAULT_AGENTS_SHOWN = 12
 SCHEDULED = {"work": "scheduled work 排班上班", "meal": "scheduled meal 排班用餐"}
-ADHERENCE_REFRESH_MS = 5000  # the log is read on the server; every 5 s is enough for a person to follow
+FLOOR_REDRAW_MS = 1000  # the floor part is redrawn at most this often (pushes may come every api.ws_floor_interval_ms)
+ADHERENCE_REFRESH_MS = 5000  # adherence is fetched again at most this often, when the log moved
 
 
 def layout(at: str | None = None, **_query) -> html.Div:
@@ -38,12 +50,18 @@ def layout(at: str | None = None, **_query) -> html.Div:
         return html.Div([nav("/supervisor"), sign_in_needed("/supervisor")])
     if me.role not in ROLES:
         return html.Div([nav("/supervisor", me), forbidden("Supervisors only. 仅限主管。")])
+    stale_s = context().config.dashboard.wall_stale_s
     return html.Div(
         className="page supervisor",
+        id="sup-root",
+        # read by assets/supervisor.js and assets/live.js
+        **wildcard({"data-stale-s": str(stale_s), "data-floor-ms": str(FLOOR_REDRAW_MS),
+                    "data-adherence-ms": str(ADHERENCE_REFRESH_MS), "data-at": at or ""}),
         children=[
             nav("/supervisor", me),
-            dcc.Interval(id="sup-interval", interval=1000, n_intervals=0),
-            dcc.Interval(id="sup-adherence-interval", interval=ADHERENCE_REFRESH_MS, n_intervals=0),
+            dcc.Store(id="sup-push", data=None),  # {floor, agents}: the newest floor pushed (assets/supervisor.js)
+            dcc.Store(id="sup-log", data=None),  # bumped when the log moved: adherence is fetched again
+            html.Div(id="sup-live", className="live-status", role="status"),
             dcc.Store(id="sup-adherence", data={}),
             dcc.Store(id="sup-breaks-key", data=None),
             dcc.Store(id="sup-at", data=at),  # ?at=ISO: adherence as of that instant (same figures on every load)
@@ -121,18 +139,23 @@ def break_rows(view, tz) -> tuple[list, list]:
     Output("sup-breaks", "children"),
     Output("sup-breaks-key", "data"),
     Output("sup-agent", "options"),
-    Input("sup-interval", "n_intervals"),
+    Input("sup-push", "data"),
     State("sup-agent", "options"),
     State("sup-breaks-key", "data"),
 )
-def refresh(_n, known_options, breaks_key):
+def refresh(pushed, known_options, breaks_key):
+    """Draw the floor the socket pushed (assets/supervisor.js hands it over as {floor, agents}: the
+    FloorView with only the people on a break in its agent list, and every agent's id); nothing is fetched."""
     app = context()
+    if pushed is None:
+        return (html.Span(label("connecting"), className="muted", id="sup-connecting"),
+                no_update, no_update, no_update, no_update, no_update)
     try:
-        view = api().floor()
-    except ApiError as exc:
-        message = html.Div(f"{exc.status} {exc.error}: {exc.detail}", className="level-alarm")
+        view = msgspec.convert(pushed.get("floor"), FloorView)
+        agent_ids = sorted(msgspec.convert(pushed.get("agents"), list[str]), key=lambda a: (len(a), a))
+    except (AttributeError, msgspec.ValidationError) as exc:
+        message = html.Div(f"{label('api_down')}: {exc}", className="level-alarm")
         return message, no_update, no_update, no_update, no_update, no_update
-    agent_ids = sorted((a.agent for a in view.agents), key=lambda a: (len(a), a))
     options = [{"label": agent, "value": agent} for agent in agent_ids]
     if options == known_options:
         options = no_update  # an open list is not redrawn under the supervisor's cursor
@@ -165,7 +188,7 @@ def _table(header: list[str], rows: list[list[str]], table_id: str) -> html.Tabl
     Output("sup-adherence-agents-table", "children"),
     Output("sup-adherence-agents", "options"),
     Output("sup-adherence-agents", "value"),
-    Input("sup-adherence-interval", "n_intervals"),
+    Input("sup-log", "data"),
     State("sup-adherence-agents", "value"),
     State("sup-at", "data"),
 )
