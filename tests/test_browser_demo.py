@@ -42,7 +42,9 @@ def write_config(folder: Path) -> Path:
         # 60 agents (the wall's readability is judged on a 60-agent floor) at lunch with frequent 小休: 8+ on break
         f'[simulator]\nspeed = 4.0\nagents = 60\nstart_at = "12:00"\nshort_breaks_per_shift = [6, 8]\n'
         f'[dashboard]\nroster_jobs_dir = "{folder / "jobs"}"\nroster_dir = "{folder / "roster"}"\n'
-        f'agent_names_csv = "{REPO / "sample_data" / "roster" / "agents.csv"}"\nwall_rotate_s = 6\n',
+        f'agent_names_csv = "{REPO / "sample_data" / "roster" / "agents.csv"}"\nwall_rotate_s = 6\n'
+        # the roster page's runs search half a deterministic second: the same under any load; the page's time limit guards
+        '[roster]\ndeterministic_time_s = 0.5\n',
         encoding="utf-8",
     )
     return config
@@ -358,7 +360,7 @@ def test_roster_page_solves_publishes_and_decides_a_swap(demo, browser, artifact
     browser.find_element(By.CSS_SELECTOR, "#roster-agents input[type=file]").send_keys(str(agents))
     browser.find_element(By.CSS_SELECTOR, "#roster-demand input[type=file]").send_keys(str(demand))
     set_field(browser.find_element(By.ID, "roster-month"), "2027-02")
-    set_field(browser.find_element(By.ID, "roster-time"), "3")
+    set_field(browser.find_element(By.ID, "roster-time"), "600")  # a guard (deterministic budget, write_config)
     browser.find_element(By.ID, "roster-solve").click()
     wait_for(lambda: text_of(browser, "#roster-done") or text_of(browser, "#roster-failed")
              or text_of(browser, "#roster-error"), timeout=90)
