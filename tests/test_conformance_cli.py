@@ -278,7 +278,7 @@ def small_roster(tmp_path_factory):
     demand.write_text("\n".join(rows) + "\n")
     out = tmp / "new" / "dir"
     proc = wfm("roster", "--month", "2027-02", "--agents", agents, "--demand", demand, "--out", out,
-               "--time-limit", 600, "--deterministic-time", 1, "--seed", 1, "--json", timeout=900)
+               "--time-limit", 600, "--deterministic-time", 0.3, "--seed", 1, "--json", timeout=900)
     return proc, out, agents, demand
 
 
@@ -464,7 +464,7 @@ def test_roster_from_forecast_history(tmp_path):
     agents.write_text("agent_id,name\n" + "".join(f"B{i},n{i}\n" for i in range(6)))
     out = tmp_path / "out"
     proc = wfm("roster", "--month", "2027-02", "--agents", agents, "--forecast", history, "--out", out,
-               "--time-limit", 600, "--deterministic-time", 1, "--json", timeout=900)
+               "--time-limit", 600, "--deterministic-time", 0.3, "--json", timeout=900)
     [summary] = json_lines(proc.stdout)
     report = json.loads((out / "report.json").read_text())
     assert proc.returncode == (1 if report["unmet_agent_intervals"] else 0)
@@ -588,7 +588,7 @@ def test_roster_demand_no_template_covers_is_unmet_not_bad_input(tmp_path):
     demand.write_text("date,interval_start,required\n2027-02-01,07:00,1\n2027-02-01,09:00,1\n")  # 07:00: no template
     out = tmp_path / "out"
     proc = wfm("roster", "--month", "2027-02", "--agents", agents, "--demand", demand, "--out", out,
-               "--time-limit", 600, "--deterministic-time", 1, "--json", timeout=900)
+               "--time-limit", 600, "--deterministic-time", 0.3, "--json", timeout=900)
     assert proc.returncode == 1, proc.stderr.decode()[-300:]
     report = json.loads((out / "report.json").read_text())
     assert report["unmet_agent_intervals"] >= 1

@@ -39,7 +39,7 @@ def published(tmp_path_factory, repo=None):
                 out.writerow([day.isoformat(), f"{minute // 60:02d}:{minute % 60:02d}", 3 if minute < 16 * 60 else 2])
     out_dir = tmp / "out"
     run = subprocess.run([sys.executable, "-m", "wfm.cli", "roster", "--month", "2027-02", "--agents", str(agents),
-                          "--demand", str(demand), "--out", str(out_dir), "--time-limit", "600", "--deterministic-time", "1", "--seed", "2",
+                          "--demand", str(demand), "--out", str(out_dir), "--time-limit", "600", "--deterministic-time", "0.3", "--seed", "2",
                            "--json"],
                          capture_output=True, text=True, cwd=repo)
     return run, out_dir, agents, demand

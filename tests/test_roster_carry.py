@@ -27,7 +27,7 @@ def test_february_after_january(tmp_path, repo):
 
     def roster(month: str, demand: str, out: str, *extra: str) -> dict:
         run = subprocess.run(wfm + ["roster", "--month", month, "--agents", str(agents), "--demand", str(tmp_path / demand),
-                                    "--out", str(tmp_path / out), "--time-limit", "600", "--deterministic-time", "1", "--json",
+                                    "--out", str(tmp_path / out), "--time-limit", "600", "--deterministic-time", "0.3", "--json",
                                     "--no-progress", *extra],
                              capture_output=True, text=True, cwd=repo)
         assert run.returncode in (0, 1), run.stderr

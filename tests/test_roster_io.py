@@ -100,7 +100,7 @@ def test_cli_exit_1_when_demand_is_left_unmet(tmp_path, repo):
     a, d = files(tmp_path, "agent_id,name\n1,A\n2,B\n", "date,interval_start,required\n2027-02-01,10:00,5\n")
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-m", "wfm.cli", "roster", "--month", "2027-02", "--agents", str(a), "--demand", str(d),
-                          "--out", str(out), "--time-limit", "600", "--deterministic-time", "1", "--json", "--no-progress"],
+                          "--out", str(out), "--time-limit", "600", "--deterministic-time", "0.3", "--json", "--no-progress"],
                          capture_output=True, text=True, cwd=repo)
     assert run.returncode == 1, run.stderr
     summary = json.loads(run.stdout)
