@@ -5,11 +5,12 @@
    The newest floor goes to the `sup-push` store, which redraws the page's floor part, when something
    the page shows changed (not the floor's clock, times in state or feed ages) and at most every
    data-floor-ms; it goes as {floor, agents}: the floor with only the people on a break in full, and
-   every agent's id. Every floor push and decision follows a write to the event log (an event, a tick
-   marker, a decision); when one came since adherence was last fetched, the `sup-log` store is
-   bumped at most every data-adherence-ms, and the page fetches GET /api/adherence again (the day's
-   records it reads are kept and topped up, wfm/api/logwindow.py). With ?at= (data-at) adherence
-   is of a fixed instant and is fetched once. */
+   every agent's id. Adherence is computed from the agent_state and shift events in the log: when a
+   pushed floor shows an agent's state or shift changed (such an event was logged), the `sup-log` store
+   is bumped at most every data-adherence-ms and the page fetches GET /api/adherence again (the day's
+   records it reads are kept and topped up, wfm/api/logwindow.py); on a floor where nothing changes it
+   is bumped every data-adherence-clock-ms while the socket is live, since adherence so far moves with
+   the clock alone. With ?at= (data-at) adherence is of a fixed instant and is fetched once. */
 (function () {
   "use strict";
 
@@ -22,6 +23,12 @@
     var copy = Object.assign({}, floor);
     copy.agents = (floor.agents || []).filter(function (a) { return BREAKS[a.state]; });
     return {floor: copy, agents: (floor.agents || []).map(function (a) { return a.agent; })};
+  }
+  // what adherence is computed from, as the floor shows it: each agent's state (since when) and shift
+  function adherenceInput(floor) {
+    return JSON.stringify((floor.agents || []).map(function (a) {
+      return [a.agent, a.state, a.since, a.shift_start, a.shift_end, a.meal_slot_start];
+    }));
   }
   function shown(doc) {
     var copy = Object.assign({}, doc.floor);
@@ -41,8 +48,10 @@
       if (msg.type === "floor") {
         sup.pushes += 1;
         sup.floor = msg.data;
+        var input = adherenceInput(msg.data);
+        if (sup.adherenceInput !== null && input !== sup.adherenceInput) { sup.logMoved = true; }
+        sup.adherenceInput = input;
       }
-      if (msg.type !== "hello" && msg.type !== "error") { sup.logMoved = true; }
       hand(root);
     },
     tick: hand
@@ -52,6 +61,7 @@
   sup.floorAt = 0;
   sup.handed = 0;  // floors handed to the page
   sup.logMoved = false;
+  sup.adherenceInput = null;  // the first floor is what the adherence fetched with the page was computed from
   sup.adherenceAt = Date.now();  // the page fetched adherence as it was drawn
   sup.adherenceBumps = 0;
   sup.timer = null;
@@ -73,7 +83,9 @@
       }
       sup.floor = null;
     }
-    if (sup.logMoved && !root.dataset.at && now - sup.adherenceAt >= parseFloat(root.dataset.adherenceMs || "5000")) {
+    var since = now - sup.adherenceAt, live = sup.ws !== null && sup.ws.readyState === 1 && !root.classList.contains("stale");
+    if (!root.dataset.at && ((sup.logMoved && since >= parseFloat(root.dataset.adherenceMs || "5000")) ||
+        (live && since >= parseFloat(root.dataset.adherenceClockMs || "60000")))) {
       sup.logMoved = false;
       sup.adherenceAt = now;
       sup.adherenceBumps += 1;

@@ -12,8 +12,10 @@ Pushed, not polled: assets/supervisor.js holds the page's WebSocket (/ws, the
 socket /me uses: assets/live.js) and hands the floor the hub pushes — the one
 floor snapshot GET /api/floor serves — to the `sup-push` store when something
 the page shows changed, at most every FLOOR_REDRAW_MS; it bumps the `sup-log`
-store when pushes say the log moved, at most every ADHERENCE_REFRESH_MS, and
-adherence is fetched again. A silent socket marks the page STALE 数据过期 after
+store, and adherence is fetched again, when a pushed floor shows an agent's
+state or shift changed (the events adherence is computed from were logged), at
+most every ADHERENCE_REFRESH_MS, and every ADHERENCE_CLOCK_MS on a floor where
+nothing changes (adherence so far moves with the clock). A silent socket marks the page STALE 数据过期 after
 dashboard.wall_stale_s; it reconnects with capped, jittered backoff.
 """
 from __future__ import annotations
@@ -38,7 +40,8 @@ ROLES = ("supervisor", "admin")
 DEFAULT_AGENTS_SHOWN = 12
 SCHEDULED = {"work": "scheduled work 排班上班", "meal": "scheduled meal 排班用餐"}
 FLOOR_REDRAW_MS = 1000  # the floor part is redrawn at most this often (pushes may come every api.ws_floor_interval_ms)
-ADHERENCE_REFRESH_MS = 5000  # adherence is fetched again at most this often, when the log moved
+ADHERENCE_REFRESH_MS = 5000  # adherence is fetched again at most this often, when its events were logged
+ADHERENCE_CLOCK_MS = 60000  # and this often when nothing changed: its figures so far move with the clock
 
 
 def layout(at: str | None = None, **_query) -> html.Div:
@@ -56,11 +59,12 @@ def layout(at: str | None = None, **_query) -> html.Div:
         id="sup-root",
         # read by assets/supervisor.js and assets/live.js
         **wildcard({"data-stale-s": str(stale_s), "data-floor-ms": str(FLOOR_REDRAW_MS),
-                    "data-adherence-ms": str(ADHERENCE_REFRESH_MS), "data-at": at or ""}),
+                    "data-adherence-ms": str(ADHERENCE_REFRESH_MS),
+                    "data-adherence-clock-ms": str(ADHERENCE_CLOCK_MS), "data-at": at or ""}),
         children=[
             nav("/supervisor", me),
             dcc.Store(id="sup-push", data=None),  # {floor, agents}: the newest floor pushed (assets/supervisor.js)
-            dcc.Store(id="sup-log", data=None),  # bumped when the log moved: adherence is fetched again
+            dcc.Store(id="sup-log", data=None),  # bumped when adherence's events were logged: it is fetched again
             html.Div(id="sup-live", className="live-status", role="status"),
             dcc.Store(id="sup-adherence", data={}),
             dcc.Store(id="sup-breaks-key", data=None),
