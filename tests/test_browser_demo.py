@@ -44,7 +44,7 @@ def write_config(folder: Path) -> Path:
         f'[dashboard]\nroster_jobs_dir = "{folder / "jobs"}"\nroster_dir = "{folder / "roster"}"\n'
         f'agent_names_csv = "{REPO / "sample_data" / "roster" / "agents.csv"}"\nwall_rotate_s = 6\n'
         # the roster page's runs search half a deterministic second: the same under any load; the page's time limit guards
-        '[roster]\ndeterministic_time_s = 0.5\n',
+        '[roster]\ndeterministic_time_s = 0.5\nworkers = 1\n',
         encoding="utf-8",
     )
     return config

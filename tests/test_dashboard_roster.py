@@ -11,9 +11,9 @@ import pytest
 from optimizer.desk import jobs as roster_jobs
 from wfm.config import default_data, from_data, merge
 
-# runs search for 0.3 deterministic seconds (roster.deterministic_time_s): the same work on a loaded machine as on a quiet
+# runs search for 0.3 deterministic seconds on one worker (roster.deterministic_time_s): the same work on a loaded machine as on a quiet
 # one; their wall-clock time_limit (600 s) only guards
-CONFIG = from_data(merge(default_data(), {"roster": {"deterministic_time_s": 0.3}}))
+CONFIG = from_data(merge(default_data(), {"roster": {"deterministic_time_s": 0.3, "workers": 1}}))
 
 
 def small_inputs(agents: int = 8) -> tuple[bytes, bytes]:

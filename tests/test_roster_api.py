@@ -42,7 +42,7 @@ async def site(tmp_path, request):
     base = make_config(tmp_path)
     config = from_data(merge(msgspec_dict(base), {
         "dashboard": {"roster_jobs_dir": str(tmp_path / "jobs"), "roster_dir": str(tmp_path / "roster")},
-        "roster": {"deterministic_time_s": 0.3}}), "test")  # the same search under any load
+        "roster": {"deterministic_time_s": 0.3, "workers": 1}}), "test")  # the same search under any load
     log = open_log_from_config(config)
     runtime = Runtime(config, FloorEngine(config), log, [QueueAdapter()], FixedClock(T0))
     await runtime.start()

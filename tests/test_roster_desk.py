@@ -20,7 +20,7 @@ CONFIG = load_config(None)
 MONTH = "2027-01"
 
 
-# the desk's runs search for DESK_BUDGET_S deterministic seconds on two workers (roster.deterministic_time_s): the
+# the desk's runs search for DESK_BUDGET_S deterministic seconds on one worker (roster.deterministic_time_s): the
 # same effort on a loaded machine as on a quiet one; their wall-clock limit only guards
 DESK_BUDGET_S = 4.0
 
@@ -28,7 +28,7 @@ DESK_BUDGET_S = 4.0
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
     folder = tmp_path_factory.mktemp("desk")
-    config = from_data(merge(default_data(), {"roster": {"deterministic_time_s": DESK_BUDGET_S, "workers": 2}}))
+    config = from_data(merge(default_data(), {"roster": {"deterministic_time_s": DESK_BUDGET_S, "workers": 1}}))
     return RosterDesk(config, folder / "jobs", folder / "roster", REPO / "sample_data")
 
 
