@@ -528,3 +528,60 @@ async def test_concurrent_snapshot_requests_do_not_interleave():
         await adapter.close()
     assert markers == ["begin", "end", "begin", "end"]
     assert sum(a.get("Action") == "QueueStatus" for a in server.actions) == 3
+
+
+class BehindAsterisk(FakeAsterisk):
+    """Answers a reconciliation QueueStatus (ActionID …-check) only after `delay_s`, as a floor that
+    reads behind a backlog sees it: with live messages arriving meanwhile (`filler`), or with nothing."""
+
+    def __init__(self, delay_s: float, filler: bool, **kw):
+        super().__init__(**kw)
+        self.delay_s = delay_s
+        self.filler = filler
+
+    async def send(self, writer, data: bytes, cut_at: int | None = None) -> bool:
+        if b"-check\r\n" in data and b"Queue status will follow" in data:
+            end = asyncio.get_running_loop().time() + self.delay_s
+            while asyncio.get_running_loop().time() < end:
+                if self.filler:
+                    await super().send(writer, encode([("Event", "Newexten"), ("Privilege", "dialplan,all"),
+                                                       ("Channel", "PJSIP/trunk-1"), ("Application", "Wait")]))
+                await asyncio.sleep(0.02)
+            if not self.filler:
+                return True  # never answered
+        return await super().send(writer, data, cut_at)
+
+
+async def _watch_checks(server, adapter, until, timeout: float = 10.0) -> None:
+    async def consume():
+        async for _event in adapter.stream():
+            pass
+
+    task = asyncio.create_task(consume())
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not until() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        await adapter.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_check_answered_behind_live_traffic_waits_and_keeps_the_link(monkeypatch):
+    """Soak, 5,000 agents: a check's list queued behind the floor's own backlog took > 30 s, the adapter
+    dropped the link as dead (12 times in the hour) and lost what was buffered on it."""
+    monkeypatch.setattr("telephony.ami.client.LIST_TIMEOUT_S", 0.3)
+    async with BehindAsterisk(delay_s=1.2, filler=True) as server:
+        adapter = adapter_for(server, fast_config(reconcile_s=0.2), action_timeout_s=0.2)
+        await _watch_checks(server, adapter, lambda: adapter.reconciliations >= 2)
+    assert adapter.reconciliations >= 2
+    assert server.connections == 1
+
+
+async def test_a_check_never_answered_on_a_silent_link_still_drops_it(monkeypatch):
+    monkeypatch.setattr("telephony.ami.client.LIST_TIMEOUT_S", 0.3)
+    async with BehindAsterisk(delay_s=0.8, filler=False) as server:
+        adapter = adapter_for(server, fast_config(reconcile_s=0.2), action_timeout_s=0.2)
+        await _watch_checks(server, adapter, lambda: server.connections >= 2)
+    assert server.connections >= 2 and adapter.reconciliations == 0

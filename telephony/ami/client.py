@@ -35,6 +35,10 @@ from wfm.events import ResyncEvent
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+# a QueueStatus list must complete within this; it waits longer while the link keeps delivering (the
+# answer is then behind a backlog of live events: in the 60-min soak at 5,000 agents a check that
+# timed out behind it dropped the link twelve times, and what was buffered on it was lost)
+LIST_TIMEOUT_S = 30.0
 
 
 # after these the PBX's member table may differ from what its events told: ask for a snapshot
@@ -79,6 +83,7 @@ class AmiConnection:
         self.syncing = False
         self.deferred: list[tuple[AmiMessage, datetime]] = []  # live events held while a snapshot is collected
         self.resync_lock = asyncio.Lock()
+        self.reads = 0  # chunks read: the link is alive while this moves
 
     async def read_loop(self) -> None:
         """Read until EOF; raises ConnectionError when the peer goes away."""
@@ -91,6 +96,7 @@ class AmiConnection:
                 raise ConnectionResetError("AMI server closed the connection")
             received = adapter.clock.now()
             adapter._last_message_at = received
+            self.reads += 1
             if adapter._capture is not None:
                 adapter._capture.write(data, received)
             for item in self.parser.feed(data):
@@ -132,9 +138,11 @@ class AmiConnection:
             pending.future.set_result(pending)
 
     async def action(self, fields: dict[str, str], *, is_list: bool = False, timeout: float | None = None,
-                     streamed: bool = False, suffix: str = "") -> _Pending:
+                     streamed: bool = False, suffix: str = "", patient: bool = False) -> _Pending:
         """Send an action with a fresh ActionID (+ suffix); wait for its response (and list items).
-        `streamed`: its response and items are also mapped as they arrive."""
+        `streamed`: its response and items are also mapped as they arrive. `patient`: the timeout
+        starts again while the link keeps delivering — the answer is queued behind messages this
+        floor has not read yet (a backlog), which is no sign of a dead PBX."""
         action_id = self.adapter._next_action_id() + suffix
         wire = {"Action": fields["Action"], "ActionID": action_id}
         wire.update({k: v for k, v in fields.items() if k != "Action"})
@@ -144,7 +152,14 @@ class AmiConnection:
         try:
             self.writer.write(data)
             await self.writer.drain()
-            return await asyncio.wait_for(pending.future, timeout or self.adapter.action_timeout_s)
+            wait_s = timeout or self.adapter.action_timeout_s
+            while True:
+                reads = self.reads
+                try:
+                    return await asyncio.wait_for(asyncio.shield(pending.future), wait_s)
+                except TimeoutError:
+                    if not patient or self.reads == reads:
+                        raise
         finally:
             self.pending.pop(action_id, None)
 
@@ -362,7 +377,7 @@ class AmiAdapter(StreamingAdapter[AmiSettings, AmiConnection]):
         conn.syncing = True
         try:
             await self._put(ResyncEvent(ts=self._now_floor(), source=self.source, phase="begin"))
-            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, 30.0))
+            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, LIST_TIMEOUT_S), patient=True)
             if result.response is None or result.response.response != "Success":
                 message = result.response.get("Message", "") if result.response is not None else "no response"
                 raise AmiActionError(f"{self.source}: QueueStatus refused: {message}")
@@ -407,7 +422,7 @@ class AmiAdapter(StreamingAdapter[AmiSettings, AmiConnection]):
         """A QueueStatus whose list the mapper compares with what it emitted (CHECK_SUFFIX ActionID);
         mapped in stream order with the live events around it, so a capture replays the same."""
         async with conn.resync_lock:
-            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, 30.0),
+            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, LIST_TIMEOUT_S), patient=True,
                                        streamed=True, suffix=CHECK_SUFFIX)
             if result.response is None or result.response.response != "Success":
                 message = result.response.get("Message", "") if result.response is not None else "no response"
