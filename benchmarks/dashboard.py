@@ -43,37 +43,12 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `dashboard` is the package, not this script's own name
+from benchmarks.pagelib import cpu_seconds, latencies, start_demo  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results" / "dashboard.json"
 
 
 def log(message: str) -> None:
     print(f"dashboard bench: {message}", file=sys.stderr, flush=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
-
-def start_demo(folder: Path, agents: int) -> tuple[subprocess.Popen, str]:
-    calls = int(6000 * agents / 60)  # the default floor's volume per agent
-    config = folder / "bench.toml"
-    config.write_text(
-        f'[storage]\nurl = "sqlite:///{folder / "wfm.sqlite"}"\n'
-        f"[simulator]\nspeed = 1.0\nagents = {agents}\ncalls_per_day = {calls}\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "wfm.cli", "demo", "--port", "0", "--no-browser",
-                             "--config", str(config)], cwd=folder, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    first = proc.stdout.readline().strip()
-    if not first.endswith("/wall"):
-        proc.kill()
-        raise SystemExit(f"wfm demo did not print its wall URL (got {first!r})")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, first[: -len("/wall")]
 
 
 class WallSockets(threading.Thread):
@@ -173,24 +148,7 @@ def browser_latency(base: str, seconds: float) -> dict:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    latencies, missed = [], 0
-    for index, (stamp, value) in enumerate(api_changes[1:], start=1):
-        shown = next((t for t, v in screen if v == value and t >= stamp - 5), None)
-        if index + 1 < len(api_changes):
-            # the screen moved on to the next value: a later showing of this one is another change, not this
-            following, after = api_changes[index + 1]
-            moved_on = next((t for t, v in screen if v == after and t >= following - 5), None)
-            if shown is not None and moved_on is not None and shown > moved_on:
-                shown = None
-        if shown is None:
-            missed += 1  # overtaken by the next change before a push carried it (pushes are throttled)
-            continue
-        latencies.append(shown - stamp)
-    latencies.sort()
-    def pct(p: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1) if latencies else None
-    return {"api_changes": len(api_changes) - 1, "measured": len(latencies), "overtaken": missed,
-            "median_ms": pct(0.5), "p95_ms": pct(0.95), "max_ms": round(max(latencies), 1) if latencies else None}
+    return latencies(api_changes, screen)
 
 
 def reports_throughput() -> dict:

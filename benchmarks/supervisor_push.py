@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +38,7 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from benchmarks.pagelib import cpu_seconds, latencies, start_demo  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results" / "supervisor_push.json"
 
 OBSERVER = """
@@ -57,52 +57,6 @@ def log(message: str) -> None:
     print(f"supervisor_push bench: {message}", file=sys.stderr, flush=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def start_demo(folder: Path, agents: int) -> tuple[subprocess.Popen, str]:
-    config = folder / "bench.toml"
-    config.write_text(
-        f'[storage]\nurl = "sqlite:///{folder / "wfm.sqlite"}"\n'
-        f"[simulator]\nspeed = 1.0\nagents = {agents}\ncalls_per_day = {int(6000 * agents / 60)}\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "WFM_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
-    stderr = (folder / "demo.stderr").open("w", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "wfm.cli", "demo", "-v", "--port", "0", "--no-browser",
-                             "--config", str(config)], cwd=folder, env=env, stdout=subprocess.PIPE,
-                            stderr=stderr, text=True)
-    first = proc.stdout.readline().strip() if proc.stdout else ""
-    if not first.endswith("/wall"):
-        proc.kill()
-        raise SystemExit(f"wfm demo did not print its wall URL (got {first!r})")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, first[: -len("/wall")]
-
-
-def latencies(api_changes: list[tuple[float, str]], screen: list[list]) -> dict:
-    measured, overtaken = [], 0
-    for index, (stamp, value) in enumerate(api_changes[1:], start=1):
-        shown = next((t for t, v in screen if v == value and t >= stamp - 5), None)
-        if index + 1 < len(api_changes):  # the screen moved on first: a later showing is another change
-            following, after = api_changes[index + 1]
-            moved_on = next((t for t, v in screen if v == after and t >= following - 5), None)
-            if shown is not None and moved_on is not None and shown > moved_on:
-                shown = None
-        if shown is None:
-            overtaken += 1
-            continue
-        measured.append(shown - stamp)
-    measured.sort()
-
-    def pct(p: float) -> float | None:
-        return round(measured[min(len(measured) - 1, int(p * len(measured)))], 1) if measured else None
-    return {"api_changes": len(api_changes) - 1, "measured": len(measured), "overtaken": overtaken,
-            "median_ms": pct(0.5), "p95_ms": pct(0.95), "max_ms": round(measured[-1], 1) if measured else None}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=60)
@@ -115,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="wfm-sup-bench-"))
     log(f"starting wfm demo -v with {args.agents} agents")
-    proc, base = start_demo(folder, args.agents)
+    proc, base = start_demo(folder, args.agents, verbose=True)
     try:
         wait_for(lambda: requests.get(base + "/api/wall", timeout=10).json()["agents_signed_in"], timeout=60, step=0.5)
         with headless_chromium() as browser:
