@@ -8,7 +8,7 @@ Measures, on the same generated floor (deterministic, seed 4):
 - engine+log: the engine with every event and output appended to a real SQLite event
   log (wfm.eventlog, append_many in batches of storage.batch_max_records);
 - the same stream under the "scaled" (30 %, a long break queue) and "service_level" gates;
-- floor_view: building the full FloorView read model for 5,000 agents;
+- floor_view: building the full FloorView read model for 5,000 agents (median of 5 builds, the first apart);
 - replay of sample_data/floor_day.jsonl (60 agents, one day): lines/s, parse to encoded output.
 Target: >= 20,000 events/s for state + rules.
 
@@ -278,6 +278,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
     from argon2 import PasswordHasher  # noqa: PLC0415
 
     from wfm.api.app import ApiServer, create_app  # noqa: PLC0415
+    from wfm.commands.heap import settle_heap  # noqa: PLC0415
     from wfm.eventlog import open_log_from_config  # noqa: PLC0415
     from wfm.runtime import Runtime  # noqa: PLC0415
 
@@ -303,6 +304,7 @@ async def ws_latency(seconds: float, agents: int, queues: int, rate: int = WS_RA
         await runtime.start(prelude=lambda _: shifts)
         server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
         await server.start()
+        settle_heap(config.process)  # as `wfm serve` does once it listens
         try:
             # sign everyone in (ready, in their queue) just before the measured stream
             signed = runtime.events_processed
@@ -457,9 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     if log_seconds is not None:
         print(f"engine+log: {len(stream) / log_seconds:,.0f} events/s", file=sys.stderr)
     now = stream[-1].ts
-    started = time.perf_counter()
-    view = engine.floor_view(now)
-    view_ms = (time.perf_counter() - started) * 1000
+    view_times = []
+    for _ in range(5):  # the first build may also pay for a full garbage collection of the whole heap
+        started = time.perf_counter()
+        view = engine.floor_view(now)
+        view_times.append((time.perf_counter() - started) * 1000)
+    view_ms = sorted(view_times)[2]
     started = time.perf_counter()
     for agent in list(engine.floor.agents)[:1000]:
         engine.agent_budget(agent, now)
@@ -503,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         "engine_events_per_s_by_gate": {"fixed": round(rate), **{k: v["events_per_s"] for k, v in per_policy.items()}},
         "break_queue_at_end_scaled_30pct": per_policy["scaled"]["break_queue_at_end"],
         "floor_view_ms": round(view_ms, 1),
+        "floor_view_ms_note": "median of 5 builds; the first (which a collection of the heap may land in) apart",
+        "floor_view_first_ms": round(view_times[0], 1),
         "replay_floor_day_lines_per_s": round(replay_rate) if replay_rate else None,
         "agent_budget_us": round(budget_us, 1),
         "outputs": counts["outputs"],

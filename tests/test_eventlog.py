@@ -306,6 +306,19 @@ async def test_append_async_does_not_block_the_event_loop(url):
     assert ticks >= 5
 
 
+async def test_flush_marked_group_commits_without_waiting_out_the_delay(url):
+    # A ten-minute batch delay: only the flush mark on a group's last record gets it committed.
+    log = open_log(url, batch_max_records=1000, batch_max_delay_ms=600_000)
+    group = [log.append_async("event", body(i), T0, flush=i == 2) for i in range(3)]
+    records = await asyncio.wait_for(asyncio.gather(*group), 60)  # a hang guard, not a speed bound
+    assert [r.seq for r in records] == [1, 2, 3]
+    unmarked = asyncio.ensure_future(log.append_async("event", body(3), T0))
+    await asyncio.sleep(0.2)
+    assert not unmarked.done()  # no flush mark: it waits for its batch's delay (or close)
+    await log.aclose()
+    assert (await unmarked).seq == 4 and verify(url).ok
+
+
 async def test_append_async_mixed_with_sync_appends(url):
     log = open_log(url, batch_max_records=16, batch_max_delay_ms=1)
 

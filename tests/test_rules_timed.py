@@ -170,6 +170,19 @@ def test_post_empty_when_nobody_signed_in_at_shift_start():
     assert violations(f.tick("08:45"), "POST_EMPTY") == []  # once per occurrence
 
 
+def test_post_empty_many_shifts_starting_together_make_one_look_and_one_violation():
+    f = Floor()
+    for i in range(200):  # a floor whose shifts all start 08:30: one check of the post at 08:30, not 200
+        f.shift(f"a{i:03d}", "08:30", "16:00")
+    assert [d.key for d in f.engine.floor.deadlines].count("floor") == 1  # the post's own deadlines
+    found = violations(f.tick("08:30:01"), "POST_EMPTY")
+    assert len(found) == 1 and "200 rostered agent(s)" in found[0].detail
+    f.shift("late", "10:00", "18:00")
+    f.state("09:00", "a000", "ready")
+    f.state("09:30", "a000", "logged_out")  # empty again: a new spell, looked at once more
+    assert len(violations(f.tick("09:31"), "POST_EMPTY")) == 1
+
+
 def test_post_not_empty_when_someone_signed_in_even_not_ready():
     f = Floor()
     f.shift("a", "08:30", "16:00")

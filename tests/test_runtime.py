@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from support.runtime_helpers import T0, FixedClock, QueueAdapter, make_config
+from wfm.config import default_data, from_data, merge
 from wfm.decisions import BreakDecision
 from wfm.eventlog import open_log_from_config
 from wfm.events import AgentState, AgentStateEvent, BreakKind, BreakRequestEvent
@@ -158,6 +159,21 @@ async def test_decision_logged_before_published_and_submit_returns_step(config):
     unsubscribe()
     await runtime.submit(BreakRequestEvent(ts=T0, agent="1002", kind=BreakKind.SHORT))
     assert len(seen) == 1  # unsubscribed: nothing more
+    await runtime.stop()
+
+
+async def test_each_batch_is_committed_without_waiting_out_the_batch_delay(tmp_path):
+    # a ten-minute group-commit delay: the runtime marks the last record of each group it hands
+    # the log (events, then decisions) `flush`, so a request is decided at once all the same
+    config = from_data(merge(default_data(), {"storage": {"url": f"sqlite:///{tmp_path / 'wfm.sqlite'}",
+                                                          "batch_max_delay_ms": 600_000}}), "test")
+    log = open_log_from_config(config)
+    runtime = Runtime(config, SpyEngine(log), log, [], FixedClock(T0))
+    await runtime.start()
+    result = await asyncio.wait_for(runtime.submit(BreakRequestEvent(ts=T0, agent="1001", kind=BreakKind.SHORT)),
+                                    60)  # a hang guard, not a speed bound
+    assert [o.rule for o in result.outputs] == ["QUEUE_NEAR_FULL"]
+    assert [r.kind for r in log.read()] == ["event", "decision"]
     await runtime.stop()
 
 

@@ -189,6 +189,11 @@ class ApiConfig(_Section, frozen=True):
     trusted_proxies: list[str]
 
 
+class ProcessConfig(_Section, frozen=True):
+    gc_freeze: bool
+    gc_thresholds: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(min_length=3, max_length=3)]
+
+
 class ReconnectConfig(_Section, frozen=True):
     initial_s: Annotated[float, msgspec.Meta(gt=0)]
     max_s: Annotated[float, msgspec.Meta(gt=0)]
@@ -331,6 +336,7 @@ class Config(_Section, frozen=True):
     records: RecordsConfig
     storage: StorageConfig
     api: ApiConfig
+    process: ProcessConfig
     pbx: PbxConfig
     simulator: SimulatorConfig
     users: list[UserConfig]

@@ -118,8 +118,10 @@ class LoggedRecord(Protocol):
 class LogPort(Protocol):
     """The append-only event log as the runtime uses it (wfm.eventlog.EventLog implements it)."""
 
-    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LoggedRecord:
-        """Durable once the returned awaitable resolves."""
+    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime, *,
+                           flush: bool = False) -> LoggedRecord:
+        """Durable once the returned awaitable resolves; `flush`: the last of the caller's group, commit
+        it without waiting for more."""
         ...
 
     def read(self, since: datetime | None = None, until: datetime | None = None,

@@ -151,6 +151,7 @@ class Input:
 
 
 _Done = tuple[Input, EngineStep]  # an input the engine acted on, and its step
+_Append = tuple[str, dict[str, Any], datetime]  # one log record to write: kind, body, ts
 
 
 class Sequencer(Protocol):
@@ -515,8 +516,16 @@ class Runtime:
                     item.fail(RuntimeStopped("the floor stopped before this was decided"))
                 raise
 
-    def _tick_marker(self, ts: datetime) -> Coroutine[Any, Any, LoggedRecord]:
-        return self.log.append_async(AUDIT_KIND, {"type": TICK_TYPE}, ts)
+    @staticmethod
+    def _tick_marker(ts: datetime) -> _Append:
+        return AUDIT_KIND, {"type": TICK_TYPE}, ts
+
+    async def append_group(self, appends: list[_Append]) -> list[LoggedRecord | BaseException]:
+        """Append a group of records in order, the last marked `flush` (the log commits them
+        without waiting for more); each record's ack or the error it failed with."""
+        last = len(appends) - 1
+        return await asyncio.gather(*(self.log.append_async(kind, body, ts, flush=i == last)
+                                      for i, (kind, body, ts) in enumerate(appends)), return_exceptions=True)
 
     def _learn_feed(self, item: Input) -> None:
         """An agent's state from a feed: that feed tells the agent's PBX, and the enactor watches it."""
@@ -540,7 +549,7 @@ class Runtime:
         items that could not be logged (their callers get the error). A tick that ran the engine's
         clock past a later-arriving event's ts is logged first (an audit "tick" marker), so a replay
         applies that event exactly as live did."""
-        appends: list[tuple[Input | None, Coroutine[Any, Any, LoggedRecord]]] = []
+        appends: list[tuple[Input | None, _Append]] = []
         ahead, ahead_item = self._clock_ahead, None
         bounds = tick_bounds([None if item.tick else (item.event.ts.timestamp() if item.adapter is not None
                                                       and item.event is not None else math.nan)
@@ -548,7 +557,7 @@ class Runtime:
         for index, item in enumerate(batch):
             if item.release is not None:
                 assert item.now is not None
-                appends.append((item, self.log.append_async(AUDIT_KIND, item.release, item.now)))
+                appends.append((item, (AUDIT_KIND, item.release, item.now)))
                 continue
             if item.tick:
                 # a watermark: events may still arrive up to the reorder window late, and the
@@ -567,12 +576,12 @@ class Runtime:
                 if ahead_item is not None:
                     ahead_item.marked = True
                 ahead, ahead_item = None, None
-            appends.append((item, self.log.append_async(EVENT_KIND, event_to_builtins(event), event.ts)))
+            appends.append((item, (EVENT_KIND, event_to_builtins(event), event.ts)))
         self._clock_ahead = ahead
         failed: set[int] = set()
         if not appends:
             return failed
-        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+        acks = await self.append_group([record for _, record in appends])
         for (logged, _), ack in zip(appends, acks):
             if not isinstance(ack, BaseException):
                 continue
@@ -618,7 +627,7 @@ class Runtime:
         is marked in the log before its outputs. Returns the durable outputs and, per step index,
         why one of its outputs is not durable."""
         appended: list[tuple[int, Output | None]] = []  # (step index or -1 for a marker, output)
-        output_appends: list[Coroutine[Any, Any, LoggedRecord]] = []
+        output_appends: list[_Append] = []
         for index, (item, step) in enumerate(steps):
             produced = step.outputs
             if item.tick and produced and not item.marked:
@@ -630,12 +639,11 @@ class Runtime:
                     self._clock_ahead = None
             for output in produced:
                 appended.append((index, output))
-                output_appends.append(self.log.append_async(DECISION_KIND, msgspec.to_builtins(output), output.ts))
+                output_appends.append((DECISION_KIND, msgspec.to_builtins(output), output.ts))
         durable: list[Output] = []
         undurable: dict[int, BaseException] = {}
         if output_appends:
-            acks = await asyncio.gather(*output_appends, return_exceptions=True)
-            for (index, logged), ack in zip(appended, acks):
+            for (index, logged), ack in zip(appended, await self.append_group(output_appends)):
                 if isinstance(ack, BaseException):
                     logger.error("%s not logged, so not published or enforced: %r",
                                  "tick marker" if logged is None else type(logged).__name__, ack)
@@ -651,8 +659,7 @@ class Runtime:
         freed = [record for _, step in steps for record in step.released]
         if not freed:
             return []
-        acks = await asyncio.gather(*(self.log.append_async(AUDIT_KIND, msgspec.to_builtins(record), record.ts)
-                                      for record in freed), return_exceptions=True)
+        acks = await self.append_group([(AUDIT_KIND, msgspec.to_builtins(record), record.ts) for record in freed])
         durable: list[HoldReleased] = []
         for record, ack in zip(freed, acks):
             if isinstance(ack, BaseException):

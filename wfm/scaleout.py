@@ -41,7 +41,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncGenerator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -165,20 +165,20 @@ class FloorJudge:
         """Every process logs its feeds' and API's events (and freed places); nothing is judged here.
         A tick asks the judge for a tick marker."""
         floor = self.floor
-        appends: list[tuple[Input, Coroutine[Any, Any, LoggedRecord]]] = []
+        appends: list[tuple[Input, tuple[str, dict[str, Any], datetime]]] = []
         for item in batch:
             if item.release is not None:  # a pause never enacted frees its place: a record every engine applies
                 assert item.now is not None
-                appends.append((item, floor.log.append_async(AUDIT_KIND, item.release, item.now)))
+                appends.append((item, (AUDIT_KIND, item.release, item.now)))
             elif item.tick:
                 if self.leader:
                     self._tick_due = True
                     self._news.set()
             elif item.event is not None:
-                appends.append((item, floor.log.append_async(EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
+                appends.append((item, (EVENT_KIND, event_to_builtins(item.event), item.event.ts)))
         if not appends:
             return
-        acks = await asyncio.gather(*(coro for _, coro in appends), return_exceptions=True)
+        acks = await floor.append_group([record for _, record in appends])
         for (item, _), ack in zip(appends, acks):
             if isinstance(ack, BaseException):
                 floor.events_failed += 1

@@ -143,6 +143,7 @@ async def host_floor(
     replay and before the feeds start. `users` are the accounts (default: config `[[users]]`).
     """
     from wfm.api.app import ApiServer, create_app
+    from wfm.commands.heap import settle_heap
     from wfm.scaleout import runtime_class
 
     loop = asyncio.get_running_loop()
@@ -170,6 +171,7 @@ async def host_floor(
         except OSError as exc:
             raise CliError(f"api.port {port}: cannot listen on {config.api.host}:{port}: {exc.strerror}", 2) from None
         on_ready(server)
+        settle_heap(config.process)
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -8,7 +8,9 @@ the few `_storage` hooks at the bottom and inherits the rest:
 - `append_async`: group commit. A dedicated writer thread takes pending
   records in arrival order, up to `batch_max_records` of them or whatever
   arrived within `batch_max_delay_ms` of the first, and writes them in one
-  transaction; each awaiting coroutine resumes only after its batch has
+  transaction (a caller that hands over a whole group marks its last record
+  `flush=True`: nothing more is coming, so the writer commits at once instead
+  of waiting out the delay); each awaiting coroutine resumes only after its batch has
   committed (acknowledged = durable). Results are handed back to each
   caller's event loop in one call per batch, so the loop is never blocked.
 - When storage is unreachable the writer keeps the pending records and
@@ -129,6 +131,8 @@ class EventLog(abc.ABC):
         self._cond = threading.Condition()
         self._pending: deque[_Pending] = deque()
         self._in_flight = 0  # records taken by the writer and not yet delivered
+        self._appended = 0  # records the writer has taken so far (the position of _pending[0])
+        self._flush_upto = 0  # a flush-marked record ends here (absolute position): commit without the delay
         self._writer: threading.Thread | None = None
         self._closing = False
         self._closed = False
@@ -214,10 +218,12 @@ class EventLog(abc.ABC):
                                     last_hash=result.last_hash)
         return result
 
-    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime) -> LogRecord:
+    async def append_async(self, kind: str, body: dict[str, Any], ts: datetime, *, flush: bool = False) -> LogRecord:
         """Append through the group-commit writer; resolves once the record's batch committed.
 
-        Records are logged in the order their append_async calls were made.
+        Records are logged in the order their append_async calls were made. `flush`: this is
+        the last record of the caller's group (e.g. the runtime's batch of events), so the
+        writer commits what is pending now rather than waiting `batch_max_delay_ms` for more.
         Cancelling the awaiting coroutine does not withdraw a record already
         handed to the writer: it may still be stored, just not acknowledged.
         """
@@ -232,6 +238,8 @@ class EventLog(abc.ABC):
                     f"event log {self.url_for_humans()}: {waiting} records already waiting for storage; refusing more"
                 )
             self._pending.append(item)
+            if flush:
+                self._flush_upto = self._appended + len(self._pending)
             if self._writer is None:
                 self._start_writer()
             self._cond.notify()
@@ -402,13 +410,15 @@ class EventLog(abc.ABC):
                 self._cond.wait(wait)
             if self.batch_max_delay_s > 0 and len(self._pending) < self.batch_max_records and not self._closing:
                 deadline = time.monotonic() + self.batch_max_delay_s
-                while len(self._pending) < self.batch_max_records and not self._closing:
+                while len(self._pending) < self.batch_max_records and not self._closing \
+                        and self._flush_upto <= self._appended:  # a caller's whole group is in: no wait
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
             count = min(len(self._pending), self.batch_max_records)
             self._in_flight = count
+            self._appended += count
             return [self._pending.popleft() for _ in range(count)]
 
     def _writer_loop(self) -> None:

@@ -11,6 +11,7 @@ a spell that was interrupted), so cancelling is free.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 
@@ -49,3 +50,7 @@ class DeadlineHeap:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+    def __iter__(self) -> Iterator[Deadline]:
+        """The pending deadlines, in no particular order."""
+        return iter(self._heap)

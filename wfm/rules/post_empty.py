@@ -25,18 +25,27 @@ class PostEmpty(Rule):
     def __init__(self) -> None:
         self._fired: dict[str, tuple[int, float]] = {}  # post -> (post_gen, end of the shifts then in progress)
         self._empty_since: dict[str, float] = {}
+        # (post, instant) already scheduled and not yet due: a second look at the same instant finds
+        # the same shifts, so 5,000 shifts starting 08:30 make one check of the post, not 5,000
+        self._scheduled: set[tuple[str, float]] = set()
+
+    def _look_at(self, floor: FloorState, post: str, at: float) -> None:
+        if (post, at) not in self._scheduled:
+            self._scheduled.add((post, at))
+            self.schedule(floor, at, strict=True, key=post)
 
     def on_shift(self, floor: FloorState, rec: AgentRecord, shift: ShiftRecord, t: float) -> None:
-        self.schedule(floor, shift.start, strict=True, key=rec.post)
+        self._look_at(floor, rec.post, shift.start)
 
     def on_state(self, floor: FloorState, rec: AgentRecord, old: AgentState, t: float) -> None:
         if rec.state is AgentState.LOGGED_OUT and old is not AgentState.LOGGED_OUT \
                 and floor.post_signed_in[rec.post] == 0:
             self._empty_since[rec.post] = t
-            self.schedule(floor, t, strict=True, key=rec.post)
+            self._look_at(floor, rec.post, t)
 
     def on_due(self, floor: FloorState, deadline: Deadline, ts: datetime) -> Violation | None:
         post = deadline.key
+        self._scheduled.discard((post, deadline.due))
         if floor.post_signed_in[post] > 0:
             return None
         at = deadline.due
