@@ -61,6 +61,7 @@ def memory_kb(pid: int | str = "self") -> dict[str, int]:
 async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     from telephony.ami.client import AmiAdapter
     from wfm.api.app import ApiServer, create_app
+    from wfm.commands.heap import settle_heap
     from wfm.config import default_data, from_data, merge
     from wfm.engine import FloorEngine
     from wfm.eventlog import open_log_from_config
@@ -85,6 +86,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     await runtime.start(prelude=shifts)
     server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
     await server.start()
+    settle_heap(config.process)  # as `wfm serve` does once it listens
     emit({"ready": True, "api": server.base_url, "pid": os.getpid(), "shifts": plan.agents})
 
     def status() -> dict:
