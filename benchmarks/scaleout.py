@@ -27,7 +27,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 from tqdm import tqdm  # noqa: E402
 
@@ -38,10 +37,9 @@ from wfm.eventlog import open_log  # noqa: E402
 from wfm.events import AgentState, AgentStateEvent  # noqa: E402
 from wfm.runtime import FloorChanged  # noqa: E402
 from wfm.scaleout import SharedRuntime  # noqa: E402
+from benchmarks.pgserver import PgServer, find_postgres  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "scaleout.json"
-POSTGRES_BINS = ("/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/16/bin/postgres",
-                 "/usr/lib/postgresql/17/bin/postgres")
 
 
 class PushFeed(Adapter):
@@ -130,9 +128,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=400)
     parser.add_argument("--gap-ms", type=float, default=5.0)
     args = parser.parse_args()
-    from support.pgserver import PgServer
 
-    postgres = next((p for p in POSTGRES_BINS if os.access(p, os.X_OK)), None)
+    postgres = find_postgres()
     if postgres is None:
         sys.stderr.write("scaleout benchmark: PostgreSQL is not installed\n")
         return 2

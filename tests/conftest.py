@@ -3,7 +3,7 @@
 `require_tool(name)`: a test that needs an external program (socat, sipp,
 chromium, chromedriver, postgres, kamailio) skips on a developer machine without it,
 but FAILS under CI=true — CI installs them, so a missing tool is a bug there.
-`pg_server`: a throw-away PostgreSQL server (tests/support/pgserver.py), one per test module.
+`pg_server`: a throw-away PostgreSQL server (benchmarks/pgserver.py, shared with the benchmarks), one per test module.
 Helpers live in tests/support/ (imported as `support.…`); only test modules are named test_*.py.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def pg_server():
-    from support.pgserver import PgServer
+    from benchmarks.pgserver import PgServer
 
     tools = require_tool("postgres")
     server = PgServer(tools["postgres"])

@@ -2,7 +2,8 @@
 (wfm/scaleout.py); every wall board shows the whole centre.
 
 Real parts only: a throw-away PostgreSQL server (the conftest pg_server fixture),
-two simulator AMI servers (disjoint agents: site B aliases 1001… to 2001…),
+two simulator AMI servers (disjoint agents: site B aliases 1001… to 2001…; with the site
+configs and the log readers, shared with the failover test and benchmark: benchmarks/failoverlib/),
 two `wfm serve` subprocesses, their HTTP APIs.
 """
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -22,55 +22,18 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.failoverlib.checks import duplicates, stored
+from benchmarks.failoverlib.scenario import PBX_AGENTS, SECRET, WFM, site_config, two_pbx_servers
 from wfm.scaleout import FloorRuntime, SharedRuntime, floor_lock_key, runtime_class
 
-REPO = Path(__file__).resolve().parent.parent
-WFM = [sys.executable, "-m", "wfm.cli"]
-SECRET = "s3cret-ami"
-AGENTS = 6
+AGENTS = PBX_AGENTS
 
 
 @pytest.fixture
 def two_pbx():
     """Two simulated floors (two AMI servers) on one loop in a thread."""
-    from pbxsim.ami_server import AmiServer, FloorSimulation
-    from pbxsim.clock import SimClock
-    from wfm.config import load_config
-
-    config = load_config()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    servers = []
-
-    async def main():
-        for seed in (11, 12):
-            clock = SimClock(datetime.now(config.floor.tz).replace(hour=10, minute=0), 30)
-            server = AmiServer(FloorSimulation(config, clock, agents=AGENTS, seed=seed), users={"wfm": SECRET})
-            await server.start()
-            servers.append(server)
-        ready.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    yield [s.port for s in servers]
-    for server in servers:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-
-
-def site_config(path: Path, url: str, port: int, aliases: dict[str, str]) -> Path:
-    text = (f'[storage]\nurl = "{url}"\n'
-            '[pbx.agent_aliases]\n' + "".join(f'"{k}" = "{v}"\n' for k, v in aliases.items()) +
-            f'[[pbx.feeds]]\nprotocol = "ami"\nhost = "127.0.0.1"\nport = {port}\nusername = "wfm"\n'
-            'secret_env = "WFM_TEST_AMI_SECRET"\nsecret = ""\ndevice = ""\nbaudrate = 9600\nbytesize = 8\n'
-            'parity = "N"\nstopbits = 1\nprofile = "auto"\nagents = []\ntransport = "udp"\n'
-            # `wfm serve` refuses the shipped demo logins: each site has its own admin
-            '[[users]]\nusername = "site-admin"\nrole = "admin"\nagent = ""\npassword_hash = "'
-            '$argon2id$v=19$m=65536,t=3,p=4$nHDffhjb1DOmUqUrGEe/AA$fc+G1Ma/82RCAX8yHWf2jaFR57L0857lkGNd1COvbEE"\n')
-    path.write_text(text, encoding="utf-8")
-    return path
+    with two_pbx_servers() as ports:
+        yield ports
 
 
 def serve(config: Path, cwd: Path) -> tuple[subprocess.Popen, str]:
@@ -109,18 +72,6 @@ def wait_for_whole_centre(base: str, timeout: float = 30.0) -> set[str]:
         if time.monotonic() > deadline:
             raise AssertionError(f"{base}/api/wall never showed both sites: {sorted(agents)}")
         time.sleep(0.3)
-
-
-def stored(url: str):
-    from wfm.eventlog import open_log
-
-    with open_log(url, readonly=True) as log:
-        return log.verify(), list(log.read())
-
-
-def duplicates(records, kind: str) -> list:
-    bodies = Counter((r.ts, json.dumps(r.body, sort_keys=True)) for r in records if r.kind == kind)
-    return [body for body, n in bodies.items() if n > 1]
 
 
 @pytest.mark.timeout(150)

@@ -1,1 +1,2 @@
-"""Test helpers (no tests here): a throw-away PostgreSQL and Kamailio, the runtime doubles, the rules kit."""
+"""Test helpers (no tests here): a throw-away Kamailio, the runtime doubles, the rules kit (the throw-away
+PostgreSQL is benchmarks/pgserver.py, shared with the benchmarks)."""

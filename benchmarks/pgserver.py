@@ -1,4 +1,6 @@
-"""A throw-away PostgreSQL server for tests (the pg_server fixture in conftest.py starts one per test module)."""
+"""A throw-away PostgreSQL server for tests and benchmarks (tests/conftest.py's pg_server fixture starts one
+per test module; benchmarks/scaleout.py and benchmarks/failover.py one per run). It lives here, not under
+tests/, because a benchmark does not import from tests/ while tests may import benchmark helpers."""
 from __future__ import annotations
 
 import os
@@ -7,6 +9,15 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+
+POSTGRES_BINS = ("/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/16/bin/postgres",
+                 "/usr/lib/postgresql/17/bin/postgres")
+
+
+def find_postgres() -> str | None:
+    """The path of an installed PostgreSQL server binary (Debian's layout), or None."""
+    return next((p for p in POSTGRES_BINS if os.access(p, os.X_OK)), None)
 
 
 def _free_port() -> int:
