@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["events", "telephony", "enactment", "simulator", "rules", "staffing", "staffing_vs_pyworkforce", "forecast", "roster", "roster_months", "nrp", "dashboard", "supervisor_push", "api", "wall", "scaleout", "load"]
+ORDER = ["events", "telephony", "enactment", "simulator", "rules", "staffing", "staffing_vs_pyworkforce", "forecast", "roster", "roster_months", "nrp", "dashboard", "supervisor_push", "api", "wall", "scaleout", "failover", "load"]
 
 
 def main(argv: list[str]) -> int:
