@@ -30,13 +30,16 @@ def _heads_needed(problem: RosterProblem) -> dict[tuple[int, str], int]:
     return heads
 
 
-def greedy_roster(problem: RosterProblem) -> dict[tuple[str, int], str]:
-    """(agent_id, day_index) -> template name for every worked day (absent = OFF)."""
+def greedy_roster(problem: RosterProblem, heads: dict[tuple[int, str], int] | None = None) -> dict[tuple[str, int], str]:
+    """(agent_id, day_index) -> template name for every worked day (absent = OFF).
+
+    `heads` (day index, template) -> agents wanted, e.g. the aggregate model's counts; by default a rough count
+    from each template's peak interval."""
     days = problem.days
     n = len(days)
     rules = problem.rules
     usable = [s for s in problem.shifts if s.meal_offsets]
-    heads = _heads_needed(problem)
+    heads = _heads_needed(problem) if heads is None else heads
     need_day = [sum(heads.get((d, s.name), 0) for s in usable) for d in range(n)]
     available = [sum(1 for a in problem.agents if when not in a.unavailable) for when in days]
     # workers wanted each day: the day's need; spare agents rest (extra rest days cost nothing, overstaffing does)

@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from ortools.sat.python import cp_model
 
 from optimizer.budget import Budget
+from optimizer.roster.aggregate import AggregatePlan, aggregate_plan
 from optimizer.roster.evaluate import unmet_agent_intervals
 from optimizer.roster.exchange import exchange
 from optimizer.roster.explain import explain_infeasible, explain_shortage
 from optimizer.roster.greedy import greedy_roster
 from optimizer.roster.model import RosterModel, build_model
+from optimizer.roster.repair import repair_to_counts
 from optimizer.roster.problem import OFF, Assignment, ProgressPoint, RosterProblem, RosterResult
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ ProgressCallback = Callable[[ProgressPoint], None]
 PHASED_FROM_S = 10.0  # below this limit the cover and exchange phases get too little time to help: first + improve only
 EXCHANGE_SHARE = 0.1  # share of the limit for the exchange local search (and as much again kept for pricing it)
 COVER_SHARE = 0.4  # share of the time after the first roster on unmet demand alone (tuning months, issue 18)
+AGGREGATE_SHARE = 0.1  # share of the limit for the aggregate head counts (optimizer.roster.aggregate; tuning months)
 
 
 def _gap(objective: float | None, bound: float | None) -> float | None:
@@ -137,12 +140,15 @@ def _fix_to_greedy(rm: RosterModel, roster: dict[tuple[str, int], str]) -> cp_mo
 def solve(problem: RosterProblem, config=None, time_limit: float | None = None, seed: int = 0,
           progress: ProgressCallback | None = None, workers: int | None = None, show_progress: bool = True,
           stop: threading.Event | None = None, cover_share: float | None = None,
-          exchange_share: float | None = None, deterministic_time: float | None = None) -> RosterResult:
+          exchange_share: float | None = None, deterministic_time: float | None = None,
+          aggregate_share: float | None = None) -> RosterResult:
     """Best roster within `time_limit` seconds (config roster.time_limit_s by default), never raising on infeasibility.
 
-    Phases: the greedy roster with its meals; unmet demand alone (`cover_share` of the time left, 0 skips it),
-    whose level is then kept as a constraint; the full weighted objective from the best roster; same-day
-    exchanges between agents (`exchange_share` of the limit, optimizer.roster.exchange) priced by the model.
+    Phases: the aggregate head counts per day and template with the least unmet demand (`aggregate_share` of the
+    limit, 0 skips it; optimizer.roster.aggregate), the greedy roster given those counts and mended towards them
+    (optimizer.roster.repair), with its meals; without counts, unmet demand alone (`cover_share` of the time left,
+    0 skips it), whose level is then kept as a constraint; the full weighted objective from the best roster;
+    same-day exchanges between agents (`exchange_share` of the limit, optimizer.roster.exchange) priced by the model.
     Setting `stop` (e.g. a Stop button) ends the search early with the best roster found so far;
     Ctrl-C does the same on the command line (CP-SAT catches SIGINT).
     With `deterministic_time` > 0 (config roster.deterministic_time_s by default) the phases share that many
@@ -162,9 +168,18 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
     phased = time_limit >= PHASED_FROM_S
     cover_share = (COVER_SHARE if phased else 0.0) if cover_share is None else cover_share
     exchange_share = (EXCHANGE_SHARE if phased else 0.0) if exchange_share is None else exchange_share
+    aggregate_share = (AGGREGATE_SHARE if phased else 0.0) if aggregate_share is None else aggregate_share
     tracker = _Progress(time_limit, progress, show_progress, stop)
     try:
-        greedy = greedy_roster(problem)
+        plan: AggregatePlan | None = None
+        if aggregate_share > 0:
+            # Phase 0 (decomposition): the head counts per day and template that leave the least unmet demand
+            plan = _aggregate_phase(problem, tracker, budget, aggregate_share * time_limit, seed, workers)
+        if plan is None:
+            greedy = greedy_roster(problem)
+        else:  # the greedy roster given those counts, mended towards them move by move (optimizer.roster.repair)
+            greedy, missed = repair_to_counts(problem, greedy_roster(problem, heads=plan.heads), plan.heads)
+            log.info("roster first roster: %d heads off the aggregate counts", missed)
         rm = build_model(problem, fair_totals=_fair_totals(problem, greedy))
         log.info("roster model built in %.1fs: %d shift variables", tracker.elapsed(), len(rm.vars.x))
 
@@ -176,7 +191,10 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
             first_limit = min((0.25 if time_limit >= PHASED_FROM_S else 0.1) * time_limit, 15.0)
         first_solver = _solver(budget, first_limit, seed, workers, tracker, "first")
         tracker.solver = first_solver
-        first_status = first_solver.solve(_fix_to_greedy(rm, greedy), _SolutionStream(tracker))
+        first_model = _fix_to_greedy(rm, greedy)
+        if plan is not None:
+            _hint_meals(first_model, rm, plan, greedy)
+        first_status = first_solver.solve(first_model, _SolutionStream(tracker))
         budget.charge(first_solver)
         first_ok = first_status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if first_ok:
@@ -188,8 +206,16 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
 
         # Phase 2 (lexicographic level 1): unmet demand alone, from the first roster; its best level is then
         # fixed as a constraint, so the full search spends its time on fairness, requests and stability.
-        if first_ok and cover_share > 0 and not tracker.stopped():
-            _cover_phase(rm, tracker, budget, max(0.5, cover_share * (time_limit - budget.elapsed())), seed, workers)
+        # From the aggregate counts the first roster is mostly at the least unmet demand already: then this phase,
+        # blind to fairness, only costs the full search its time (tuning months, issue 18) and is skipped. Above it,
+        # the phase runs and stops as soon as it reaches it (no roster leaves less unmet when the plan is optimal).
+        covered: cp_model.CpSolver | None = None
+        first_unmet = _penalty(rm, first_solver, "under_cover") if first_ok else None
+        floor = plan.unmet if plan is not None and plan.optimal else None
+        if (first_ok and cover_share > 0 and not tracker.stopped()
+                and (plan is None or first_unmet is None or first_unmet > plan.unmet)):
+            covered = _cover_phase(rm, tracker, budget, max(0.5, cover_share * (time_limit - budget.elapsed())), seed,
+                                   workers, floor)
 
         # Phase 3: the full model, all workers, from the best roster so far.
         tracker.phase = "improve"
@@ -203,10 +229,13 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
         budget.charge(solver)
         improved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         bound: float | None
-        if improved and (not first_ok or solver.objective_value <= first_solver.objective_value):
+        if improved and (not first_ok or solver.objective_value <= _full_objective(rm, first_solver)):
             best, status_name, bound = solver, solver.status_name(status), solver.best_objective_bound
         elif first_ok:
+            # the cover phase's roster, or else the first (a large month's full search may find nothing in its time)
             best, status_name = first_solver, "FEASIBLE"
+            if covered is not None and _full_objective(rm, covered) < _full_objective(rm, first_solver):
+                best = covered
             bound = solver.best_objective_bound if status != cp_model.INFEASIBLE else None
         else:
             name = solver.status_name(status)
@@ -218,6 +247,8 @@ def solve(problem: RosterProblem, config=None, time_limit: float | None = None, 
             return RosterResult(status=name, assignments=(), objective=None, bound=None, gap=None, seconds=round(seconds, 3),
                                 unmet_agent_intervals=None, fairness={}, penalties={}, explanation=tuple(reasons),
                                 progress=tuple(tracker.points), seed=seed, workers=workers)
+        log.info("roster improve: %s, objective %s; best so far %s", solver.status_name(status),
+                 solver.objective_value if improved else "-", "improve" if best is solver else "cover" if best is covered else "first")
         if exchange_s > 0 and not tracker.stopped():
             # Phase 4: same-day exchanges between agents (coverage untouched), kept when the model prices them lower
             tracker.phase = "exchange"
@@ -250,49 +281,105 @@ def _exchange_phase(problem: RosterProblem, rm: RosterModel, solver: cp_model.Cp
     tracker.solver = pricing
     status = pricing.solve(fixed)
     budget.charge(pricing)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and pricing.objective_value < solver.objective_value:
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and pricing.objective_value < _full_objective(rm, solver):
         return pricing
     return None
 
 
-def _cover_phase(rm: RosterModel, tracker: _Progress, budget: Budget, seconds: float, seed: int, workers: int) -> None:
+def _aggregate_phase(problem: RosterProblem, tracker: _Progress, budget: Budget, seconds: float, seed: int,
+                     workers: int) -> AggregatePlan | None:
+    """The aggregate head counts (optimizer.roster.aggregate) within `seconds` of the budget."""
+    tracker.phase = "aggregate"
+    started = budget.elapsed()
+    solver = _solver(budget, seconds, seed, workers, tracker, "aggregate")
+    solver.best_bound_callback = None
+    tracker.solver = solver
+
+    used = [solver]
+
+    def fewest_solver() -> cp_model.CpSolver:  # the rest of the phase's time, once the unmet level is known
+        budget.charge(solver)
+        second = _solver(budget, max(0.1, seconds - (budget.elapsed() - started)), seed, workers, tracker, "aggregate")
+        second.best_bound_callback = None
+        tracker.solver = second
+        used.append(second)
+        return second
+
+    plan = aggregate_plan(problem, solver, fewest_solver)
+    budget.charge(used[-1])
+    if plan is not None:
+        log.info("roster aggregate: %d agent-intervals unmet (%s) after %.1fs", plan.unmet,
+                 "optimal" if plan.optimal else "feasible", tracker.elapsed())
+    return plan
+
+
+def _hint_meals(fixed: cp_model.CpModel, rm: RosterModel, plan: AggregatePlan, roster: dict[tuple[str, int], str]) -> None:
+    """Hint the aggregate's meal counts on each (day, template) whose heads in `roster` are the plan's."""
+    heads: dict[tuple[int, str], int] = {}
+    for (_agent_id, day), name in roster.items():
+        heads[(day, name)] = heads.get((day, name), 0) + 1
+    for (day, name, offset), var in rm.vars.meals.items():
+        if heads.get((day, name), 0) == plan.heads.get((day, name), 0):
+            fixed.add_hint(fixed.get_int_var_from_proto_index(var.index), plan.meals.get((day, name, offset), 0))
+
+
+def _full_objective(rm: RosterModel, solver: cp_model.CpSolver) -> float:
+    """The model's weighted objective of `solver`'s roster, whichever objective that search minimised."""
+    return float(sum(p.weight * solver.value(p.expr) for p in rm.penalties))
+
+
+def _penalty(rm: RosterModel, solver: cp_model.CpSolver, rule: str) -> int | None:
+    """The count of one penalty term (e.g. under_cover) in `solver`'s roster; None if the model has no such term."""
+    return next((int(solver.value(p.expr)) for p in rm.penalties if p.rule == rule), None)
+
+
+def _cover_phase(rm: RosterModel, tracker: _Progress, budget: Budget, seconds: float, seed: int,
+                 workers: int, floor: int | None = None) -> cp_model.CpSolver | None:
     """Minimise the unmet demand alone from the model's hint; keep its level as a constraint and its roster as the hint.
+    Returns the search (its roster), or None if it found none.
 
     Reports each roster's full objective (not the cover objective) so progress stays comparable across phases.
+    The search stops at `floor` agent-intervals unmet (the aggregate model's proven optimum: no roster does better).
     """
     under = next((p.expr for p in rm.penalties if p.rule == "under_cover"), None)
     if under is None:
-        return
+        return None
     objective = sum(p.weight * p.expr for p in rm.penalties)  # as build_model sets it
     tracker.phase = "cover"
     rm.model.minimize(under)
     solver = _solver(budget, seconds, seed, workers, tracker, "cover")
     solver.best_bound_callback = None
     tracker.solver = solver
-    status = solver.solve(rm.model, _FullObjectiveStream(tracker, objective))
+    status = solver.solve(rm.model, _FullObjectiveStream(tracker, objective, under, floor))
     budget.charge(solver)
     rm.model.minimize(objective)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return
-    level = int(solver.objective_value)
+        return None
+    level = int(solver.value(under))
     rm.model.add(under <= level)
     hint = solver.response_proto.solution
     rm.model.clear_hints()
     rm.model.proto.solution_hint.vars.extend(range(len(hint)))
     rm.model.proto.solution_hint.values.extend(hint)
     log.info("roster cover phase: %d agent-intervals unmet (%s) after %.1fs", level, solver.status_name(status), tracker.elapsed())
+    return solver
 
 
 class _FullObjectiveStream(cp_model.CpSolverSolutionCallback):
     """Streams the full weighted objective of each roster found while another objective is minimised."""
 
-    def __init__(self, progress: _Progress, objective: cp_model.LinearExprT) -> None:
+    def __init__(self, progress: _Progress, objective: cp_model.LinearExprT, under: cp_model.LinearExprT | None = None,
+                 floor: int | None = None) -> None:
         super().__init__()
         self.progress = progress
         self.objective = objective
+        self.under = under
+        self.floor = floor
 
     def on_solution_callback(self) -> None:
         self.progress.report(objective=self.value(self.objective))
+        if self.floor is not None and self.under is not None and self.value(self.under) <= self.floor:
+            self.stop_search()  # the aggregate model's optimum: no roster leaves less unmet
 
 
 def _fair_totals(problem: RosterProblem, roster: dict[tuple[str, int], str]) -> dict[str, int]:
@@ -347,7 +434,7 @@ def _result(problem: RosterProblem, rm: RosterModel, solver: cp_model.CpSolver, 
             shift = problem.shift(shift_name)
             assignments.append(Assignment(agent_id=agent.agent_id, day=when, shift=shift_name, start_min=shift.start_min,
                                           end_min=shift.end_min, meal_start_min=meals[(agent.agent_id, day)]))
-    objective = float(solver.objective_value)
+    objective = _full_objective(rm, solver)
     unmet = unmet_agent_intervals(problem, assignments)
     penalties = {p.rule: {"weight": p.weight, "count": int(solver.value(p.expr)), "cost": p.weight * int(solver.value(p.expr))}
                  for p in rm.penalties}
