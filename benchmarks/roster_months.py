@@ -148,8 +148,8 @@ def table(record: dict) -> str:
         bound = m.get("lower_bound")
         bound_text = "–" if bound is None else f"{bound['unmet_pct']}{'' if bound['proven_optimal'] else ' (not proven)'}"
         lines.append(
-            f"| {m['agents']} | {m['seed']} | {m['month']} {m['spec']['shape']} | {run['time_limit_s']:g} s "
-            f"| {run['unmet_pct']} ({ref['unmet_pct'] if ref else '–'}) | {m.get('unmet_pct_above_reference', '–')} "
+            f"| {m['agents']} | {m['seed']}{' (' + m['label'] + ')' if m.get('label') else ''} | {m['month']} {m['spec']['shape']} "
+            f"| {run['time_limit_s']:g} s | {run['unmet_pct']} ({ref['unmet_pct'] if ref else '–'}) | {m.get('unmet_pct_above_reference', '–')} "
             f"| {bound_text} | {m.get('unmet_pct_above_lower_bound', '–')} | {spread} | {requests} | {run['hard_violations_checker']} | {run['wall_s']} "
             f"| {run['load_avg_1min'][0]}–{run['load_avg_1min'][1]} |")
     return "\n".join(lines)
