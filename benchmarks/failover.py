@@ -100,8 +100,10 @@ def main() -> int:
         "target_s": TARGET_S,
         "within_target": within,
         "no_takeover": run.no_takeover,
-        "traffic": {"answered": len(run.traffic.acknowledged), "unanswered": run.traffic.failed,
-                    "why_unanswered": dict(run.traffic.reasons)},
+        # acknowledged = answered with a decision; the others were refused without one (409: the agent is already
+        # on a break) or hit a killed process (connection errors)
+        "traffic": {"acknowledged": len(run.traffic.acknowledged), "not_acknowledged": run.traffic.failed,
+                    "why_not": dict(run.traffic.reasons)},
         "log": checks.figures(),
         "checks": verdicts,
         "meets_target": meets,
