@@ -192,6 +192,8 @@ class ApiConfig(_Section, frozen=True):
 class ProcessConfig(_Section, frozen=True):
     gc_freeze: bool
     gc_thresholds: Annotated[list[Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(min_length=3, max_length=3)]
+    malloc_mmap_threshold_kib: Annotated[int, msgspec.Meta(ge=0)]
+    malloc_trim_every_s: Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ReconnectConfig(_Section, frozen=True):

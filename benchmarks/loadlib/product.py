@@ -61,7 +61,7 @@ def memory_kb(pid: int | str = "self") -> dict[str, int]:
 async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     from telephony.ami.client import AmiAdapter
     from wfm.api.app import ApiServer, create_app
-    from wfm.commands.heap import settle_heap
+    from wfm.commands.heap import keep_heap, settle_heap
     from wfm.config import default_data, from_data, merge
     from wfm.engine import FloorEngine
     from wfm.eventlog import open_log_from_config
@@ -87,6 +87,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
     server = ApiServer(create_app(runtime, config, dashboard=False), "127.0.0.1", 0)
     await server.start()
     settle_heap(config.process)  # as `wfm serve` does once it listens
+    heap_keeper = asyncio.create_task(keep_heap(config.process), name="wfm-heap-keeper")
     emit({"ready": True, "api": server.base_url, "pid": os.getpid(), "shifts": plan.agents})
 
     def status() -> dict:
@@ -119,7 +120,7 @@ async def run_product(plan: LoadPlan, ami_port: int, log_path: Path) -> None:
                                  name="load-census") if census_to else None
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)  # EOF: stop
     reporter.cancel()
-    for task in (tracer, census):
+    for task in (tracer, census, heap_keeper):
         if task is not None:
             task.cancel()
     final = status()

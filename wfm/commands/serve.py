@@ -143,7 +143,7 @@ async def host_floor(
     replay and before the feeds start. `users` are the accounts (default: config `[[users]]`).
     """
     from wfm.api.app import ApiServer, create_app
-    from wfm.commands.heap import settle_heap
+    from wfm.commands.heap import keep_heap, settle_heap
     from wfm.scaleout import runtime_class
 
     loop = asyncio.get_running_loop()
@@ -153,6 +153,7 @@ async def host_floor(
     # a PostgreSQL log may be shared with other `wfm serve` processes: follow them (wfm/scaleout.py)
     runtime = runtime_class(config.storage.url)(config, make_engine(config), log, adapters, clock, speed=speed)
     server = None
+    heap_keeper: asyncio.Task[None] | None = None
     try:
         report = await runtime.start(prelude=prelude)
         if report is not None and report.events:
@@ -172,8 +173,11 @@ async def host_floor(
             raise CliError(f"api.port {port}: cannot listen on {config.api.host}:{port}: {exc.strerror}", 2) from None
         on_ready(server)
         settle_heap(config.process)
+        heap_keeper = asyncio.create_task(keep_heap(config.process), name="wfm-heap-keeper")
         await stop.wait()
     finally:
+        if heap_keeper is not None:
+            heap_keeper.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 
