@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from ortools.sat.python import cp_model
@@ -18,36 +17,12 @@ from optimizer.roster.io import load_problem, write_roster_csv
 from optimizer.roster.problem import OFF, Assignment
 from optimizer.roster.repair import repair_to_counts
 from optimizer.roster.solve import solve
+from support.roster_files import all_intervals, write_agents, write_demand
 from wfm.config import default_data, from_data, load_config, merge
 
 pytestmark = pytest.mark.slow  # solver runs (tests/conftest.py)
 
 GUARD_S = 600
-FEB = [date(2027, 2, 1) + timedelta(days=i) for i in range(28)]
-
-
-def write_agents(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(["agent_id", "name", "unavailable", "rest_requests", "preferred_shift"])
-        for agent_id, unavailable, rest, preferred in rows:
-            out.writerow([agent_id, f"Agent {agent_id}", unavailable, rest, preferred])
-    return path
-
-
-def write_demand(path: Path, per_interval: dict[str, int], days=FEB) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(["date", "interval_start", "required"])
-        for day in days:
-            for start, need in per_interval.items():
-                out.writerow([day.isoformat(), start, need])
-    return path
-
-
-def all_intervals(first: str, last: str, need: int) -> dict[str, int]:
-    minute, end = int(first[:2]) * 60 + int(first[3:]), int(last[:2]) * 60 + int(last[3:])
-    return {f"{m // 60:02d}:{m % 60:02d}": need for m in range(minute, end + 1, 30)}
 
 
 def _config(shifts, lunch_cover: int = 1):

@@ -6,8 +6,7 @@ it finds the same roster on a loaded machine as on a quiet one; the wall-clock l
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 
 import pytest
 
@@ -16,44 +15,15 @@ from optimizer.roster.io import write_roster_csv
 from optimizer.roster.io import load_problem
 from optimizer.roster.problem import DAY_MIN, OFF
 from optimizer.roster.solve import solve
+from support.roster_files import FEB, all_intervals, write_agents, write_demand
 from wfm.config import default_data, from_data, merge
 
-FEB = [date(2027, 2, 1) + timedelta(days=i) for i in range(28)]
 GUARD_S = 600  # wall-clock limit of every solve: a guard only, the deterministic budget ends the search
 
 
 def make_config(**roster):
     data = merge(default_data(), {"roster": {"workers": 1, "deterministic_time_s": 0.5, **roster}})
     return from_data(data)
-
-
-def write_agents(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(["agent_id", "name", "unavailable", "rest_requests", "preferred_shift"])
-        for agent_id, unavailable, rest, preferred in rows:
-            out.writerow([agent_id, f"Agent {agent_id}", unavailable, rest, preferred])
-    return path
-
-
-def write_demand(path: Path, per_interval: dict[str, int], days=FEB) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh, lineterminator="\n")
-        out.writerow(["date", "interval_start", "required"])
-        for day in days:
-            for start, need in per_interval.items():
-                out.writerow([day.isoformat(), start, need])
-    return path
-
-
-def all_intervals(first="08:30", last="23:00", need=5) -> dict[str, int]:
-    h, m = map(int, first.split(":"))
-    minute, end = h * 60 + m, int(last[:2]) * 60 + int(last[3:])
-    out = {}
-    while minute <= end:
-        out[f"{minute // 60:02d}:{minute % 60:02d}"] = need
-        minute += 30
-    return out
 
 
 @pytest.fixture(scope="module")
