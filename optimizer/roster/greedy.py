@@ -171,6 +171,16 @@ def _no_lone_agent(picks: dict[str, Shift], options: dict[str, list[Shift]]) -> 
             counts[pick.name] -= 1
 
 
+def previous_shift_ends(problem: RosterProblem) -> dict[str, list]:
+    """agent_id -> when each of last month's shifts in `problem.previous` ended (epoch seconds), for _rest_ok."""
+    first = problem.first_day
+    ends: dict[str, list] = {}
+    for past in problem.previous:
+        end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min).timestamp()
+        ends.setdefault(past.agent_id, []).append(end)
+    return ends
+
+
 def _rest_ok(problem: RosterProblem, roster: dict[tuple[str, int], str], agent_id: str, day: int, shift: Shift,
              previous_ends: dict[str, list]) -> bool:
     """Would `shift` on `day` keep R4's minimum rest to the agent's neighbouring shifts (and last month's)?"""
@@ -201,11 +211,7 @@ def balance_evenings(problem: RosterProblem, roster: dict[tuple[str, int], str])
     if not evening or len(evening) == len(problem.shifts):
         return 0
     members = list(problem.fairness_agents())
-    first = problem.first_day
-    previous_ends: dict[str, list] = {}
-    for past in problem.previous:
-        end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min).timestamp()
-        previous_ends.setdefault(past.agent_id, []).append(end)
+    previous_ends = previous_shift_ends(problem)
     count = {a: 0 for a in members}
     for (agent_id, _), name in roster.items():
         if agent_id in count and name in evening:

@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Mapping
 
 from optimizer.roster.constraints import worked_before
-from optimizer.roster.greedy import _rest_ok
-from optimizer.roster.problem import DAY_MIN, RosterProblem
+from optimizer.roster.greedy import _rest_ok, previous_shift_ends
+from optimizer.roster.problem import RosterProblem
 
 Roster = dict[tuple[str, int], str]
 
@@ -43,11 +43,7 @@ class _Rules:
         self.limit = problem.rules.max_consecutive_days
         self.most = self.n - min(problem.rules.rest_days_per_month, self.n)
         self.before = worked_before(problem)
-        first = problem.first_day
-        self.previous_ends: dict[str, list] = {}
-        for past in problem.previous:
-            end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min).timestamp()
-            self.previous_ends.setdefault(past.agent_id, []).append(end)
+        self.previous_ends = previous_shift_ends(problem)
         self.worked = Counter(a for (a, _d) in roster)
         self.by_id = {a.agent_id: a for a in problem.agents}
 
