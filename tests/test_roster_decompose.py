@@ -14,10 +14,9 @@ from optimizer.roster.aggregate import aggregate_plan
 from optimizer.roster.generate import generate_month
 from optimizer.roster.greedy import greedy_roster
 from optimizer.roster.io import load_problem, write_roster_csv
-from optimizer.roster.problem import OFF, Assignment
 from optimizer.roster.repair import repair_to_counts
 from optimizer.roster.solve import solve
-from support.roster_files import all_intervals, write_agents, write_demand
+from support.roster_files import all_intervals, roster_lines, write_agents, write_demand
 from wfm.config import default_data, from_data, load_config, merge
 
 pytestmark = pytest.mark.slow  # solver runs (tests/conftest.py)
@@ -106,21 +105,6 @@ def test_aggregate_unmet_is_no_more_than_any_rosters(tmp_path):
     assert result.unmet_agent_intervals is not None and result.unmet_agent_intervals >= plan.unmet
 
 
-def _lines(problem, roster):
-    """Roster lines of a shift roster, each meal at its template's first slot (F8 is the model's job, not the repair's)."""
-    lines = []
-    for agent in problem.agents:
-        for day, when in enumerate(problem.days):
-            name = roster.get((agent.agent_id, day))
-            if name is None:
-                lines.append(Assignment(agent.agent_id, when, OFF))
-            else:
-                shift = problem.shift(name)
-                lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min,
-                                        shift.start_min + shift.meal_offsets[0]))
-    return lines
-
-
 def _off(plan, roster) -> int:
     got: dict[tuple[int, str], int] = {}
     for (_agent, day), name in roster.items():
@@ -136,7 +120,7 @@ def test_repair_brings_the_greedy_roster_to_the_counts_and_keeps_every_agent_rul
     roster, missed = repair_to_counts(problem, start, plan.heads)
     assert missed == _off(plan, roster)
     assert _off(plan, start) > 0 and missed < _off(plan, start)  # the greedy missed some; the repair mended them
-    check = check_files(write_roster_csv(_lines(problem, roster), tmp_path / "r.csv"), config, tmp_path / "agents.csv",
+    check = check_files(write_roster_csv(roster_lines(problem, roster), tmp_path / "r.csv"), config, tmp_path / "agents.csv",
                         tmp_path / "demand.csv", tmp_path / "previous.csv")
     assert {v.rule for v in check.violations} <= {"F8_LUNCH_COVER"}, check.violations[:5]
 

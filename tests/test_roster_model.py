@@ -15,7 +15,7 @@ from optimizer.roster.io import write_roster_csv
 from optimizer.roster.io import load_problem
 from optimizer.roster.problem import DAY_MIN, OFF
 from optimizer.roster.solve import solve
-from support.roster_files import FEB, all_intervals, write_agents, write_demand
+from support.roster_files import FEB, all_intervals, roster_lines, write_agents, write_demand
 from wfm.config import default_data, from_data, merge
 
 GUARD_S = 600  # wall-clock limit of every solve: a guard only, the deterministic budget ends the search
@@ -229,7 +229,6 @@ def test_template_without_room_for_a_meal_is_never_used_and_explained(tmp_path):
 def test_greedy_first_roster_is_hard_feasible_and_balanced(tmp_path):
     """The first roster (greedy + evening trades) keeps every hard rule by itself: the checker finds nothing."""
     from optimizer.roster.greedy import greedy_roster
-    from optimizer.roster.problem import Assignment
 
     config = make_config()
     agents = write_agents(tmp_path / "agents.csv", [(f"g{i}", f"2027-02-0{i % 9 + 1}" if i % 3 == 0 else "", "", "")
@@ -237,16 +236,8 @@ def test_greedy_first_roster_is_hard_feasible_and_balanced(tmp_path):
     demand = write_demand(tmp_path / "demand.csv", all_intervals(need=3))
     problem = load_problem(config, "2027-02", agents, demand)
     roster = greedy_roster(problem)
-    lines = []
-    for agent in problem.agents:
-        for day, when in enumerate(problem.days):
-            name = roster.get((agent.agent_id, day))
-            if name is None:
-                lines.append(Assignment(agent.agent_id, when, OFF))
-            else:
-                shift = problem.shift(name)
-                # any meal inside the margins: F8 is not the greedy's job (the first phase places meals)
-                lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min, shift.start_min + shift.meal_offsets[0]))
+    # any meal inside the margins: F8 is not the greedy's job (the first phase places meals)
+    lines = roster_lines(problem, roster)
     check = check_files(write_roster_csv(lines, tmp_path / "g.csv"), config, agents)
     assert {v.rule for v in check.violations} <= {"F8_LUNCH_COVER"}
     assert check.fairness["evenings"]["spread"] <= 1

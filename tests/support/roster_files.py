@@ -32,3 +32,21 @@ def all_intervals(first: str = "08:30", last: str = "23:00", need: int = 5) -> d
     """Every half-hour from `first` to `last` (inclusive) needing `need` agents."""
     minute, end = int(first[:2]) * 60 + int(first[3:]), int(last[:2]) * 60 + int(last[3:])
     return {f"{m // 60:02d}:{m % 60:02d}": need for m in range(minute, end + 1, 30)}
+
+
+def roster_lines(problem, roster: dict[tuple[str, int], str]) -> list:
+    """The Assignment lines of a (agent_id, day) -> template roster, each meal at its template's first slot
+    (F8's staggering is the model's job, not the greedy's or the repair's)."""
+    from optimizer.roster.problem import OFF, Assignment
+
+    lines = []
+    for agent in problem.agents:
+        for day, when in enumerate(problem.days):
+            name = roster.get((agent.agent_id, day))
+            if name is None:
+                lines.append(Assignment(agent.agent_id, when, OFF))
+            else:
+                shift = problem.shift(name)
+                lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min,
+                                        shift.start_min + shift.meal_offsets[0]))
+    return lines
