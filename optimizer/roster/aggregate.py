@@ -35,9 +35,10 @@ from optimizer.roster.constraints import (
     add_coverage,
     add_lunch_cover,
     add_meal_slots,
+    too_soon_after_previous,
     worked_before,
 )
-from optimizer.roster.problem import DAY_MIN, RosterProblem
+from optimizer.roster.problem import RosterProblem
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +53,8 @@ class AggregatePlan:
 
 def blocked_by_previous(problem: RosterProblem) -> set[tuple[str, int, str]]:
     """(agent, day, template) that last month's shifts forbid: R4 rest after her last shift, R2 after a long run."""
-    rest = problem.rules.min_rest_between_shifts_min
     limit = problem.rules.max_consecutive_days
-    first = problem.first_day
-    blocked: set[tuple[str, int, str]] = set()
-    for past in problem.previous:
-        end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min)
-        for day in range(min(3, len(problem.days))):
-            for shift in problem.shifts:
-                start = problem.abs_datetime(day * DAY_MIN + shift.start_min)
-                if (start.timestamp() - end.timestamp()) / 60 < rest:
-                    blocked.add((past.agent_id, day, shift.name))
+    blocked = set(too_soon_after_previous(problem))
     for agent_id, days in worked_before(problem).items():
         run = 0
         while -(run + 1) in days:

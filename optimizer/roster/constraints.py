@@ -113,15 +113,27 @@ def add_min_rest(rv: RosterVars) -> list[PenaltyTerm]:
             for day in range(rv.n_days - delta):
                 for s1, s2 in bad_pairs:
                     rv.model.add_bool_or([rv.x[(agent.agent_id, day, s1.name)].Not(), rv.x[(agent.agent_id, day + delta, s2.name)].Not()])
+    for agent_id, day, name in too_soon_after_previous(problem):
+        rv.model.add(rv.x[(agent_id, day, name)] == 0)
+    return []
+
+
+def too_soon_after_previous(problem: RosterProblem) -> list[tuple[str, int, str]]:
+    """R4 across the month edge: the (agent_id, day index, template) that would start less than the minimum rest
+    after one of her shifts of last month (`problem.previous`), in the order of those shifts."""
+    rest = problem.rules.min_rest_between_shifts_min
+    longest = max(s.length_min for s in problem.shifts)
+    reach = (longest + rest) // DAY_MIN + 1
     first = problem.first_day
+    blocked: list[tuple[str, int, str]] = []
     for past in problem.previous:
         end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min)
-        for day in range(min(reach + 1, rv.n_days)):
-            for shift in shifts:
+        for day in range(min(reach + 1, len(problem.days))):
+            for shift in problem.shifts:
                 start = problem.abs_datetime(day * DAY_MIN + shift.start_min)
                 if (start.timestamp() - end.timestamp()) / 60 < rest:
-                    rv.model.add(rv.x[(past.agent_id, day, shift.name)] == 0)
-    return []
+                    blocked.append((past.agent_id, day, shift.name))
+    return blocked
 
 
 def worked_before(problem: RosterProblem) -> dict[str, set[int]]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from optimizer.roster.constraints import _gap_min, worked_before
+from optimizer.roster.constraints import _gap_min, too_soon_after_previous, worked_before
 from optimizer.roster.problem import DAY_MIN, OFF, Assignment, RosterProblem
 
 CATEGORIES = ("evenings", "weekends", "holidays", "workdays")
@@ -68,17 +68,10 @@ class _Month:
         self.reach = (longest + rules.min_rest_between_shifts_min) // DAY_MIN + 1
         self._gap_ok: dict[tuple[int, str, int, str], bool] = {}
         self.past_blocked: set[tuple[int, int, str]] = set()  # (agent, day, template) too close to last month's shift
-        first = problem.first_day
-        for past in problem.previous:
-            agent = self.index.get(past.agent_id)
-            if agent is None:
-                continue
-            end = problem.abs_datetime((past.day - first).days * DAY_MIN + past.start_min + past.length_min)
-            for d in range(min(self.reach + 1, self.n_days)):
-                for s in problem.shifts:
-                    start = problem.abs_datetime(d * DAY_MIN + s.start_min)
-                    if (start.timestamp() - end.timestamp()) / 60 < rules.min_rest_between_shifts_min:
-                        self.past_blocked.add((agent, d, s.name))
+        for agent_id, d, name in too_soon_after_previous(problem):
+            agent = self.index.get(agent_id)
+            if agent is not None:
+                self.past_blocked.add((agent, d, name))
 
     def _day_counts(self, shift: str, d: int) -> dict[str, int]:
         if shift == OFF:
