@@ -627,7 +627,9 @@ def test_agent_page_during_a_break_shows_it_and_ends_it(demo, browser, artifacts
             except AssertionError:
                 continue
         assert on_break, "1002 never went on the allowed break"
-        assert "小休" in text_of(browser, "#me-break-kind") and "left" in text_of(browser, "#me-break-left")
+        # each push draws the card again: read its two parts together, waiting out a swap between reads
+        wait_for(lambda: "小休" in text_of(browser, "#me-break-kind") and "left" in text_of(browser, "#me-break-left"),
+                 timeout=10)
         end = browser.find_element(By.ID, "me-end-break")
         assert end.is_displayed()
         top = browser.execute_script("return document.getElementById('me-on-break').getBoundingClientRect().bottom;")
