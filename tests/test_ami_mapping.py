@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from telephony.ami.mapping import AmiMapper, AmiMappingError, strip_technology
+from telephony.ami.mapping import AmiMapper, AmiMappingError, check_queue, check_suffix, strip_technology
 from telephony.ami.protocol import AmiMessage
 from wfm.commands.feeds import ami_settings
 from wfm.config import default_data, from_data, load_config, merge
@@ -429,3 +429,81 @@ def test_queue_wrap_up_from_the_config_when_the_pbx_does_not_report_it():
     _queue_call(other, T0)
     other.map(member(status=1, incall=0), end)
     assert states(other.map(agent("AgentComplete", HoldTime=1, TalkTime=60), end)) == [("1001", AgentState.READY, None)]
+
+
+# ── a check of one queue (pbx.reconcile_scope = "queue") ─────────────────────────────────────────
+
+def _check_of(mapper, queue, items, at=T0):
+    """Feed a QueueStatus check of `queue` (its ActionID names it, as the adapter sends it); the events it gave."""
+    action_id = "wfm-7" + check_suffix(queue)
+    assert check_queue(action_id) == queue
+    out = mapper.map(msg(("Response", "Success"), ("ActionID", action_id), ("EventList", "start")), at)
+    for item in items:
+        out += mapper.map(msg(*item.headers, ("ActionID", action_id)), at)
+    out += mapper.map(msg(("Event", "QueueStatusComplete"), ("ActionID", action_id), ("EventList", "Complete")), at)
+    return out
+
+
+def _two_queue_floor(mapper):
+    """1001 in general and sales, 1002 in general, 1003 in sales; all ready; no caller waiting."""
+    mapper.map(member(queue="general", iface="PJSIP/1001", name="A"), T0)
+    mapper.map(member(queue="sales", iface="PJSIP/1001", name="A"), T0)
+    mapper.map(member(queue="general", iface="PJSIP/1002", name="B"), T0)
+    mapper.map(member(queue="sales", iface="PJSIP/1003", name="C"), T0)
+    for queue in ("general", "sales"):
+        mapper.map(msg(("Event", "QueueCallerLeave"), ("Queue", queue), ("Count", 0), ("Uniqueid", "1.1")), T0)
+
+
+def _listed(queue, iface, name, **kw):
+    return member(event="QueueMember", queue=queue, iface=iface, name=name, **kw)
+
+
+def test_a_queue_check_that_agrees_with_the_floor_gives_nothing(mapper):
+    _two_queue_floor(mapper)
+    assert mapper.known_queues() == ["general", "sales"]
+    params = msg(("Event", "QueueParams"), ("Queue", "general"), ("Calls", 0))
+    out = _check_of(mapper, "general", [params, _listed("general", "PJSIP/1001", "A"), _listed("general", "PJSIP/1002", "B")])
+    assert out == [] and mapper.corrected == []
+
+
+def test_a_queue_check_finds_a_member_gone_from_that_queue_only(mapper):
+    _two_queue_floor(mapper)
+    params = msg(("Event", "QueueParams"), ("Queue", "general"), ("Calls", 0))
+    out = _check_of(mapper, "general", [params, _listed("general", "PJSIP/1001", "A")])  # 1002 silently removed
+    (gone,) = [e for e in out if isinstance(e, AgentStateEvent)]
+    assert (gone.agent, gone.state, gone.queues) == ("1002", AgentState.LOGGED_OUT, [])
+    assert mapper.corrected == ["1002"]
+    # 1003 (sales only) and 1001's sales membership are not this check's business
+    assert mapper.members["1001"].queues.keys() == {"general", "sales"} and "1003" in mapper.members
+
+
+def test_a_queue_check_keeps_the_other_queues_of_a_member_it_drops(mapper):
+    _two_queue_floor(mapper)
+    params = msg(("Event", "QueueParams"), ("Queue", "sales"), ("Calls", 0))
+    out = _check_of(mapper, "sales", [params, _listed("sales", "PJSIP/1003", "C")])  # 1001 left sales
+    (event,) = [e for e in out if isinstance(e, AgentStateEvent)]
+    assert (event.agent, event.state, event.queues) == ("1001", AgentState.READY, ["general"])
+
+
+def test_a_queue_check_finds_a_pause_and_a_device_the_floor_missed(mapper):
+    _two_queue_floor(mapper)
+    params = msg(("Event", "QueueParams"), ("Queue", "general"), ("Calls", 2))
+    out = _check_of(mapper, "general", [params, _listed("general", "PJSIP/1001", "A", status=2, incall=1),
+                                        _listed("general", "PJSIP/1002", "B", paused=1, reason="用餐")])
+    # 1002 is in general only, so a pause there is a pause everywhere
+    assert sorted(states(out)) == [("1001", AgentState.ON_CALL, None), ("1002", AgentState.MEAL, "用餐")]
+    assert [(e.queue, e.waiting) for e in out if isinstance(e, QueueStatusEvent)] == [("general", 2)]
+
+
+def test_a_queue_check_pause_in_one_of_two_queues_changes_no_state(mapper):
+    _two_queue_floor(mapper)
+    params = msg(("Event", "QueueParams"), ("Queue", "sales"), ("Calls", 0))
+    out = _check_of(mapper, "sales", [params, _listed("sales", "PJSIP/1001", "A", paused=1, reason="小休"),
+                                      _listed("sales", "PJSIP/1003", "C")])
+    assert out == []  # 1001 still works general: ready, as the floor was told
+    assert mapper.members["1001"].queues["sales"] == (True, "小休")
+
+
+def test_a_whole_table_check_id_names_no_queue():
+    assert check_queue("wfm-3" + check_suffix(None)) is None
+    assert check_queue("wfm-3" + check_suffix("a-queue=b")) == "a-queue=b"  # a queue name holding the mark

@@ -365,6 +365,33 @@ async def test_a_reconciliation_list_is_mapped_as_it_comes_and_not_kept(tmp_path
     assert len(kept) >= 3 and set(kept) == {0}
 
 
+@pytest.mark.parametrize("scope", ["queue", "all"])
+async def test_a_check_round_asks_each_queue_once_or_the_whole_table(tmp_path, monkeypatch, scope):
+    """pbx.reconcile_scope "queue": one QueueStatus per queue (Queue:), a round through every queue the
+    feed knows spread over reconcile_s, so no live event waits behind one list of the whole table;
+    "all": the whole table each time."""
+    from telephony.ami.client import AmiConnection
+
+    asked: list[str | None] = []
+    action = AmiConnection.action
+
+    async def spy(self, fields, **kwargs):
+        if kwargs.get("streamed"):
+            asked.append(fields.get("Queue"))
+        return await action(self, fields, **kwargs)
+
+    monkeypatch.setattr(AmiConnection, "action", spy)
+    async with Floor(floor_config(tmp_path, reconcile_s=0.4, reconcile_scope=scope)) as floor:
+        queues = sorted(floor.config.simulator.queues)
+        assert len(queues) >= 2
+        await wait_until(lambda: len(asked) >= 2 * len(queues), timeout=10.0)
+        assert floor.adapter.drift == 0
+    if scope == "queue":
+        assert asked[: 2 * len(queues)] == queues * 2
+    else:
+        assert set(asked) == {None}
+
+
 async def test_a_device_busy_on_a_second_line_is_not_counted_idle(tmp_path):
     async with Floor(floor_config(tmp_path)) as floor:
         agent = floor.ready_agent()

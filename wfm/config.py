@@ -253,6 +253,7 @@ class PbxConfig(_Section, frozen=True):
     action_retry_initial_s: Annotated[float, msgspec.Meta(gt=0)]
     action_retry_max_s: Annotated[float, msgspec.Meta(gt=0)]
     reconcile_s: Annotated[float, msgspec.Meta(ge=0)]
+    reconcile_scope: Literal["queue", "all"]
     ami_events: str
     reconnect: ReconnectConfig
     feeds: list[FeedConfig]

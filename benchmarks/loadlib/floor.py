@@ -79,6 +79,7 @@ class LoadFloor:
         self.now = start_epoch
         self.agents = {a: _Agent(a, q) for a, q in skills(plan).items()}
         self.queue_names = queue_ids(plan.queues)
+        self._members: dict[str, list[_Agent]] | None = None
         self.idle: dict[str, OrderedDict[str, None]] = {q: OrderedDict() for q in self.queue_names}
         self.waiting: dict[str, deque[_Call]] = {q: deque() for q in self.queue_names}
         self.in_queue: Counter[str] = Counter()  # callers in the queue (waiting or ringing), AMI `Count`
@@ -309,16 +310,22 @@ class LoadFloor:
         return True, out
 
     # -- snapshot
-    def snapshot(self, action_id: str | None) -> tuple[list[bytes], Counter]:
-        """QueueStatus list items and what the mapper makes of them (one agent_state per agent, one
-        queue_status per queue)."""
+    def _members_by_queue(self) -> dict[str, list[_Agent]]:
+        """Each queue's agents (memberships never change in this model: worked out once)."""
+        if self._members is None:
+            self._members = {q: [] for q in self.queue_names}
+            for agent in self.agents.values():
+                for queue in agent.queues:
+                    self._members[queue].append(agent)
+        return self._members
+
+    def snapshot(self, action_id: str | None, only: str | None = None) -> tuple[list[bytes], Counter]:
+        """QueueStatus list items (of `queue` only when the action names one, as Asterisk's Queue: filter
+        does) and what the mapper makes of a full one (one agent_state per agent, one queue_status per queue)."""
         tail = [("ActionID", action_id)] if action_id is not None else []
         items: list[bytes] = []
-        members: dict[str, list[_Agent]] = {q: [] for q in self.queue_names}
-        for agent in self.agents.values():
-            for queue in agent.queues:
-                members[queue].append(agent)
-        for queue in self.queue_names:
+        members = self._members_by_queue()
+        for queue in self.queue_names if only is None else [q for q in self.queue_names if q == only]:
             items.append(format_message([("Event", "QueueParams"), ("Queue", queue), ("Max", 0),
                                          ("Strategy", "leastrecent"), ("Calls", self.in_queue[queue]),
                                          ("Holdtime", 0), ("TalkTime", 0), ("Completed", 0), ("Abandoned", 0),

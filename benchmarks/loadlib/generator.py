@@ -98,7 +98,7 @@ class Generator:
             self.floor = LoadFloor(self.plan, round(self.plan.sim_epoch(), 3))
             asyncio.get_running_loop().create_task(self._pump(), name="load-pump").add_done_callback(_report_crash)
         writer.write(response(action, "Success", ("EventList", "start"), ("Message", "Queue status will follow")))
-        items, expect = self.floor.snapshot(action.action_id)
+        items, expect = self.floor.snapshot(action.action_id, action.get("queue") or None)
         writer.write(b"".join(items))
         if (action.action_id or "").endswith(CHECK_SUFFIX):
             # a reconciliation check (pbx.reconcile_s): the product's mapper compares the list with

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from telephony.adapter import ActionResult, AdapterError, ConnectionState
-from telephony.ami.mapping import CHECK_SUFFIX, AmiMapper, AmiMappingError
+from telephony.ami.mapping import AmiMapper, AmiMappingError, check_suffix
 from telephony.ami.protocol import AmiBanner, AmiError, AmiMessage, AmiParser
 from telephony.capture import CaptureWriter
 from telephony.streaming import CLOSED, StreamingAdapter
@@ -396,18 +396,30 @@ class AmiAdapter(StreamingAdapter[AmiSettings, AmiConnection]):
             await self._emit_mapped(conn.mapper, msg, received)
 
     async def _reconcile(self, conn: AmiConnection) -> None:
-        """Resync when asked (request_resync) and compare with a QueueStatus every pbx.reconcile_s.
+        """Resync when asked (request_resync) and compare with the PBX's QueueStatus every pbx.reconcile_s.
 
         A requested resync is a full one (between ResyncEvent markers); the periodic
         check emits only what differs from what the floor was told, and counts it as drift.
+        With pbx.reconcile_scope "queue" the periodic check asks for one queue at a time
+        (QueueStatus with Queue:), a round through every queue the feed knows spread over
+        reconcile_s, so live events never wait behind one list of the whole member table (at
+        5,000 agents in 200 queues that list is 2.2 MB every 4 s, and decisions behind it
+        waited up to 0.4 s); "all" asks for the whole table each time.
         """
         self._resync_wanted.clear()
+        order: list[str | None] = []  # what the round still has to check (None: the whole table)
+        step = self.reconcile_s
         while True:
-            timeout = self.reconcile_s if self.reconcile_s > 0 else None
+            if not order:
+                by_queue = self.settings.reconcile_scope == "queue"
+                order = [*conn.mapper.known_queues()] if by_queue else []
+                order = order or [None]
+                step = self.reconcile_s / len(order)
+            timeout = step if self.reconcile_s > 0 else None
             try:
                 await asyncio.wait_for(self._resync_wanted.wait(), timeout)
             except TimeoutError:
-                await self._check_drift(conn)
+                await self._check_drift(conn, order.pop(0))
                 continue
             await asyncio.sleep(0.05)  # a burst (QueueMemberRemoved for every queue) asks once
             self._resync_wanted.clear()
@@ -416,14 +428,16 @@ class AmiAdapter(StreamingAdapter[AmiSettings, AmiConnection]):
             if full:
                 await self._resync(conn)
             else:
-                await self._check_drift(conn)
+                await self._check_drift(conn, None)
 
-    async def _check_drift(self, conn: AmiConnection) -> None:
-        """A QueueStatus whose list the mapper compares with what it emitted (CHECK_SUFFIX ActionID);
-        mapped in stream order with the live events around it, so a capture replays the same."""
+    async def _check_drift(self, conn: AmiConnection, queue: str | None) -> None:
+        """A QueueStatus (of `queue`, or of every queue) whose list the mapper compares with what it
+        emitted (check_suffix ActionID); mapped in stream order with the live events around it, so a
+        capture replays the same."""
+        fields = {"Action": "QueueStatus"} if queue is None else {"Action": "QueueStatus", "Queue": queue}
         async with conn.resync_lock:
-            result = await conn.action({"Action": "QueueStatus"}, is_list=True, timeout=max(self.action_timeout_s, LIST_TIMEOUT_S), patient=True,
-                                       streamed=True, suffix=CHECK_SUFFIX)
+            result = await conn.action(fields, is_list=True, timeout=max(self.action_timeout_s, LIST_TIMEOUT_S), patient=True,
+                                       streamed=True, suffix=check_suffix(queue))
             if result.response is None or result.response.response != "Success":
                 message = result.response.get("Message", "") if result.response is not None else "no response"
                 raise AmiActionError(f"{self.source}: QueueStatus refused: {message}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from telephony.ami.protocol import AmiMessage
@@ -40,10 +40,23 @@ SNAPSHOT_EVENTS = frozenset({"QueueParams", "QueueMember", "QueueEntry", "QueueS
 
 
 CHECK_SUFFIX = "-check"  # the ActionID ending of a reconciliation QueueStatus (live and in a capture replay)
+QUEUE_MARK = "-queue="  # a check of one queue (QueueStatus with Queue:): "<id>-queue=<queue>-check"
 
 
 def is_check(msg: AmiMessage) -> bool:
     return (msg.action_id or "").endswith(CHECK_SUFFIX)
+
+
+def check_suffix(queue: str | None) -> str:
+    """The ActionID ending of a check of `queue` (None: of the whole member table)."""
+    return CHECK_SUFFIX if queue is None else QUEUE_MARK + queue + CHECK_SUFFIX
+
+
+def check_queue(action_id: str | None) -> str | None:
+    """The queue a check's ActionID names (check_suffix), None for a check of the whole table."""
+    body = (action_id or "")[: -len(CHECK_SUFFIX)]
+    mark = body.find(QUEUE_MARK)
+    return body[mark + len(QUEUE_MARK):] if mark >= 0 else None
 
 
 def _keep_queue_call(old: MemberState, member: MemberState) -> None:
@@ -133,6 +146,7 @@ class AmiMapper:
         self._queue_wrap_up = {q: timedelta(seconds=s) for q, s in getattr(settings, "queue_wrap_up_s", {}).items()}
         self._wrapping = self._wrap_up > timedelta(0) or any(self._queue_wrap_up.values())  # any wrap-up at all
         self._checking = False  # a reconciliation QueueStatus is being collected (begin_check/end_check)
+        self._check_queue: str | None = None  # the one queue that check lists (None: every queue)
         self._waiting_seen: dict[str, int] = {}  # per queue, the waiting count last emitted
         self.corrected: list[str] = []  # agents the last reconciliation corrected (drift)
 
@@ -269,7 +283,7 @@ class AmiMapper:
             name = msg.event  # another spelling
             if name is None:
                 if msg.response == "Success" and is_check(msg):
-                    self.begin_check()  # a reconciliation's list follows
+                    self.begin_check(check_queue(msg.action_id))  # a reconciliation's list follows
                 return []  # other responses are the adapter's business
         handler = _HANDLERS.get(name)
         if handler is None:
@@ -462,17 +476,32 @@ class AmiMapper:
         else:
             out.extend(self.finish_snapshot(ts))
 
-    def begin_check(self) -> None:
-        """A reconciliation starts: the QueueStatus list items that follow are collected, not emitted."""
+    def begin_check(self, queue: str | None = None) -> None:
+        """A reconciliation starts: the QueueStatus list items that follow (of `queue` only, or of every
+        queue) are collected, not emitted."""
         self._checking = True
+        self._check_queue = queue
         self._snapshot_members = {}
         self._snapshot_queues = {}
+
+    def known_queues(self) -> list[str]:
+        """Every queue the feed has named (members' queues, waiting counts), sorted: what checks go through."""
+        queues = set(self._waiting_seen)
+        for member in self.members.values():
+            queues.update(member.queues)
+        return sorted(queues)
 
     def end_check(self, ts: datetime) -> list[Event]:
         """Close a reconciliation: only the agents and queues whose PBX state differs from what was
         emitted get an event (an agent gone from every queue becomes logged_out); `corrected`
         names those agents."""
         self._checking = False
+        if self._check_queue is not None:
+            found = self._end_queue_check(self._check_queue, ts)
+            self._snapshot_members = {}
+            self._snapshot_queues = {}
+            self.corrected = sorted({e.agent for e in found if isinstance(e, AgentStateEvent)})
+            return found
         out: list[Event] = []
         previous = self.members
         self.members = {}
@@ -485,10 +514,7 @@ class AmiMapper:
                     member.wrap_until = old.wrap_until
                 _keep_queue_call(old, member)
             self.members[agent] = member
-            state, reason = self.derive(member, ts)
-            seen = member.emitted
-            if seen is None or (seen[0], seen[1], frozenset(seen[2])) != (state, reason, frozenset(member.queues)):
-                self._emit(member, ts, out, force=True)
+            self._emit_if_drifted(member, ts, out)
         for agent in sorted(set(previous) - set(self._snapshot_members)):
             gone = previous[agent]
             if gone.emitted is not None and gone.emitted[0] is AgentState.LOGGED_OUT:
@@ -496,16 +522,60 @@ class AmiMapper:
             gone.queues.clear()
             gone.wrap_until = None
             self._emit(gone, ts, out, force=True)
+        self._drifted_waiting(ts, out)
+        self._snapshot_members = {}
+        self._snapshot_queues = {}
+        self.corrected = sorted({e.agent for e in out if isinstance(e, AgentStateEvent)})
+        return out
+
+    def _end_queue_check(self, queue: str, ts: datetime) -> list[Event]:
+        """A check of one queue: its members as listed (their pause in that queue, their device), the
+        floor's members of it the list lacks leave it; the rest of the table is left as it is. Only
+        what differs from what was emitted gets an event, as in a check of every queue."""
+        out: list[Event] = []
+        listed = self._snapshot_members
+        for agent in sorted(listed):
+            member = listed[agent]
+            old = self.members.get(agent)
+            if old is not None:
+                in_queue = member.queues.get(queue)  # absent: removed live while the list came
+                member = replace(member, queues=dict(old.queues), interface=member.interface or old.interface,
+                                 emitted=old.emitted)
+                if in_queue is None:
+                    member.queues.pop(queue, None)
+                else:
+                    member.queues[queue] = in_queue
+                if old.wrap_until is not None and member.status in (NOT_INUSE, DEVICE_UNKNOWN) and not member.in_call:
+                    member.wrap_until = old.wrap_until
+                _keep_queue_call(old, member)
+            self.members[agent] = member
+            self._emit_if_drifted(member, ts, out)
+        for agent in sorted(self.members):
+            old = self.members[agent]
+            if agent in listed or queue not in old.queues:
+                continue
+            member = replace(old, queues={q: v for q, v in old.queues.items() if q != queue})
+            if not member.queues:
+                member.wrap_until = None
+                member.in_call = False
+            self.members[agent] = member
+            self._emit_if_drifted(member, ts, out)
+        self._drifted_waiting(ts, out)
+        return out
+
+    def _emit_if_drifted(self, member: MemberState, ts: datetime, out: list[Event]) -> None:
+        state, reason = self.derive(member, ts)
+        seen = member.emitted
+        if seen is None or (seen[0], seen[1], frozenset(seen[2])) != (state, reason, frozenset(member.queues)):
+            self._emit(member, ts, out, force=True)
+
+    def _drifted_waiting(self, ts: datetime, out: list[Event]) -> None:
         for queue in sorted(self._snapshot_queues):
             entry = self._snapshot_queues[queue]
             if self._waiting_seen.get(queue) != entry.waiting:
                 self._waiting_seen[queue] = entry.waiting
                 out.append(QueueStatusEvent(ts=ts, queue=queue, waiting=entry.waiting,
                                             longest_wait_s=entry.longest_wait_s, source=self.source))
-        self._snapshot_members = {}
-        self._snapshot_queues = {}
-        self.corrected = sorted({e.agent for e in out if isinstance(e, AgentStateEvent)})
-        return out
 
     def finish_snapshot(self, ts: datetime) -> list[Event]:
         """Close a QueueStatus snapshot: one agent_state per agent, one queue_status per queue.

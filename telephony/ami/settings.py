@@ -22,4 +22,5 @@ class AmiSettings:
     reconnect: ReconnectSettings  # pbx.reconnect
     events: str = "agent,system"  # pbx.ami_events: the event classes asked for at login (least privilege)
     reconcile_s: float = 5.0  # pbx.reconcile_s: compare with a QueueStatus this often (0 = only when asked)
+    reconcile_scope: str = "queue"  # pbx.reconcile_scope: "queue" (one QueueStatus per queue, spread) or "all"
     queue_wrap_up_s: Mapping[str, float] = field(default_factory=dict)  # pbx.queue_wrap_up_s: per-queue wrap-up

@@ -32,7 +32,8 @@ def ami_settings(config: Config) -> AmiSettings:
     return AmiSettings(tz=config.floor.tz, stale_after_s=pbx.stale_after_s, wrap_up_s=pbx.wrap_up_s,
                        status_unavailable=pbx.status_unavailable, pause_reasons=dict(pbx.pause_reasons),
                        agent_aliases=dict(pbx.agent_aliases), reconnect=reconnect_settings(config),
-                       events=pbx.ami_events, reconcile_s=pbx.reconcile_s, queue_wrap_up_s=dict(pbx.queue_wrap_up_s))
+                       events=pbx.ami_events, reconcile_s=pbx.reconcile_s,
+                       reconcile_scope=pbx.reconcile_scope, queue_wrap_up_s=dict(pbx.queue_wrap_up_s))
 
 
 def esl_settings(config: Config) -> EslSettings:
