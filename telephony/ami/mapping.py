@@ -550,10 +550,10 @@ class AmiMapper:
                 _keep_queue_call(old, member)
             self.members[agent] = member
             self._emit_if_drifted(member, ts, out)
-        for agent in sorted(self.members):
-            old = self.members[agent]
-            if agent in listed or queue not in old.queues:
-                continue
+        members = self.members
+        left = sorted(agent for agent, old in members.items() if queue in old.queues and agent not in listed)
+        for agent in left:  # (one look at each member, no sort of the whole table: a check runs 50 times a second)
+            old = members[agent]
             member = replace(old, queues={q: v for q, v in old.queues.items() if q != queue})
             if not member.queues:
                 member.wrap_until = None
