@@ -174,6 +174,38 @@ def test_a_new_socket_gets_this_push_ticks_message_without_a_rebuild():
 
 
 
+async def test_the_full_floor_goes_at_most_every_full_interval_and_its_last_change_is_never_dropped():
+    """api.ws_full_floor_interval_ms: walls get the floor every push, supervisors' full floor (2.4 MB at
+    5,000 agents) at most every full interval, and the last change still reaches them."""
+    import asyncio
+
+    from wfm.runtime import FloorChanged
+
+    f, runtime, _ = _hub_floor()
+    from wfm.api.snapshot import FloorSnapshots
+
+    hub = FloorSnapshots(runtime, 0.01, full_interval_s=0.25)
+    pushed: list[tuple[float, frozenset[str]]] = []
+    loop = asyncio.get_running_loop()
+    hub.subscribe(lambda snap: pushed.append((loop.time(), frozenset(snap.bodies))), lambda: {"full", "wall"})
+    hub.start()
+    try:
+        started = loop.time()
+        while loop.time() - started < 0.8:  # the floor changes all the time
+            hub._on_update(FloorChanged(runtime.now()))
+            await asyncio.sleep(0.005)
+        last_change = loop.time()
+        await asyncio.sleep(0.5)  # then nothing changes
+    finally:
+        await hub.close()
+    walls = [t for t, bodies in pushed if "wall" in bodies]
+    fulls = [t for t, bodies in pushed if "full" in bodies]
+    assert len(walls) >= 20  # every push interval (10 ms)
+    assert 3 <= len(fulls) <= 5  # 0.8 s of changes at one per 0.25 s, plus the one owed after the last change
+    assert all(b - a >= 0.25 - 0.02 for a, b in zip(fulls, fulls[1:]))
+    assert fulls[-1] > last_change  # the last change reached the full floor's readers
+
+
 # --- runtime: a tick never runs the floor clock past feed events still queued ----------------------
 
 async def test_ticks_during_a_backlog_never_pass_a_queued_feed_event(tmp_path, caplog):

@@ -181,6 +181,7 @@ class ApiConfig(_Section, frozen=True):
     break_requests_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)]
     ws_floor_interval_ms: Annotated[float, msgspec.Meta(ge=0)]
+    ws_full_floor_interval_ms: Annotated[float, msgspec.Meta(ge=0)]
     wall_cache_ms: Annotated[float, msgspec.Meta(ge=0)]
     idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)]
     cookie_secure: bool

@@ -163,7 +163,8 @@ def create_app(runtime: Runtime, config: Config, *, accounts: Accounts | None = 
     app[ADDRESS_LIMITER] = SlidingWindowLimiter(config.api.login_attempts_per_minute * ADDRESS_LIMIT_FACTOR)
     app[BREAK_LIMITER] = SlidingWindowLimiter(config.api.break_requests_per_minute)
     app[API_BASE] = {"url": f"http://{config.api.host}:{config.api.port}"}
-    snapshots = FloorSnapshots(runtime, config.api.ws_floor_interval_ms / 1000.0)
+    snapshots = FloorSnapshots(runtime, config.api.ws_floor_interval_ms / 1000.0,
+                               config.api.ws_full_floor_interval_ms / 1000.0)
     app[SNAPSHOTS] = snapshots
     app[ADHERENCE_WINDOW] = LogWindow(adherence.keep)
     app[TREND_WINDOW] = LogWindow(walltrend.keep)

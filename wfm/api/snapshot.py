@@ -13,7 +13,11 @@ projection (wfm/api/projections.py), encoded once however many readers ask:
 Freshness: GET /api/floor builds a new snapshot on every call; GET /api/wall
 reuses one younger than api.wall_cache_ms; after the floor changed, a new one
 is pushed to subscribers at most every api.ws_floor_interval_ms, and a
-socket's first floor reuses the last push when it is that recent.
+socket's first floor reuses the last push when it is that recent. The "full"
+projection (every agent's row: 2.4 MB at 5,000 agents) goes at most every
+api.ws_full_floor_interval_ms: the supervisor page draws its floor at most once
+a second, and encoding and sending it five times a second held the one event
+loop that also carries the decisions.
 """
 from __future__ import annotations
 
@@ -59,10 +63,13 @@ class FloorSnapshot:
 class FloorSnapshots:
     """The owner of the web layer's floor read model; one per app."""
 
-    def __init__(self, runtime: Runtime, push_interval_s: float,
+    def __init__(self, runtime: Runtime, push_interval_s: float, full_interval_s: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.runtime = runtime
         self.push_interval_s = push_interval_s
+        self.full_interval_s = push_interval_s if full_interval_s is None else max(push_interval_s, full_interval_s)
+        self._full_at = float("-inf")  # when a pushed snapshot last carried "full"
+        self._full_owed = False  # the floor changed since: a later push carries it
         self._monotonic = monotonic
         self._latest: FloorSnapshot | None = None
         self._wall_rows = projections.WallRows()
@@ -156,7 +163,14 @@ class FloorSnapshots:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            audiences = self._audiences() if self._subscribers else set()
+            audiences = set(self._audiences()) if self._subscribers else set()
+            if "full" in audiences:
+                now = self._monotonic()
+                self._full_owed = now - self._full_at < self.full_interval_s
+                if self._full_owed:
+                    audiences.discard("full")  # not yet: the next push after the full interval carries it
+                else:
+                    self._full_at = now
             if audiences:
                 try:
                     snapshot = await self.build_yielding(audiences)
@@ -169,3 +183,5 @@ class FloorSnapshots:
                         except Exception:
                             logger.exception("floor snapshot subscriber %r failed", callback)
             await asyncio.sleep(self.push_interval_s)
+            if self._full_owed:
+                self._dirty.set()  # the full floor's readers still have an older one

@@ -4,7 +4,8 @@ Decisions, violations and alerts are pushed the moment the runtime publishes
 them (already durable in the log). Floors come from the one floor snapshot
 (wfm/api/snapshot.py), pushed after the floor changed at most once per
 `api.ws_floor_interval_ms` (no agent list unless a supervisor or wall socket is
-open), one projection per audience:
+open; the full floor at most once per `api.ws_full_floor_interval_ms`), one
+projection per audience:
 
 - supervisor / scheduler / admin: every output, freed held places ("hold_released",
   docs/break-holds.md) and the full floor view;
