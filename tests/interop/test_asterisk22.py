@@ -243,6 +243,14 @@ def break_decisions(serve, agent: str) -> list[dict]:
     return [b for b in bodies if b.get("type") == "break_decision" and b.get("agent") == agent]
 
 
+def logged_decision(serve, agent: str, before: int) -> list[dict]:
+    """`agent`'s break decisions once the new one is in the log: the floor shows the state (its event is
+    durable first) a moment before the engine's decision is committed, and a read in between saw none."""
+    decisions, _ = wait_until(lambda: (lambda found: found if len(found) > before else None)(break_decisions(serve, agent)),
+                              5, what=f"{agent}'s break decision logged")
+    return decisions
+
+
 def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, figures):
     # issue 15 point 3: the floor shows PBX truth, never what was asked for — sampled from before the
     # override is asked until well after the resync the failure triggers; and the break the PBX keeps is
@@ -254,9 +262,10 @@ def test_a_failed_end_break_never_shows_ready_on_the_wall(lab, read_only_floor, 
         while not sampling.is_set():
             samples.extend(states_during(read_only_floor, "1004", 0.05, interval=0.01))
 
+    before = len(break_decisions(read_only_floor, "1004"))
     lab.pause("1004", "小休")
     wait_until(lambda: read_only_floor.state("1004") == "short_break", 5, what="1004 on 小休")
-    judged = break_decisions(read_only_floor, "1004")
+    judged = logged_decision(read_only_floor, "1004", before)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     status, _ = read_only_floor.as_user("sup", "POST", "/api/overrides", {"agent": "1004", "action": "end_break"})
@@ -275,9 +284,10 @@ def test_a_supervisor_end_break_shows_ready_only_once_asterisk_unpaused(calm, se
     # issue 15 point 3, the other side: with the writing user the unpause goes through, and the wall moves
     # short_break → ready once (the feed's unpause), never flapping, and nothing is judged again
     lab = calm
+    before = len(break_decisions(serve, "1004"))
     lab.pause("1004", "小休")
     wait_until(lambda: serve.state("1004") == "short_break", 5, what="1004 on 小休")
-    judged = break_decisions(serve, "1004")
+    judged = logged_decision(serve, "1004", before)
     samples: list[tuple[float, str | None]] = []
     sampling = threading.Event()
 
