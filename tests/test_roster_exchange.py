@@ -8,27 +8,13 @@ from optimizer.roster.exchange import exchange
 from optimizer.roster.generate import generate_month
 from optimizer.roster.io import load_problem
 from optimizer.roster.greedy import greedy_roster
-from optimizer.roster.problem import OFF, Assignment
+from support.roster_files import roster_lines
 from wfm.config import load_config
 
 
 def _greedy_with_meals(problem):
     """The greedy roster (hard-feasible by construction) with meals rotated over each template's slots (F8)."""
-    roster = greedy_roster(problem)
-    turn: dict[tuple[int, str], int] = {}
-    rows = []
-    for agent in problem.agents:
-        for d, when in enumerate(problem.days):
-            name = roster.get((agent.agent_id, d))
-            if name is None:
-                rows.append(Assignment(agent.agent_id, when, OFF))
-                continue
-            shift = problem.shift(name)
-            k = turn.get((d, name), 0)
-            turn[(d, name)] = k + 1
-            rows.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min,
-                                   shift.start_min + shift.meal_offsets[k % len(shift.meal_offsets)]))
-    return rows
+    return roster_lines(problem, greedy_roster(problem), rotate_meals=True)
 
 
 

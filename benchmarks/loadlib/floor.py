@@ -320,7 +320,7 @@ class LoadFloor:
         return self._members
 
     def snapshot(self, action_id: str | None, only: str | None = None) -> tuple[list[bytes], Counter]:
-        """QueueStatus list items (of `queue` only when the action names one, as Asterisk's Queue: filter
+        """QueueStatus list items (of the queue `only` when the action names one, as Asterisk's Queue: filter
         does) and what the mapper makes of a full one (one agent_state per agent, one queue_status per queue)."""
         tail = [("ActionID", action_id)] if action_id is not None else []
         items: list[bytes] = []

@@ -34,19 +34,23 @@ def all_intervals(first: str = "08:30", last: str = "23:00", need: int = 5) -> d
     return {f"{m // 60:02d}:{m % 60:02d}": need for m in range(minute, end + 1, 30)}
 
 
-def roster_lines(problem, roster: dict[tuple[str, int], str]) -> list:
+def roster_lines(problem, roster: dict[tuple[str, int], str], *, rotate_meals: bool = False) -> list:
     """The Assignment lines of a (agent_id, day) -> template roster, each meal at its template's first slot
-    (F8's staggering is the model's job, not the greedy's or the repair's)."""
+    (F8's staggering is the model's job, not the greedy's or the repair's), or with `rotate_meals` the
+    meals of each day's template taken in turn over its slots."""
     from optimizer.roster.problem import OFF, Assignment
 
+    turn: dict[tuple[int, str], int] = {}
     lines = []
     for agent in problem.agents:
         for day, when in enumerate(problem.days):
             name = roster.get((agent.agent_id, day))
             if name is None:
                 lines.append(Assignment(agent.agent_id, when, OFF))
-            else:
-                shift = problem.shift(name)
-                lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min,
-                                        shift.start_min + shift.meal_offsets[0]))
+                continue
+            shift = problem.shift(name)
+            k = turn.get((day, name), 0) if rotate_meals else 0
+            turn[(day, name)] = k + 1
+            lines.append(Assignment(agent.agent_id, when, name, shift.start_min, shift.end_min,
+                                    shift.start_min + shift.meal_offsets[k % len(shift.meal_offsets)]))
     return lines
